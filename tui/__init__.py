@@ -1,0 +1,3 @@
+"""vllm-panes: a terminal workbench that streams vLLM answers side by side."""
+
+__version__ = "0.1.0"

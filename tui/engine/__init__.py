@@ -1,0 +1,4 @@
+"""The engine layer: the backend protocol the UI talks to, and its implementations.
+
+Nothing in this package imports Textual; only `vllm_backend` imports vLLM.
+"""

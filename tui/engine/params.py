@@ -1,0 +1,150 @@
+"""Sampling parameters: one list of specs drives parsing, validation, the CLI flags and the UI controls.
+
+Adding a knob is one `ParamSpec` line; the bounds mirror vLLM's `SamplingParams` checks so that a bad
+value is caught as it is typed, before anything reaches the engine (vLLM still validates again).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SEED_MAX = 2**63 - 1
+
+
+class ParamError(ValueError):
+    """A value a person typed that cannot be used; the message says why, in a few words."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    label: str  # short, for pane headers
+    kind: type  # int or float
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False  # lo itself is excluded
+    optional: bool = False  # blank means "unset" (None)
+    blank_means: str = ""
+    help: str = ""
+    main: bool = True  # shown by default; the others sit under "more"
+
+    def bounds_text(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            left = "(" if self.lo_open else "["
+            return f"in {left}{_fmt(self.lo)}, {_fmt(self.hi)}]"
+        if self.lo is not None:
+            return f"> {_fmt(self.lo)}" if self.lo_open else f"≥ {_fmt(self.lo)}"
+        return ""
+
+    def parse(self, text: str | None) -> Any:
+        """Parse what was typed; raise ParamError with a short reason."""
+        raw = "" if text is None else str(text).strip()
+        if raw == "":
+            if self.optional:
+                return None
+            raise ParamError(f"{self.name} is required")
+        try:
+            if self.kind is int:
+                value: Any = int(raw, 10)
+            else:
+                value = float(raw)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            raise ParamError(f"{self.name} must be {what}, not {raw[:20]!r}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        if value is None:
+            if self.optional:
+                return None
+            raise ParamError(f"{self.name} is required")
+        if self.kind is float:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ParamError(f"{self.name} must be a finite number")
+        elif isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(f"{self.name} must be a whole number")
+        too_low = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+        too_high = self.hi is not None and value > self.hi
+        if too_low or too_high:
+            raise ParamError(f"{self.name} must be {self.bounds_text()}")
+        return value
+
+    def format(self, value: Any) -> str:
+        if value is None:
+            return ""
+        return _fmt(value)
+
+
+def _fmt(value: float | int) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# The knobs, in display order. Defaults are those of vLLM's async_llm_streaming example.
+PARAM_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("temperature", "T", float, 0.8, lo=0.0, hi=2.0, help="0 is greedy"),
+    ParamSpec("top_p", "p", float, 0.95, lo=0.0, hi=1.0, lo_open=True, help="nucleus mass"),
+    ParamSpec("seed", "seed", int, 42, lo=0, hi=SEED_MAX, optional=True, blank_means="random",
+              help="blank: random"),
+    ParamSpec("max_tokens", "max", int, 100, lo=1, help="tokens to generate at most"),
+    ParamSpec("top_k", "k", int, 0, lo=-1, help="0: off", main=False),
+    ParamSpec("min_p", "min_p", float, 0.0, lo=0.0, hi=1.0, help="0: off", main=False),
+    ParamSpec("presence_penalty", "pres", float, 0.0, lo=-2.0, hi=2.0, main=False),
+    ParamSpec("frequency_penalty", "freq", float, 0.0, lo=-2.0, hi=2.0, main=False),
+    ParamSpec("repetition_penalty", "rep", float, 1.0, lo=0.0, hi=1e6, lo_open=True, main=False),
+)
+SPECS_BY_NAME = {spec.name: spec for spec in PARAM_SPECS}
+MAIN_SPECS = tuple(spec for spec in PARAM_SPECS if spec.main)
+
+
+def default_values() -> dict[str, Any]:
+    return {spec.name: spec.default for spec in PARAM_SPECS}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What one request is sent with: the knobs plus how the prompt is presented."""
+
+    values: dict[str, Any] = field(default_factory=default_values)
+    chat_template: bool = True
+    system_prompt: str = ""
+
+    def __post_init__(self) -> None:
+        merged = default_values()
+        unknown = set(self.values) - set(merged)
+        if unknown:
+            raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        for name, value in self.values.items():
+            merged[name] = SPECS_BY_NAME[name].check(value)
+        object.__setattr__(self, "values", merged)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def with_values(self, **changes: Any) -> Sampling:
+        return replace(self, values={**self.values, **changes})
+
+    def check_context(self, max_model_len: int | None) -> None:
+        """max_tokens can only be judged against the model's context length."""
+        if max_model_len is not None and self.values["max_tokens"] >= max_model_len:
+            raise ParamError(
+                f"max_tokens must be below the model's context length ({max_model_len})"
+            )
+
+    def summary(self, names: tuple[str, ...] | None = None) -> str:
+        """Short 'T 0.8 · p 0.95 · seed 42 · max 100' text for headers and logs."""
+        specs = MAIN_SPECS if names is None else tuple(SPECS_BY_NAME[n] for n in names)
+        parts = []
+        for spec in specs:
+            value = self.values[spec.name]
+            shown = spec.blank_means if value is None else spec.format(value)
+            parts.append(f"{spec.label} {shown}")
+        for spec in PARAM_SPECS:
+            if not spec.main and spec.name not in (names or ()) and self.values[spec.name] != spec.default:
+                parts.append(f"{spec.label} {spec.format(self.values[spec.name])}")
+        return " · ".join(parts)

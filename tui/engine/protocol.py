@@ -1,0 +1,89 @@
+"""The small protocol between the UI (or the headless runner) and an inference backend.
+
+A backend starts in the background and reports its state, streams `Delta`s for a prompt,
+aborts a request, and shuts down. The UI only ever sees this module's types.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from tui.engine.params import Sampling
+
+
+class EngineState(str, enum.Enum):
+    STOPPED = "stopped"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+class BackendError(Exception):
+    """A problem worth showing to the person as it is: bad values, a prompt too long, a dead engine."""
+
+
+class RequestRejected(BackendError):
+    """The engine refused this request (validation); the engine itself is fine."""
+
+
+class EngineDead(BackendError):
+    """The engine died; every request fails until it is restarted."""
+
+
+@dataclass
+class Delta:
+    """New text for one request, with the running figures the UI shows."""
+
+    text: str
+    tokens: int  # tokens generated so far, this delta included
+    new_tokens: int
+    finish_reason: str | None
+    started: float  # time.perf_counter() when the request was sent
+    first_token: float | None  # time.perf_counter() of the first token
+    now: float = field(default_factory=time.perf_counter)
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.started
+
+    @property
+    def tok_per_s(self) -> float | None:
+        """Decode rate after the first token (the first one is TTFT's business)."""
+        if self.first_token is None or self.tokens < 2:
+            return None
+        elapsed = self.now - self.first_token
+        return (self.tokens - 1) / elapsed if elapsed > 0 else None
+
+
+ProgressCallback = Callable[[EngineState, str], None]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    model: str
+    state: EngineState
+    error: str | None
+
+    @property
+    def max_model_len(self) -> int | None: ...
+
+    async def start(self, on_progress: ProgressCallback | None = None) -> None:
+        """Load the engine without blocking the event loop; raise BackendError on failure."""
+
+    def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+        """Yield deltas until the request finishes. Cancelling the iterating task aborts the request."""
+
+    async def abort(self, request_id: str) -> None:
+        """Abort a running request in the engine."""
+
+    async def shutdown(self) -> None:
+        """Stop the engine and every process it started."""

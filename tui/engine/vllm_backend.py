@@ -1,0 +1,256 @@
+"""The in-process backend: vLLM's AsyncLLM (V1 engine), streaming RequestOutputKind.DELTA outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psutil
+
+from tui.engine.params import ParamError, Sampling
+from tui.engine.protocol import (
+    BackendError,
+    Delta,
+    EngineDead,
+    EngineState,
+    ProgressCallback,
+    RequestRejected,
+)
+
+log = logging.getLogger(__name__)
+
+# After SIGTERM the workers stop within a second, but EngineCore's own interpreter teardown takes
+# seconds more; vLLM force-kills what is still alive after this long (by then it holds nothing).
+SHUTDOWN_TIMEOUT_S = 2.5
+
+
+class VLLMBackend:
+    """One AsyncLLM in this process (its EngineCore and Worker run as child processes)."""
+
+    name = "vllm"
+
+    def __init__(self, engine_argv: list[str] | None = None, model: str | None = None) -> None:
+        self.engine_argv = list(engine_argv or [])
+        self._model_fallback = model
+        self.model = model or "(model)"
+        self.state = EngineState.STOPPED
+        self.error: str | None = None
+        self.has_chat_template = False
+        self._engine: Any = None
+        self._children: list[psutil.Process] = []
+        self._max_model_len: int | None = None
+        self._lock = asyncio.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------
+    @property
+    def max_model_len(self) -> int | None:
+        return self._max_model_len
+
+    async def start(self, on_progress: ProgressCallback | None = None) -> None:
+        def report(state: EngineState, text: str) -> None:
+            self.state = state
+            if on_progress is not None:
+                on_progress(state, text)
+
+        async with self._lock:
+            if self._engine is not None:
+                return
+            self.error = None
+            report(EngineState.LOADING, "importing vLLM")
+            try:
+                engine = await asyncio.to_thread(self._build, report)
+            except BackendError as exc:
+                self.error = str(exc)
+                report(EngineState.ERROR, self.error)
+                raise
+            except BaseException as exc:  # vLLM raises many kinds of errors while loading
+                self.error = _first_line(exc) or type(exc).__name__
+                log.exception("engine failed to start")
+                self._reap_children()
+                report(EngineState.ERROR, self.error)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+                    raise
+                raise BackendError(f"engine failed to start: {self.error}") from exc
+            self._engine = engine
+            report(EngineState.READY, f"{self.model} ready")
+
+    def _build(self, report: ProgressCallback) -> Any:
+        from tui.engine.engine_args import build_engine_args
+
+        args = build_engine_args(self.engine_argv, model=self._model_fallback)
+        self.model = str(args.model)
+        report(EngineState.LOADING, f"loading {self.model}")
+
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        t0 = time.perf_counter()
+        try:
+            engine = AsyncLLM.from_engine_args(args)
+        finally:
+            self._children = [
+                p for p in psutil.Process().children(recursive=True)
+                if p.pid not in before and not _is_resource_tracker(p)
+            ]
+        log.info("engine ready in %.1f s (children %s)", time.perf_counter() - t0,
+                 [p.pid for p in self._children])
+        self._max_model_len = int(engine.model_config.max_model_len)
+        try:
+            tokenizer = engine.get_tokenizer()
+            self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        except Exception:  # a model without tokenizer (skip_tokenizer_init) streams token ids
+            self.has_chat_template = False
+        return engine
+
+    async def shutdown(self) -> None:
+        async with self._lock:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                # Stop reading outputs first, or the handler reports the engine's exit as a death.
+                handler = getattr(engine, "output_handler", None)
+                if handler is not None:
+                    handler.cancel()
+                try:
+                    await asyncio.to_thread(engine.shutdown, SHUTDOWN_TIMEOUT_S)
+                except Exception:
+                    log.exception("engine shutdown raised")
+                # AsyncLLM.__del__ shuts down again, and at interpreter exit (module globals gone)
+                # that raises "Exception ignored in AsyncLLM.__del__". It is shut down now: disarm it.
+                engine.__class__ = _shut_down_class(type(engine))
+            self._reap_children()
+            if self.state is not EngineState.ERROR:
+                self.state = EngineState.STOPPED
+
+    async def restart(self, on_progress: ProgressCallback | None = None) -> None:
+        await self.shutdown()
+        self.state = EngineState.STOPPED
+        await self.start(on_progress)
+
+    def _reap_children(self, timeout: float = 3.0) -> None:
+        """Make sure every process the engine started is gone (vLLM usually does this itself)."""
+        alive = [p for p in self._children if _alive(p)]
+        for proc in alive:
+            try:
+                proc.terminate()
+            except psutil.Error:
+                pass
+        _, still = psutil.wait_procs(alive, timeout=timeout)
+        for proc in still:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(still, timeout=timeout)
+        self._children = []
+
+    def child_pids(self) -> list[int]:
+        return [p.pid for p in self._children if _alive(p)]
+
+    # -- requests -------------------------------------------------------------------------
+    def _require_engine(self) -> Any:
+        engine = self._engine
+        if engine is None:
+            if self.state is EngineState.ERROR:
+                raise EngineDead(f"engine is not running: {self.error}")
+            raise BackendError("engine is not running")
+        if engine.errored:
+            self.state = EngineState.ERROR
+            self.error = "the engine died"
+            raise EngineDead("the engine died; restart it")
+        return engine
+
+    def sampling_params(self, sampling: Sampling) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA)
+
+    async def _render(self, engine: Any, prompt: str, sampling: Sampling) -> Any:
+        renderer = engine.renderer
+        if sampling.chat_template and self.has_chat_template:
+            from vllm.renderers.params import ChatParams
+
+            messages = []
+            if sampling.system_prompt.strip():
+                messages.append({"role": "system", "content": sampling.system_prompt})
+            messages.append({"role": "user", "content": prompt})
+            _, (engine_input,) = await renderer.render_chat_async([messages], ChatParams())
+        else:
+            (engine_input,) = await renderer.render_cmpl_async([{"prompt": prompt}])
+        return engine_input
+
+    async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+        from vllm.exceptions import VLLMValidationError
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        engine = self._require_engine()
+        started = time.perf_counter()
+        try:
+            sampling.check_context(self._max_model_len)
+            params = self.sampling_params(sampling)
+            engine_input = await self._render(engine, prompt, sampling)
+        except (ParamError, VLLMValidationError, ValueError) as exc:
+            raise RequestRejected(_clean(exc)) from exc
+        tokens = 0
+        first: float | None = None
+        try:
+            async for output in engine.generate(engine_input, params, request_id):
+                completion = output.outputs[0]
+                new = len(completion.token_ids)
+                now = time.perf_counter()
+                if new and first is None:
+                    first = now
+                tokens += new
+                yield Delta(completion.text, tokens, new, completion.finish_reason if output.finished
+                            else None, started, first, now)
+        except EngineDeadError as exc:
+            self.state = EngineState.ERROR
+            self.error = "the engine died"
+            raise EngineDead("the engine died; restart it") from exc
+        except (VLLMValidationError, ValueError) as exc:
+            raise RequestRejected(_clean(exc)) from exc
+
+    async def abort(self, request_id: str) -> None:
+        engine = self._engine
+        if engine is not None and not engine.errored:
+            await engine.abort(request_id)
+
+    def running_requests(self) -> int:
+        engine = self._engine
+        return 0 if engine is None else engine.get_num_unfinished_requests()
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@functools.cache
+def _shut_down_class(cls: type) -> type:
+    return type(f"ShutDown{cls.__name__}", (cls,), {"__del__": lambda self: None})
+
+
+def _is_resource_tracker(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker is shared, ignores SIGTERM and exits with this process."""
+    try:
+        return any("resource_tracker" in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _clean(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())[:300]
+
+

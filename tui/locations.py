@@ -1,0 +1,50 @@
+"""Every directory the app touches on disk, in one place (platformdirs; XDG variables honoured)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "vllm-panes"
+
+
+def _dirs() -> platformdirs.PlatformDirs:
+    # Built on each call so that tests may point XDG_* variables elsewhere.
+    return platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+
+
+def cache_dir() -> Path:
+    return Path(_dirs().user_cache_dir)
+
+
+def config_dir() -> Path:
+    return Path(_dirs().user_config_dir)
+
+
+def data_dir() -> Path:
+    return Path(_dirs().user_data_dir)
+
+
+def log_dir() -> Path:
+    return Path(_dirs().user_log_dir)
+
+
+def log_file() -> Path:
+    return log_dir() / "vllm-panes.log"
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def session_file() -> Path:
+    return data_dir() / "session.json"
+
+
+def user_themes_dir() -> Path:
+    return config_dir() / "themes"
+
+
+def builtin_themes_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "themes"
