@@ -30,9 +30,11 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(model=DEFAULT_MODEL, enforce_eager=True)
 
 
-def engine_flag_parser() -> FlexibleArgumentParser:
+def engine_flag_parser(with_prompts: bool = False) -> FlexibleArgumentParser:
     parser = _EngineFlagParser(prog="vllm-panes", add_help=False, add_json_tip=False)
     add_engine_flags(parser)
+    if with_prompts:
+        parser.add_argument("prompts", nargs="*", metavar="PROMPT")
     return parser
 
 

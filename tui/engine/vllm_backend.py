@@ -33,15 +33,19 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, engine_argv: list[str] | None = None, model: str | None = None) -> None:
+    def __init__(self, engine_argv: list[str] | None = None, model: str | None = None,
+                 engine_args: Any = None) -> None:
+        """Engine flags as argv (parsed by vLLM's parser at start) or as ready AsyncEngineArgs."""
         self.engine_argv = list(engine_argv or [])
+        self._engine_args = engine_args
         self._model_fallback = model
         self.model = model or "(model)"
         self.state = EngineState.STOPPED
         self.error: str | None = None
         self.has_chat_template = False
         self._engine: Any = None
-        self._children: list[psutil.Process] = []
+        self._pids_before: set[int] = set()
+        self._build_task: asyncio.Future[Any] | None = None
         self._max_model_len: int | None = None
         self._lock = asyncio.Lock()
 
@@ -61,43 +65,44 @@ class VLLMBackend:
                 return
             self.error = None
             report(EngineState.LOADING, "importing vLLM")
+            self._pids_before = {p.pid for p in psutil.Process().children(recursive=True)}
+            # A thread cannot be interrupted: if we are cancelled (quit while loading), the build
+            # goes on and shutdown() deals with what it leaves.
+            self._build_task = asyncio.ensure_future(asyncio.to_thread(self._build, report))
             try:
-                engine = await asyncio.to_thread(self._build, report)
+                engine = await asyncio.shield(self._build_task)
+            except asyncio.CancelledError:
+                raise
             except BackendError as exc:
                 self.error = str(exc)
+                self._reap_children()
                 report(EngineState.ERROR, self.error)
                 raise
-            except BaseException as exc:  # vLLM raises many kinds of errors while loading
+            except Exception as exc:  # vLLM raises many kinds of errors while loading
                 self.error = _first_line(exc) or type(exc).__name__
                 log.exception("engine failed to start")
                 self._reap_children()
                 report(EngineState.ERROR, self.error)
-                if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
-                    raise
                 raise BackendError(f"engine failed to start: {self.error}") from exc
+            finally:
+                if self._build_task.done():
+                    self._build_task = None
             self._engine = engine
             report(EngineState.READY, f"{self.model} ready")
 
     def _build(self, report: ProgressCallback) -> Any:
         from tui.engine.engine_args import build_engine_args
 
-        args = build_engine_args(self.engine_argv, model=self._model_fallback)
+        args = self._engine_args or build_engine_args(self.engine_argv, model=self._model_fallback)
         self.model = str(args.model)
         report(EngineState.LOADING, f"loading {self.model}")
 
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        before = {p.pid for p in psutil.Process().children(recursive=True)}
         t0 = time.perf_counter()
-        try:
-            engine = AsyncLLM.from_engine_args(args)
-        finally:
-            self._children = [
-                p for p in psutil.Process().children(recursive=True)
-                if p.pid not in before and not _is_resource_tracker(p)
-            ]
+        engine = AsyncLLM.from_engine_args(args)
         log.info("engine ready in %.1f s (children %s)", time.perf_counter() - t0,
-                 [p.pid for p in self._children])
+                 self.child_pids())
         self._max_model_len = int(engine.model_config.max_model_len)
         try:
             tokenizer = engine.get_tokenizer()
@@ -107,6 +112,16 @@ class VLLMBackend:
         return engine
 
     async def shutdown(self) -> None:
+        build = self._build_task
+        if build is not None and not build.done():
+            # Quit while loading: stop the engine's processes, then let the build thread fail.
+            self._reap_children(timeout=1.0)
+            try:
+                engine = await asyncio.wait_for(asyncio.shield(build), timeout=10)
+            except BaseException:
+                engine = None
+            if engine is not None:
+                self._engine = engine
         async with self._lock:
             engine, self._engine = self._engine, None
             if engine is not None:
@@ -130,9 +145,18 @@ class VLLMBackend:
         self.state = EngineState.STOPPED
         await self.start(on_progress)
 
+    def _engine_processes(self) -> list[psutil.Process]:
+        """Processes started since start() began: EngineCore, Workers (not the resource tracker)."""
+        try:
+            children = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return []
+        return [p for p in children
+                if p.pid not in self._pids_before and not _is_resource_tracker(p) and _alive(p)]
+
     def _reap_children(self, timeout: float = 3.0) -> None:
         """Make sure every process the engine started is gone (vLLM usually does this itself)."""
-        alive = [p for p in self._children if _alive(p)]
+        alive = self._engine_processes()
         for proc in alive:
             try:
                 proc.terminate()
@@ -145,10 +169,9 @@ class VLLMBackend:
             except psutil.Error:
                 pass
         psutil.wait_procs(still, timeout=timeout)
-        self._children = []
 
     def child_pids(self) -> list[int]:
-        return [p.pid for p in self._children if _alive(p)]
+        return [p.pid for p in self._engine_processes()]
 
     # -- requests -------------------------------------------------------------------------
     def _require_engine(self) -> Any:
