@@ -126,13 +126,17 @@ def _main(argv: list[str], term) -> int:
         print(f"vllm-panes {__version__}", file=term.out)
         return 0
     headless = "--headless" in argv
+    from tui.config import load_config
+
+    config = load_config()
     try:
         ns, engine_argv = _own_parser(headless_positionals=False).parse_known_args(argv)
-        sampling = sampling_from_args(ns)
+        sampling = sampling_from_args(ns, base=config.sampling)
     except UsageError as exc:
         return usage(str(exc))
+    engine_argv = list(config.engine_flags) + engine_argv  # later flags win in argparse
 
-    model = None
+    model = config.model
     if ns.demo:
         from tui.demo_model import ensure_demo_model
 
@@ -165,4 +169,5 @@ def _main(argv: list[str], term) -> int:
 
     from tui.app import run_app  # Textual; never imported by the headless path
 
-    return run_app(backend, sampling, term, fresh=ns.fresh)
+    given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
+    return run_app(backend, sampling, term, fresh=ns.fresh, config=config, cli_sampling_given=given)

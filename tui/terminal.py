@@ -9,6 +9,7 @@ terminal is kept on duplicated descriptors, used only by the app (Textual draws 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -44,11 +45,43 @@ def divert_output_to_log(log_path: Path) -> Terminal:
     sys.__stdout__ = out  # type: ignore[misc]
     sys.__stderr__ = err  # type: ignore[misc]
     _configure_logging()
+    _route_vllm_logging(log_path)
+    _start_resource_tracker()
     return Terminal(out=out, err=err, log_path=log_path)
+
+
+def _route_vllm_logging(log_path: Path) -> None:
+    """vLLM's loggers bind to sys.stdout when vLLM is imported, which may happen inside the app,
+    where Textual has replaced sys.stdout with its own capture. Give them a file handler instead
+    (vLLM's own VLLM_LOGGING_CONFIG_PATH mechanism; its children inherit the variable)."""
+    if os.environ.get("VLLM_LOGGING_CONFIG_PATH"):
+        return  # the person's own logging config wins
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": str(log_path),
+                              "formatter": "plain", "encoding": "utf-8"}},
+        "loggers": {"vllm": {"handlers": ["file"], "level": os.environ.get("VLLM_LOGGING_LEVEL", "INFO"),
+                             "propagate": False}},
+    }
+    config_path = log_path.with_name("vllm-logging.json")
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(config_path)
+
+
+def _start_resource_tracker() -> None:
+    """multiprocessing's resource tracker hands `sys.stderr.fileno()` to its process when it first
+    starts; inside Textual that is a capture object whose fileno() is -1, and vLLM's spawn then fails
+    ("bad value(s) in fds_to_keep"). Start it now, while sys.stderr is the log file."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
 
 
 def keep_terminal() -> Terminal:
     """No diversion (e.g. --log-to-terminal for debugging)."""
+    _start_resource_tracker()
     return Terminal(out=sys.stdout, err=sys.stderr, log_path=None)
 
 

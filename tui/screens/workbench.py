@@ -1,0 +1,256 @@
+"""The main screen: the global line, the defaults, and the panes side by side."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import HorizontalScroll
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from tui.engine.params import ParamError, Sampling
+from tui.session import PaneRecord, SessionRecord
+from tui.widgets.engine_line import EngineLine
+from tui.widgets.pane import Figures, Pane
+from tui.widgets.settings_bar import SettingsBar
+
+MAX_PANES = 32
+
+# Fixed keys (README and the help screen are generated from / agree with this list). priority=True
+# because the prompt editor would otherwise take ctrl+k, ctrl+w, ctrl+d and escape for itself.
+WORKBENCH_BINDINGS = [
+    Binding("ctrl+r", "run_all", "Run all", priority=True),
+    Binding("f5,ctrl+enter", "run_focused", "Run pane", priority=True),
+    Binding("escape", "cancel_focused", "Cancel pane", priority=True),
+    Binding("ctrl+k", "cancel_all", "Cancel all", priority=True),
+    Binding("ctrl+n", "new_pane", "New pane", priority=True),
+    Binding("ctrl+w", "close_pane", "Close pane", priority=True),
+    Binding("ctrl+d", "duplicate_pane", "Duplicate", priority=True),
+    Binding("alt+right", "focus_pane(1)", "Next pane", show=False, priority=True),
+    Binding("alt+left", "focus_pane(-1)", "Previous pane", show=False, priority=True),
+    Binding("alt+shift+right", "move_pane(1)", "Move pane right", show=False, priority=True),
+    Binding("alt+shift+left", "move_pane(-1)", "Move pane left", show=False, priority=True),
+    Binding("ctrl+o", "toggle_more", "More knobs", show=False, priority=True),
+    Binding("f1", "help", "Help", priority=True),
+]
+APP_KEYS = [
+    Binding("ctrl+p", "command_palette", "Command palette"),
+    Binding("ctrl+q", "quit", "Quit (saves the session)"),
+]
+
+
+class WorkbenchScreen(Screen):
+    BINDINGS = WORKBENCH_BINDINGS
+    DEFAULT_CSS = """
+    WorkbenchScreen #panes { height: 1fr; }
+    """
+
+    def __init__(self, session: SessionRecord, model: str, log_path: str | None) -> None:
+        super().__init__()
+        self._session = session
+        self._model = model
+        self._log_path = log_path
+        self._next_number = 1
+        self._last_pane: Pane | None = None
+
+    def compose(self) -> ComposeResult:
+        yield EngineLine(self._model, self._log_path)
+        yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt)
+        with HorizontalScroll(id="panes"):
+            records = self._session.panes or [PaneRecord()]
+            for record in records:
+                yield self._make_pane(record.prompt, record.overrides)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for pane, record in zip(self.panes(), self._session.panes):
+            pane.restore(record.output, Figures(record.state if record.state not in ("queued", "streaming")
+                                                else "cancelled", record.tokens, record.ttft_ms,
+                                                record.tok_s, record.finish_reason, record.message))
+        self._refresh_titles()
+        panes = self.panes()
+        if panes:
+            panes[0].editor.focus()
+
+    # -- panes ------------------------------------------------------------------------------------
+    def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
+        pane = Pane(self._next_number, prompt=prompt, overrides=overrides)
+        self._next_number += 1
+        pane.on_dirty = self.app.mark_dirty  # type: ignore[attr-defined]
+        return pane
+
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    @property
+    def settings(self) -> SettingsBar:
+        return self.query_one(SettingsBar)
+
+    @property
+    def engine_line(self) -> EngineLine:
+        return self.query_one(EngineLine)
+
+    def focused_pane(self) -> Pane | None:
+        node = self.focused
+        while node is not None:
+            if isinstance(node, Pane):
+                return node
+            node = node.parent
+        if self._last_pane is not None and self._last_pane.is_attached:
+            return self._last_pane
+        panes = self.panes()
+        return panes[0] if panes else None
+
+    def on_descendant_focus(self, event) -> None:
+        node = event.widget
+        while node is not None and not isinstance(node, Pane):
+            node = node.parent
+        if node is not None:
+            self._last_pane = node
+
+    def defaults(self) -> Sampling:
+        return self.settings.sampling()
+
+    def _refresh_titles(self) -> None:
+        try:
+            defaults: Sampling | None = self.defaults()
+        except ParamError:
+            defaults = None
+        for pane in self.panes():
+            pane.refresh_title(defaults)
+
+    def on_settings_bar_changed(self, event: SettingsBar.Changed) -> None:
+        self._refresh_titles()
+        self.app.session_changed()  # type: ignore[attr-defined]
+
+    def on_pane_changed(self, event: Pane.Changed) -> None:
+        self._refresh_titles()
+        self.app.session_changed()  # type: ignore[attr-defined]
+
+    # -- running ------------------------------------------------------------------------------------
+    def run_pane(self, pane: Pane) -> bool:
+        """Start one pane; False (with the reason shown in the pane) when it cannot run."""
+        problem = self.settings.first_error() or (pane.field_errors() or [None])[0]
+        if problem is None and not pane.prompt.strip():
+            problem = "the prompt is empty"
+        sampling = None
+        if problem is None:
+            try:
+                sampling = pane.effective_sampling(self.defaults())
+                sampling.check_context(self.app.backend.max_model_len)  # type: ignore[attr-defined]
+            except ParamError as exc:
+                problem = str(exc)
+        if problem is not None or sampling is None:
+            pane.show_error(f"not run: {problem}")
+            return False
+        app = self.app
+        pane.start(app.backend, sampling, app.wait_ready, app.engine_is_ready)  # type: ignore[attr-defined]
+        return True
+
+    def action_run_all(self) -> None:
+        started = [self.run_pane(pane) for pane in self.panes()]
+        if not any(started):
+            self.notify("Nothing was run: see the reasons in the panes.", severity="warning")
+
+    def action_run_focused(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            self.run_pane(pane)
+
+    def action_cancel_focused(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            pane.cancel()
+
+    def action_cancel_all(self) -> None:
+        for pane in self.panes():
+            pane.cancel()
+
+    async def action_new_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane | None:
+        if len(self.panes()) >= MAX_PANES:
+            self.notify(f"At most {MAX_PANES} panes.", severity="warning")
+            return None
+        pane = self._make_pane(prompt, overrides)
+        current = self.focused_pane()
+        container = self.query_one("#panes", HorizontalScroll)
+        if current is not None:
+            await container.mount(pane, after=current)
+        else:
+            await container.mount(pane)
+        self._refresh_titles()
+        pane.editor.focus()
+        pane.scroll_visible(animate=False)
+        self.app.session_changed()  # type: ignore[attr-defined]
+        return pane
+
+    async def action_duplicate_pane(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            await self.action_new_pane(pane.prompt, pane.overrides())
+
+    async def action_close_pane(self) -> None:
+        pane = self.focused_pane()
+        panes = self.panes()
+        if pane is None:
+            return
+        pane.cancel()
+        index = panes.index(pane)
+        await pane.remove()
+        if self._last_pane is pane:
+            self._last_pane = None
+        rest = self.panes()
+        if not rest:
+            await self.action_new_pane()
+        else:
+            rest[min(index, len(rest) - 1)].editor.focus()
+        self.app.session_changed()  # type: ignore[attr-defined]
+
+    def action_focus_pane(self, step: int) -> None:
+        panes = self.panes()
+        current = self.focused_pane()
+        if not panes or current is None:
+            return
+        target = panes[(panes.index(current) + step) % len(panes)]
+        target.editor.focus()
+        target.scroll_visible(animate=False)
+
+    def action_move_pane(self, step: int) -> None:
+        panes = self.panes()
+        pane = self.focused_pane()
+        if pane is None or len(panes) < 2:
+            return
+        index = panes.index(pane)
+        target = index + step
+        if not 0 <= target < len(panes):
+            return
+        container = self.query_one("#panes", HorizontalScroll)
+        if step > 0:
+            container.move_child(pane, after=panes[target])
+        else:
+            container.move_child(pane, before=panes[target])
+        pane.scroll_visible(animate=False)
+        self.app.session_changed()  # type: ignore[attr-defined]
+
+    def action_toggle_more(self) -> None:
+        show = not self.settings.has_class("-show-more")
+        self.settings.set_class(show, "-show-more")
+        for pane in self.panes():
+            pane.set_class(show, "-show-more")
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(WORKBENCH_BINDINGS + APP_KEYS))
+
+    # -- session ------------------------------------------------------------------------------------
+    def session_record(self) -> SessionRecord:
+        bar = self.settings
+        panes = []
+        for pane in self.panes():
+            figures = pane.figures
+            panes.append(PaneRecord(
+                prompt=pane.prompt, overrides=pane.overrides(), output=pane.output.text + "".join(pane._pending),
+                state=figures.state, tokens=figures.tokens, ttft_ms=figures.ttft_ms, tok_s=figures.tok_s,
+                finish_reason=figures.finish_reason, message=figures.message))
+        return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
+                             system_prompt=bar.system_prompt, panes=panes)

@@ -1,0 +1,70 @@
+"""The global line: engine state and model, with a spinner while the engine loads."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.engine.protocol import EngineState
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class EngineLine(Static):
+    DEFAULT_CSS = """
+    EngineLine { height: 1; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def __init__(self, model: str, log_path: str | None) -> None:
+        super().__init__("")
+        self.model = model
+        self.log_path = log_path
+        self.state = EngineState.STOPPED
+        self.detail = ""
+        self._since = time.monotonic()
+        self._frame = 0
+        self._timer = None
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(0.1, self._tick, pause=True)
+        self._render_line()
+
+    def set_state(self, state: EngineState, detail: str = "", model: str | None = None) -> None:
+        if state is not self.state:
+            self._since = time.monotonic()
+        self.state = state
+        self.detail = detail
+        if model:
+            self.model = model
+        if self._timer is not None:
+            if state is EngineState.LOADING:
+                self._timer.resume()
+            else:
+                self._timer.pause()
+        self._render_line()
+
+    def _tick(self) -> None:
+        self._frame += 1
+        self._render_line()
+
+    def _render_line(self) -> None:
+        line = Text()
+        line.append("vllm-panes ", style="bold")
+        if self.state is EngineState.LOADING:
+            line.append(f"{SPINNER[self._frame % len(SPINNER)]} loading engine", style="bold yellow")
+            line.append(f" ({time.monotonic() - self._since:.0f} s) {self.detail}")
+        elif self.state is EngineState.READY:
+            line.append("● ready", style="bold green")
+        elif self.state is EngineState.ERROR:
+            line.append("✖ engine error: ", style="bold red")
+            line.append(self.detail)
+        else:
+            line.append("○ stopped", style="dim")
+        line.append("  │  ")
+        line.append(self.model, style="italic")
+        if self.log_path:
+            line.append("  │  log: ", style="dim")
+            line.append(self.log_path, style="dim")
+        self.update(line)

@@ -1,0 +1,241 @@
+"""One prompt and its answer: prompt editor, per-pane overrides, the streamed output and its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static, TextArea
+from textual.worker import Worker
+
+from tui.engine.params import MAIN_SPECS, PARAM_SPECS, ParamError, Sampling
+from tui.engine.protocol import Backend, BackendError, Delta
+from tui.widgets.output_view import OutputView
+from tui.widgets.param_field import ParamField
+
+IDLE, QUEUED, STREAMING, DONE, CANCELLED, ERROR = "idle", "queued", "streaming", "done", "cancelled", "error"
+_request_numbers = itertools.count(1)
+
+
+@dataclass
+class Figures:
+    """What the status line shows for the last run."""
+
+    state: str = IDLE
+    tokens: int = 0
+    ttft_ms: float | None = None
+    tok_s: float | None = None
+    finish_reason: str | None = None
+    message: str = ""
+
+    def render(self) -> Text:
+        styles = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow",
+                  ERROR: "bold red", QUEUED: "bold magenta"}
+        text = Text(self.state, style=styles.get(self.state, "dim"))
+        if self.state == ERROR and self.message:
+            text.append(f": {self.message}", style="red")
+            return text
+        if self.state == QUEUED:
+            text.append(" (engine loading)", style="dim")
+        if self.ttft_ms is not None:
+            text.append(f" · TTFT {self.ttft_ms:.0f} ms")
+        if self.tokens:
+            text.append(f" · {self.tokens} tok")
+        if self.tok_s is not None:
+            text.append(f" · {self.tok_s:.0f} tok/s")
+        if self.finish_reason:
+            text.append(f" · {self.finish_reason}")
+        return text
+
+
+class PromptEditor(TextArea):
+    DEFAULT_CSS = """
+    PromptEditor { height: 5; border: none; padding: 0 1; }
+    PromptEditor:focus { border: none; }
+    """
+
+
+class Pane(Vertical):
+    DEFAULT_CSS = """
+    Pane {
+        width: 1fr;
+        min-width: 38;
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+    }
+    Pane:focus-within { border: round $accent; }
+    Pane .params { height: 1; width: 1fr; }
+    Pane .more { display: none; }
+    Pane.-show-more .more { display: block; }
+    Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
+    Pane.-has-error .pane-error { display: block; }
+    Pane .pane-status { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    class Changed(Message):
+        """Something a session would save changed (prompt, overrides, state)."""
+
+    def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.number = number
+        self._prompt = prompt
+        self._overrides = dict(overrides or {})
+        self.figures = Figures()
+        self.defaults_summary = ""
+        self._pending: list[str] = []
+        self._last: Delta | None = None
+        self._worker: Worker | None = None
+        self.request_id: str | None = None
+        self.on_dirty: Callable[[Pane], None] = lambda pane: None
+
+    # -- composition ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield PromptEditor(self._prompt, soft_wrap=True, tab_behavior="focus", compact=True,
+                           placeholder="Type a prompt…")
+        with Horizontal(classes="params"):
+            for spec in MAIN_SPECS:
+                yield ParamField(spec, self._overrides.get(spec.name, ""), inherit=True)
+        with Horizontal(classes="params more"):
+            for spec in PARAM_SPECS:
+                if not spec.main:
+                    yield ParamField(spec, self._overrides.get(spec.name, ""), inherit=True)
+        yield Static("", classes="pane-error", markup=False)
+        yield OutputView()
+        yield Static(self.figures.render(), classes="pane-status")
+
+    @property
+    def editor(self) -> PromptEditor:
+        return self.query_one(PromptEditor)
+
+    @property
+    def output(self) -> OutputView:
+        return self.query_one(OutputView)
+
+    @property
+    def prompt(self) -> str:
+        return self.editor.text if self.is_mounted else self._prompt
+
+    def fields(self) -> list[ParamField]:
+        return list(self.query(ParamField))
+
+    def overrides(self) -> dict[str, str]:
+        if not self.is_mounted:
+            return dict(self._overrides)
+        return {f.spec.name: f.raw for f in self.fields() if f.raw.strip()}
+
+    # -- settings -------------------------------------------------------------------------------
+    def effective_sampling(self, defaults: Sampling) -> Sampling:
+        """The defaults with this pane's overrides; ParamError names the first bad field."""
+        values: dict[str, Any] = {}
+        for field in self.fields():
+            is_set, value = field.parsed()
+            if is_set:
+                values[field.spec.name] = value
+        return defaults.with_values(**values)
+
+    def field_errors(self) -> list[str]:
+        return [f.error for f in self.fields() if f.error]
+
+    def show_error(self, message: str | None) -> None:
+        self.query_one(".pane-error", Static).update(message or "")
+        self.set_class(bool(message), "-has-error")
+
+    def refresh_title(self, defaults: Sampling | None) -> None:
+        try:
+            summary = self.effective_sampling(defaults).summary() if defaults else ""
+        except ParamError:
+            summary = "invalid settings"
+        self.border_title = f"{self.number} · {summary}" if summary else str(self.number)
+
+    def on_param_field_changed(self, event: ParamField.Changed) -> None:
+        errors = self.field_errors()
+        self.show_error(errors[0] if errors else None)
+        self.post_message(self.Changed())
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.post_message(self.Changed())
+
+    # -- running --------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.figures.state in (QUEUED, STREAMING)
+
+    def start(self, backend: Backend, sampling: Sampling, wait_ready: Callable[[], Awaitable[None]],
+              ready: bool) -> None:
+        """Replace the output with a new run of this pane's prompt."""
+        self.cancel()
+        self.output.clear()
+        self._pending.clear()
+        self._last = None
+        self.figures = Figures(state=STREAMING if ready else QUEUED)
+        self._show_figures()
+        self.show_error(None)
+        self._worker = self.run_worker(self._stream(backend, self.prompt, sampling, wait_ready),
+                                       group="stream", exit_on_error=False)
+
+    async def _stream(self, backend: Backend, prompt: str, sampling: Sampling,
+                      wait_ready: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await wait_ready()
+            self.figures.state = STREAMING
+            self.request_id = f"pane{self.number}-{next(_request_numbers)}"
+            self.on_dirty(self)
+            async for delta in backend.stream(prompt, sampling, self.request_id):
+                if delta.text:
+                    self._pending.append(delta.text)
+                self._last = delta
+                self.on_dirty(self)
+            self.figures.state = DONE
+        except asyncio.CancelledError:
+            self.figures.state = CANCELLED
+            raise
+        except BackendError as exc:
+            self.figures.state = ERROR
+            self.figures.message = str(exc)
+        except Exception as exc:  # never let one pane's failure take the app down
+            self.figures.state = ERROR
+            self.figures.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.request_id = None
+            self.on_dirty(self)
+
+    def cancel(self) -> bool:
+        """Cancel this pane's run; the engine aborts the request. Keeps the partial answer."""
+        worker = self._worker
+        if worker is not None and not worker.is_finished:
+            worker.cancel()
+            self.figures.state = CANCELLED
+            self.on_dirty(self)
+            return True
+        return False
+
+    def flush(self) -> None:
+        """Move buffered text to the view and refresh the figures; called at most once a frame."""
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self.output.append(text)
+        last = self._last
+        if last is not None:
+            self.figures.tokens = last.tokens
+            self.figures.ttft_ms = None if last.ttft is None else last.ttft * 1000
+            self.figures.tok_s = last.tok_per_s
+            self.figures.finish_reason = last.finish_reason
+        self._show_figures()
+
+    def _show_figures(self) -> None:
+        self.query_one(".pane-status", Static).update(self.figures.render())
+
+    def restore(self, output: str, figures: Figures) -> None:
+        self.output.set_text(output)
+        self.figures = figures
+        self._show_figures()

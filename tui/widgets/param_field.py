@@ -1,0 +1,84 @@
+"""One sampling knob as a compact labelled input, validated as it is typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Label
+
+from tui.engine.params import ParamError, ParamSpec
+
+RANDOM_WORDS = ("random", "none")
+
+
+class ParamField(Horizontal):
+    """`label [value]`. In a pane (inherit=True) blank means 'use the default above'."""
+
+    DEFAULT_CSS = """
+    ParamField { width: auto; height: 1; margin-right: 1; }
+    ParamField Label { width: auto; color: $text-muted; padding-right: 1; }
+    ParamField Input { width: 9; height: 1; }
+    ParamField Input.-invalid { background: $error 40%; }
+    """
+
+    class Changed(Message):
+        def __init__(self, field: ParamField) -> None:
+            super().__init__()
+            self.field = field
+
+        @property
+        def control(self) -> ParamField:
+            return self.field
+
+    def __init__(self, spec: ParamSpec, value: str = "", *, inherit: bool, id: str | None = None) -> None:
+        super().__init__(id=id, classes=f"param-{spec.name}")
+        self.spec = spec
+        self.inherit = inherit
+        self._initial = value
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.spec.label)
+        placeholder = "default" if self.inherit else (self.spec.blank_means or "")
+        yield Input(self._initial, placeholder=placeholder, compact=True, select_on_focus=True,
+                    tooltip=f"{self.spec.name}: {self.spec.help} {self.spec.bounds_text()}".strip())
+
+    def on_mount(self) -> None:
+        self._validate()
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def raw(self) -> str:
+        return self.input.value if self.is_mounted else self._initial
+
+    @raw.setter
+    def raw(self, text: str) -> None:
+        self.input.value = text
+
+    def parsed(self) -> tuple[bool, Any]:
+        """(is_set, value). Raises ParamError for a bad value."""
+        raw = self.raw.strip()
+        if self.inherit and raw == "":
+            return False, None
+        if self.spec.optional and raw.lower() in RANDOM_WORDS:
+            return True, None
+        return True, self.spec.parse(raw)
+
+    def _validate(self) -> None:
+        try:
+            self.parsed()
+            self.error = None
+        except ParamError as exc:
+            self.error = str(exc)
+        self.input.set_class(self.error is not None, "-invalid")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._validate()
+        self.post_message(self.Changed(self))

@@ -1,0 +1,95 @@
+"""The global defaults every pane starts from: the knobs, chat template on/off and a system prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, HorizontalScroll
+from textual.message import Message
+from textual.widgets import Checkbox, Input, Label, Static
+
+from tui.engine.params import PARAM_SPECS, ParamError, Sampling
+from tui.widgets.param_field import ParamField
+
+
+class SettingsBar(Horizontal):
+    DEFAULT_CSS = """
+    SettingsBar { height: auto; background: $boost; padding: 0 1; }
+    SettingsBar HorizontalScroll { height: 1; width: 1fr; scrollbar-size-horizontal: 0; }
+    SettingsBar .title { width: auto; text-style: bold; padding-right: 1; }
+    SettingsBar .more { display: none; }
+    SettingsBar.-show-more .more { display: block; }
+    SettingsBar Checkbox { height: 1; border: none; padding: 0; margin-right: 1; background: transparent; }
+    SettingsBar #system-prompt { width: 30; height: 1; }
+    SettingsBar .settings-error { color: $error; width: auto; padding-left: 1; }
+    """
+
+    class Changed(Message):
+        pass
+
+    def __init__(self, raw: dict[str, str], chat_template: bool, system_prompt: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._chat = chat_template
+        self._system = system_prompt
+
+    def compose(self) -> ComposeResult:
+        with HorizontalScroll():
+            yield Label("defaults", classes="title")
+            for spec in PARAM_SPECS:
+                field = ParamField(spec, self._raw.get(spec.name, spec.format(spec.default)), inherit=False)
+                if not spec.main:
+                    field.add_class("more")
+                yield field
+            yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
+            yield Label("system", classes="title")
+            yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
+            yield Static("", classes="settings-error", markup=False)
+
+    def fields(self) -> list[ParamField]:
+        return list(self.query(ParamField))
+
+    def raw_values(self) -> dict[str, str]:
+        return {f.spec.name: f.raw for f in self.fields()}
+
+    @property
+    def chat_template(self) -> bool:
+        return self.query_one("#chat-template", Checkbox).value
+
+    @property
+    def system_prompt(self) -> str:
+        return self.query_one("#system-prompt", Input).value
+
+    def sampling(self) -> Sampling:
+        """The defaults as a Sampling; ParamError when a field is invalid."""
+        values: dict[str, Any] = {}
+        for field in self.fields():
+            _, values[field.spec.name] = field.parsed()
+        return Sampling(values, chat_template=self.chat_template, system_prompt=self.system_prompt)
+
+    def first_error(self) -> str | None:
+        for field in self.fields():
+            if field.error:
+                return f"defaults: {field.error}"
+        return None
+
+    def _changed(self) -> None:
+        error = self.first_error()
+        self.query_one(".settings-error", Static).update(error or "")
+        self.post_message(self.Changed())
+
+    def on_param_field_changed(self, event: ParamField.Changed) -> None:
+        event.stop()
+        self._changed()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._changed()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._changed()
+
+
+__all__ = ["SettingsBar", "ParamError"]
