@@ -158,6 +158,14 @@ class WorkbenchApp(App):
             except (RuntimeError, ValueError):  # not the main thread (e.g. some test runners)
                 pass
 
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(signum)
+            except (RuntimeError, ValueError):
+                pass
+
     def _on_signal(self, signum: int) -> None:
         self.exit_signal = signum
         self.call_next(self.action_quit)

@@ -1,0 +1,57 @@
+"""`vllm-panes --headless`: the real command in a subprocess, as a person would run it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.processes import run_cli
+
+VLLM_NOISE = re.compile(r"INFO|WARNING|ERROR|Traceback|Triton|torch|vllm\.|\[W\d|it/s\]")
+
+
+@pytest.mark.engine
+def test_headless_demo_streams_three_answers_quietly(demo_model):
+    result, left = run_cli(["--headless", "--demo"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for index, prompt in enumerate(["The future of artificial intelligence is", "In a galaxy far, far away",
+                                    "The key to happiness is"], 1):
+        assert f"Example {index}/3" in out
+        assert f"Prompt: {prompt!r}" in out
+    assert out.count("Generation complete: ") == 3
+    assert "All streaming examples completed." in out
+    assert not VLLM_NOISE.search(out), out
+    # stderr carries only our own short progress lines and the log's path
+    for line in result.stderr.splitlines():
+        assert line.startswith(("[engine]", "(vLLM's log:")), line
+    assert left == [], f"processes left behind: {left}"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "-1"], "--temperature: temperature must be in [0, 2]"),
+        (["--top-p", "0"], "--top-p: top_p must be in (0, 1]"),
+        (["--max-tokens", "0"], "--max-tokens: max_tokens must be ≥ 1"),
+        (["--seed", "abc"], "--seed: seed must be a whole number"),
+        (["--dtype", "nope"], "engine flags: argument --dtype: invalid choice: 'nope'"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_headless_bad_flags_exit_2_with_a_clear_message(args, message):
+    result, left = run_cli(["--headless", "--demo", *args], timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert left == []
+
+
+def test_help_lists_our_flags_and_vllms_engine_flags():
+    result, _ = run_cli(["--help=all"], timeout=120)
+    assert result.returncode == 0
+    for flag in ("--temperature", "--top-p", "--seed", "--max-tokens", "--headless", "--demo",
+                 "--dtype", "--max-model-len", "--tensor-parallel-size", "--distributed-executor-backend"):
+        assert flag in result.stdout, flag
+    assert "Triton is installed" not in result.stdout + result.stderr  # vLLM's import-time notice

@@ -1,0 +1,79 @@
+"""A backend that plays a script: for snapshot tests and UI work without an engine.
+
+Its figures come from a fake clock (first token at 50 ms, then one token every 10 ms), so what the
+UI shows is the same on every run. `stall_after=N` stops each stream after N pieces, mid-stream,
+until it is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from tui.engine.params import Sampling
+from tui.engine.protocol import Delta, EngineState, ProgressCallback, RequestRejected
+
+Script = Callable[[str, Sampling], list[str]]
+
+
+def echo_script(prompt: str, sampling: Sampling) -> list[str]:
+    words = f"You asked: {prompt}. With seed {sampling['seed']} the answer is".split(" ")
+    pieces = [w + " " for w in words] + [f"word{i} " for i in range(sampling["max_tokens"])]
+    return pieces[: sampling["max_tokens"]]
+
+
+class ScriptedBackend:
+    name = "scripted"
+
+    def __init__(self, script: Script = echo_script, *, model: str = "scripted-model",
+                 stall_after: int | None = None, delay_s: float = 0.0, ready: bool = True,
+                 max_model_len: int = 2048) -> None:
+        self.model = model
+        self.script = script
+        self.stall_after = stall_after
+        self.delay_s = delay_s
+        self.state = EngineState.READY if ready else EngineState.STOPPED
+        self.error: str | None = None
+        self._max_model_len = max_model_len
+        self.aborted: list[str] = []
+        self.running: set[str] = set()
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self._max_model_len
+
+    async def start(self, on_progress: ProgressCallback | None = None) -> None:
+        self.state = EngineState.READY
+        if on_progress:
+            on_progress(EngineState.READY, "ready")
+
+    async def restart(self, on_progress: ProgressCallback | None = None) -> None:
+        await self.start(on_progress)
+
+    async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+        if len(prompt) > self._max_model_len:
+            raise RequestRejected(f"prompt too long for this model ({len(prompt)} > {self._max_model_len})")
+        pieces = self.script(prompt, sampling)
+        self.running.add(request_id)
+        try:
+            for index, piece in enumerate(pieces):
+                if self.stall_after is not None and index >= self.stall_after:
+                    await asyncio.Event().wait()  # until cancelled
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                else:
+                    await asyncio.sleep(0)
+                last = index == len(pieces) - 1
+                yield Delta(piece, index + 1, 1, "length" if last else None, started=0.0,
+                            first_token=0.05, now=0.05 + 0.01 * index)
+        except (asyncio.CancelledError, GeneratorExit):
+            self.aborted.append(request_id)
+            raise
+        finally:
+            self.running.discard(request_id)
+
+    async def abort(self, request_id: str) -> None:
+        self.aborted.append(request_id)
+
+    async def shutdown(self) -> None:
+        self.state = EngineState.STOPPED
