@@ -95,6 +95,7 @@ class Pane(Vertical):
         self._last: Delta | None = None
         self._worker: Worker | None = None
         self.request_id: str | None = None
+        self.runs = 0  # how many runs this pane has started
         self.on_dirty: Callable[[Pane], None] = lambda pane: None
 
     # -- composition ----------------------------------------------------------------------------
@@ -112,13 +113,18 @@ class Pane(Vertical):
         yield OutputView()
         yield Static(self.figures.render(), classes="pane-status")
 
+    def on_mount(self) -> None:
+        # Kept, not queried: flush() runs every frame while streaming.
+        self._output = self.query_one(OutputView)
+        self._status = self.query_one(".pane-status", Static)
+
     @property
     def editor(self) -> PromptEditor:
         return self.query_one(PromptEditor)
 
     @property
     def output(self) -> OutputView:
-        return self.query_one(OutputView)
+        return self._output
 
     @property
     def prompt(self) -> str:
@@ -150,6 +156,11 @@ class Pane(Vertical):
         self.set_class(bool(message), "-has-error")
 
     def refresh_title(self, defaults: Sampling | None) -> None:
+        """Header summary, and each blank field shows (dimmed) the default it inherits."""
+        if defaults is not None and self.is_mounted:
+            for field in self.fields():
+                value = defaults[field.spec.name]
+                field.input.placeholder = field.spec.blank_means if value is None else field.spec.format(value)
         try:
             summary = self.effective_sampling(defaults).summary() if defaults else ""
         except ParamError:
@@ -173,6 +184,7 @@ class Pane(Vertical):
               ready: bool) -> None:
         """Replace the output with a new run of this pane's prompt."""
         self.cancel()
+        self.runs += 1
         self.output.clear()
         self._pending.clear()
         self._last = None
@@ -233,7 +245,7 @@ class Pane(Vertical):
         self._show_figures()
 
     def _show_figures(self) -> None:
-        self.query_one(".pane-status", Static).update(self.figures.render())
+        self._status.update(self.figures.render())
 
     def restore(self, output: str, figures: Figures) -> None:
         self.output.set_text(output)

@@ -42,7 +42,7 @@ class ParamField(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label)
-        placeholder = "default" if self.inherit else (self.spec.blank_means or "")
+        placeholder = self.spec.blank_means or ""  # a pane shows the inherited default here
         yield Input(self._initial, placeholder=placeholder, compact=True, select_on_focus=True,
                     tooltip=f"{self.spec.name}: {self.spec.help} {self.spec.bounds_text()}".strip())
 

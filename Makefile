@@ -1,0 +1,21 @@
+# The two commands README documents: `make run` and `make test`. Both create/refresh .venv.
+# NVIDIA GPUs: add VLLM_PANES_PATH=cuda (PyPI's vllm wheel) to either command.
+VLLM_PANES_PATH ?= cpu
+export VLLM_PANES_PATH
+
+.PHONY: run test bench venv clean
+
+run:
+	@scripts/venv.sh $(VLLM_PANES_PATH)
+	.venv/bin/vllm-panes --demo
+
+test:
+	@scripts/venv.sh $(VLLM_PANES_PATH),dev
+	.venv/bin/python -m pytest -q
+
+bench:
+	@scripts/venv.sh $(VLLM_PANES_PATH),dev
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf .venv .pytest_cache

