@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.workbench_app import make_app, type_prompt, wait_until
+from tui.testing import make_app, type_prompt, wait_until
 from tui.engine.protocol import EngineState
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord, load_session

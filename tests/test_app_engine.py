@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workbench_app import make_app, send_key, type_prompt, wait_until
+from tui.testing import make_app, send_key, type_prompt, wait_until
 from tui.widgets.pane import CANCELLED, DONE, IDLE
 
 pytestmark = pytest.mark.engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workbench_app import make_app, still, type_prompt, wait_until
+from tui.testing import make_app, still, type_prompt, wait_until
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord
 

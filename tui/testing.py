@@ -1,4 +1,4 @@
-"""Helpers to build the app for tests: a scripted or real backend, private session path, no blinking."""
+"""Helpers to drive the app from tests and the benchmark: build it, send keys, wait, stop blinking."""
 
 from __future__ import annotations
 

@@ -1,0 +1,441 @@
+"""The benchmark: what the workbench costs next to the raw engine, measured in one run.
+
+    python -m bench [--quick] [--json]
+
+All figures come from this run on this machine, on the demo model (float32, ignore_eos, fixed
+seeds). Raw and app runs are interleaved and medians of the repeats are reported, because the raw
+engine's throughput itself varies by a few percent from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
+
+PROMPTS = ["The future of artificial intelligence is", "In a galaxy far, far away", "The key to happiness is"]
+TARGETS = {
+    "ratio_4": (">=", 0.95), "ratio_8": (">=", 0.92), "lag_p99_ms": ("<=", 50), "cancel_p99_ms": ("<=", 50),
+    "key_p99_ms": ("<=", 50), "first_frame_s": ("<=", 0.5), "quit_s": ("<=", 3), "orphans": ("<=", 0),
+}
+
+
+@dataclass
+class Plan:
+    tokens: int = 256
+    repeats: int = 3
+    cancels: int = 50
+    keys: int = 60
+    long_answer: int = 4000
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(tokens=128, repeats=1, cancels=12, keys=20, long_answer=1500)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def workload(backend, tokens: int, index: int):
+    from tui.engine.params import Sampling
+
+    return Sampling().with_values(max_tokens=tokens, seed=1000 + index)
+
+
+def with_ignore_eos(backend):
+    """Same work for raw and app runs: every stream generates exactly `tokens` tokens.
+    Returns a function that undoes it."""
+    original = backend.sampling_params
+
+    def params(sampling):
+        p = original(sampling)
+        p.ignore_eos = True
+        return p
+
+    backend.sampling_params = params
+    return lambda: setattr(backend, "sampling_params", original)
+
+
+# -- 1. raw engine -------------------------------------------------------------------------------
+async def raw_run(backend, streams: int, tokens: int) -> float:
+    engine = backend._engine  # noqa: SLF001 - the raw AsyncLLM, no layer of ours in between
+    counts = [0] * streams
+
+    async def consume(i: int) -> None:
+        sampling = workload(backend, tokens, i)
+        params = backend.sampling_params(sampling)
+        engine_input = await backend._render(engine, PROMPTS[i % len(PROMPTS)], sampling)  # noqa: SLF001
+        async for out in engine.generate(engine_input, params, f"raw-{time.monotonic_ns()}-{i}"):
+            counts[i] += len(out.outputs[0].token_ids)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(consume(i) for i in range(streams)))
+    elapsed = time.perf_counter() - start
+    assert all(c == tokens for c in counts), counts
+    return sum(counts) / elapsed
+
+
+# -- 2. through the app --------------------------------------------------------------------------
+async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None) -> float:
+    from tui.testing import make_app, send_key, wait_until
+    from tui.session import PaneRecord, SessionRecord
+
+    received: dict[int, list[float]] = {}  # pane number -> receive time of each delta
+    original_stream = backend.stream
+
+    async def timed_stream(prompt, sampling, request_id):
+        number = int(request_id.split("-")[0][4:])
+        times = received.setdefault(number, [])
+        async for delta in original_stream(prompt, sampling, request_id):
+            times.append(time.perf_counter())
+            yield delta
+
+    panes = [PaneRecord(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
+                                                                    "seed": str(1000 + i)})
+             for i in range(streams)]
+    app = make_app(backend, session=SessionRecord(panes=panes), session_path=None)
+    app.save_session_now = lambda: None  # the benchmark writes no session
+    if lags is not None:  # only the lag run pays for the extra timing layer
+        backend.stream = timed_stream
+    try:
+        async with app.run_test(size=(200, 50)) as pilot:
+            await pilot.pause()
+            if lags is not None:
+                for pane in app.workbench.panes():
+                    _probe_flush(app, pane, received, lags)
+            bench = app.workbench
+            start = time.perf_counter()
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.figures.state == "done" for p in bench.panes()), timeout=300,
+                             step=0.005)
+            shown = asyncio.get_running_loop().create_future()
+            # the last token is on screen after the flush that takes it and the refresh after that
+            await wait_until(lambda: not app._dirty and all(not p._pending for p in bench.panes()),  # noqa: SLF001
+                             timeout=5, step=0.002)
+            app.call_after_refresh(lambda: shown.done() or shown.set_result(time.perf_counter()))
+            app.refresh()
+            end = await asyncio.wait_for(shown, 5)
+            total = sum(p.figures.tokens for p in bench.panes())
+            assert total == streams * tokens, total
+            return total / (end - start)
+    finally:
+        backend.stream = original_stream
+
+
+def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float]) -> None:
+    """After each flush of this pane, wait for the next refresh and record, for every delta that
+    flush took, the time from its arrival to that frame."""
+    original = pane.flush
+    shown_upto = [0]
+
+    def flush() -> None:
+        upto = len(received.get(pane.number, []))
+        original()
+
+        def on_frame() -> None:
+            now = time.perf_counter()
+            times = received.get(pane.number, [])
+            lags.extend((now - t) * 1000 for t in times[shown_upto[0]:upto])
+            shown_upto[0] = max(shown_upto[0], upto)
+
+        app.call_after_refresh(on_frame)
+
+    pane.flush = flush
+
+
+# -- 3. cancel latency ---------------------------------------------------------------------------
+async def cancel_latencies(backend, count: int) -> list[float]:
+    from tui.testing import make_app, send_key, wait_until
+    from tui.session import PaneRecord, SessionRecord
+
+    engine = backend._engine  # noqa: SLF001
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt=PROMPTS[0],
+                                                                    overrides={"max_tokens": "1500"})]))
+    app.save_session_now = lambda: None
+    out = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        for _ in range(count):
+            runs = pane.runs
+            send_key(app, "f5")
+            await wait_until(lambda: pane.runs == runs + 1 and pane.figures.tokens >= 5, step=0.002)
+            assert engine.get_num_unfinished_requests() == 1
+            start = time.perf_counter()
+            send_key(app, "escape")
+            while engine.get_num_unfinished_requests():
+                await asyncio.sleep(0)
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+# -- 4. key -> screen while 8 panes stream -------------------------------------------------------
+async def key_latencies(backend, count: int) -> list[float]:
+    from tui.testing import make_app, send_key, wait_until
+    from tui.session import PaneRecord, SessionRecord
+
+    panes = [PaneRecord(prompt=PROMPTS[i % 3], overrides={"max_tokens": "1900"}) for i in range(8)]
+    app = make_app(backend, session=SessionRecord(panes=panes))
+    app.save_session_now = lambda: None
+    out = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        bench = app.workbench
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.tokens > 5 for p in bench.panes()), step=0.005)
+        editor = bench.panes()[0].editor
+        editor.focus()
+        await asyncio.sleep(0.05)
+        for i in range(count):
+            if not all(p.figures.state == "streaming" for p in bench.panes()):
+                break
+            before = editor.text
+            start = time.perf_counter()
+            send_key(app, "x")
+            while editor.text == before:
+                await asyncio.sleep(0)
+            shown = asyncio.get_running_loop().create_future()
+            app.call_after_refresh(lambda: shown.done() or shown.set_result(time.perf_counter()))
+            out.append((await shown - start) * 1000)
+            await asyncio.sleep(0.02)
+        send_key(app, "ctrl+k")
+        await wait_until(lambda: backend._engine.get_num_unfinished_requests() == 0)  # noqa: SLF001
+    return out
+
+
+# -- 5. per-delta UI cost at two answer lengths --------------------------------------------------
+WINDOW = 50
+
+
+async def delta_cost_us(length: int) -> float:
+    """CPU per delta over the last 50 deltas of an answer `length` deltas long (a scripted stream
+    at a steady 2 ms per delta, one paragraph with no newline: the worst case for re-wrapping)."""
+    from tui.engine.scripted import ScriptedBackend
+    from tui.testing import make_app, send_key, wait_until
+    from tui.session import PaneRecord, SessionRecord
+
+    marks: dict[str, float] = {}
+
+    def script(prompt, sampling):
+        return [f"w{i % 97} " for i in range(length)]
+
+    backend = ScriptedBackend(script, delay_s=0.002)
+    original = backend.stream
+
+    async def marked(prompt, sampling, request_id):
+        index = 0
+        async for delta in original(prompt, sampling, request_id):
+            index += 1
+            if index == length - WINDOW:
+                marks["start"] = time.process_time()
+            yield delta
+        marks["end"] = time.process_time()
+
+    backend.stream = marked
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="x",
+                                                                    overrides={"max_tokens": str(length)})]))
+    app.save_session_now = lambda: None
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        send_key(app, "ctrl+r")
+        pane = app.workbench.panes()[0]
+        await wait_until(lambda: pane.figures.state == "done", timeout=120, step=0.01)
+        await pilot.pause(0.1)
+        assert pane.output.text.count(" ") == length
+    return (marks["end"] - marks["start"]) / WINDOW * 1e6
+
+
+# -- 6. the real process in a pseudo-terminal ----------------------------------------------------
+def real_process() -> dict[str, float]:
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+    import threading
+
+    import psutil
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--demo", "--fresh"], stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True, env=env, close_fds=True)
+    os.close(slave)
+    screen = bytearray()
+    first_frame = [None]
+    lock = threading.Lock()
+
+    def reader() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with lock:
+                screen.extend(data)
+                if first_frame[0] is None and b"vllm-panes" in screen:
+                    first_frame[0] = time.perf_counter() - start
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    main = psutil.Process(proc.pid)
+    peak = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            peak = max(peak, main.memory_info().rss)
+        except psutil.Error:
+            break
+        with lock:
+            if b"ready" in screen[-20000:]:
+                break
+        time.sleep(0.05)
+    # a run, so that the app has streamed before quitting
+    os.write(master, b"The key to happiness is")
+    time.sleep(0.3)
+    os.write(master, b"\x1b[15~")  # F5
+    for _ in range(20):
+        peak = max(peak, main.memory_info().rss)
+        time.sleep(0.05)
+    quit_start = time.perf_counter()
+    os.write(master, b"\x11")  # ctrl+q
+    sid = proc.pid
+    quit_s = None
+    while time.perf_counter() - quit_start < 30:
+        if not _session_members(sid):
+            quit_s = time.perf_counter() - quit_start
+            break
+        time.sleep(0.02)
+    proc.poll()
+    time.sleep(1)
+    orphans = len(_session_members(sid))
+    for pid in _session_members(sid):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    os.close(master)
+    return {"first_frame_s": first_frame[0] if first_frame[0] is not None else float("nan"),
+            "app_rss_mb": peak / 2**20, "quit_s": quit_s if quit_s is not None else float("nan"),
+            "orphans": orphans}
+
+
+def _session_members(sid: int) -> list[int]:
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+# -- the run ---------------------------------------------------------------------------------------
+async def measure(plan: Plan, log) -> dict[str, float]:
+    from tui.demo_model import ensure_demo_model
+    from tui.engine.vllm_backend import VLLMBackend
+
+    results: dict[str, float] = {}
+    log("building/loading the demo model and starting the engine…")
+    backend = VLLMBackend([], model=str(ensure_demo_model()))
+    await backend.start()
+    with_ignore_eos(backend)
+    try:
+        await raw_run(backend, 1, 16)  # warm-up
+        lags: list[float] = []
+        for streams in (1, 4, 8):
+            raws, tuis = [], []
+            for _ in range(plan.repeats):
+                raws.append(await raw_run(backend, streams, plan.tokens))
+                tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None))
+            results[f"raw_tok_s_{streams}"] = statistics.median(raws)
+            results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
+            results[f"ratio_{streams}"] = results[f"tui_tok_s_{streams}"] / results[f"raw_tok_s_{streams}"]
+            log(f"{streams} stream(s): raw {results[f'raw_tok_s_{streams}']:.0f} tok/s, "
+                f"app {results[f'tui_tok_s_{streams}']:.0f} tok/s, ratio {results[f'ratio_{streams}']:.3f}")
+        results["lag_p50_ms"] = percentile(lags, 50)
+        results["lag_p99_ms"] = percentile(lags, 99)
+        cancels = await cancel_latencies(backend, plan.cancels)
+        results["cancel_p99_ms"] = percentile(cancels, 99)
+        log(f"cancel: p50 {percentile(cancels, 50):.1f} ms, p99 {results['cancel_p99_ms']:.1f} ms "
+            f"over {len(cancels)}")
+        keys = await key_latencies(backend, plan.keys)
+        results["key_p99_ms"] = percentile(keys, 99)
+        log(f"key -> screen under 8 streams: p50 {percentile(keys, 50):.1f} ms, p99 {results['key_p99_ms']:.1f} ms "
+            f"over {len(keys)}")
+    finally:
+        await backend.shutdown()
+    results["delta_cost_us_100"] = await delta_cost_us(100)
+    results["delta_cost_us_4000"] = await delta_cost_us(plan.long_answer)
+    log(f"per-delta UI cost (last {WINDOW} deltas): {results['delta_cost_us_100']:.0f} µs at 100, "
+        f"{results['delta_cost_us_4000']:.0f} µs at {plan.long_answer}")
+    log("starting the real app in a pseudo-terminal…")
+    results.update(real_process())
+    return results
+
+
+def table(results: dict[str, float]) -> str:
+    lines = [f"{'figure':<22} {'value':>12}  target"]
+    for key, value in results.items():
+        target = TARGETS.get(key)
+        if key == "delta_cost_us_4000":
+            target = ("<=", 1.5 * results["delta_cost_us_100"])
+        mark = ""
+        if target:
+            op, bound = target
+            ok = value >= bound if op == ">=" else value <= bound
+            mark = f"{op} {bound:g}  {'ok' if ok else 'MISSED'}"
+        lines.append(f"{key:<22} {value:>12.3f}  {mark}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
+    args = parser.parse_args(argv)
+    plan = Plan.quick() if args.quick else Plan()
+    from tui.terminal import divert_output_to_log
+    from tui import locations
+
+    term = divert_output_to_log(locations.log_dir() / "bench.log")  # vLLM's own output stays out
+
+    def log(message: str) -> None:
+        print(f"[bench] {message}", file=term.err, flush=True)
+
+    log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, plan {plan}")
+    started = time.perf_counter()
+    results = asyncio.run(measure(plan, log))
+    log(f"done in {time.perf_counter() - started:.0f} s")
+    if args.json:
+        print(json.dumps({k: round(v, 4) for k, v in results.items()}), file=term.out)
+    else:
+        print(table(results), file=term.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

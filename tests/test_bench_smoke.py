@@ -1,0 +1,36 @@
+"""A small run of the benchmark's measurements on the shared engine: that they work, not the targets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import bench.__main__ as bench
+
+pytestmark = pytest.mark.engine
+
+
+async def test_benchmark_measurements_run(engine):
+    undo = bench.with_ignore_eos(engine)
+    try:
+        raw = await bench.raw_run(engine, 2, 24)
+        lags: list[float] = []
+        tui = await bench.app_run(engine, 2, 24, lags)
+        cancels = await bench.cancel_latencies(engine, 2)
+    finally:
+        undo()
+    assert raw > 0 and tui > 0
+    assert len(lags) >= 2 * 24 // 4 and all(lag >= 0 for lag in lags)
+    assert len(cancels) == 2 and all(0 <= c < 5000 for c in cancels)
+    assert engine.running_requests() == 0
+
+
+async def test_per_delta_cost_measurement_runs():
+    cost = await bench.delta_cost_us(120)
+    assert math.isfinite(cost) and cost > 0
+
+
+def test_table_marks_missed_targets():
+    text = bench.table({"ratio_4": 0.9, "ratio_8": 0.95, "delta_cost_us_100": 10.0, "delta_cost_us_4000": 20.0})
+    assert "ratio_4" in text and "MISSED" in text and "ok" in text
