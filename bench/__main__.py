@@ -118,19 +118,19 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
             if lags is not None:
                 for pane in app.workbench.panes():
                     _probe_flush(app, pane, received, lags)
-            bench = app.workbench
+            all_panes = app.workbench.panes()  # looked up once: a DOM query per poll costs the app
             start = time.perf_counter()
             send_key(app, "ctrl+r")
-            await wait_until(lambda: all(p.figures.state == "done" for p in bench.panes()), timeout=300,
+            await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=300,
                              step=0.005)
             shown = asyncio.get_running_loop().create_future()
             # the last token is on screen after the flush that takes it and the refresh after that
-            await wait_until(lambda: not app._dirty and all(not p._pending for p in bench.panes()),  # noqa: SLF001
+            await wait_until(lambda: not app._dirty and all(not p._pending for p in all_panes),  # noqa: SLF001
                              timeout=5, step=0.002)
             app.call_after_refresh(lambda: shown.done() or shown.set_result(time.perf_counter()))
             app.refresh()
             end = await asyncio.wait_for(shown, 5)
-            total = sum(p.figures.tokens for p in bench.panes())
+            total = sum(p.figures.tokens for p in all_panes)
             assert total == streams * tokens, total
             return total / (end - start)
     finally:
@@ -196,14 +196,14 @@ async def key_latencies(backend, count: int) -> list[float]:
     out = []
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
-        bench = app.workbench
+        all_panes = app.workbench.panes()
         send_key(app, "ctrl+r")
-        await wait_until(lambda: all(p.figures.tokens > 5 for p in bench.panes()), step=0.005)
-        editor = bench.panes()[0].editor
+        await wait_until(lambda: all(p.figures.tokens > 5 for p in all_panes), step=0.005)
+        editor = all_panes[0].editor
         editor.focus()
         await asyncio.sleep(0.05)
         for i in range(count):
-            if not all(p.figures.state == "streaming" for p in bench.panes()):
+            if not all(p.figures.state == "streaming" for p in all_panes):
                 break
             before = editor.text
             start = time.perf_counter()
@@ -235,7 +235,7 @@ async def delta_cost_us(length: int) -> float:
     def script(prompt, sampling):
         return [f"w{i % 97} " for i in range(length)]
 
-    backend = ScriptedBackend(script, delay_s=0.002)
+    backend = ScriptedBackend(script, delay_s=0.002, max_model_len=1_000_000)
     original = backend.stream
 
     async def marked(prompt, sampling, request_id):

@@ -120,9 +120,17 @@ class WorkbenchApp(App):
 
     def _flush_panes(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        # Refreshing a widget that is scrolled out of view makes Textual rebuild its map of every
+        # widget on the next frame; panes out of view keep buffering until they come into view
+        # (this check is the one Textual's own Screen uses) or their stream ends.
+        visible = self.workbench._compositor.visible_widgets  # noqa: SLF001
         for pane in dirty:
-            if pane.is_attached:
+            if not pane.is_attached:
+                continue
+            if pane.output in visible or not pane.running:
                 pane.flush()
+            else:
+                self._dirty.add(pane)
         if not self._dirty:
             self._flush_timer.pause()
             self._flushing = False

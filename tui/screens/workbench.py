@@ -52,6 +52,7 @@ class WorkbenchScreen(Screen):
         self._log_path = log_path
         self._next_number = 1
         self._last_pane: Pane | None = None
+        self._titles_pending = False
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self._model, self._log_path)
@@ -112,6 +113,13 @@ class WorkbenchScreen(Screen):
         return self.settings.sampling()
 
     def _refresh_titles(self) -> None:
+        """Coalesced: many fields report changes at once (e.g. at mount); one refresh serves all."""
+        if not self._titles_pending:
+            self._titles_pending = True
+            self.call_after_refresh(self._do_refresh_titles)
+
+    def _do_refresh_titles(self) -> None:
+        self._titles_pending = False
         try:
             defaults: Sampling | None = self.defaults()
         except ParamError:

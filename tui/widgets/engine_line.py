@@ -14,7 +14,7 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 class EngineLine(Static):
     DEFAULT_CSS = """
-    EngineLine { height: 1; background: $panel; color: $text; padding: 0 1; }
+    EngineLine { height: 1; width: 1fr; background: $panel; color: $text; padding: 0 1; }
     """
 
     def __init__(self, model: str, log_path: str | None) -> None:
@@ -67,4 +67,4 @@ class EngineLine(Static):
         if self.log_path:
             line.append("  │  log: ", style="dim")
             line.append(self.log_path, style="dim")
-        self.update(line)
+        self.update(line, layout=False)  # one line, full width: no reflow

@@ -31,6 +31,8 @@ class OutputView(ScrollView, can_focus=True):
         self._text = WrappedText(80)
         self._strips: dict[int, Strip] = {}
         self._wrapped_width = 0
+        self._line_style = None
+        self._top = 0  # where the view sits while following the end (see _place_end)
 
     @property
     def text(self) -> str:
@@ -43,57 +45,102 @@ class OutputView(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._text.clear()
         self._strips.clear()
+        self._top = 0
         self._update_virtual_size()
-        self.scroll_to(0, 0, animate=False)
+        self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
     def set_text(self, text: str) -> None:
         self.clear()
         self.append(text)
 
+    @property
+    def following(self) -> bool:
+        """True unless the person scrolled up to read."""
+        return self.scroll_y >= self._top
+
     def append(self, text: str) -> None:
         if not text:
             return
         text = printable(text).replace("\t", "    ")
-        follow = self.scroll_y >= self.max_scroll_y  # the person has not scrolled up
+        follow = self.following
         first = self._text.append(text)
         for index in range(first, len(self._text.lines)):
             self._strips.pop(index, None)
-        self._update_virtual_size()
-        if follow and self.max_scroll_y > self.scroll_y:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        if follow and self._place_end():
+            self._update_virtual_size()
+            self.scroll_to(y=self._top, animate=False, immediate=True)
             self.refresh()
         else:
+            self._update_virtual_size()
             self.refresh_lines(first, len(self._text.lines) - first)
 
+    def _place_end(self) -> bool:
+        """Jump scrolling: when the answer runs past the bottom, move the view up a third of a page
+        at once. Between jumps only the changed lines are drawn, instead of the whole view every
+        time a line is added. Returns True when the view moved."""
+        view = max(1, self.scrollable_content_region.height)
+        lines = len(self._text.lines)
+        if lines <= self._top + view:
+            return False
+        jump = max(1, view // 3)
+        self._top = max(0, lines - view + jump)
+        return True
+
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._text.width, len(self._text.lines))
+        view = max(1, self.scrollable_content_region.height)
+        # The blank lines below the end are part of the scrollable area while following.
+        height = max(len(self._text.lines), self._top + view if self._top else 0)
+        size = Size(self._text.width, height)
+        old = self.virtual_size
+        if size == old:
+            return
+        if size.width == old.width and (size.height > view) == (old.height > view) and self.is_mounted:
+            # `virtual_size` is a layout reactive: setting it reflows the whole screen. Growing
+            # does not change this widget's size or whether it has a scrollbar, so update the
+            # value and the scrollbar only.
+            self.set_reactive(OutputView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
 
     def on_resize(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         if width != self._wrapped_width:
             self._wrapped_width = width
-            follow = self.scroll_y >= self.max_scroll_y
+            follow = self.following
             self._text.rewrap(width)
             self._strips.clear()
+            if follow:
+                self._top = 0
+                self._place_end()
             self._update_virtual_size()
             if follow:
-                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+                self.scroll_to(y=self._top, animate=False, immediate=True)
             self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._line_style = None
+
+    @property
+    def line_style(self):
+        # rich_style walks every ancestor; it only changes with the styles (theme, CSS).
+        if self._line_style is None:
+            self._line_style = self.rich_style
+        return self._line_style
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
         lines = self._text.lines
+        style = self.line_style
         if index >= len(lines):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, style)
         strip = self._strips.get(index)
         if strip is None or strip.cell_length != width:
-            strip = Strip([Segment(lines[index], self.rich_style)]).extend_cell_length(width, self.rich_style)
+            strip = Strip([Segment(lines[index], style)]).extend_cell_length(width, style)
             strip = strip.crop(0, width)
             self._strips[index] = strip
         return strip

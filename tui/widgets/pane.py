@@ -78,7 +78,7 @@ class Pane(Vertical):
     Pane.-show-more .more { display: block; }
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
     Pane.-has-error .pane-error { display: block; }
-    Pane .pane-status { height: 1; padding: 0 1; background: $panel; }
+    Pane .pane-status { height: 1; width: 1fr; padding: 0 1; background: $panel; }
     """
 
     class Changed(Message):
@@ -245,7 +245,7 @@ class Pane(Vertical):
         self._show_figures()
 
     def _show_figures(self) -> None:
-        self._status.update(self.figures.render())
+        self._status.update(self.figures.render(), layout=False)  # fixed size: no reflow
 
     def restore(self, output: str, figures: Figures) -> None:
         self.output.set_text(output)
