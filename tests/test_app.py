@@ -65,7 +65,7 @@ async def test_runs_queue_while_the_engine_loads(tmp_path):
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert pane.figures.state == "queued"
-        assert "queued" in str(pane.query_one(".pane-status").render())
+        assert "queued" in pane.query_one(".pane-status").text.plain
         app.start_engine()
         await wait_until(lambda: pane.figures.state == DONE)
         assert backend.state is EngineState.READY
@@ -112,7 +112,7 @@ async def test_empty_prompt_and_rejected_request_are_shown_in_the_pane(tmp_path)
         await pilot.press("f5")
         await wait_until(lambda: pane.figures.state == ERROR)
         await pilot.pause(0.1)
-        assert "prompt too long" in str(pane.query_one(".pane-status").render())
+        assert "prompt too long" in pane.query_one(".pane-status").text.plain
 
 
 async def test_session_is_saved_on_quit_and_restored(tmp_path):
@@ -187,3 +187,22 @@ def test_restored_session_with_a_running_pane_comes_back_cancelled():
             return app.workbench.panes()[0].figures.state
 
     assert asyncio.run(check()) == CANCELLED
+
+
+async def test_panes_share_the_width_or_scroll_sideways_when_they_do_not_fit(tmp_path):
+    session = SessionRecord(panes=[PaneRecord(prompt=str(i)) for i in range(8)])
+    app = make_app(session=session, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        panes = app.workbench.panes()
+        visible = app.workbench._compositor.visible_widgets
+        assert [p.number for p in panes if p.output in visible] == [1, 2, 3, 4, 5]
+        assert {p.region.width for p in panes[:5]} == {40}
+        await pilot.resize_terminal(400, 40)
+        await pilot.pause()
+        assert {p.region.width for p in app.workbench.panes()} == {50}  # all eight fit now
+        await pilot.resize_terminal(20, 10)  # tiny: still no crash, one pane at its minimum
+        await pilot.pause()
+        await pilot.resize_terminal(200, 40)
+        await pilot.pause()
+        assert {p.region.width for p in app.workbench.panes()[:5]} == {40}

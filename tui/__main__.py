@@ -1,4 +1,4 @@
-from tui.cli import main
+from tui.cli import run
 
 if __name__ == "__main__":  # vLLM spawns children: keep the entry point guarded
-    raise SystemExit(main())
+    run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,8 @@ from tui.session import SessionRecord, load_session, save_session
 from tui.terminal import Terminal
 from tui.themes import DEFAULT_THEME, discover_themes
 from tui.widgets.pane import Pane
+
+log = logging.getLogger(__name__)
 
 FLUSH_HZ = 30  # answers are drawn at most this often, however fast tokens arrive
 AUTOSAVE_S = 10.0
@@ -127,9 +130,7 @@ class WorkbenchApp(App):
         for pane in dirty:
             if not pane.is_attached:
                 continue
-            if pane.output in visible or not pane.running:
-                pane.flush()
-            else:
+            if (pane.output not in visible and pane.running) or pane.flush():
                 self._dirty.add(pane)
         if not self._dirty:
             self._flush_timer.pause()
@@ -179,6 +180,7 @@ class WorkbenchApp(App):
         self.call_next(self.action_quit)
 
     async def action_quit(self) -> None:
+        log.info("quit")
         self.workbench.action_cancel_all()
         self.save_session_now()
         self.exit()
@@ -232,10 +234,12 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
     try:
         app.run()
     finally:
+        log.info("app exited; stopping the engine")
         try:
             print("vllm-panes: stopping the engine…", file=term.err, flush=True)
         except OSError:  # the terminal is gone (SIGHUP)
             pass
         asyncio.run(backend.shutdown())
+        log.info("engine stopped")
     signum = getattr(app, "exit_signal", None)
     return 128 + signum if signum else (app.return_code or 0)

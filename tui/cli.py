@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from typing import Any
@@ -92,6 +93,23 @@ def _full_help(keyword: str | None) -> str:
     )
 
 
+def run() -> None:
+    """Console-script entry: main(), then a fast exit.
+
+    By the time main() returns the engine is stopped, its processes are gone, the session is saved
+    and our streams are flushed. What is left is the interpreter's teardown of torch, vLLM, ZeroMQ
+    and their threads, measured at ~4 s on 2 cores; os._exit skips it.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from tui.terminal import divert_output_to_log, keep_terminal
@@ -100,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     to_terminal = "--log-to-terminal" in argv
     term = keep_terminal() if to_terminal else divert_output_to_log(locations.log_file())
     try:
-        return _main(argv, term)
+        code = _main(argv, term)
+        logging.getLogger("tui").info("exiting with %s", code)
+        return code
     except Exception as exc:  # a readable line where the person looks; the traceback in the log
         import traceback
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # After SIGTERM the workers stop within a second, but EngineCore's own interpreter teardown takes
 # seconds more; vLLM force-kills what is still alive after this long (by then it holds nothing).
-SHUTDOWN_TIMEOUT_S = 2.5
+SHUTDOWN_TIMEOUT_S = 2.0
 
 
 class VLLMBackend:

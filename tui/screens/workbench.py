@@ -15,6 +15,7 @@ from tui.widgets.pane import Figures, Pane
 from tui.widgets.settings_bar import SettingsBar
 
 MAX_PANES = 32
+PANE_MIN_WIDTH = 38
 
 # Fixed keys (README and the help screen are generated from / agree with this list). priority=True
 # because the prompt editor would otherwise take ctrl+k, ctrl+w, ctrl+d and escape for itself.
@@ -69,9 +70,26 @@ class WorkbenchScreen(Screen):
                                                 else "cancelled", record.tokens, record.ttft_ms,
                                                 record.tok_s, record.finish_reason, record.message))
         self._refresh_titles()
+        self._fit_panes()
         panes = self.panes()
         if panes:
             panes[0].editor.focus()
+
+    def on_resize(self) -> None:
+        self._fit_panes()
+
+    def _fit_panes(self) -> None:
+        """Share the width when every pane fits; otherwise as many equal columns as fit, and the
+        rest scroll sideways (`1fr` would make each overflowing pane as wide as the screen)."""
+        panes = self.panes()
+        width = self.query_one("#panes", HorizontalScroll).size.width or self.size.width
+        if not panes or not width:
+            return
+        fits = max(1, width // PANE_MIN_WIDTH)
+        value = "1fr" if len(panes) <= fits else str(width // fits)
+        for pane in panes:
+            if str(pane.styles.width) != value:
+                pane.styles.width = value
 
     # -- panes ------------------------------------------------------------------------------------
     def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
@@ -186,6 +204,7 @@ class WorkbenchScreen(Screen):
         else:
             await container.mount(pane)
         self._refresh_titles()
+        self._fit_panes()
         pane.editor.focus()
         pane.scroll_visible(animate=False)
         self.app.session_changed()  # type: ignore[attr-defined]
@@ -207,6 +226,7 @@ class WorkbenchScreen(Screen):
         if self._last_pane is pane:
             self._last_pane = None
         rest = self.panes()
+        self._fit_panes()
         if not rest:
             await self.action_new_pane()
         else:

@@ -19,6 +19,9 @@ from tui.engine.params import MAIN_SPECS, PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.widgets.output_view import OutputView
 from tui.widgets.param_field import ParamField
+from tui.widgets.status_line import StatusLine
+
+STATUS_EVERY = 3  # figures are redrawn every third frame (10 Hz); state changes at once
 
 IDLE, QUEUED, STREAMING, DONE, CANCELLED, ERROR = "idle", "queued", "streaming", "done", "cancelled", "error"
 _request_numbers = itertools.count(1)
@@ -65,7 +68,7 @@ class PromptEditor(TextArea):
 class Pane(Vertical):
     DEFAULT_CSS = """
     Pane {
-        width: 1fr;
+        width: 1fr;  /* the workbench sets a fixed width when panes overflow the screen */
         min-width: 38;
         height: 1fr;
         border: round $panel-lighten-2;
@@ -78,7 +81,6 @@ class Pane(Vertical):
     Pane.-show-more .more { display: block; }
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
     Pane.-has-error .pane-error { display: block; }
-    Pane .pane-status { height: 1; width: 1fr; padding: 0 1; background: $panel; }
     """
 
     class Changed(Message):
@@ -96,6 +98,8 @@ class Pane(Vertical):
         self._worker: Worker | None = None
         self.request_id: str | None = None
         self.runs = 0  # how many runs this pane has started
+        self._flushes = 0
+        self._shown_state = ""
         self.on_dirty: Callable[[Pane], None] = lambda pane: None
 
     # -- composition ----------------------------------------------------------------------------
@@ -111,12 +115,12 @@ class Pane(Vertical):
                     yield ParamField(spec, self._overrides.get(spec.name, ""), inherit=True)
         yield Static("", classes="pane-error", markup=False)
         yield OutputView()
-        yield Static(self.figures.render(), classes="pane-status")
+        yield StatusLine(self.figures.render(), classes="pane-status")
 
     def on_mount(self) -> None:
         # Kept, not queried: flush() runs every frame while streaming.
         self._output = self.query_one(OutputView)
-        self._status = self.query_one(".pane-status", Static)
+        self._status = self.query_one(StatusLine)
 
     @property
     def editor(self) -> PromptEditor:
@@ -177,6 +181,11 @@ class Pane(Vertical):
 
     # -- running --------------------------------------------------------------------------------
     @property
+    def tokens_received(self) -> int:
+        """Tokens received for the current run, drawn or not yet."""
+        return 0 if self._last is None else self._last.tokens
+
+    @property
     def running(self) -> bool:
         return self.figures.state in (QUEUED, STREAMING)
 
@@ -230,8 +239,9 @@ class Pane(Vertical):
             return True
         return False
 
-    def flush(self) -> None:
-        """Move buffered text to the view and refresh the figures; called at most once a frame."""
+    def flush(self) -> bool:
+        """Move buffered text to the view and refresh the figures; called at most once a frame.
+        Returns True when the figures still wait for their turn (call again next frame)."""
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
@@ -242,10 +252,15 @@ class Pane(Vertical):
             self.figures.ttft_ms = None if last.ttft is None else last.ttft * 1000
             self.figures.tok_s = last.tok_per_s
             self.figures.finish_reason = last.finish_reason
-        self._show_figures()
+        self._flushes += 1
+        if self.figures.state != self._shown_state or self._flushes % STATUS_EVERY == 0:
+            self._show_figures()
+            return False
+        return True
 
     def _show_figures(self) -> None:
-        self._status.update(self.figures.render(), layout=False)  # fixed size: no reflow
+        self._shown_state = self.figures.state
+        self._status.set_text(self.figures.render())
 
     def restore(self, output: str, figures: Figures) -> None:
         self.output.set_text(output)
