@@ -150,9 +150,9 @@ def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float])
     original = pane.flush
     shown_upto = [0]
 
-    def flush() -> None:
+    def flush() -> bool:
         upto = len(received.get(pane.number, []))
-        original()
+        again = original()
 
         def on_frame() -> None:
             now = time.perf_counter()
@@ -161,6 +161,7 @@ def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float])
             shown_upto[0] = max(shown_upto[0], upto)
 
         app.call_after_refresh(on_frame)
+        return again
 
     pane.flush = flush
 

@@ -47,7 +47,8 @@ class WorkbenchApp(App):
         self._save_config = save_config
         self._engine_ready = asyncio.Event()
         self._dirty: set[Pane] = set()
-        self._flushing = False
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
         self._session_dirty = False
         self._notices: list[str] = list(self.config.notices)
         self._initial_session = session or _session_from_sampling(sampling or self.config.sampling)
@@ -66,7 +67,6 @@ class WorkbenchApp(App):
         self.workbench = WorkbenchScreen(self._initial_session, getattr(self.backend, "model", ""),
                                          self._log_path)
         await self.push_screen(self.workbench)
-        self._flush_timer = self.set_interval(1 / FLUSH_HZ, self._flush_panes, pause=True)
         self.set_interval(AUTOSAVE_S, self._autosave)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for notice in self._notices:
@@ -114,27 +114,35 @@ class WorkbenchApp(App):
             raise BackendError(f"engine is not running: {self.backend.error or self.backend.state.value}")
 
     # -- drawing -----------------------------------------------------------------------------------
-    def mark_dirty(self, pane: Pane) -> None:
+    def mark_dirty(self, pane: Pane, now: bool = False) -> None:
+        """A pane has something new to draw. Drawing happens at most FLUSH_HZ times a second, but
+        without waiting for a fixed tick: at once if the last flush is a frame ago, or when the
+        stream ends (`now`), so that the first and the last tokens are not held back."""
         self._dirty.add(pane)
         self._session_dirty = True
-        if not self._flushing:
-            self._flushing = True
-            self._flush_timer.resume()
+        loop = asyncio.get_running_loop()
+        if now and self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._flush_handle is None:
+            delay = 0.0 if now else max(0.0, self._last_flush + 1 / FLUSH_HZ - loop.time())
+            # A plain loop callback: a Textual Timer per frame would cost a task each time.
+            self._flush_handle = loop.call_later(delay, self._flush_panes)
 
     def _flush_panes(self) -> None:
+        self._flush_handle = None
+        loop = asyncio.get_running_loop()
+        self._last_flush = loop.time()
         dirty, self._dirty = self._dirty, set()
         # Refreshing a widget that is scrolled out of view makes Textual rebuild its map of every
         # widget on the next frame; panes out of view keep buffering until they come into view
         # (this check is the one Textual's own Screen uses) or their stream ends.
         visible = self.workbench._compositor.visible_widgets  # noqa: SLF001
-        for pane in dirty:
-            if not pane.is_attached:
-                continue
-            if (pane.output not in visible and pane.running) or pane.flush():
-                self._dirty.add(pane)
-        if not self._dirty:
-            self._flush_timer.pause()
-            self._flushing = False
+        again = [pane for pane in dirty
+                 if pane.is_attached and ((pane.output not in visible and pane.running) or pane.flush())]
+        if again:
+            self._dirty.update(again)
+            self._flush_handle = loop.call_later(1 / FLUSH_HZ, self._flush_panes)
 
     # -- session, theme ----------------------------------------------------------------------------
     def session_changed(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -88,6 +89,9 @@ class VLLMBackend:
                 if self._build_task.done():
                     self._build_task = None
             self._engine = engine
+            # torch and vLLM leave millions of long-lived objects in this process; a full GC pass
+            # over them stalls the event loop (and the UI) for hundreds of ms. Park them.
+            gc.freeze()
             report(EngineState.READY, f"{self.model} ready")
 
     def _build(self, report: ProgressCallback) -> Any:

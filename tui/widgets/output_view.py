@@ -76,14 +76,14 @@ class OutputView(ScrollView, can_focus=True):
             self.refresh_lines(first, len(self._text.lines) - first)
 
     def _place_end(self) -> bool:
-        """Jump scrolling: when the answer runs past the bottom, move the view up a third of a page
-        at once. Between jumps only the changed lines are drawn, instead of the whole view every
-        time a line is added. Returns True when the view moved."""
+        """Jump scrolling: when the answer runs past the bottom, move the view up two thirds of a
+        page at once (a third stays as context). Between jumps only the changed lines are drawn,
+        instead of the whole view every time a line is added. Returns True when the view moved."""
         view = max(1, self.scrollable_content_region.height)
         lines = len(self._text.lines)
         if lines <= self._top + view:
             return False
-        jump = max(1, view // 3)
+        jump = max(1, view * 2 // 3)
         self._top = max(0, lines - view + jump)
         return True
 

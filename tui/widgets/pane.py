@@ -100,7 +100,7 @@ class Pane(Vertical):
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         self._shown_state = ""
-        self.on_dirty: Callable[[Pane], None] = lambda pane: None
+        self.on_dirty: Callable[..., None] = lambda pane, now=False: None
 
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -227,7 +227,7 @@ class Pane(Vertical):
             self.figures.message = f"{type(exc).__name__}: {exc}"
         finally:
             self.request_id = None
-            self.on_dirty(self)
+            self.on_dirty(self, now=True)  # the end of an answer is drawn without delay
 
     def cancel(self) -> bool:
         """Cancel this pane's run; the engine aborts the request. Keeps the partial answer."""
@@ -235,7 +235,7 @@ class Pane(Vertical):
         if worker is not None and not worker.is_finished:
             worker.cancel()
             self.figures.state = CANCELLED
-            self.on_dirty(self)
+            self.on_dirty(self, now=True)
             return True
         return False
 
