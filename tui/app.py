@@ -140,9 +140,15 @@ class WorkbenchApp(App):
         visible = self.workbench._compositor.visible_widgets  # noqa: SLF001
         again = [pane for pane in dirty
                  if pane.is_attached and ((pane.output not in visible and pane.running) or pane.flush())]
+        if any(pane.jumped for pane in dirty):
+            for pane in self._visible_running_panes(visible):
+                pane.output.jump_early()
         if again:
             self._dirty.update(again)
             self._flush_handle = loop.call_later(1 / FLUSH_HZ, self._flush_panes)
+
+    def _visible_running_panes(self, visible) -> list[Pane]:
+        return [p for p in self.workbench.panes() if p.running and p.output in visible]
 
     # -- session, theme ----------------------------------------------------------------------------
     def session_changed(self) -> None:

@@ -59,10 +59,16 @@ class Figures:
 
 
 class PromptEditor(TextArea):
+    """A steady cursor: Textual redraws everything between the highest and the lowest changed row
+    in one pass, so a blinking cursor above streaming answers redraws all panes twice a second."""
+
     DEFAULT_CSS = """
     PromptEditor { height: 5; border: none; padding: 0 1; }
     PromptEditor:focus { border: none; }
     """
+
+    def on_mount(self) -> None:
+        self.cursor_blink = False
 
 
 class Pane(Vertical):
@@ -100,6 +106,7 @@ class Pane(Vertical):
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         self._shown_state = ""
+        self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
 
     # -- composition ----------------------------------------------------------------------------
@@ -242,10 +249,11 @@ class Pane(Vertical):
     def flush(self) -> bool:
         """Move buffered text to the view and refresh the figures; called at most once a frame.
         Returns True when the figures still wait for their turn (call again next frame)."""
+        self.jumped = False
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
-            self.output.append(text)
+            self.jumped = self.output.append(text)
         last = self._last
         if last is not None:
             self.figures.tokens = last.tokens
