@@ -277,94 +277,33 @@ async def delta_cost_us(length: int) -> float:
 
 # -- 6. the real process in a pseudo-terminal ----------------------------------------------------
 def real_process() -> dict[str, float]:
-    import fcntl
-    import pty
-    import struct
-    import subprocess
-    import termios
-    import threading
-
     import psutil
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "--demo", "--fresh"], stdin=slave, stdout=slave,
-                            stderr=slave, start_new_session=True, env=env, close_fds=True)
-    os.close(slave)
-    screen = bytearray()
-    first_frame = [None]
-    lock = threading.Lock()
+    from tui.testing import PtyApp
 
-    def reader() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with lock:
-                screen.extend(data)
-                if first_frame[0] is None and b"vllm-panes" in screen:
-                    first_frame[0] = time.perf_counter() - start
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    main = psutil.Process(proc.pid)
+    app = PtyApp(["--demo", "--fresh"])
+    main = psutil.Process(app.pid)
     peak = 0
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
+    try:
+        while time.monotonic() < deadline and not app.seen(b"ready", last=20000):
             peak = max(peak, main.memory_info().rss)
-        except psutil.Error:
-            break
-        with lock:
-            if b"ready" in screen[-20000:]:
-                break
-        time.sleep(0.05)
-    # a run, so that the app has streamed before quitting
-    os.write(master, b"The key to happiness is")
-    time.sleep(0.3)
-    os.write(master, b"\x1b[15~")  # F5
-    for _ in range(20):
-        peak = max(peak, main.memory_info().rss)
-        time.sleep(0.05)
-    quit_start = time.perf_counter()
-    os.write(master, b"\x11")  # ctrl+q
-    sid = proc.pid
-    quit_s = None
-    while time.perf_counter() - quit_start < 30:
-        if not _session_members(sid):
-            quit_s = time.perf_counter() - quit_start
-            break
-        time.sleep(0.02)
-    proc.poll()
-    time.sleep(1)
-    orphans = len(_session_members(sid))
-    for pid in _session_members(sid):
-        try:
-            os.kill(pid, 9)
-        except OSError:
-            pass
-    os.close(master)
-    return {"first_frame_s": first_frame[0] if first_frame[0] is not None else float("nan"),
+            time.sleep(0.05)
+        app.write(b"The key to happiness is")  # a run, so that the app has streamed before quitting
+        time.sleep(0.3)
+        app.write(b"\x1b[15~")  # F5
+        for _ in range(20):
+            peak = max(peak, main.memory_info().rss)
+            time.sleep(0.05)
+        app.write(b"\x11")  # ctrl+q
+        quit_s = app.wait_gone()
+        time.sleep(1)
+        orphans = len(app.survivors())
+    finally:
+        app.close()
+    return {"first_frame_s": app.first_output if app.first_output is not None else float("nan"),
             "app_rss_mb": peak / 2**20, "quit_s": quit_s if quit_s is not None else float("nan"),
             "orphans": orphans}
-
-
-def _session_members(sid: int) -> list[int]:
-    import psutil
-
-    members = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-        except (OSError, psutil.Error):
-            continue
-    return members
 
 
 # -- the run ---------------------------------------------------------------------------------------

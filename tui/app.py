@@ -131,6 +131,10 @@ class WorkbenchApp(App):
 
     def _flush_panes(self) -> None:
         self._flush_handle = None
+        line = self.workbench.engine_line
+        if self.backend.state is not line.state and line.state is not EngineState.LOADING:
+            # A stream found the engine dead: say so where the person looks.
+            line.set_state(self.backend.state, (self.backend.error or "") + " — ctrl+p → Restart engine")
         loop = asyncio.get_running_loop()
         self._last_flush = loop.time()
         dirty, self._dirty = self._dirty, set()

@@ -52,3 +52,111 @@ def send_key(app, key: str) -> None:
     event = events.Key(key, None)
     event.set_sender(app)
     app._driver.send_message(event)  # noqa: SLF001 - the same path Pilot.press uses
+
+
+class PtyApp:
+    """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
+
+    def __init__(self, args: list[str], *, size: tuple[int, int] = (200, 50), env: dict | None = None) -> None:
+        import fcntl
+        import os
+        import pty
+        import struct
+        import subprocess
+        import sys
+        import termios
+        import threading
+        import time
+
+        self._time = time
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", *args], stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, close_fds=True,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})})
+        os.close(slave)
+        self.master = master
+        self.screen = bytearray()
+        self.first_output: float | None = None
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        import os
+
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.screen.extend(data)
+                if self.first_output is None and b"vllm-panes" in self.screen:
+                    self.first_output = self._time.perf_counter() - self.started
+
+    def seen(self, text: bytes, last: int = 200_000) -> bool:
+        with self._lock:
+            return text in self.screen[-last:]
+
+    def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
+        deadline = self._time.monotonic() + timeout
+        while self._time.monotonic() < deadline:
+            if self.seen(text):
+                return True
+            if self.proc.poll() is not None:
+                return self.seen(text)
+            self._time.sleep(0.05)
+        return False
+
+    def write(self, data: bytes) -> None:
+        import os
+
+        os.write(self.master, data)
+
+    def survivors(self) -> list[int]:
+        """Live (non-zombie) processes of its session: the app and everything it started."""
+        import os
+
+        import psutil
+
+        members = []
+        for proc in psutil.process_iter(["pid", "status"]):
+            try:
+                if os.getsid(proc.pid) == self.pid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                    members.append(proc.pid)
+            except (OSError, psutil.Error):
+                continue
+        return members
+
+    def wait_gone(self, timeout: float = 30.0) -> float | None:
+        """Seconds until no process of the session is left, or None after `timeout`."""
+        start = self._time.perf_counter()
+        while self._time.perf_counter() - start < timeout:
+            self.proc.poll()
+            if not self.survivors():
+                return self._time.perf_counter() - start
+            self._time.sleep(0.02)
+        return None
+
+    def close(self) -> None:
+        import os
+
+        for pid in self.survivors():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+        self.proc.poll()

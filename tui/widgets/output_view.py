@@ -23,6 +23,9 @@ class OutputView(ScrollView, can_focus=True):
         background: $surface;
         padding: 0 1;
         scrollbar-size-vertical: 1;
+        scrollbar-background: $surface;
+        scrollbar-background-hover: $surface;
+        scrollbar-background-active: $surface;
         /* Always shown: a scrollbar appearing is a layout change, which reflows every widget
            on the screen (~90 ms with 8 panes) the first time each answer fills its view. */
         overflow-y: scroll;

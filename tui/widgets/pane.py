@@ -41,7 +41,8 @@ class Figures:
     def render(self) -> Text:
         styles = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow",
                   ERROR: "bold red", QUEUED: "bold magenta"}
-        text = Text(self.state, style=styles.get(self.state, "dim"))
+        text = Text()
+        text.append(self.state, style=styles.get(self.state, "dim"))
         if self.state == ERROR and self.message:
             text.append(f": {self.message}", style="red")
             return text

@@ -1,0 +1,130 @@
+"""Faults: the engine dying mid-stream, and the real app or headless run stopped by signals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from tui.engine.protocol import EngineState
+from tui.engine.vllm_backend import VLLMBackend
+from tui.testing import PtyApp, make_app, send_key, type_prompt, wait_until
+from tui.widgets.pane import DONE, ERROR
+
+pytestmark = pytest.mark.engine
+
+
+async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
+    """A backend of its own: this test kills its EngineCore."""
+    backend = VLLMBackend([], model=str(demo_model))
+    await backend.start()
+    try:
+        app = make_app(backend, session_path=tmp_path / "s.json")
+        async with app.run_test(size=(200, 50)) as pilot:
+            bench = app.workbench
+            first = bench.panes()[0]
+            await type_prompt(pilot, first, "The key to happiness is")
+            first.query_one(".param-max_tokens Input").value = "2000"
+            await pilot.press("ctrl+d")
+            await pilot.pause()
+            panes = bench.panes()
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.tokens_received > 5 for p in panes))
+            core = [p for p in map(psutil.Process, backend.child_pids()) if "EngineCore" in p.name()
+                    or "EngineCore" in " ".join(p.cmdline())]
+            assert core, [psutil.Process(p).cmdline() for p in backend.child_pids()]
+            killed = time.perf_counter()
+            core[0].kill()
+            await wait_until(lambda: all(p.figures.state == ERROR for p in panes), timeout=10, step=0.01)
+            shown_after = time.perf_counter() - killed
+            await pilot.pause(0.1)
+            assert all("engine died" in p.figures.message for p in panes)
+            assert app.workbench.engine_line.state is EngineState.ERROR
+            assert shown_after < 2.0, shown_after  # the matrix: every pane shows an error within 2 s
+            assert [p.prompt for p in panes] == ["The key to happiness is"] * 2  # session intact
+            app.start_engine()  # the palette's "Restart engine"
+            await wait_until(lambda: backend.state is EngineState.READY, timeout=120, step=0.1)
+            assert app.workbench.engine_line.state is EngineState.READY
+            for pane in panes:
+                pane.query_one(".param-max_tokens Input").value = "20"
+            await pilot.pause()
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.figures.state == DONE for p in panes), timeout=60)
+            assert all(p.figures.tokens == 20 or p.figures.finish_reason == "stop" for p in panes)
+    finally:
+        await backend.shutdown()
+    assert backend.child_pids() == []
+
+
+def _session_file(home) -> str:
+    return os.path.join(home, "xdg_data_home", "vllm-panes", "session.json")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_app_quits_on_signal_mid_stream_without_orphans(demo_model, tmp_path, signum):
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg_data_home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    app = PtyApp(["--demo", "--fresh", "--max-tokens", "1900"], env=env)
+    try:
+        assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
+        app.write(b"Tell me about the sea")
+        time.sleep(0.3)
+        app.write(b"\x1b[15~")  # F5
+        assert app.wait_for(b"streaming", timeout=20)
+        time.sleep(0.3)
+        engine_children = [p.pid for p in psutil.Process(app.pid).children(recursive=True)]
+        assert len(engine_children) >= 2
+        if signum == signal.SIGHUP:
+            os.close(app.master)  # the terminal goes away, then the hang-up
+        os.kill(app.pid, signum)
+        gone = app.wait_gone(timeout=20)
+        assert gone is not None, f"still running: {app.survivors()}"
+        print(f"{signal.Signals(signum).name}: all processes gone {gone:.2f} s after the signal")
+        assert app.proc.wait(5) == 128 + signum
+        with open(_session_file(str(tmp_path))) as handle:
+            saved = json.load(handle)
+        assert saved["panes"][0]["prompt"] == "Tell me about the sea"
+    finally:
+        app.close()
+
+
+def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", "1900",
+                             "Tell me about the sea"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # "[engine] ... ready", then 1,900 tokens take ~4 s here
+            lines.append(line)
+            if line.startswith("[engine]") and line.rstrip().endswith("ready"):
+                break
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, rest = proc.communicate(timeout=30)
+        err = "".join(lines) + rest
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert "Interrupted (SIGTERM)" in err
+        deadline = time.monotonic() + 10
+        survivors = [p for p in psutil.process_iter() if _in_session(p.pid, proc.pid)]
+        while survivors and time.monotonic() < deadline:
+            time.sleep(0.1)
+            survivors = [p for p in psutil.process_iter() if _in_session(p.pid, proc.pid)]
+        assert survivors == [], [" ".join(p.cmdline()) for p in survivors]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _in_session(pid: int, sid: int) -> bool:
+    try:
+        return os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (OSError, psutil.Error):
+        return False
