@@ -26,6 +26,7 @@ class OutputView(ScrollView, can_focus=True):
         scrollbar-background: $surface;
         scrollbar-background-hover: $surface;
         scrollbar-background-active: $surface;
+        scrollbar-corner-color: $surface;
         /* Always shown: a scrollbar appearing is a layout change, which reflows every widget
            on the screen (~90 ms with 8 panes) the first time each answer fills its view. */
         overflow-y: scroll;
@@ -115,8 +116,9 @@ class OutputView(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         view = max(1, self.scrollable_content_region.height)
-        # The blank lines below the end are part of the scrollable area while following.
-        height = max(len(self._text.lines), self._top + view if self._top else 0)
+        # At least a page, and the blank lines below the end while following: the height (and the
+        # full-height scrollbar with it) then changes only when the view jumps, not with each line.
+        height = max(len(self._text.lines), self._top + view)
         size = Size(self._text.width, height)
         old = self.virtual_size
         if size == old:
@@ -132,7 +134,9 @@ class OutputView(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         width = max(1, self.scrollable_content_region.width)
-        if width != self._wrapped_width:
+        if width == self._wrapped_width:
+            self._update_virtual_size()  # the height changed: at least a page, see there
+        else:
             self._wrapped_width = width
             follow = self.following
             self._text.rewrap(width)
