@@ -61,8 +61,7 @@ async def test_settings_reach_the_engine_seed_changes_and_reproduces(engine, tmp
         assert pane.output.text == twin.output.text  # same seed (42): same text
         seed42 = pane.output.text
         twin.query_one(".param-seed Input").value = "7"
-        await pilot.pause()
-        assert "seed 7" in twin.border_title
+        await wait_until(lambda: "seed 7" in twin.border_title, timeout=5)  # titles refresh after a frame
         await run_and_wait(pilot, [pane, twin])
         assert pane.output.text == seed42  # reproduces across runs
         assert twin.output.text != seed42  # another seed, another text

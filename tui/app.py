@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tui.engine.params import PARAM_SPECS, Sampling
 from tui.engine.protocol import Backend, BackendError, EngineState
 from tui.screens.workbench import WorkbenchScreen
 from tui.session import SessionRecord, load_session, save_session
+from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.themes import DEFAULT_THEME, discover_themes
 from tui.widgets.pane import Pane
@@ -179,7 +179,7 @@ class WorkbenchApp(App):
     # -- quitting ----------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for signum in QUIT_SIGNALS:
             try:
                 loop.add_signal_handler(signum, self._on_signal, signum)
             except (RuntimeError, ValueError):  # not the main thread (e.g. some test runners)
@@ -187,7 +187,7 @@ class WorkbenchApp(App):
 
     def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for signum in QUIT_SIGNALS:
             try:
                 loop.remove_signal_handler(signum)
             except (RuntimeError, ValueError):
@@ -252,12 +252,13 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
     try:
         app.run()
     finally:
-        log.info("app exited; stopping the engine")
-        try:
-            print("vllm-panes: stopping the engine…", file=term.err, flush=True)
-        except OSError:  # the terminal is gone (SIGHUP)
-            pass
-        asyncio.run(backend.shutdown())
-        log.info("engine stopped")
+        with quit_signals_ignored():
+            log.info("app exited; stopping the engine")
+            try:
+                print("vllm-panes: stopping the engine…", file=term.err, flush=True)
+            except OSError:  # the terminal is gone (SIGHUP)
+                pass
+            asyncio.run(backend.shutdown())
+            log.info("engine stopped")
     signum = getattr(app, "exit_signal", None)
     return 128 + signum if signum else (app.return_code or 0)

@@ -8,6 +8,7 @@ import sys
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, EngineState, RequestRejected
+from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.text import printable
 
@@ -35,7 +36,7 @@ async def run_headless(
         if main_task is not None:
             main_task.cancel()
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in QUIT_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
 
     failures = 0
@@ -77,9 +78,10 @@ async def run_headless(
         print(f"\nInterrupted ({signal.Signals(stopped_by[0]).name}); shutting down.", file=err)
         return EXIT_SIGNAL + stopped_by[0]
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in QUIT_SIGNALS:
             loop.remove_signal_handler(signum)
-        await asyncio.shield(backend.shutdown())
+        with quit_signals_ignored():
+            await asyncio.shield(backend.shutdown())
         if term.log_path is not None:
             print(f"(vLLM's log: {term.log_path})", file=err)
         try:

@@ -38,13 +38,13 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[Binding]) -> None:
         super().__init__()
-        self._bindings = bindings
+        self._key_list = bindings
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static("[b]vllm-panes[/b] — keys\n")
             yield Static(INTRO + "\n", markup=False)
-            yield Static(key_table(self._bindings))
+            yield Static(key_table(self._key_list))
             yield Static("\nEvery action is also in the command palette (ctrl+p). Esc closes this.",
                          markup=False)
 

@@ -1,0 +1,176 @@
+"""The fault matrix rows that need no process of their own (the others are in test_faults.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tui.engine.params import Sampling
+from tui.engine.protocol import EngineState
+from tui.engine.scripted import ScriptedBackend, echo_script
+from tui.session import PaneRecord, SessionRecord
+from tui.testing import make_app, send_key, type_prompt, wait_until
+from tui.widgets.pane import CANCELLED, DONE, ERROR
+
+# Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
+KEYS = ["a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete", "escape",
+        "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "alt+left", "alt+right",
+        "alt+shift+left", "alt+shift+right", "ctrl+o", "f1", "ctrl+p", "up", "down", "left", "right",
+        "home", "end", "pageup", "pagedown"]
+def key_storm(count: int):
+    return st.lists(st.lists(st.sampled_from(KEYS), min_size=1, max_size=10), min_size=count, max_size=count)
+
+
+async def run_keys(app, pilot, batches) -> None:
+    for keys in batches:
+        await pilot.press(*keys)
+        if len(app.screen_stack) > 2:  # a modal (help, palette) left open: close it as a person would
+            await pilot.press("escape")
+
+
+@settings(max_examples=1, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(key_storm(1000))
+def test_1000_random_key_sequences_on_a_scripted_backend(batches):
+    async def main():
+        app = make_app(ScriptedBackend(delay_s=0.001), session=SessionRecord(panes=[PaneRecord(prompt="p")]))
+        app.save_session_now = lambda: None
+        async with app.run_test(size=(160, 40)) as pilot:
+            await run_keys(app, pilot, batches)
+            await pilot.pause()
+            assert app.workbench.panes()  # never zero panes
+        # run_test re-raises anything the app raised: reaching here means no unhandled exception
+
+    asyncio.run(main())
+
+
+def test_resize_to_20x10_and_back_while_streaming():
+    async def main():
+        app = make_app(ScriptedBackend(delay_s=0.002),
+                       session=SessionRecord(panes=[PaneRecord(prompt=f"p{i}") for i in range(3)]))
+        app.save_session_now = lambda: None
+        async with app.run_test(size=(160, 40)) as pilot:
+            panes = app.workbench.panes()
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.tokens_received > 5 for p in panes))
+            await pilot.resize_terminal(20, 10)
+            await pilot.pause(0.2)
+            await pilot.resize_terminal(160, 40)
+            await wait_until(lambda: all(p.figures.state == DONE for p in panes))
+            await pilot.pause(0.1)
+            assert sum(p.region.width for p in panes) == 160  # the layout came back
+            defaults = app.workbench.defaults()
+            for pane in panes:  # every answer is whole, and wrapped to its new width
+                assert pane.output.text == "".join(echo_script(pane.prompt, defaults))
+                assert max(len(line) for line in pane.output._text.lines) <= pane.output._text.width
+
+    asyncio.run(main())
+
+
+def test_control_characters_empty_prompt_and_a_1_mb_paste():
+    async def main():
+        backend = ScriptedBackend(lambda prompt, s: ["ok "] * 5, max_model_len=4096)
+        app = make_app(backend, session=SessionRecord(panes=[PaneRecord() for _ in range(3)]))
+        app.save_session_now = lambda: None
+        async with app.run_test(size=(160, 40)) as pilot:
+            empty, binary, huge = app.workbench.panes()
+            await type_prompt(pilot, binary, "bell\x07 esc\x1b[2J nul\x00 del\x7f \ud7ff\u200b end")
+            await type_prompt(pilot, huge, "x" * 1_000_000)
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: binary.figures.state == DONE and huge.figures.state == ERROR)
+            await pilot.pause(0.1)
+            assert "the prompt is empty" in str(empty.query_one(".pane-error").render())
+            assert "prompt too long" in huge.figures.message
+            assert binary.output.text == "ok " * 5
+
+    asyncio.run(main())
+
+
+def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data dir should be")
+
+    async def main():
+        app = make_app(ScriptedBackend(), session=SessionRecord(panes=[PaneRecord(prompt="keep")]),
+                       session_path=blocker / "session.json")
+        notices = []
+        async with app.run_test(size=(160, 40)) as pilot:
+            original = app.notify
+            app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
+            send_key(app, "f5")
+            await wait_until(lambda: app.workbench.panes()[0].figures.state == DONE)
+            app.save_session_now()
+            await pilot.pause()
+            assert app.workbench.panes()[0].prompt == "keep"
+        return notices
+
+    notices = asyncio.run(main())
+    assert any("Could not save the session" in n for n in notices)
+
+
+async def test_engine_that_fails_to_start_says_why_and_the_app_stays_usable(tmp_path):
+    from tui.engine.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend([], model=str(tmp_path / "no-such-model"))
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="hello")]),
+                   session_path=tmp_path / "s.json")
+    app._start_engine_on_mount = True
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(lambda: backend.state is EngineState.ERROR, timeout=120, step=0.1)
+        await pilot.pause()
+        line = app.workbench.engine_line
+        assert line.state is EngineState.ERROR and "no-such-model" in line.detail
+        pane = app.workbench.panes()[0]
+        send_key(app, "f5")  # a run says why it cannot start instead of hanging
+        await wait_until(lambda: pane.figures.state == ERROR, timeout=10)
+        assert "engine is not running" in pane.figures.message
+        await type_prompt(pilot, pane, "still editable")
+        assert pane.prompt == "still editable"
+    assert backend.child_pids() == []
+
+
+@pytest.mark.engine
+async def test_cancel_storm_leaves_the_engine_healthy(engine, tmp_path):
+    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=f"storm {i}",
+                                                                    overrides={"max_tokens": "500"})
+                                                        for i in range(4)]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        panes = bench.panes()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for cycle in range(200):  # 200 run/cancel cycles across the panes
+            pane = panes[cycle % 4]
+            bench.run_pane(pane)
+            await asyncio.sleep(0.01)
+            pane.cancel()
+            await asyncio.sleep(0.01)
+        elapsed = loop.time() - start
+        await wait_until(lambda: engine.running_requests() == 0, timeout=5)
+        assert elapsed < 10, elapsed
+        assert all(p.figures.state in (CANCELLED, DONE) for p in panes)
+        panes[0].query_one(".param-max_tokens Input").value = "10"
+        await pilot.pause()
+        bench.run_pane(panes[0])
+        await wait_until(lambda: panes[0].figures.state == DONE, timeout=30)
+        assert panes[0].figures.tokens == 10 or panes[0].figures.finish_reason == "stop"
+
+
+@pytest.mark.engine
+@settings(max_examples=1, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(batches=key_storm(50))
+async def test_50_random_key_sequences_against_the_real_engine(engine, batches):
+    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt="The key to happiness is",
+                                                                   overrides={"max_tokens": "30"})]))
+    app.save_session_now = lambda: None
+    async with app.run_test(size=(160, 40)) as pilot:
+        await run_keys(app, pilot, batches)
+        send_key(app, "ctrl+k")
+        await wait_until(lambda: engine.running_requests() == 0, timeout=10)
+    text = "".join([d.text async for d in engine.stream("hi", Sampling(), "after-storm")])
+    assert text  # the engine still answers
