@@ -12,7 +12,7 @@ import pytest
 
 from tui.engine.protocol import EngineState
 from tui.engine.vllm_backend import VLLMBackend
-from tui.testing import PtyApp, make_app, send_key, type_prompt, wait_until
+from tui.testing import PtyApp, make_app, send_key, session_members, type_prompt, wait_session_gone, wait_until
 from tui.widgets.pane import DONE, ERROR
 
 pytestmark = pytest.mark.engine
@@ -121,19 +121,8 @@ def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
         reader.join(5)
         assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err)
         assert "Interrupted (SIGTERM)" in err
-        deadline = time.monotonic() + 10
-        survivors = [p for p in psutil.process_iter() if _in_session(p.pid, proc.pid)]
-        while survivors and time.monotonic() < deadline:
-            time.sleep(0.1)
-            survivors = [p for p in psutil.process_iter() if _in_session(p.pid, proc.pid)]
-        assert survivors == [], [" ".join(p.cmdline()) for p in survivors]
+        wait_session_gone(proc.pid, timeout=10)
+        assert session_members(proc.pid) == []
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def _in_session(pid: int, sid: int) -> bool:
-    try:
-        return os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except (OSError, psutil.Error):
-        return False

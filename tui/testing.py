@@ -54,6 +54,35 @@ def send_key(app, key: str) -> None:
     app._driver.send_message(event)  # noqa: SLF001 - the same path Pilot.press uses
 
 
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session `sid`: a command started with start_new_session and
+    everything it started (they inherit the session)."""
+    import os
+
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
+    """Seconds until session `sid` has no live process, or None after `timeout`."""
+    import time
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if not session_members(sid):
+            return time.perf_counter() - start
+        time.sleep(0.02)
+    return None
+
+
 class PtyApp:
     """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
 
@@ -123,29 +152,13 @@ class PtyApp:
         os.write(self.master, data)
 
     def survivors(self) -> list[int]:
-        """Live (non-zombie) processes of its session: the app and everything it started."""
-        import os
-
-        import psutil
-
-        members = []
-        for proc in psutil.process_iter(["pid", "status"]):
-            try:
-                if os.getsid(proc.pid) == self.pid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                    members.append(proc.pid)
-            except (OSError, psutil.Error):
-                continue
-        return members
+        """Live processes of its session: the app and everything it started."""
+        return session_members(self.pid)
 
     def wait_gone(self, timeout: float = 30.0) -> float | None:
         """Seconds until no process of the session is left, or None after `timeout`."""
-        start = self._time.perf_counter()
-        while self._time.perf_counter() - start < timeout:
-            self.proc.poll()
-            if not self.survivors():
-                return self._time.perf_counter() - start
-            self._time.sleep(0.02)
-        return None
+        self.proc.poll()
+        return wait_session_gone(self.pid, timeout)
 
     def close(self) -> None:
         import os
