@@ -174,3 +174,24 @@ async def test_50_random_key_sequences_against_the_real_engine(engine, batches):
         await wait_until(lambda: engine.running_requests() == 0, timeout=10)
     text = "".join([d.text async for d in engine.stream("hi", Sampling(), "after-storm")])
     assert text  # the engine still answers
+
+
+def test_unwritable_config_dir_is_reported_when_the_theme_is_saved(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the config dir should be")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
+
+    async def main():
+        app = make_app(ScriptedBackend())
+        app._save_config = True
+        notices = []
+        async with app.run_test(size=(160, 40)) as pilot:
+            original = app.notify
+            app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
+            app.theme = "panes-light"
+            await pilot.pause(0.2)
+            assert app.current_theme.name == "panes-light"  # the choice applies even if not saved
+        return notices
+
+    notices = asyncio.run(main())
+    assert any("Could not save the theme choice" in n for n in notices)

@@ -126,3 +126,77 @@ def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_worker_killed_mid_stream_every_pane_shows_an_error(demo_model, tmp_path):
+    backend = VLLMBackend([], model=str(demo_model))
+    await backend.start()
+    try:
+        app = make_app(backend, session_path=tmp_path / "s.json")
+        async with app.run_test(size=(200, 50)) as pilot:
+            pane = app.workbench.panes()[0]
+            await type_prompt(pilot, pane, "In a galaxy far, far away")
+            pane.query_one(".param-max_tokens Input").value = "2000"
+            await pilot.pause()
+            send_key(app, "f5")
+            await wait_until(lambda: pane.tokens_received > 5)
+            workers = [psutil.Process(p) for p in backend.child_pids()
+                       if "Worker" in " ".join(psutil.Process(p).cmdline()) or "Worker" in psutil.Process(p).name()]
+            assert workers
+            killed = time.perf_counter()
+            workers[0].kill()
+            await wait_until(lambda: pane.figures.state == ERROR, timeout=30, step=0.01)
+            print(f"Worker killed: pane shows the error after {time.perf_counter() - killed:.2f} s")
+            assert time.perf_counter() - killed < 2.0
+            assert pane.output.text  # the partial answer stays
+    finally:
+        await backend.shutdown()
+    assert backend.child_pids() == []
+
+
+async def test_impossible_engine_flag_is_shown_and_the_app_stays_usable(demo_model, tmp_path):
+    backend = VLLMBackend(["--max-model-len", "not-a-number"], model=str(demo_model))
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    app._start_engine_on_mount = True
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(lambda: backend.state is EngineState.ERROR, timeout=120, step=0.1)
+        await pilot.pause()
+        assert "--max-model-len" in app.workbench.engine_line.detail
+        await type_prompt(pilot, app.workbench.panes()[0], "still here")
+        assert app.workbench.panes()[0].prompt == "still here"
+    assert backend.child_pids() == []
+
+
+def test_headless_engine_death_exits_non_zero_with_a_message(demo_model):
+    import subprocess
+    import sys
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", "1900",
+                             "--no-chat-template", "Tell me about the sea"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    out = bytearray()
+
+    def read() -> None:
+        while chunk := proc.stdout.read1(4096):
+            out.extend(chunk)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(out.partition(b"Response: ")[2]) < 40:
+            assert proc.poll() is None, bytes(out)
+            time.sleep(0.01)
+        core = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
+        assert core
+        core[0].kill()
+        err = proc.stderr.read().decode()
+        proc.wait(30)
+        assert proc.returncode == 1, (proc.returncode, err)
+        assert "the engine died" in err
+        wait_session_gone(proc.pid, timeout=10)
+        assert session_members(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -86,8 +86,9 @@ def save_theme(theme: str, path: Path | None = None) -> None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         data = {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         return  # never overwrite a file the person may be fixing by hand
+    # Any other OSError (a file where the directory should be, no permission) reaches the caller.
     data["theme"] = theme
     atomic_write_text(path, tomli_w.dumps(data))
 
