@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.testing import make_app, type_prompt, wait_until
+from tui.testing import make_app, send_key, type_prompt, wait_until
 from tui.engine.protocol import EngineState
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord, load_session
@@ -206,3 +206,26 @@ async def test_panes_share_the_width_or_scroll_sideways_when_they_do_not_fit(tmp
         await pilot.resize_terminal(200, 40)
         await pilot.pause()
         assert {p.region.width for p in app.workbench.panes()[:5]} == {40}
+
+
+async def test_output_follows_the_end_unless_the_person_scrolled_up(tmp_path):
+    backend = ScriptedBackend(lambda prompt, s: [f"line {i}\n" for i in range(400)], delay_s=0.002)
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="long",
+                                                                   overrides={"max_tokens": "400"})]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        view = pane.output
+        send_key(app, "f5")
+        await wait_until(lambda: view.line_count > 100)
+        assert view.following and view.scroll_y > 0  # it moved along with the answer
+        view.scroll_to(y=0, animate=False, immediate=True)  # the person scrolls up to read
+        await wait_until(lambda: view.line_count > 200)
+        await pilot.pause()
+        assert view.scroll_y == 0 and not view.following  # left where the person put it
+        view.scroll_end(animate=False, immediate=True)  # back to the end: following again
+        await wait_until(lambda: pane.figures.state == DONE)
+        await pilot.pause(0.1)
+        assert view.following
+        last_row = view.line_count - 1 - view.scroll_y
+        assert 0 <= last_row < view.scrollable_content_region.height  # the last line is in view
