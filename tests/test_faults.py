@@ -64,8 +64,8 @@ def _session_file(home) -> str:
     return os.path.join(home, "xdg_data_home", "vllm-panes", "session.json")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_app_quits_on_signal_mid_stream_without_orphans(demo_model, tmp_path, signum):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, "ctrl+q"])
+def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg_data_home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_STATE_HOME": str(tmp_path / "state")}
     app = PtyApp(["--demo", "--fresh", "--max-tokens", "1900"], env=env)
@@ -78,13 +78,17 @@ def test_app_quits_on_signal_mid_stream_without_orphans(demo_model, tmp_path, si
         time.sleep(0.3)
         engine_children = [p.pid for p in psutil.Process(app.pid).children(recursive=True)]
         assert len(engine_children) >= 2
-        if signum == signal.SIGHUP:
-            os.close(app.master)  # the terminal goes away, then the hang-up
-        os.kill(app.pid, signum)
+        if signum == "ctrl+q":
+            app.write(b"\x11")
+        else:
+            if signum == signal.SIGHUP:
+                os.close(app.master)  # the terminal goes away, then the hang-up
+            os.kill(app.pid, signum)
         gone = app.wait_gone(timeout=20)
         assert gone is not None, f"still running: {app.survivors()}"
-        print(f"{signal.Signals(signum).name}: all processes gone {gone:.2f} s after the signal")
-        assert app.proc.wait(5) == 128 + signum
+        name = signum if signum == "ctrl+q" else signal.Signals(signum).name
+        print(f"{name}: all processes gone {gone:.2f} s after it")
+        assert app.proc.wait(5) == (0 if signum == "ctrl+q" else 128 + signum)
         with open(_session_file(str(tmp_path))) as handle:
             saved = json.load(handle)
         assert saved["panes"][0]["prompt"] == "Tell me about the sea"

@@ -76,6 +76,7 @@ class VLLMBackend:
                 raise
             except BackendError as exc:
                 self.error = str(exc)
+                log.error("engine failed to start: %s", exc)
                 self._reap_children()
                 report(EngineState.ERROR, self.error)
                 raise
