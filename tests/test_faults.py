@@ -96,12 +96,14 @@ def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
         app.close()
 
 
-def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
+def start_headless_mid_answer(max_tokens: int = 1900):
+    """`vllm-panes --headless --demo` in its own session, returned once 40 characters of the answer
+    have been printed (and before it has finished)."""
     import subprocess
     import sys
     import threading
 
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", "1900",
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", str(max_tokens),
                              "--no-chat-template", "Tell me about the sea"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     out = bytearray()
@@ -110,19 +112,22 @@ def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
         while chunk := proc.stdout.read1(4096):
             out.extend(chunk)
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(out.partition(b"Response: ")[2]) < 40:
+        if proc.poll() is not None:
+            raise AssertionError(bytes(out))
+        time.sleep(0.01)
+    assert b"Generation complete" not in bytes(out)  # what follows happens mid-answer
+    return proc
+
+
+def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
+    proc = start_headless_mid_answer()
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and len(out.partition(b"Response: ")[2]) < 40:
-            assert proc.poll() is None, bytes(out)
-            time.sleep(0.01)
-        streamed = bytes(out)
-        assert b"Generation complete" not in streamed  # the signal arrives mid-answer
         os.kill(proc.pid, signal.SIGTERM)
         err = proc.stderr.read().decode()
         proc.wait(30)
-        reader.join(5)
         assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err)
         assert "Interrupted (SIGTERM)" in err
         wait_session_gone(proc.pid, timeout=10)
@@ -172,25 +177,8 @@ async def test_impossible_engine_flag_is_shown_and_the_app_stays_usable(demo_mod
 
 
 def test_headless_engine_death_exits_non_zero_with_a_message(demo_model):
-    import subprocess
-    import sys
-    import threading
-
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", "1900",
-                             "--no-chat-template", "Tell me about the sea"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    out = bytearray()
-
-    def read() -> None:
-        while chunk := proc.stdout.read1(4096):
-            out.extend(chunk)
-
-    threading.Thread(target=read, daemon=True).start()
+    proc = start_headless_mid_answer()
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and len(out.partition(b"Response: ")[2]) < 40:
-            assert proc.poll() is None, bytes(out)
-            time.sleep(0.01)
         core = [p for p in psutil.Process(proc.pid).children(recursive=True)
                 if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
         assert core
