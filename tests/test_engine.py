@@ -53,7 +53,7 @@ async def test_seed_is_reproducible_when_run_concurrently(engine):
 
 async def test_seed_is_reproducible_when_joining_a_running_batch(engine):
     alone, _ = await collect(engine, "In a galaxy far, far away")
-    long_unseeded = REFERENCE.with_values(seed=None, max_tokens=400)
+    long_unseeded = REFERENCE.with_values(seed=None, max_tokens=400, min_tokens=400)
 
     async def late_joiner():
         await asyncio.sleep(0.15)  # the long requests are decoding by now
@@ -77,7 +77,7 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
     seen = []
 
     async def consume():
-        async for delta in engine.stream("The key to happiness is", REFERENCE.with_values(max_tokens=1000),
+        async for delta in engine.stream("The key to happiness is", REFERENCE.with_values(max_tokens=1000, min_tokens=1000),
                                          "cancel-me"):
             seen.append(delta)
 
@@ -94,12 +94,13 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
         await asyncio.sleep(0.01)
     assert engine.running_requests() == 0
     assert seen[-1].tokens < 1000
-    text, deltas = await collect(engine, "The key to happiness is", REFERENCE.with_values(max_tokens=10))
+    text, deltas = await collect(engine, "The key to happiness is", REFERENCE.with_values(max_tokens=10, min_tokens=10))
     assert deltas[-1].tokens == 10 and text
 
 
 async def test_explicit_abort(engine):
-    stream = engine.stream("In a galaxy far, far away", REFERENCE.with_values(max_tokens=1000), "abort-me")
+    stream = engine.stream("In a galaxy far, far away", REFERENCE.with_values(max_tokens=1000, min_tokens=1000),
+                           "abort-me")
     first = await stream.__anext__()
     assert first.tokens >= 1
     await engine.abort("abort-me")

@@ -29,6 +29,7 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             first = bench.panes()[0]
             await type_prompt(pilot, first, "The key to happiness is")
             first.query_one(".param-max_tokens Input").value = "2000"
+            first.query_one(".param-min_tokens Input").value = "2000"
             await pilot.press("ctrl+d")
             await pilot.pause()
             panes = bench.panes()
@@ -51,6 +52,7 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             assert app.workbench.engine_line.state is EngineState.READY
             for pane in panes:
                 pane.query_one(".param-max_tokens Input").value = "20"
+                pane.query_one(".param-min_tokens Input").value = "20"
             await pilot.pause()
             send_key(app, "ctrl+r")
             await wait_until(lambda: all(p.figures.state == DONE for p in panes), timeout=60)
@@ -68,7 +70,7 @@ def _session_file(home) -> str:
 def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg_data_home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_STATE_HOME": str(tmp_path / "state")}
-    app = PtyApp(["--demo", "--fresh", "--max-tokens", "1900"], env=env)
+    app = PtyApp(["--demo", "--fresh", "--max-tokens", "1900", "--min-tokens", "1900"], env=env)
     try:
         assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
         app.write(b"Tell me about the sea")
@@ -103,7 +105,7 @@ def start_headless_mid_answer(max_tokens: int = 1900):
     import sys
     import threading
 
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", str(max_tokens),
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", str(max_tokens), "--min-tokens", str(max_tokens),
                              "--no-chat-template", "Tell me about the sea"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     out = bytearray()
@@ -146,6 +148,7 @@ async def test_worker_killed_mid_stream_every_pane_shows_an_error(demo_model, tm
             pane = app.workbench.panes()[0]
             await type_prompt(pilot, pane, "In a galaxy far, far away")
             pane.query_one(".param-max_tokens Input").value = "2000"
+            pane.query_one(".param-min_tokens Input").value = "2000"
             await pilot.pause()
             send_key(app, "f5")
             await wait_until(lambda: pane.tokens_received > 5)

@@ -1,5 +1,5 @@
-"""The project's own small demo model, built locally so the app runs with no model hub."""
+"""The project's own small demo model (trained on the King James Version), so the app runs offline."""
 
-from tui.demo_model.build import DEMO_VERSION, demo_model_path, ensure_demo_model
+from tui.demo_model.build import demo_model_path, ensure_demo_model, training_report
 
-__all__ = ["DEMO_VERSION", "demo_model_path", "ensure_demo_model"]
+__all__ = ["demo_model_path", "ensure_demo_model", "training_report"]

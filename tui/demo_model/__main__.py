@@ -1,4 +1,4 @@
-"""`python -m tui.demo_model [build]`: build the demo model and print its path."""
+"""`python -m tui.demo_model [path | train [--steps N] ...]`: print the demo model's path, or retrain it."""
 
 import sys
 
@@ -6,8 +6,12 @@ from tui.demo_model.build import ensure_demo_model
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] not in ("build",):
-        print("usage: python -m tui.demo_model [build]", file=sys.stderr)
+    if argv and argv[0] == "train":
+        from tui.demo_model.train import main as train
+
+        return train(argv[1:])
+    if argv and argv[0] not in ("path",):
+        print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR]]", file=sys.stderr)
         return 2
     print(ensure_demo_model())
     return 0

@@ -92,6 +92,7 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("seed", "seed", int, 42, lo=0, hi=SEED_MAX, optional=True, blank_means="random",
               help="blank: random"),
     ParamSpec("max_tokens", "max", int, 100, lo=1, help="tokens to generate at most"),
+    ParamSpec("min_tokens", "min", int, 0, lo=0, help="no end token before this many", main=False),
     ParamSpec("top_k", "k", int, 0, lo=-1, help="0: off", main=False),
     ParamSpec("min_p", "min_p", float, 0.0, lo=0.0, hi=1.0, help="0: off", main=False),
     ParamSpec("presence_penalty", "pres", float, 0.0, lo=-2.0, hi=2.0, main=False),
@@ -121,6 +122,8 @@ class Sampling:
             raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         for name, value in self.values.items():
             merged[name] = SPECS_BY_NAME[name].check(value)
+        if merged["min_tokens"] > merged["max_tokens"]:
+            raise ParamError("min_tokens must be ≤ max_tokens")
         object.__setattr__(self, "values", merged)
 
     def __getitem__(self, name: str) -> Any:

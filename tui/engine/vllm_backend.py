@@ -206,7 +206,9 @@ class VLLMBackend:
             if sampling.system_prompt.strip():
                 messages.append({"role": "system", "content": sampling.system_prompt})
             messages.append({"role": "user", "content": prompt})
-            _, (engine_input,) = await renderer.render_chat_async([messages], ChatParams())
+            # As vLLM's server and LLM.chat do: open the assistant's turn, or the model writes it itself.
+            params = ChatParams(chat_template_kwargs={"add_generation_prompt": True})
+            _, (engine_input,) = await renderer.render_chat_async([messages], params)
         else:
             (engine_input,) = await renderer.render_cmpl_async([{"prompt": prompt}])
         return engine_input
