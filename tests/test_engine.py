@@ -77,8 +77,8 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
     seen = []
 
     async def consume():
-        async for delta in engine.stream("The key to happiness is", REFERENCE.with_values(max_tokens=1000, min_tokens=1000),
-                                         "cancel-me"):
+        long = REFERENCE.with_values(max_tokens=1000, min_tokens=1000)
+        async for delta in engine.stream("The key to happiness is", long, "cancel-me"):
             seen.append(delta)
 
     task = asyncio.create_task(consume())

@@ -18,7 +18,7 @@ from tui.widgets.pane import CANCELLED, DONE, ERROR
 # Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
 KEYS = ["a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete", "escape",
         "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "alt+left", "alt+right",
-        "alt+shift+left", "alt+shift+right", "ctrl+o", "f1", "ctrl+p", "up", "down", "left", "right",
+        "alt+shift+left", "alt+shift+right", "ctrl+o", "ctrl+s", "f1", "ctrl+p", "up", "down", "left", "right",
         "home", "end", "pageup", "pagedown"]
 def key_storm(count: int):
     return st.lists(st.lists(st.sampled_from(KEYS), min_size=1, max_size=10), min_size=count, max_size=count)

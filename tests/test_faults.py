@@ -105,7 +105,8 @@ def start_headless_mid_answer(max_tokens: int = 1900):
     import sys
     import threading
 
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", str(max_tokens), "--min-tokens", str(max_tokens),
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", str(max_tokens),
+                             "--min-tokens", str(max_tokens),
                              "--no-chat-template", "Tell me about the sea"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     out = bytearray()

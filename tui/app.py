@@ -223,6 +223,8 @@ class WorkbenchApp(App):
         yield SystemCommand("More sampling knobs", "Show or hide " + ", ".join(
             s.name for s in PARAM_SPECS if not s.main) + " (ctrl+o)", bench.action_toggle_more)
         yield SystemCommand("Restart engine", "Stop the engine and start it again", self.start_engine)
+        yield SystemCommand("Export comparison", "Markdown table and JSON of every pane, to the data dir (ctrl+s)",
+                            bench.action_export)
         yield SystemCommand("Save session", "Save prompts, settings and outputs now", self.save_session_now)
         yield SystemCommand("Help", "Keys and how the workbench works (f1)", bench.action_help)
 

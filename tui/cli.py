@@ -12,6 +12,8 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tui import __version__, locations
@@ -46,6 +48,20 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
                       help="use the project's own small demo model (built locally; works offline)")
     ours.add_argument("--headless", action="store_true",
                       help="no UI: stream PROMPTs (default: the reference example's three) to stdout")
+    ours.add_argument("--batch", metavar="FILE", type=Path, default=None,
+                      help="with --headless: run prompts × settings from a TOML or JSONL file and write "
+                      "JSONL results (see scripts/batch-example.toml)")
+    ours.add_argument("--output", metavar="FILE", type=Path, default=None,
+                      help="with --batch: write the JSONL results here instead of stdout")
+    ours.add_argument("--concurrency", metavar="N", type=int, default=8,
+                      help="with --batch: requests in flight at once (default 8)")
+    ours.add_argument("--backend", choices=("vllm", "openai"), default=None,
+                      help="vllm: AsyncLLM in this process (default); openai: a remote OpenAI-compatible "
+                      "server such as `vllm serve` (needs --base-url)")
+    ours.add_argument("--base-url", metavar="URL", default=None,
+                      help="the remote server's API root, e.g. http://127.0.0.1:8000/v1 (implies --backend openai)")
+    ours.add_argument("--api-key", metavar="KEY", default=None,
+                      help="API key for the remote server (default: $OPENAI_API_KEY, else none)")
     for spec in PARAM_SPECS:
         blank = f", blank for {spec.blank_means}" if spec.blank_means else ""
         ours.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, metavar="V", default=None,
@@ -145,49 +161,122 @@ def _main(argv: list[str], term) -> int:
     if "--version" in argv:
         print(f"vllm-panes {__version__}", file=term.out)
         return 0
-    headless = "--headless" in argv
     from tui.config import load_config
 
-    config = load_config()
     try:
-        ns, engine_argv = _own_parser(headless_positionals=False).parse_known_args(argv)
-        sampling = sampling_from_args(ns, base=config.sampling)
+        plan = make_plan(argv, load_config())
     except UsageError as exc:
         return usage(str(exc))
-    engine_argv = list(config.engine_flags) + engine_argv  # later flags win in argparse
+    if plan.headless:
+        if plan.batch is not None:
+            from tui.batch import run_batch
 
+            return asyncio.run(run_batch(plan.backend, plan.batch, plan.sampling, term,
+                                         output=plan.output, concurrency=plan.concurrency))
+        from tui.headless import run_headless
+
+        return asyncio.run(run_headless(plan.backend, plan.prompts, plan.sampling, term))
+
+    from tui.app import run_app  # Textual; never imported by the headless path
+
+    return run_app(plan.backend, plan.sampling, term, fresh=plan.fresh, config=plan.config,
+                   cli_sampling_given=plan.cli_sampling_given)
+
+
+@dataclass
+class Plan:
+    """What a command line asks for, checked; nothing is started yet."""
+
+    backend: Any
+    sampling: Sampling
+    config: Any
+    headless: bool = False
+    prompts: list[str] = field(default_factory=list)
+    batch: Path | None = None
+    output: Path | None = None
+    concurrency: int = 8
+    fresh: bool = False
+    cli_sampling_given: bool = False
+
+
+def make_plan(argv: list[str], config: Any) -> Plan:
+    """Parse our flags and the engine's; raise UsageError with a short message.
+
+    The interactive app leaves vLLM's engine flags to the engine's loader (the first frame must
+    not wait for the vLLM import); headless runs check them here, before anything loads.
+    """
+    headless = "--headless" in argv
+    ns, rest = _own_parser(headless_positionals=False).parse_known_args(argv)
+    sampling = sampling_from_args(ns, base=config.sampling)
+    if (ns.batch or ns.output) and not headless:
+        raise UsageError("--batch and --output go with --headless")
+    if ns.output and not ns.batch:
+        raise UsageError("--output goes with --batch")
+    if ns.concurrency < 1:
+        raise UsageError("--concurrency must be ≥ 1")
+    given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
+    plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
+                output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given)
+
+    backend = ns.backend or ("openai" if ns.base_url else config.backend)
+    if backend == "openai":
+        plan.backend, plan.prompts = _remote_backend(ns, rest, config, headless)
+        return plan
+
+    engine_argv = list(config.engine_flags) + rest  # later flags win in argparse
     model = config.model
     if ns.demo:
         from tui.demo_model import ensure_demo_model
 
         model = str(ensure_demo_model())
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-
-    prompts: list[str] = []
     engine_args = None
     if headless:
         # Check engine flags now (exit 2 before loading anything); the positionals are prompts.
-        from tui.engine.engine_args import EngineArgsError, engine_args_from_namespace, engine_flag_parser
+        from tui.engine.engine_args import (
+            EngineArgsError,
+            engine_args_from_namespace,
+            engine_flag_parser,
+        )
 
         parser = engine_flag_parser(with_prompts=True)
         if model is not None:
             parser.set_defaults(model=model)
         try:
             engine_ns = parser.parse_args(engine_argv)
-            prompts = list(engine_ns.prompts)
+            plan.prompts = list(engine_ns.prompts)
             engine_args = engine_args_from_namespace(engine_ns)
         except EngineArgsError as exc:
-            return usage(str(exc))
+            raise UsageError(str(exc)) from None
+        if plan.batch is not None and plan.prompts:
+            raise UsageError("give prompts in the --batch file, not on the command line")
 
     from tui.engine.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend(engine_argv, model=model, engine_args=engine_args)
+    plan.backend = VLLMBackend(engine_argv, model=model, engine_args=engine_args)
+    return plan
+
+
+def _remote_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool):
+    from tui.engine.openai_backend import OpenAIBackend
+
+    base_url = ns.base_url or config.remote_url
+    if not base_url:
+        raise UsageError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    if ns.demo:
+        raise UsageError("--demo runs the demo model in this process; with --backend openai, serve it "
+                         "with `vllm serve` and give --base-url")
+    parser = _Parser(prog="vllm-panes", add_help=False)
+    parser.add_argument("--model", default=config.remote_model)
     if headless:
-        from tui.headless import run_headless
-
-        return asyncio.run(run_headless(backend, prompts, sampling, term))
-
-    from tui.app import run_app  # Textual; never imported by the headless path
-
-    given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
-    return run_app(backend, sampling, term, fresh=ns.fresh, config=config, cli_sampling_given=given)
+        parser.add_argument("prompts", nargs="*")
+    remote_ns, unknown = parser.parse_known_args(rest)
+    if unknown:
+        flags = " ".join(arg for arg in unknown if arg.startswith("-")) or " ".join(unknown)
+        raise UsageError(f"{flags}: engine flags apply to the in-process engine, not to --backend openai "
+                         "(give them to `vllm serve`)")
+    prompts = list(getattr(remote_ns, "prompts", []))
+    if ns.batch is not None and prompts:
+        raise UsageError("give prompts in the --batch file, not on the command line")
+    api_key = ns.api_key or os.environ.get("OPENAI_API_KEY")
+    return OpenAIBackend(base_url, model=remote_ns.model, api_key=api_key), prompts

@@ -2,9 +2,13 @@
 
 ```toml
 theme = "panes-dark"
+backend = "vllm"                        # or "openai": a remote OpenAI-compatible server
 [engine]
 model = "Qwen/Qwen2.5-1.5B-Instruct"
-flags = ["--max-model-len", "4096"]
+flags = ["--max-model-len", "4096"]   # any of vLLM's engine flags
+[remote]                                # `backend = "openai"` at the top level selects it
+base_url = "http://127.0.0.1:8000/v1"
+model = "Qwen/Qwen2.5-1.5B-Instruct"    # optional: the first model the server lists
 [sampling]
 temperature = 0.8
 seed = 42
@@ -31,7 +35,10 @@ from tui.storage import atomic_write_text, move_aside
 @dataclass
 class Config:
     theme: str | None = None
+    backend: str = "vllm"  # or "openai"
     model: str | None = None
+    remote_url: str | None = None
+    remote_model: str | None = None
     engine_flags: list[str] = field(default_factory=list)
     sampling: Sampling = field(default_factory=Sampling)
     notices: list[str] = field(default_factory=list)  # what went wrong while loading, for the UI
@@ -60,6 +67,18 @@ def _apply(config: Config, data: dict[str, Any]) -> None:
     if theme is not None and not isinstance(theme, str):
         raise TypeError("theme must be a string")
     config.theme = theme
+    backend = data.get("backend", "vllm")
+    if backend not in ("vllm", "openai"):
+        raise ValueError(f"backend must be 'vllm' or 'openai', not {backend!r}")
+    config.backend = backend
+    remote = data.get("remote", {})
+    if not isinstance(remote, dict):
+        raise TypeError("[remote] must be a table")
+    for key in ("base_url", "model"):
+        if remote.get(key) is not None and not isinstance(remote[key], str):
+            raise TypeError(f"remote.{key} must be a string")
+    config.remote_url = remote.get("base_url")
+    config.remote_model = remote.get("model")
     engine = data.get("engine", {})
     if not isinstance(engine, dict):
         raise TypeError("[engine] must be a table")

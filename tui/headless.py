@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, EngineState, RequestRejected
@@ -22,11 +23,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_SIGNAL = 128
 
 
-async def run_headless(
-    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal
-) -> int:
-    out, err = term.out, term.err
-    prompts = list(prompts) or list(REFERENCE_PROMPTS)
+async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], Awaitable[int]]) -> int:
+    """Start the backend, run `body`, and always shut the backend down.
+
+    SIGTERM, SIGHUP and SIGINT cancel the body; the engine is stopped (quit signals are ignored
+    while that happens) and the exit code is 128 + the signal's number.
+    """
+    err = term.err
     stopped_by: list[int] = []
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -38,8 +41,6 @@ async def run_headless(
 
     for signum in QUIT_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
-
-    failures = 0
     try:
         def progress(state: EngineState, text: str) -> None:
             print(f"[engine] {text}", file=err, flush=True)
@@ -49,6 +50,33 @@ async def run_headless(
         except BackendError as exc:
             print(f"vllm-panes: {exc}", file=err)
             return EXIT_FAILED
+        return await body()
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        print(f"\nInterrupted ({signal.Signals(stopped_by[0]).name}); shutting down.", file=err)
+        return EXIT_SIGNAL + stopped_by[0]
+    finally:
+        for signum in QUIT_SIGNALS:
+            loop.remove_signal_handler(signum)
+        with quit_signals_ignored():
+            await asyncio.shield(backend.shutdown())
+        if term.log_path is not None:
+            print(f"(vLLM's log: {term.log_path})", file=err)
+        try:
+            term.out.flush()
+        except OSError:  # the terminal may be gone (SIGHUP)
+            pass
+
+
+async def run_headless(
+    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal
+) -> int:
+    out, err = term.out, term.err
+    prompts = list(prompts) or list(REFERENCE_PROMPTS)
+
+    async def body() -> int:
+        failures = 0
         print(f"Running {len(prompts)} streaming example(s) with {sampling.summary()}", file=out)
         for index, prompt in enumerate(prompts, 1):
             print(f"\n{'=' * 60}\nExample {index}/{len(prompts)}\n{'=' * 60}", file=out)
@@ -72,22 +100,8 @@ async def run_headless(
                 print(f"\nGeneration complete: {_figures(last)}", file=out)
         print("\nAll streaming examples completed.", file=out, flush=True)
         return EXIT_FAILED if failures else EXIT_OK
-    except asyncio.CancelledError:
-        if not stopped_by:
-            raise
-        print(f"\nInterrupted ({signal.Signals(stopped_by[0]).name}); shutting down.", file=err)
-        return EXIT_SIGNAL + stopped_by[0]
-    finally:
-        for signum in QUIT_SIGNALS:
-            loop.remove_signal_handler(signum)
-        with quit_signals_ignored():
-            await asyncio.shield(backend.shutdown())
-        if term.log_path is not None:
-            print(f"(vLLM's log: {term.log_path})", file=err)
-        try:
-            out.flush()
-        except OSError:  # the terminal may be gone (SIGHUP)
-            pass
+
+    return await run_with_backend(backend, term, body)
 
 
 def _figures(delta) -> str:

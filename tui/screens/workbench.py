@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui.engine.params import ParamError, Sampling
+from tui.export import ComparisonPane, export_comparison
 from tui.session import PaneRecord, SessionRecord
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Figures, Pane
@@ -32,6 +33,7 @@ WORKBENCH_BINDINGS = [
     Binding("alt+shift+right", "move_pane(1)", "Move pane right", show=False, priority=True),
     Binding("alt+shift+left", "move_pane(-1)", "Move pane left", show=False, priority=True),
     Binding("ctrl+o", "toggle_more", "More knobs", show=False, priority=True),
+    Binding("ctrl+s", "export", "Export", priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]
 APP_KEYS = [
@@ -269,6 +271,39 @@ class WorkbenchScreen(Screen):
         from tui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(WORKBENCH_BINDINGS + APP_KEYS))
+
+    # -- export -------------------------------------------------------------------------------------
+    def comparison(self) -> list[ComparisonPane]:
+        """What every pane shows now, with the settings it runs with (defaults + overrides)."""
+        try:
+            defaults: Sampling | None = self.defaults()
+        except ParamError:
+            defaults = None
+        rows = []
+        for pane in self.panes():
+            params = None
+            if defaults is not None:
+                try:
+                    sampling = pane.effective_sampling(defaults)
+                    params = {**sampling.values, "chat_template": sampling.chat_template,
+                              "system_prompt": sampling.system_prompt}
+                except ParamError:
+                    params = None
+            f = pane.figures
+            rows.append(ComparisonPane(
+                number=pane.number, prompt=pane.prompt, params=params,
+                text=pane.output.text + "".join(pane._pending), state=f.state, tokens=f.tokens,
+                ttft_ms=f.ttft_ms, tok_s=f.tok_s, finish_reason=f.finish_reason, message=f.message))
+        return rows
+
+    def action_export(self) -> None:
+        try:
+            model = getattr(getattr(self.app, "backend", None), "model", None) or self._model
+            md, js = export_comparison(self.comparison(), str(model))
+        except OSError as exc:
+            self.notify(f"Could not export: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"Exported to {md} and {js.name}", title="Export", timeout=10)
 
     # -- session ------------------------------------------------------------------------------------
     def session_record(self) -> SessionRecord:

@@ -1,0 +1,106 @@
+"""`--headless --batch FILE`: prompts × settings from the example files, run for real, JSONL out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.processes import run_cli
+from tui.batch import BatchError, load_batch, run_jobs
+from tui.engine.params import Sampling
+
+ROOT = Path(__file__).resolve().parent.parent
+TOML_EXAMPLE = ROOT / "scripts" / "batch-example.toml"
+JSONL_EXAMPLE = ROOT / "scripts" / "batch-example.jsonl"
+
+
+def test_toml_example_expands_to_every_combination_in_file_order():
+    jobs = load_batch(TOML_EXAMPLE)
+    assert len(jobs) == 12  # 3 prompts × 2 temperatures × 2 seeds
+    assert [j.index for j in jobs] == list(range(12))
+    first = jobs[:4]
+    assert {j.prompt for j in first} == {"The future of artificial intelligence is"}
+    assert [(j.sampling["temperature"], j.sampling["seed"]) for j in first] == [(0.0, 42), (0.0, 7), (0.8, 42),
+                                                                                 (0.8, 7)]
+    assert all(j.sampling["max_tokens"] == 60 and j.sampling["top_p"] == 0.95 for j in jobs)
+
+
+def test_jsonl_example_each_line_its_own_grid():
+    jobs = load_batch(JSONL_EXAMPLE)
+    assert len(jobs) == 2 + 4 + 1
+    assert [j.sampling["top_k"] for j in jobs[2:6]] == [0, 0, 20, 20]
+    assert jobs[6].sampling.chat_template is False and jobs[6].prompt == "And God said"
+
+
+def test_base_settings_fill_what_the_file_leaves_out(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('prompts = ["x"]\nseed = [1, 2]\n')
+    jobs = load_batch(path, Sampling().with_values(max_tokens=7))
+    assert [j.sampling["max_tokens"] for j in jobs] == [7, 7]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("b.toml", 'prompts = ["x"]\ntemprature = 0.5\n', "unknown setting(s) temprature"),
+    ("b.toml", 'prompts = ["x"]\ntemperature = [0.5, -1]\n', "b.toml: temperature must be in [0, 2]"),
+    ("b.toml", 'prompts = "x"\n', "'prompts' must be a non-empty list of strings"),
+    ("b.toml", 'prompts = [\n', "not valid TOML"),
+    ("b.jsonl", '{"prompt": "a"}\n{"prompt": "b", "max_tokens": 0}\n', "b.jsonl:2: max_tokens must be ≥ 1"),
+    ("b.jsonl", '{"prompt": "a"}\nnot json\n', "b.jsonl:2: not valid JSON"),
+    ("b.jsonl", '{"prompt": "a", "seed": []}\n', "seed is an empty list"),
+    ("b.csv", "a,b\n", "a batch file is .toml or .jsonl"),
+    ("b.toml", 'prompts = ["x"]\nmin_tokens = 50\nmax_tokens = 10\n', "min_tokens must be ≤ max_tokens"),
+])
+def test_bad_batch_files_name_the_place_and_the_reason(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(BatchError) as info:
+        load_batch(path)
+    assert message in str(info.value)
+
+
+@pytest.mark.engine
+async def test_toml_example_output_through_the_real_engine(engine):
+    jobs = load_batch(TOML_EXAMPLE)
+    records: list[dict] = []
+    failed = await run_jobs(engine, jobs, records.append, concurrency=8)
+    assert failed == 0
+    assert [r["index"] for r in records] == list(range(12))  # written in the file's order
+    for r in records:
+        assert set(r) == {"index", "prompt", "params", "text", "tokens", "ttft_ms", "tok_s", "finish_reason",
+                          "error"}
+        assert r["text"] and 0 < r["tokens"] <= 60 and r["finish_reason"] in ("stop", "length")
+        assert r["ttft_ms"] is not None and r["error"] is None
+        json.dumps(r)  # one JSON line each
+    by = {(r["prompt"], r["params"]["temperature"], r["params"]["seed"]): r["text"] for r in records}
+    prompts = {r["prompt"] for r in records}
+    assert all(by[(p, 0.0, 42)] == by[(p, 0.0, 7)] for p in prompts)  # greedy ignores the seed
+    assert any(by[(p, 0.8, 42)] != by[(p, 0.8, 7)] for p in prompts)
+    # a seeded request in the batch gives the text it gives alone
+    prompt = "The key to happiness is"
+    alone = "".join([d.text async for d in engine.stream(prompt, jobs[10].sampling, "alone")])
+    assert jobs[10].prompt == prompt and jobs[10].sampling["seed"] == 42 and by[(prompt, 0.8, 42)] == alone
+
+
+@pytest.mark.engine
+def test_batch_command_writes_jsonl_and_nothing_else(tmp_path):
+    out = tmp_path / "results.jsonl"
+    result, left = run_cli(["--headless", "--demo", "--batch", str(JSONL_EXAMPLE), "--output", str(out)])
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 7 and result.stdout == ""
+    records = [json.loads(line) for line in lines]
+    assert [r["prompt"] for r in records][-1] == "And God said" and records[-1]["params"]["chat_template"] is False
+    assert all(r["text"] and r["error"] is None for r in records)
+    for line in result.stderr.splitlines():
+        assert line.startswith(("[engine]", "(vLLM's log:", "7 results written to")), line
+    assert left == []
+
+
+def test_bad_batch_file_exits_2_before_loading_the_engine(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('prompts = ["x"]\ntemperature = 9\n')
+    result, left = run_cli(["--headless", "--demo", "--batch", str(path)], timeout=120)
+    assert result.returncode == 2 and "temperature must be in [0, 2]" in result.stderr
+    assert "[engine]" not in result.stderr and left == []

@@ -1,0 +1,222 @@
+"""The remote backend against a real `vllm serve` (the installed vLLM's OpenAI server) on loopback.
+
+The server serves the demo model; it is started once for this module and stopped at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tui.engine.openai_backend import OpenAIBackend
+from tui.engine.params import Sampling
+from tui.engine.protocol import BackendError, EngineDead, RequestRejected
+from tui.testing import make_app, send_key, type_prompt, wait_until
+from tui.widgets.pane import CANCELLED, DONE
+
+pytestmark = [pytest.mark.engine, pytest.mark.remote]
+
+REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
+LONG = REFERENCE.with_values(max_tokens=1900, min_tokens=1900)  # long enough to cancel mid-stream
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model, log_path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log_path
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
+        self._log = open(log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+             "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--host", "127.0.0.1",
+             "--port", str(self.port), "--enable-log-requests"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            process_group=0)  # (not start_new_session: a session leader did not notice disconnects)
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vllm serve exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"vllm serve not ready after {timeout} s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left (EngineCore, Worker)
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo_model, tmp_path_factory):
+    srv = Server(demo_model, tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+async def remote(server):
+    backend = OpenAIBackend(server.url)
+    await backend.start()
+    yield backend
+    await backend.shutdown()
+
+
+async def collect(backend, prompt, sampling, request_id="r"):
+    deltas = [d async for d in backend.stream(prompt, sampling, request_id)]
+    return "".join(d.text for d in deltas), deltas
+
+
+async def test_remote_streams_deltas_with_figures(remote, demo_model):
+    assert remote.model == str(demo_model) and remote.max_model_len == 2048
+    text, deltas = await collect(remote, "The key to happiness is", REFERENCE)
+    last = deltas[-1]
+    assert text.strip() and len(deltas) > 3  # streamed in pieces, not in one answer
+    assert last.finish_reason in ("stop", "length") and 0 < last.tokens <= 100
+    assert last.ttft is not None and last.tok_per_s is not None
+    again, _ = await collect(remote, "The key to happiness is", REFERENCE)
+    assert again == text  # seed 42 through the server too
+
+
+async def test_remote_sends_every_knob_and_raw_prompts(remote):
+    sampling = Sampling(REFERENCE.with_values(max_tokens=12, min_tokens=12, top_k=5).values,
+                        chat_template=False)
+    body = remote.request_body("And God said", sampling)
+    assert "prompt" in body and body["extra_body"] == {"min_tokens": 12, "top_k": 5}
+    text, deltas = await collect(remote, "And God said", sampling)
+    assert deltas[-1].tokens == 12 and deltas[-1].finish_reason == "length" and text
+
+
+async def test_remote_cancel_aborts_the_request_on_the_server(remote, server):
+    tokens = 0
+
+    async def consume():
+        nonlocal tokens
+        async for delta in remote.stream("In a galaxy far, far away", LONG, "cancel-me"):
+            tokens = delta.tokens
+
+    task = asyncio.ensure_future(consume())
+    await wait_until(lambda: tokens >= 20, timeout=60)
+    assert "Added request chatcmpl-cancel-me" in server.log()
+    t0 = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    aborted = re.compile(r"Request chatcmpl-cancel-me\S* aborted")
+    await wait_until(lambda: aborted.search(server.log()) is not None, timeout=5, step=0.05)
+    gone = time.monotonic() - t0
+    assert tokens < 1900 and gone < 5
+    text, _ = await collect(remote, "The key to happiness is", REFERENCE.with_values(max_tokens=5))
+    assert text  # the server goes on serving
+
+
+async def test_remote_rejections_are_readable(remote):
+    with pytest.raises(RequestRejected, match="context length"):
+        await collect(remote, "hi", REFERENCE.with_values(max_tokens=4096))
+    with pytest.raises(RequestRejected, match=r"\(400\)"):  # the server's own check: prompt too long
+        await collect(remote, "word " * 3000, REFERENCE.with_values(max_tokens=10))
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://127.0.0.1:{closed}/v1", "cannot reach http://127.0.0.1:"),
+    ("http://127.0.0.1:{port}", "not found (404): is it an OpenAI-compatible server?"),
+    ("http://no-such-host.invalid/v1", "cannot reach http://no-such-host.invalid/v1"),
+])
+async def test_bad_url_or_server_down_gives_a_clear_message(server, url, message):
+    backend = OpenAIBackend(url.format(closed=_free_port(), port=server.port))
+    with pytest.raises(BackendError, match=re.escape(message)):
+        await backend.start()
+    assert backend.error and message in backend.error
+    await backend.shutdown()
+
+
+async def test_unknown_model_names_what_the_server_serves(server, demo_model):
+    backend = OpenAIBackend(server.url, model="Qwen/Qwen2.5-1.5B-Instruct")
+    with pytest.raises(BackendError, match=f"it serves {re.escape(str(demo_model))}"):
+        await backend.start()
+
+
+async def test_workbench_on_the_remote_backend(remote, tmp_path):
+    """Same panes, controls, cancel and figures as with the in-process engine."""
+    app = make_app(remote, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        await type_prompt(pilot, first, "The key to happiness is")
+        first.query_one(".param-max_tokens Input").value = "1900"
+        first.query_one(".param-min_tokens Input").value = "1900"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        second = bench.panes()[1]
+        await type_prompt(pilot, second, "In a galaxy far, far away")
+        second.query_one(".param-max_tokens Input").value = "30"
+        second.query_one(".param-min_tokens Input").value = "30"
+        await pilot.pause()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: first.figures.tokens > 10 and second.figures.state == DONE, timeout=60)
+        first.editor.focus()
+        send_key(app, "escape")
+        await wait_until(lambda: first.figures.state == CANCELLED)
+        await pilot.pause(0.1)
+        assert second.figures.tokens == 30 and second.figures.ttft_ms is not None
+        assert first.output.text and first.prompt == "The key to happiness is"
+
+
+async def test_server_dying_mid_stream_is_reported(server):
+    """Last in this module: it kills the server."""
+    backend = OpenAIBackend(server.url)
+    await backend.start()
+    tokens = 0
+    error: list[BaseException] = []
+
+    async def consume():
+        nonlocal tokens
+        try:
+            async for delta in backend.stream("The key to happiness is", LONG, "dying"):
+                tokens = delta.tokens
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
+            error.append(exc)
+
+    task = asyncio.ensure_future(consume())
+    await wait_until(lambda: tokens >= 10, timeout=60)
+    os.killpg(server.proc.pid, signal.SIGKILL)
+    await asyncio.wait_for(task, timeout=30)
+    assert error and isinstance(error[0], EngineDead), error
+    assert "lost the server at" in str(error[0])
+    await backend.shutdown()

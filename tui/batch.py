@@ -1,0 +1,237 @@
+"""`vllm-panes --headless --batch FILE`: prompts × settings, run through the backend, JSONL out.
+
+A batch file names prompts and, for any sampling knob, one value or a list of values; every
+combination is run for every prompt. TOML (one grid for all its prompts):
+
+```toml
+prompts = ["The key to happiness is", "In a galaxy far, far away"]
+temperature = [0.0, 0.8]
+seed = [42, 7]
+max_tokens = 40
+```
+
+JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and the same keys.
+`chat_template` (true/false) and `system_prompt` may be given too. Results are written in the
+file's order, one JSON object per line: prompt, params, text, tokens, ttft_ms, tok_s,
+finish_reason, error. Requests run concurrently (vLLM batches them); seeded ones give the same
+text as when run alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
+from tui.engine.protocol import Backend, BackendError, EngineDead
+from tui.headless import EXIT_FAILED, EXIT_OK, run_with_backend
+from tui.terminal import Terminal
+
+MAX_JOBS = 100_000
+_EXTRA_KEYS = ("chat_template", "system_prompt")
+
+
+class BatchError(ValueError):
+    """A batch file that cannot be run; the message names the file (and line) and the reason."""
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    prompt: str
+    sampling: Sampling
+
+
+def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
+    base = base or Sampling()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchError(f"{path}: cannot read it ({exc})") from None
+    grids: list[tuple[str, dict[str, Any]]] = []
+    if path.suffix.lower() == ".toml":
+        try:
+            grids.append((str(path), tomllib.loads(text)))
+        except tomllib.TOMLDecodeError as exc:
+            raise BatchError(f"{path}: not valid TOML ({exc})") from None
+    elif path.suffix.lower() in (".jsonl", ".json"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                grids.append((f"{path}:{number}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise BatchError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    else:
+        raise BatchError(f"{path}: a batch file is .toml or .jsonl")
+    jobs: list[Job] = []
+    for where, grid in grids:
+        for prompt, sampling in _expand(where, grid, base):
+            jobs.append(Job(len(jobs), prompt, sampling))
+            if len(jobs) > MAX_JOBS:
+                raise BatchError(f"{where}: more than {MAX_JOBS} requests")
+    if not jobs:
+        raise BatchError(f"{path}: no prompts")
+    return jobs
+
+
+def _expand(where: str, grid: Any, base: Sampling):
+    if not isinstance(grid, dict):
+        raise BatchError(f"{where}: expected a table/object of prompts and settings")
+    grid = dict(grid)
+    prompts = grid.pop("prompts", None)
+    if "prompt" in grid:
+        prompts = [grid.pop("prompt")] + list(prompts or [])
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings (or give one 'prompt')")
+    unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS))
+    if unknown:
+        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS))
+        raise BatchError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {known})")
+    axes = {name: value if isinstance(value, list) else [value] for name, value in grid.items()}
+    for name, values in axes.items():
+        if not values:
+            raise BatchError(f"{where}: {name} is an empty list")
+    names = list(axes)
+    for prompt in prompts:
+        for combo in itertools.product(*(axes[n] for n in names)):
+            chosen = dict(zip(names, combo))
+            chat = chosen.pop("chat_template", base.chat_template)
+            system = chosen.pop("system_prompt", base.system_prompt)
+            if not isinstance(chat, bool) or not isinstance(system, str):
+                raise BatchError(f"{where}: chat_template is true/false and system_prompt a string")
+            try:
+                sampling = Sampling({**base.values, **chosen}, chat_template=chat, system_prompt=system)
+            except ParamError as exc:
+                raise BatchError(f"{where}: {exc}") from None
+            yield prompt, sampling
+
+
+def record(job: Job, text: str, last: Any, error: str | None) -> dict[str, Any]:
+    return {
+        "index": job.index,
+        "prompt": job.prompt,
+        "params": {**job.sampling.values, "chat_template": job.sampling.chat_template,
+                   "system_prompt": job.sampling.system_prompt},
+        "text": text,
+        "tokens": last.tokens if last else 0,
+        "ttft_ms": None if last is None or last.ttft is None else round(last.ttft * 1000, 1),
+        "tok_s": None if last is None or last.tok_per_s is None else round(last.tok_per_s, 1),
+        "finish_reason": last.finish_reason if last else None,
+        "error": error,
+    }
+
+
+async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None) -> int:
+    """Run every job (at most `concurrency` at once); `write(record)` in the jobs' order.
+    Returns the number of failed jobs. A dead engine stops the batch (EngineDead propagates)."""
+    limit = asyncio.Semaphore(concurrency)
+    results: dict[int, dict[str, Any]] = {}
+    next_out = 0
+    failed = 0
+
+    async def one(job: Job) -> None:
+        nonlocal next_out, failed
+        async with limit:
+            pieces: list[str] = []
+            last = None
+            error = None
+            try:
+                async for delta in backend.stream(job.prompt, job.sampling, f"batch-{job.index}"):
+                    pieces.append(delta.text)
+                    last = delta
+            except EngineDead:
+                raise
+            except BackendError as exc:
+                error = str(exc)
+                failed += 1
+        results[job.index] = record(job, "".join(pieces), last, error)
+        if on_done is not None:
+            on_done()
+        while next_out in results:
+            write(results.pop(next_out))
+            next_out += 1
+
+    tasks = [asyncio.ensure_future(one(job)) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return failed
+
+
+async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Terminal, *,
+                    output: Path | None = None, concurrency: int = 8) -> int:
+    try:
+        jobs = load_batch(path, sampling)
+    except BatchError as exc:
+        print(f"vllm-panes: {exc}", file=term.err)
+        return 2
+
+    try:  # before the engine loads: a bad path is a usage error, not a failed batch
+        sink: TextIO = term.out if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        print(f"vllm-panes: cannot write {output}: {exc.strerror or exc}", file=term.err)
+        return 2
+
+    async def body() -> int:
+        def write(rec: dict[str, Any]) -> None:
+            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            sink.flush()
+
+        progress = _Progress(term.err, len(jobs))
+        try:
+            failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance)
+        except EngineDead as exc:
+            print(f"vllm-panes: {exc}", file=term.err)
+            return EXIT_FAILED
+        finally:
+            progress.stop()
+            if sink is not term.out:
+                sink.close()
+        where = output if output is not None else "stdout"
+        note = f", {failed} failed (see their 'error')" if failed else ""
+        print(f"{len(jobs)} results written to {where}{note}", file=term.err)
+        return EXIT_FAILED if failed else EXIT_OK
+
+    return await run_with_backend(backend, term, body)
+
+
+class _Progress:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, err: TextIO, total: int) -> None:
+        self._bar = None
+        if err.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress("batch", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=Console(file=err), transient=True)
+            self._task = self._bar.add_task("batch", total=total)
+            self._bar.start()
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover - use `vllm-panes --headless --batch FILE`
+    sys.exit("use: vllm-panes --headless --batch FILE")

@@ -1,0 +1,103 @@
+"""Export the current comparison: Markdown (panes side by side in one table) and JSON.
+
+Pure functions over `ComparisonPane`s, so the format is tested without a UI. Files go to the
+platformdirs data dir (`exports/comparison-YYYYmmdd-HHMMSS.{md,json}`), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tui import __version__, locations
+from tui.storage import atomic_write_text
+
+
+@dataclass
+class ComparisonPane:
+    number: int
+    prompt: str
+    params: dict[str, Any] | None  # None: the pane's settings are invalid
+    text: str
+    state: str
+    tokens: int
+    ttft_ms: float | None
+    tok_s: float | None
+    finish_reason: str | None
+    message: str = ""
+
+
+def to_json(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
+    when = time.time() if when is None else when
+    doc = {
+        "tool": f"vllm-panes {__version__}",
+        "model": model,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(when)),
+        "panes": [asdict(p) for p in panes],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: pipes escaped, line breaks as <br>."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "<br>".join(line if line.strip() else "&nbsp;" for line in text.split("\n")) or " "
+
+
+def _settings(params: dict[str, Any] | None) -> str:
+    if params is None:
+        return "(invalid settings)"
+    shown = []
+    for name, value in params.items():
+        if name == "system_prompt" and not value:
+            continue
+        shown.append(f"{name} {'random' if value is None else value}")
+    return ", ".join(shown)
+
+
+def _figures(p: ComparisonPane) -> str:
+    parts = [p.state]
+    if p.ttft_ms is not None:
+        parts.append(f"TTFT {p.ttft_ms:.0f} ms")
+    if p.tokens:
+        parts.append(f"{p.tokens} tok")
+    if p.tok_s is not None:
+        parts.append(f"{p.tok_s:.0f} tok/s")
+    if p.finish_reason:
+        parts.append(p.finish_reason)
+    if p.message:
+        parts.append(p.message)
+    return " · ".join(parts)
+
+
+def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
+    when = time.time() if when is None else when
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+    lines = [f"# Comparison — {model}", "", f"Exported by vllm-panes {__version__} on {stamp}.", ""]
+    lines.append("| | " + " | ".join(f"Pane {p.number}" for p in panes) + " |")
+    lines.append("|---|" + "---|" * len(panes))
+    rows = (("Prompt", lambda p: _cell(p.prompt)), ("Settings", lambda p: _cell(_settings(p.params))),
+            ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))))
+    for title, cell in rows:
+        lines.append(f"| **{title}** | " + " | ".join(cell(p) for p in panes) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def export_comparison(panes: list[ComparisonPane], model: str, directory: Path | None = None,
+                      when: float | None = None) -> tuple[Path, Path]:
+    """Write both files; return their paths. OSError reaches the caller (shown in the UI)."""
+    when = time.time() if when is None else when
+    directory = directory or (locations.data_dir() / "exports")
+    stem = "comparison-" + time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    md, js = directory / f"{stem}.md", directory / f"{stem}.json"
+    n = 1
+    while md.exists() or js.exists():  # two exports in one second
+        n += 1
+        md, js = directory / f"{stem}-{n}.md", directory / f"{stem}-{n}.json"
+    atomic_write_text(md, to_markdown(panes, model, when))
+    atomic_write_text(js, to_json(panes, model, when))
+    return md, js
