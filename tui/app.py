@@ -131,6 +131,8 @@ class WorkbenchApp(App):
 
     def _flush_panes(self) -> None:
         self._flush_handle = None
+        if not self.workbench.is_attached or not self.is_running:
+            return  # the app is closing: the streams' last calls come after the screen is gone
         line = self.workbench.engine_line
         if self.backend.state is not line.state and line.state is not EngineState.LOADING:
             # A stream found the engine dead: say so where the person looks.
