@@ -41,6 +41,8 @@ async def test_ctrl_s_exports_every_pane_as_markdown_and_json(tmp_path):
     assert "| | Pane 1 | Pane 2 |" in lines
     prompt_row = next(line for line in lines if line.startswith("| **Prompt**"))
     assert prompt_row == "| **Prompt** | left \\| prompt | right prompt<br>second line |"
+    assert ("| **Settings** | temperature 0.8, top_p 0.95, seed 42, max_tokens 9 | "
+            "temperature 0.2, top_p 0.95, seed 42, max_tokens 100 |") in lines
     answer_row = next(line for line in lines if line.startswith("| **Answer**"))
     assert answer_row.count(" | ") == 2 and "You asked: left \\| prompt" in answer_row
 

@@ -49,13 +49,20 @@ def _cell(text: str) -> str:
 
 
 def _settings(params: dict[str, Any] | None) -> str:
+    """The four main knobs always; the others only where they differ from their defaults."""
     if params is None:
         return "(invalid settings)"
+    from tui.engine.params import PARAM_SPECS
+
     shown = []
-    for name, value in params.items():
-        if name == "system_prompt" and not value:
-            continue
-        shown.append(f"{name} {'random' if value is None else value}")
+    for spec in PARAM_SPECS:
+        value = params.get(spec.name, spec.default)
+        if spec.main or value != spec.default:
+            shown.append(f"{spec.name} {'random' if value is None else spec.format(value)}")
+    if not params.get("chat_template", True):
+        shown.append("raw prompt (no chat template)")
+    if params.get("system_prompt"):
+        shown.append(f"system prompt: {params['system_prompt']}")
     return ", ".join(shown)
 
 
