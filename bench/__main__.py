@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -95,6 +96,16 @@ async def raw_run(backend, streams: int, tokens: int) -> float:
     return sum(counts) / elapsed
 
 
+def settle_like_the_app() -> None:
+    """In the real app, `gc.freeze()` runs once the engine is up, after the UI is mounted, so the
+    widgets' objects are not walked by every full GC pass. Here each measurement mounts a new app
+    (earlier ones stay referenced, e.g. from context variables: ~75,000 objects each), so
+    without this the full passes grew from 11 to 106 ms over a run and showed up as lag and key
+    latency outliers that the real app does not have. Freeze the same way before each measurement."""
+    gc.collect()
+    gc.freeze()
+
+
 # -- 2. through the app --------------------------------------------------------------------------
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
                   visible_panes: list[int] | None = None) -> float:
@@ -123,6 +134,7 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
         async with app.run_test(size=(200, 50)) as pilot:
             await pilot.pause()
             await asyncio.sleep(SETTLE_S)
+            settle_like_the_app()
             if lags is not None:
                 # Display lag is measured on the panes in view: panes scrolled out of view (8 panes
                 # of min-width 38 in 200 columns) are drawn when they come into view.
@@ -184,6 +196,7 @@ async def cancel_latencies(backend, count: int) -> list[float]:
     out = []
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
+        settle_like_the_app()
         pane = app.workbench.panes()[0]
         pane.editor.focus()
         for _ in range(count):
@@ -210,6 +223,7 @@ async def key_latencies(backend, count: int) -> list[float]:
     out = []
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
+        settle_like_the_app()
         all_panes = app.workbench.panes()
         send_key(app, "ctrl+r")
         await wait_until(lambda: all(p.tokens_received > 5 for p in all_panes), step=0.005)
@@ -267,6 +281,7 @@ async def delta_cost_us(length: int) -> float:
     app.save_session_now = lambda: None
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
+        settle_like_the_app()
         send_key(app, "ctrl+r")
         pane = app.workbench.panes()[0]
         await wait_until(lambda: pane.figures.state == "done", timeout=120, step=0.01)
