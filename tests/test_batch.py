@@ -104,3 +104,22 @@ def test_bad_batch_file_exits_2_before_loading_the_engine(tmp_path):
     result, left = run_cli(["--headless", "--demo", "--batch", str(path)], timeout=120)
     assert result.returncode == 2 and "temperature must be in [0, 2]" in result.stderr
     assert "[engine]" not in result.stderr and left == []
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal():
+    import io
+
+    from tui.batch import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Terminal(), io.StringIO()
+    for stream in (tty, pipe):
+        bar = _Progress(stream, 3)
+        for _ in range(3):
+            bar.advance()
+        bar.stop()
+    assert "3/3" in tty.getvalue() and "batch" in tty.getvalue()
+    assert pipe.getvalue() == ""
