@@ -11,6 +11,7 @@ from textual.widgets import Footer
 from tui.engine.params import ParamError, Sampling
 from tui.export import ComparisonPane, export_comparison
 from tui.session import PaneRecord, SessionRecord
+from tui.widgets.compositor import ChangedCellsCompositor
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Figures, Pane
 from tui.widgets.settings_bar import SettingsBar
@@ -50,6 +51,8 @@ class WorkbenchScreen(Screen):
 
     def __init__(self, session: SessionRecord, model: str, log_path: str | None) -> None:
         super().__init__()
+        # Partial updates render only what changed (see tui/widgets/compositor.py).
+        self._compositor = ChangedCellsCompositor()
         self._session = session
         self._model = model
         self._log_path = log_path

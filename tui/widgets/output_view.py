@@ -8,7 +8,7 @@ Model output is plain text: it is never parsed as markup and control characters 
 from __future__ import annotations
 
 from rich.segment import Segment
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -81,6 +81,11 @@ class OutputView(ScrollView, can_focus=True):
         self._update_virtual_size()
         self.refresh_lines(first, len(self._text.lines) - first)
         return False
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.
+        width = self.scrollable_content_region.width
+        self.refresh(Region(0, y_start - self.scroll_offset.y, width, line_count))
 
     def _jump_to_top(self) -> None:
         self._update_virtual_size()

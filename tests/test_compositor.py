@@ -1,0 +1,110 @@
+"""The workbench's compositor renders only the widgets that own changed cells; what it sends to the
+terminal must be exactly what Textual's own compositor would send, update by update."""
+
+from __future__ import annotations
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import ControlType
+from textual._compositor import Compositor
+
+import tui.screens.workbench as workbench_module
+from tui.engine.scripted import ScriptedBackend
+from tui.session import PaneRecord, SessionRecord
+from tui.testing import make_app, send_key, wait_until
+from tui.widgets.compositor import ChangedCellsCompositor
+
+
+class CheckedCompositor(ChangedCellsCompositor):
+    """Computes every partial update twice: Textual's way, then ours, and records differences."""
+
+    console = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
+    updates: list[tuple[str, str]] = []
+    renders: list[int] = []
+
+    def render_partial_update(self):
+        regions = set(self._dirty_regions)
+        reference = Compositor.render_partial_update(self)  # Textual's own (consumes the regions)
+        self._dirty_regions.update(regions)
+        calls = [0]
+        original = self._get_renders
+
+        def counted(crop=None):
+            for render in original(crop):
+                calls[0] += 1
+                yield render
+
+        self._get_renders = counted
+        try:
+            ours = super().render_partial_update()
+        finally:
+            del self._get_renders
+        if reference is None or ours is None:
+            assert reference is None and ours is None
+            return ours
+        self.updates.append((cells_written(reference, self.console), cells_written(ours, self.console)))
+        self.renders.append(calls[0])
+        return ours
+
+
+def cells_written(update, console: Console) -> dict[tuple[int, int], tuple[str, object]]:
+    """What an update does to the terminal: the character and style it leaves in each cell
+    (moves that write nothing, and how strips are split into segments, do not count)."""
+    cells = {}
+    x = y = 0
+    for segment in console.render(update):
+        if segment.control:
+            for control in segment.control:
+                if control[0] == ControlType.CURSOR_MOVE_TO:
+                    x, y = control[1], control[2]
+            continue
+        if segment.text == "\n":
+            continue
+        for char in segment.text:
+            cells[(x, y)] = (char, segment.style)
+            x += cell_len(char)
+    return cells
+
+
+def script(prompt: str, sampling) -> list[str]:
+    # Lines of different lengths and paragraph breaks: wrapping, new lines and view jumps.
+    pieces = []
+    for i in range(int(sampling["max_tokens"])):
+        pieces.append(f"w{i}" + ("\n\n" if i % 23 == 22 else "\n" if i % 11 == 10 else " "))
+    return pieces
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    CheckedCompositor.updates = []
+    CheckedCompositor.renders = []
+    monkeypatch.setattr(workbench_module, "ChangedCellsCompositor", CheckedCompositor)
+    return CheckedCompositor
+
+
+async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_person_works(checked, tmp_path):
+    backend = ScriptedBackend(script, delay_s=0.002)
+    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(400 + 50 * i)}) for i in range(5)]
+    app = make_app(backend, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        all_panes = app.workbench.panes()
+        await pilot.pause()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all_panes[0].output.line_count > 3)
+        for key in "typing":  # the prompt editor of the first pane, above streaming answers
+            send_key(app, key)
+            await pilot.pause(0.01)
+        app.notify("a toast over the panes")  # a layer in front of the answers
+        await pilot.pause(0.05)
+        all_panes[1].output.scroll_up(animate=False)  # one answer scrolled back: it stops following
+        send_key(app, "alt+right")  # focus moves: borders change colour
+        await pilot.pause(0.05)
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.2)
+        assert all_panes[0].prompt == "typingprompt 0"  # typed at the cursor, before the text
+    assert len(checked.updates) > 30
+    different = [i for i, (reference, ours) in enumerate(checked.updates) if reference != ours]
+    assert different == [], f"{len(different)} of {len(checked.updates)} updates differ"
+    # and it is cheaper: Textual's own renders every widget on screen, 40 or more, each update
+    assert sorted(checked.renders)[len(checked.renders) // 2] <= 12, checked.renders
