@@ -21,6 +21,7 @@ async def test_benchmark_measurements_run(engine):
     finally:
         undo()
     assert raw > 0 and tui > 0
+    assert bench.CPU_US_PER_TOKEN[("raw", 2)][-1] > 0 and bench.CPU_US_PER_TOKEN[("tui", 2)][-1] > 0
     assert len(lags) >= 2 * 24 // 4 and all(lag >= 0 for lag in lags)
     assert len(cancels) == 2 and all(0 <= c < 5000 for c in cancels)
     assert engine.running_requests() == 0

@@ -58,11 +58,13 @@ class ChangedCellsCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         open_regions = list(changed)
+        bounds = Region.from_union(changed)
+        intersection = Region.intersection
         for widget, (region, clip) in self.visible_widgets.items():
             if not open_regions:
                 return
-            visible = region.intersection(clip)
-            if not visible:
+            visible = intersection(region, clip)
+            if not visible or not bounds.overlaps(visible):
                 continue
             rows: set[int] = set()
             still_open = []

@@ -38,6 +38,7 @@ class OutputView(ScrollView, can_focus=True):
         self._text = WrappedText(80)
         self._strips: dict[int, Strip] = {}
         self._wrapped_width = 0
+        self._height: int | None = None
         self._line_style = None
         self._top = 0  # where the view sits while following the end (see _place_end)
 
@@ -84,7 +85,7 @@ class OutputView(ScrollView, can_focus=True):
 
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.
-        width = self.scrollable_content_region.width
+        width = self._wrapped_width or self.scrollable_content_region.width
         self.refresh(Region(0, y_start - self.scroll_offset.y, width, line_count))
 
     def _jump_to_top(self) -> None:
@@ -96,7 +97,7 @@ class OutputView(ScrollView, can_focus=True):
         """Jump now if the end is in the lower half of what is left before the next jump.
         Called when another pane jumped in this frame: the screen redraws those rows anyway,
         so jumping together costs less than jumping in separate frames."""
-        view = max(1, self.scrollable_content_region.height)
+        view = self._view_height()
         lines = len(self._text.lines)
         if not self.following or lines <= view // 2:
             return False
@@ -111,7 +112,7 @@ class OutputView(ScrollView, can_focus=True):
         """Jump scrolling: when the answer runs past the bottom, move the view up two thirds of a
         page at once (a third stays as context). Between jumps only the changed lines are drawn,
         instead of the whole view every time a line is added. Returns True when the view moved."""
-        view = max(1, self.scrollable_content_region.height)
+        view = self._view_height()
         lines = len(self._text.lines)
         if lines <= self._top + view:
             return False
@@ -119,8 +120,14 @@ class OutputView(ScrollView, can_focus=True):
         self._top = max(0, lines - view + jump)
         return True
 
+    def _view_height(self) -> int:
+        # Computing the region walks up the DOM; it only changes on resize (see on_resize).
+        if self._height is None:
+            self._height = max(1, self.scrollable_content_region.height)
+        return self._height
+
     def _update_virtual_size(self) -> None:
-        view = max(1, self.scrollable_content_region.height)
+        view = self._view_height()
         # At least a page, and the blank lines below the end while following: the height (and the
         # full-height scrollbar with it) then changes only when the view jumps, not with each line.
         height = max(len(self._text.lines), self._top + view)
@@ -138,6 +145,7 @@ class OutputView(ScrollView, can_focus=True):
             self.virtual_size = size
 
     def on_resize(self) -> None:
+        self._height = None
         width = max(1, self.scrollable_content_region.width)
         if width == self._wrapped_width:
             self._update_virtual_size()  # the height changed: at least a page, see there
@@ -168,7 +176,7 @@ class OutputView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
-        width = self.scrollable_content_region.width
+        width = self._wrapped_width or self.scrollable_content_region.width  # set in on_resize
         lines = self._text.lines
         style = self.line_style
         if index >= len(lines):

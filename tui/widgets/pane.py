@@ -107,6 +107,7 @@ class Pane(Vertical):
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         self._shown_state = ""
+        self._error_shown = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
 
@@ -164,7 +165,11 @@ class Pane(Vertical):
         return [f.error for f in self.fields() if f.error]
 
     def show_error(self, message: str | None) -> None:
-        self.query_one(".pane-error", Static).update(message or "")
+        message = message or ""
+        if message == self._error_shown:
+            return  # Static.update reflows the whole screen, which at a run's start delays it
+        self._error_shown = message
+        self.query_one(".pane-error", Static).update(message)
         self.set_class(bool(message), "-has-error")
 
     def refresh_title(self, defaults: Sampling | None) -> None:
