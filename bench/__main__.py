@@ -4,7 +4,8 @@
 
 All figures come from this run on this machine, on the demo model (float32, ignore_eos, fixed
 seeds). Raw and app runs are interleaved and medians of the repeats are reported, because the raw
-engine's throughput itself varies by a few percent from run to run.
+engine's throughput itself varies from run to run; `ratio_N` is the median of the ratios of each
+app run to the raw run just before it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ SETTLE_S = 0.3
 @dataclass
 class Plan:
     tokens: int = 256
-    repeats: int = 5
+    repeats: int = 7
     cancels: int = 50
     keys: int = 60
     long_answer: int = 4000
@@ -361,9 +362,12 @@ async def measure(plan: Plan, log) -> dict[str, float]:
                 raws.append(await raw_run(backend, streams, plan.tokens))
                 tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None,
                                           visible if streams == 8 else None))
+                log(f"  {streams} stream(s), repeat {len(raws)}: raw {raws[-1]:.0f} tok/s, app {tuis[-1]:.0f} tok/s")
             results[f"raw_tok_s_{streams}"] = statistics.median(raws)
             results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
-            results[f"ratio_{streams}"] = results[f"tui_tok_s_{streams}"] / results[f"raw_tok_s_{streams}"]
+            # Each app run is paired with the raw run just before it: the machine's speed drifts
+            # by more than the difference measured (±15 % between runs seconds apart here).
+            results[f"ratio_{streams}"] = statistics.median(t / r for r, t in zip(raws, tuis))
             for kind in ("raw", "tui"):
                 results[f"{kind}_cpu_us_per_tok_{streams}"] = statistics.median(CPU_US_PER_TOKEN[(kind, streams)])
             log(f"{streams} stream(s): raw {results[f'raw_tok_s_{streams}']:.0f} tok/s, "
