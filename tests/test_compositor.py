@@ -20,7 +20,7 @@ class CheckedCompositor(ChangedCellsCompositor):
     """Computes every partial update twice: Textual's way, then ours, and records differences."""
 
     console = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
-    updates: list[tuple[str, str]] = []
+    updates: list[tuple[dict, dict]] = []
     renders: list[int] = []
 
     def render_partial_update(self):

@@ -134,9 +134,9 @@ class VLLMBackend:
                 handler = getattr(engine, "output_handler", None)
                 if handler is not None:
                     handler.cancel()
-                # The Worker holds nothing to save, and took 1.5-2 s to exit after vLLM's shutdown
-                # had waited 2 s for it (measured): stop it first, so that EngineCore finds it gone
-                # and both exit together.
+                # The Worker holds nothing to save, and was still running 1.4-2 s after vLLM's
+                # shutdown had waited 2 s for it (measured; it took as long to go on SIGKILL then):
+                # stop it first, so that its exit overlaps EngineCore's shutdown.
                 self._kill_workers()
                 try:
                     await asyncio.to_thread(engine.shutdown, SHUTDOWN_TIMEOUT_S)
@@ -145,9 +145,7 @@ class VLLMBackend:
                 # AsyncLLM.__del__ shuts down again, and at interpreter exit (module globals gone)
                 # that raises "Exception ignored in AsyncLLM.__del__". It is shut down now: disarm it.
                 engine.__class__ = _shut_down_class(type(engine))
-            # vLLM has shut down and force-killed what did not stop: a Worker still running now
-            # took another 1.5-2 s to go on SIGTERM (measured), for nothing it needs to save.
-            self._reap_children(kill=True)
+            self._reap_children()
             if self.state is not EngineState.ERROR:
                 self.state = EngineState.STOPPED
 
@@ -173,13 +171,12 @@ class VLLMBackend:
             except psutil.Error:
                 pass
 
-    def _reap_children(self, timeout: float = 3.0, *, kill: bool = False) -> None:
-        """Make sure every process the engine started is gone (vLLM usually does this itself).
-        `kill`: SIGKILL at once, for what is left after vLLM's own shutdown has run."""
+    def _reap_children(self, timeout: float = 3.0) -> None:
+        """Make sure every process the engine started is gone (vLLM usually does this itself)."""
         alive = self._engine_processes()
         for proc in alive:
             try:
-                proc.kill() if kill else proc.terminate()
+                proc.terminate()
             except psutil.Error:
                 pass
         _, still = psutil.wait_procs(alive, timeout=timeout)

@@ -58,7 +58,7 @@ class ChangedCellsCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         open_regions = list(changed)
-        bounds = Region.from_union(changed)
+        bounds = crop if crop is not None else Region.from_union(changed)  # the union of `changed`
         intersection = Region.intersection
         for widget, (region, clip) in self.visible_widgets.items():
             if not open_regions:

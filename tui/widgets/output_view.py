@@ -85,8 +85,7 @@ class OutputView(ScrollView, can_focus=True):
 
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.
-        width = self._wrapped_width or self.scrollable_content_region.width
-        self.refresh(Region(0, y_start - self.scroll_offset.y, width, line_count))
+        self.refresh(Region(0, y_start - self.scroll_offset.y, self._view_width(), line_count))
 
     def _jump_to_top(self) -> None:
         self._update_virtual_size()
@@ -119,6 +118,10 @@ class OutputView(ScrollView, can_focus=True):
         jump = max(1, view * 2 // 3)
         self._top = max(0, lines - view + jump)
         return True
+
+    def _view_width(self) -> int:
+        # The width the text is wrapped at, set in on_resize (the scrollbar is always shown).
+        return self._wrapped_width or self.scrollable_content_region.width
 
     def _view_height(self) -> int:
         # Computing the region walks up the DOM; it only changes on resize (see on_resize).
@@ -176,7 +179,7 @@ class OutputView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
-        width = self._wrapped_width or self.scrollable_content_region.width  # set in on_resize
+        width = self._view_width()
         lines = self._text.lines
         style = self.line_style
         if index >= len(lines):

@@ -107,7 +107,6 @@ class Pane(Vertical):
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         self._shown_state = ""
-        self._error_shown = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
 
@@ -166,10 +165,10 @@ class Pane(Vertical):
 
     def show_error(self, message: str | None) -> None:
         message = message or ""
-        if message == self._error_shown:
+        line = self.query_one(".pane-error", Static)
+        if line.content == message:
             return  # Static.update reflows the whole screen, which at a run's start delays it
-        self._error_shown = message
-        self.query_one(".pane-error", Static).update(message)
+        line.update(message)
         self.set_class(bool(message), "-has-error")
 
     def refresh_title(self, defaults: Sampling | None) -> None:
