@@ -14,8 +14,19 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 stamp=.venv/.vllm-panes-installed
-want="$(cat pyproject.toml scripts/venv.sh | sha256sum | cut -c1-16) $extras"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+hash="$(cat pyproject.toml scripts/venv.sh | sha256sum | cut -c1-16)"
+want="$hash $extras"
+# Up to date when the same files were installed with these extras or more (`make test` installs
+# cpu,dev; `make run` after it needs only cpu, and must not reinstall from the registry).
+have=$(cat "$stamp" 2>/dev/null || true)
+up_to_date=no
+if [ "${have%% *}" = "$hash" ]; then
+    up_to_date=yes
+    for extra in ${extras//,/ }; do
+        case ",${have#* }," in *",$extra,"*) ;; *) up_to_date=no ;; esac
+    done
+fi
+if [ "$up_to_date" = no ]; then
     echo "Installing vllm-panes[$extras] into .venv (a few minutes the first time)..." >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
     # PyPI's torchvision breaks `import transformers` beside a CPU torch ("operator
