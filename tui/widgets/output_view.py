@@ -13,10 +13,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.text import printable
+from tui.widgets.direct import Frame, PlainLines, repaint
 from tui.wrap import WrappedText
 
 
-class OutputView(ScrollView, can_focus=True):
+class OutputView(PlainLines, ScrollView, can_focus=True):
     DEFAULT_CSS = """
     OutputView {
         height: 1fr;
@@ -30,13 +31,19 @@ class OutputView(ScrollView, can_focus=True):
         /* Always shown: a scrollbar appearing is a layout change, which reflows every widget
            on the screen (~90 ms with 8 panes) the first time each answer fills its view. */
         overflow-y: scroll;
+        /* Text is wrapped to the view: never a horizontal scrollbar. With `auto`, Textual showed
+           one the first time the height grew (the virtual width equals the view's, which it
+           compares with the width less the vertical scrollbar), and reflowed the screen for it. */
+        overflow-x: hidden;
     }
     """
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
         self._text = WrappedText(80)
-        self._strips: dict[int, Strip] = {}
+        self._strips: dict[int, Strip] = {}  # text line index -> content strip
+        self._framed: dict[int, Strip] = {}  # text line index -> widget-wide strip (see direct.py)
+        self._framed_blank: Strip | None = None
         self._wrapped_width = 0
         self._height: int | None = None
         self._line_style = None
@@ -53,6 +60,7 @@ class OutputView(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._text.clear()
         self._strips.clear()
+        self._framed.clear()
         self._top = 0
         self._update_virtual_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
@@ -76,6 +84,7 @@ class OutputView(ScrollView, can_focus=True):
         first = self._text.append(text)
         for index in range(first, len(self._text.lines)):
             self._strips.pop(index, None)
+            self._framed.pop(index, None)
         if follow and self._place_end():
             self._jump_to_top()
             return True
@@ -85,7 +94,8 @@ class OutputView(ScrollView, can_focus=True):
 
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.
-        self.refresh(Region(0, y_start - self.scroll_offset.y, self._view_width(), line_count))
+        # Only lines change here (not the size or styles): marked without Textual's messages.
+        repaint(self, Region(0, y_start - self.scroll_offset.y, self._view_width(), line_count))
 
     def _jump_to_top(self) -> None:
         self._update_virtual_size()
@@ -157,6 +167,7 @@ class OutputView(ScrollView, can_focus=True):
             follow = self.following
             self._text.rewrap(width)
             self._strips.clear()
+            self._framed.clear()
             if follow:
                 self._top = 0
                 self._place_end()
@@ -169,6 +180,24 @@ class OutputView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()
         self._line_style = None
+
+    def frame_changed(self) -> None:
+        self._strips.clear()
+        self._line_style = None
+        self._framed.clear()
+        self._framed_blank = None
+
+    def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
+        index = self.scroll_offset.y + y
+        if index >= len(self._text.lines):
+            strip = self._framed_blank
+            if strip is None or strip.cell_length != width:
+                strip = self._framed_blank = super().framed_line(frame, y, width)
+            return strip
+        strip = self._framed.get(index)
+        if strip is None or strip.cell_length != width:
+            strip = self._framed[index] = super().framed_line(frame, y, width)
+        return strip
 
     @property
     def line_style(self):

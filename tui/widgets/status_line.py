@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.strip import Strip
-from textual.widget import Widget
+
+from tui.widgets.direct import Frame, PlainLines, repaint
 
 
-class StatusLine(Widget):
+class StatusLine(PlainLines):
     DEFAULT_CSS = """
     StatusLine { height: 1; width: 1fr; padding: 0 1; background: $panel; }
     """
@@ -16,6 +17,7 @@ class StatusLine(Widget):
         super().__init__(classes=classes)
         self._text = text or Text()
         self._strip: Strip | None = None
+        self._framed: Strip | None = None
 
     @property
     def text(self) -> Text:
@@ -25,12 +27,22 @@ class StatusLine(Widget):
         if text == self._text:
             return
         self._text = text
-        self._strip = None
-        self.refresh()
+        self._strip = self._framed = None
+        repaint(self)  # same size and styles: no need for Textual's refresh messages
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip = None
+
+    def frame_changed(self) -> None:
+        self._strip = self._framed = None
+
+    def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
+        if y != 0:
+            return super().framed_line(frame, y, width)
+        if self._framed is None or self._framed.cell_length != width:
+            self._framed = super().framed_line(frame, y, width)
+        return self._framed
 
     def render_line(self, y: int) -> Strip:
         width = self.content_region.width if self.is_mounted else 0

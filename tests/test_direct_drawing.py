@@ -1,0 +1,137 @@
+"""The answers and status lines are drawn without Textual's styles cache and marked for repaint
+without its messages (tui/widgets/direct.py). What reaches the terminal must still be exactly what
+Textual's own way draws, cell by cell."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+from textual.app import App
+from textual.geometry import Region
+from textual.widget import Widget
+
+from tests.test_compositor import cells_written, script
+from tui.engine.scripted import ScriptedBackend
+from tui.session import PaneRecord, SessionRecord
+from tui.testing import make_app, send_key, wait_until
+from tui.widgets.direct import PlainLines
+from tui.widgets.output_view import OutputView
+from tui.widgets.status_line import StatusLine
+
+CONSOLE = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
+
+
+def cells(strips) -> list[list[tuple[str, object]]]:
+    """Each strip as (character, style) per cell: how strips are split into segments does not count."""
+    return [[(char, segment.style) for segment in strip for char in segment.text] for strip in strips]
+
+
+def textuals_own(widget: Widget, crop: Region):
+    widget._styles_cache.clear()  # noqa: SLF001 - nothing cached from before: drawn from scratch
+    return Widget.render_lines(widget, crop)
+
+
+@pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast", "textual-light"])
+async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
+    panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
+    app = make_app(ScriptedBackend(script, delay_s=0.001), session=SessionRecord(panes=panes),
+                   session_path=tmp_path / "s.json", theme=theme)
+    async with app.run_test(size=(150, 40)) as pilot:
+        all_panes = app.workbench.panes()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.1)
+        all_panes[2].output.scroll_up(animate=False)  # one view scrolled back
+        await pilot.pause(0.1)
+        widgets = list(app.workbench.query(OutputView)) + list(app.workbench.query(StatusLine))
+        assert len(widgets) == 6
+        checked = 0
+        for widget in widgets:
+            assert widget._plain_frame() is not None  # noqa: SLF001 - the direct way is taken
+            width, height = widget.region.size
+            for crop in (Region(0, 0, width, height), Region(3, 0, width - 7, height),
+                         Region(0, height - 1, width, 1), Region(width - 2, 0, 2, height)):
+                ours = widget.render_lines(crop)
+                assert cells(ours) == cells(textuals_own(widget, crop)), (widget, crop)
+                assert [s.cell_length for s in ours] == [crop.width] * crop.height
+                checked += 1
+        assert checked == 24
+        assert "w59" in all_panes[0].output.text  # the answers were there to draw
+
+
+async def test_a_widget_with_a_border_is_drawn_textuals_way(tmp_path):
+    app = make_app(ScriptedBackend(script), session=SessionRecord(panes=[PaneRecord(prompt="p")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        status = app.workbench.query_one(StatusLine)
+        status.styles.border = ("round", "red")
+        status.styles.height = 3
+        await pilot.pause()
+        assert status._plain_frame() is None  # noqa: SLF001
+        region = Region(0, 0, *status.region.size)
+        assert cells(status.render_lines(region)) == cells(textuals_own(status, region))
+        assert cells(status.render_lines(region))[0][0][0] == "╭"
+
+
+async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_path, monkeypatch):
+    """Every update the app sends is applied to a copy of the terminal. After each one, the cells
+    of the answers and status lines must equal a full redraw done Textual's way (a region marked
+    too late or not at all would show there); at the end, the whole screen must."""
+    terminal: dict[tuple[int, int], tuple[str, object]] = {}
+    compared: list[int] = []
+    mismatches: list[str] = []
+
+    def reference(screen) -> dict:
+        compositor = screen._compositor  # noqa: SLF001
+        pending = set(compositor._dirty_regions)  # noqa: SLF001 - kept for the app's next update
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(PlainLines, "_plain_frame", lambda self: None)
+                update = compositor.render_full_update()
+        finally:
+            compositor._dirty_regions.update(pending)  # noqa: SLF001
+        return cells_written(update, CONSOLE)
+
+    def streaming_regions(screen) -> list[Region]:
+        visible = screen._compositor.visible_widgets  # noqa: SLF001
+        return [region.intersection(clip) for widget, (region, clip) in visible.items()
+                if isinstance(widget, (OutputView, StatusLine))]
+
+    original_display = App._display
+
+    def display(self, screen, update):
+        original_display(self, screen, update)
+        if update is None or screen is not self.screen or screen is not self.workbench:
+            return
+        terminal.update(cells_written(update, CONSOLE))
+        if len(compared) % 3 == 0:  # a full redraw is slow: every third update
+            full = reference(screen)
+            for region in streaming_regions(screen):
+                for y in region.line_range:
+                    for x in range(region.x, region.right):
+                        if terminal.get((x, y)) != full.get((x, y)):
+                            mismatches.append(f"update {len(compared)}: cell {(x, y)}")
+        compared.append(1)
+
+    monkeypatch.setattr(App, "_display", display)
+    backend = ScriptedBackend(script, delay_s=0.002)
+    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(300 + 60 * i)}) for i in range(6)]
+    app = make_app(backend, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        all_panes = app.workbench.panes()
+        await pilot.pause()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all_panes[0].output.line_count > 3)
+        for key in "typing":
+            send_key(app, key)
+            await pilot.pause(0.01)
+        all_panes[1].output.scroll_up(animate=False)
+        send_key(app, "alt+right")
+        await wait_until(lambda: all_panes[3].output.line_count > 10)
+        app.theme = "panes-light"  # styles change while answers stream
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.3)
+        full = reference(app.workbench)
+    assert len(compared) > 30
+    assert mismatches == [], f"{len(mismatches)} cells differ, first: {mismatches[:5]}"
+    assert terminal == full

@@ -1,0 +1,154 @@
+"""Drawing the streaming widgets (answers, status lines) without Textual's general machinery.
+
+While answers stream, a frame changes a line or two in each visible pane. Textual's way costs far
+more than those lines (measured with 8 streaming panes, ~2.7 ms a frame, in the process that shares
+a core with vLLM's EngineCore, so it slows generation itself):
+
+- `Widget.refresh()` goes through three messages per widget (a Prompt to the widget, its idle
+  handler posts an Update to the screen, the screen's idle resumes its update timer), about 30
+  message dispatches a frame for 8 panes. `repaint()` below marks the regions on the widget and
+  the widget on the screen directly, and prompts the screen once.
+- `Widget.render_lines()` goes through the styles cache, which for every call walks the ancestors
+  for colours, rebuilds padding and border information and copies strips; `PlainLines` draws a
+  widget whose styles are plain (background and left/right padding only) from strips the widget
+  caches itself, and falls back to Textual's way for anything else (a border, tint, opacity...).
+
+Both rely on Textual internals (`_set_dirty`, `_dirty_widgets`), one reason Textual is pinned;
+`tests/test_direct_drawing.py` checks the result against Textual's own, cell by cell.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual.color import Color
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.style import Style
+from textual.widget import Widget
+
+
+def repaint(widget: Widget, *regions: Region) -> None:
+    """What `widget.refresh(*regions)` does for a widget whose size, layout and styles did not
+    change, without the message round trips: the next screen update draws the regions (relative
+    to the widget's content area; none means the whole widget)."""
+    if not widget.is_mounted or not widget.display:
+        return
+    screen = widget.screen
+    widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
+    if not screen.is_current:
+        return  # drawn when the screen comes back (it is then redrawn whole)
+    screen._dirty_widgets.add(widget)  # noqa: SLF001
+    screen.check_idle()  # the screen's idle handler starts its update timer
+
+
+class Frame(NamedTuple):
+    """How a plain widget's content is framed: padding and the background behind it."""
+
+    pad_left: int
+    pad_right: int
+    inner: RichStyle  # what Textual's styles cache fills padding and short lines with
+    background: Color  # the key Textual applies line filters with
+
+
+@lru_cache(maxsize=64)
+def _inner_style(base_background: Color, background: Color) -> RichStyle:
+    # As Textual's styles cache: the background over the background beneath the widget.
+    return Style(background=base_background + background).rich_style
+
+
+class PlainLines(Widget):
+    """A line-API widget drawn without the styles cache when its styles allow it.
+
+    Subclasses implement `render_line(y)` (content coordinates, as for any line widget) and call
+    `plain_line(y, content)` to get the framed strip they may cache; `frame_changed()` tells them
+    that cached framed strips are stale."""
+
+    _frame: Frame | None = None
+    _frame_checked = False
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._frame_checked = False
+        self.frame_changed()
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False):
+        # Inline style changes (`widget.styles.border = ...`) come this way, not through
+        # notify_style_update; `repaint()` does not, so streaming keeps the check.
+        self._frame_checked = False
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def frame_changed(self) -> None:
+        """Styles changed: drop strips cached with the old frame."""
+
+    def _plain_frame(self) -> Frame | None:
+        """The frame if this widget's styles are plain, else None (Textual then draws it).
+        Checked again after each style update or refresh of this widget, and the colours on every
+        call (an ancestor's background may change without this widget's styles changing)."""
+        styles = self.styles
+        if not self._frame_checked:
+            self._frame_checked = True
+            top, right, bottom, left = styles.padding
+            plain = (
+                not top and not bottom
+                and not any(edge for edge, _ in styles.border)
+                and not any(edge for edge, _ in styles.outline)
+                and not styles.tint.a
+                and styles.text_opacity == 1.0
+                and not (styles.has_rule("hatch") and styles.hatch != "none")
+                and not self.BLANK
+            )
+            self._frame = Frame(left, right, RichStyle(), Color(0, 0, 0)) if plain else None
+        frame = self._frame
+        if frame is None:
+            return None
+        # Colours and opacity come from the ancestors: one walk, as Widget.background_colors.
+        base_background = background = Color(0, 0, 0, 0)
+        opacity = 1.0
+        for node in reversed(self.ancestors_with_self):
+            node_styles = node.styles
+            base_background = background
+            opacity *= node_styles.opacity
+            background += node_styles.background.tint(node_styles.background_tint).multiply_alpha(opacity)
+        if opacity != 1.0:
+            return None
+        inner = _inner_style(base_background, background)
+        if inner is not frame.inner or background != frame.background:
+            self._frame = frame = frame._replace(inner=inner, background=background)
+            self.frame_changed()
+        return frame
+
+    def plain_line(self, frame: Frame, content: Strip, content_width: int, width: int) -> Strip:
+        """One widget-wide line: content fitted to the content width, padded both sides."""
+        inner = frame.inner
+        segments: list[Segment] = []
+        if frame.pad_left:
+            segments.append(Segment(" " * frame.pad_left, inner))
+        segments.extend(content.adjust_cell_length(content_width, inner))
+        if frame.pad_right:
+            segments.append(Segment(" " * frame.pad_right, inner))
+        return Strip(segments, width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        frame = self._plain_frame()
+        if frame is None:
+            return super().render_lines(crop)
+        width = self.region.width
+        strips = [self.framed_line(frame, y, width) for y in crop.line_range]
+        filters = self.get_line_filters()
+        if filters:
+            background = frame.background
+            for f in filters:
+                strips = [strip.apply_filter(f, background) for strip in strips]
+        if crop.column_span != (0, width):
+            x1, x2 = crop.column_span
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
+        """Widget row `y` (no top padding or border, so also the content row), framed."""
+        return self.plain_line(frame, self.render_line(y), self.content_region.width, width)
