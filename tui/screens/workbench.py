@@ -59,6 +59,7 @@ class WorkbenchScreen(Screen):
         self._next_number = 1
         self._last_pane: Pane | None = None
         self._titles_pending = False
+        self._container: HorizontalScroll | None = None
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self._model, self._log_path)
@@ -104,7 +105,11 @@ class WorkbenchScreen(Screen):
         return pane
 
     def panes(self) -> list[Pane]:
-        return list(self.query(Pane))
+        # The container's children, not a query: that walks every widget on the screen (~350),
+        # and runs and frames ask for the panes.
+        if self._container is None:
+            self._container = self.query_one("#panes", HorizontalScroll)
+        return [child for child in self._container.children if isinstance(child, Pane)]
 
     @property
     def settings(self) -> SettingsBar:

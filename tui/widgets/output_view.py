@@ -100,7 +100,14 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
     def _jump_to_top(self) -> None:
         self._update_virtual_size()
         self.scroll_to(y=self._top, animate=False, immediate=True)
-        self.refresh()
+        # Drawn in this frame with the other panes' lines (Textual's refresh from the scroll
+        # arrives a frame later, and then finds nothing left to draw).
+        repaint(self)
+        self._repaint_scrollbar()
+
+    def _repaint_scrollbar(self) -> None:
+        if self.show_vertical_scrollbar:
+            repaint(self.vertical_scrollbar)
 
     def jump_early(self) -> bool:
         """Jump now if the end is in the lower half of what is left before the next jump.
@@ -154,6 +161,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             # value and the scrollbar only.
             self.set_reactive(OutputView.virtual_size, size)
             self._scroll_update(size)
+            self._repaint_scrollbar()
         else:
             self.virtual_size = size
 

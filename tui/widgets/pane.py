@@ -106,6 +106,9 @@ class Pane(Vertical):
         self.request_id: str | None = None
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
+        self._fields: list[ParamField] = []
+        self._error_line: Static | None = None
+        self._editor: PromptEditor | None = None
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
@@ -132,7 +135,9 @@ class Pane(Vertical):
 
     @property
     def editor(self) -> PromptEditor:
-        return self.query_one(PromptEditor)
+        if self._editor is None:
+            self._editor = self.query_one(PromptEditor)
+        return self._editor
 
     @property
     def output(self) -> OutputView:
@@ -143,7 +148,10 @@ class Pane(Vertical):
         return self.editor.text if self.is_mounted else self._prompt
 
     def fields(self) -> list[ParamField]:
-        return list(self.query(ParamField))
+        # Composed once, never added or removed: kept, since every run reads them all.
+        if not self._fields:
+            self._fields = list(self.query(ParamField))
+        return self._fields
 
     def overrides(self) -> dict[str, str]:
         if not self.is_mounted:
@@ -165,7 +173,8 @@ class Pane(Vertical):
 
     def show_error(self, message: str | None) -> None:
         message = message or ""
-        line = self.query_one(".pane-error", Static)
+        line = self.query_one(".pane-error", Static) if self._error_line is None else self._error_line
+        self._error_line = line
         if line.content == message:
             return  # Static.update reflows the whole screen, which at a run's start delays it
         line.update(message)

@@ -39,6 +39,7 @@ class ParamField(Horizontal):
         self.inherit = inherit
         self._initial = value
         self.error: str | None = None
+        self._input: Input | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label)
@@ -51,7 +52,9 @@ class ParamField(Horizontal):
 
     @property
     def input(self) -> Input:
-        return self.query_one(Input)
+        if self._input is None:  # kept: every run reads every field (a query walks the DOM)
+            self._input = self.query_one(Input)
+        return self._input
 
     @property
     def raw(self) -> str:

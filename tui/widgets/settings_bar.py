@@ -33,6 +33,9 @@ class SettingsBar(Horizontal):
         self._raw = raw
         self._chat = chat_template
         self._system = system_prompt
+        self._fields: list[ParamField] = []
+        self._chat_box: Checkbox | None = None
+        self._system_input: Input | None = None
 
     def compose(self) -> ComposeResult:
         with HorizontalScroll():
@@ -48,18 +51,25 @@ class SettingsBar(Horizontal):
             yield Static("", classes="settings-error", markup=False)
 
     def fields(self) -> list[ParamField]:
-        return list(self.query(ParamField))
+        # Composed once: kept, not queried, since every run reads them all.
+        if not self._fields:
+            self._fields = list(self.query(ParamField))
+        return self._fields
 
     def raw_values(self) -> dict[str, str]:
         return {f.spec.name: f.raw for f in self.fields()}
 
     @property
     def chat_template(self) -> bool:
-        return self.query_one("#chat-template", Checkbox).value
+        if self._chat_box is None:
+            self._chat_box = self.query_one("#chat-template", Checkbox)
+        return self._chat_box.value
 
     @property
     def system_prompt(self) -> str:
-        return self.query_one("#system-prompt", Input).value
+        if self._system_input is None:
+            self._system_input = self.query_one("#system-prompt", Input)
+        return self._system_input.value
 
     def sampling(self) -> Sampling:
         """The defaults as a Sampling; ParamError when a field is invalid."""
