@@ -31,10 +31,19 @@ def textuals_own(widget: Widget, crop: Region):
     return Widget.render_lines(widget, crop)
 
 
+def mixed_script(prompt: str, sampling) -> list[str]:
+    """Plain words, or (prompt "wide") wide characters, control characters and tabs as well."""
+    if prompt != "wide":
+        return script(prompt, sampling)
+    pieces = ["漢字", "かな ", "\x1b[31m", "red? ", "\t", "tab ", "é", "🙂 ", "w" * 70, " end\n"]
+    return (pieces * 40)[: int(sampling["max_tokens"])]
+
+
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast", "textual-light"])
 async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
     panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
-    app = make_app(ScriptedBackend(script, delay_s=0.001), session=SessionRecord(panes=panes),
+    panes.append(PaneRecord(prompt="wide", overrides={"max_tokens": "200"}))
+    app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=SessionRecord(panes=panes),
                    session_path=tmp_path / "s.json", theme=theme)
     async with app.run_test(size=(150, 40)) as pilot:
         all_panes = app.workbench.panes()
@@ -44,7 +53,7 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
         all_panes[2].output.scroll_up(animate=False)  # one view scrolled back
         await pilot.pause(0.1)
         widgets = list(app.workbench.query(OutputView)) + list(app.workbench.query(StatusLine))
-        assert len(widgets) == 6
+        assert len(widgets) == 8
         checked = 0
         for widget in widgets:
             assert widget._plain_frame() is not None  # noqa: SLF001 - the direct way is taken
@@ -55,8 +64,9 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
                 assert cells(ours) == cells(textuals_own(widget, crop)), (widget, crop)
                 assert [s.cell_length for s in ours] == [crop.width] * crop.height
                 checked += 1
-        assert checked == 24
+        assert checked == 32
         assert "w59" in all_panes[0].output.text  # the answers were there to draw
+        assert "漢字" in all_panes[3].output.text and "␛" in all_panes[3].output.text
 
 
 async def test_a_widget_with_a_border_is_drawn_textuals_way(tmp_path):

@@ -137,7 +137,7 @@ class PlainLines(Widget):
         frame = self._plain_frame()
         if frame is None:
             return super().render_lines(crop)
-        width = self.region.width
+        width = self.outer_size.width  # the region's width (`region` looks the widget up)
         strips = [self.framed_line(frame, y, width) for y in crop.line_range]
         filters = self.get_line_filters()
         if filters:
@@ -151,4 +151,4 @@ class PlainLines(Widget):
 
     def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
         """Widget row `y` (no top padding or border, so also the content row), framed."""
-        return self.plain_line(frame, self.render_line(y), self.content_region.width, width)
+        return self.plain_line(frame, self.render_line(y), width - frame.pad_left - frame.pad_right, width)

@@ -7,6 +7,7 @@ Model output is plain text: it is never parsed as markup and control characters 
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
@@ -204,8 +205,30 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             return strip
         strip = self._framed.get(index)
         if strip is None or strip.cell_length != width:
-            strip = self._framed[index] = super().framed_line(frame, y, width)
+            strip = self._framed[index] = self._frame_text(frame, self._text.lines[index], width)
         return strip
+
+    def _frame_text(self, frame: Frame, text: str, width: int) -> Strip:
+        """A line of the answer as the widget-wide strip, built in one go: the same cells as
+        `render_line` fitted and padded by `plain_line` (tests/test_direct_drawing.py)."""
+        view = self._view_width()
+        used = len(text) if text.isascii() else cell_len(text)
+        rest = width - frame.pad_left - view  # the scrollbar's column and the right padding
+        if used > view or rest < frame.pad_right:  # not expected (lines are wrapped to the view)
+            content_width = width - frame.pad_left - frame.pad_right
+            return self.plain_line(frame, self._content_strip(text, view), content_width, width)
+        style = self.line_style
+        inner = frame.inner
+        segments = []
+        if frame.pad_left:
+            segments.append(Segment(" " * frame.pad_left, inner))
+        if text:
+            segments.append(Segment(text, style))
+        if used < view:
+            segments.append(Segment(" " * (view - used), style))
+        if rest:
+            segments.append(Segment(" " * rest, inner))
+        return Strip(segments, width)
 
     @property
     def line_style(self):
@@ -223,7 +246,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             return Strip.blank(width, style)
         strip = self._strips.get(index)
         if strip is None or strip.cell_length != width:
-            strip = Strip([Segment(lines[index], style)]).extend_cell_length(width, style)
-            strip = strip.crop(0, width)
-            self._strips[index] = strip
+            strip = self._strips[index] = self._content_strip(lines[index], width)
         return strip
+
+    def _content_strip(self, text: str, width: int) -> Strip:
+        style = self.line_style
+        return Strip([Segment(text, style)]).extend_cell_length(width, style).crop(0, width)

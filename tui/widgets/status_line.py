@@ -18,6 +18,7 @@ class StatusLine(PlainLines):
         self._text = text or Text()
         self._strip: Strip | None = None
         self._framed: Strip | None = None
+        self._style = None
 
     @property
     def text(self) -> Text:
@@ -33,9 +34,11 @@ class StatusLine(PlainLines):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip = None
+        self._style = None
 
     def frame_changed(self) -> None:
         self._strip = self._framed = None
+        self._style = None
 
     def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
         if y != 0:
@@ -46,7 +49,9 @@ class StatusLine(PlainLines):
 
     def render_line(self, y: int) -> Strip:
         width = self.content_region.width if self.is_mounted else 0
-        style = self.rich_style
+        if self._style is None:  # rich_style walks every ancestor; it changes with the styles only
+            self._style = self.rich_style
+        style = self._style
         if y != 0:
             return Strip.blank(width, style)
         if self._strip is None or self._strip.cell_length != width:
