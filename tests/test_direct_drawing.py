@@ -134,7 +134,7 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
 
     monkeypatch.setattr(App, "_display", display)
     backend = ScriptedBackend(script, delay_s=0.002)
-    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(300 + 60 * i)}) for i in range(6)]
+    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(600 + 60 * i)}) for i in range(6)]
     app = make_app(backend, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
     async with app.run_test(size=(160, 40)) as pilot:
         all_panes = app.workbench.panes()

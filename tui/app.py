@@ -149,9 +149,19 @@ class WorkbenchApp(App):
         if any(pane.jumped for pane in dirty):
             for pane in self._visible_running_panes(visible):
                 pane.output.jump_early()
+        self._draw_now()
         if again:
             self._dirty.update(again)
             self._flush_handle = loop.call_later(1 / FLUSH_HZ, self._flush_panes)
+
+    def _draw_now(self) -> None:
+        """Draw what the flush changed now, instead of on the screen's next update tick: that
+        tick (Textual's update timer, 60 a second) waited up to 16 ms after the previous frame,
+        and reaching it took a message round trip through the screen. What the screen's timer
+        would do is done here (it is then paused until something else changes)."""
+        screen = self.workbench
+        if screen.is_current and screen._dirty_widgets and not self._batch_count:  # noqa: SLF001
+            screen._on_timer_update()  # noqa: SLF001 - see the docstring; Textual is pinned
 
     def _visible_running_panes(self, visible) -> list[Pane]:
         return [p for p in self.workbench.panes() if p.running and p.output in visible]

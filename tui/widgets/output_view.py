@@ -59,6 +59,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         return len(self._text.lines)
 
     def clear(self) -> None:
+        if not self._text.text and self._top == 0 and self.scroll_y == 0:
+            return  # already empty: a run's start redrew every answer for nothing
         self._text.clear()
         self._strips.clear()
         self._framed.clear()
