@@ -4,6 +4,8 @@ Textual's own way draws, cell by cell."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from rich.console import Console
 from textual.app import App
@@ -153,3 +155,41 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
     assert len(compared) > 30
     assert mismatches == [], f"{len(mismatches)} cells differ, first: {mismatches[:5]}"
     assert terminal == full
+
+
+async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_stream(tmp_path, monkeypatch):
+    """The prompt editor draws itself as soon as it changes (PromptEditor.refresh): a typed key
+    reaches the terminal within a few turns of the event loop, not after Textual's message round
+    trips and its screen's update tick (a timer: no number of loop turns alone reaches it)."""
+    terminal: dict[tuple[int, int], tuple[str, object]] = {}
+    original_display = App._display
+
+    def display(self, screen, update):
+        original_display(self, screen, update)
+        if update is not None:
+            terminal.update(cells_written(update, CONSOLE))
+
+    monkeypatch.setattr(App, "_display", display)
+    panes = [PaneRecord(prompt="p", overrides={"max_tokens": "1500"}) for _ in range(4)]
+    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=panes),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        all_panes = app.workbench.panes()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.output.line_count > 3 for p in all_panes))
+        editor = all_panes[0].editor
+        region = app.workbench._compositor.visible_widgets[editor][0]  # noqa: SLF001
+        turns = []
+        for key in "QZXJKVWY":
+            send_key(app, key)
+            for turn in range(1, 200):
+                await asyncio.sleep(0)
+                shown = "".join(terminal.get((x, region.y), (" ",))[0] for x in range(region.x, region.right))
+                if key in shown:
+                    break
+            turns.append(turn)
+            await pilot.pause(0.05)
+        assert all(p.figures.state == "streaming" for p in all_panes)  # typed while answers stream
+        send_key(app, "ctrl+k")
+    assert editor.text.startswith("QZXJKVWY")
+    assert max(turns) <= 8, turns

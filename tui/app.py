@@ -20,6 +20,7 @@ from tui.session import SessionRecord, load_session, save_session
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.themes import DEFAULT_THEME, discover_themes
+from tui.widgets.direct import repaint
 from tui.widgets.pane import Pane
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class WorkbenchApp(App):
         self._dirty: set[Pane] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._draw_pending = False
         self._session_dirty = False
         self._notices: list[str] = list(self.config.notices)
         self._initial_session = session or _session_from_sampling(sampling or self.config.sampling)
@@ -153,6 +155,18 @@ class WorkbenchApp(App):
         if again:
             self._dirty.update(again)
             self._flush_handle = loop.call_later(1 / FLUSH_HZ, self._flush_panes)
+
+    def draw_soon(self, widget) -> None:
+        """Draw `widget` whole on the loop's next turn (see PromptEditor.refresh)."""
+        repaint(widget)
+        if not self._draw_pending:
+            self._draw_pending = True
+            asyncio.get_running_loop().call_soon(self._draw_soon)
+
+    def _draw_soon(self) -> None:
+        self._draw_pending = False
+        if self.workbench.is_attached and self.is_running:
+            self._draw_now()
 
     def _draw_now(self) -> None:
         """Draw what the flush changed now, instead of on the screen's next update tick: that

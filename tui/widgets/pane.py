@@ -71,6 +71,16 @@ class PromptEditor(TextArea):
     def on_mount(self) -> None:
         self.cursor_blink = False
 
+    def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        result = super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        if repaint and not layout and not recompose and self.is_mounted and self.has_focus:
+            # What the person types shows at once: Textual's way (messages to the widget and the
+            # screen, then the screen's update tick) took 18-23 ms (median) while 8 answers stream.
+            draw_soon = getattr(self.app, "draw_soon", None)
+            if draw_soon is not None:
+                draw_soon(self)
+        return result
+
 
 class Pane(Vertical):
     DEFAULT_CSS = """
