@@ -8,8 +8,10 @@ import asyncio
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 from textual.app import App
 from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tests.test_compositor import cells_written, script
@@ -18,6 +20,7 @@ from tui.session import PaneRecord, SessionRecord
 from tui.testing import make_app, send_key, wait_until
 from tui.widgets.direct import PlainLines
 from tui.widgets.output_view import OutputView
+from tui.widgets.pane import Figures
 from tui.widgets.status_line import StatusLine
 
 CONSOLE = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
@@ -193,3 +196,28 @@ async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_s
         send_key(app, "ctrl+k")
     assert editor.text.startswith("QZXJKVWY")
     assert max(turns) <= 8, turns
+
+
+@pytest.mark.parametrize("figures", [
+    Figures(),
+    Figures("queued"),
+    Figures("streaming", tokens=12, ttft_ms=20.4, tok_s=351.2),
+    Figures("done", tokens=100, ttft_ms=9.0, tok_s=1234.0, finish_reason="length"),
+    Figures("cancelled", tokens=3, ttft_ms=250.0, tok_s=12.0),
+    Figures("error", message="engine [bold]died[/bold] 漢字 " + "x" * 80),
+])
+async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
+    app = make_app(ScriptedBackend(), session=SessionRecord(panes=[PaneRecord(prompt="p")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        status = app.workbench.query_one(StatusLine)
+        base = status.rich_style
+        text = figures.render()
+        for extra in (Text(), Text.assemble(("a", "red"), ("b", "bold"))):  # the second overlaps
+            whole = text + extra
+            if extra:
+                whole.stylize("underline", 0, len(whole.plain))
+            for width in (10, 46, 200):
+                rich_way = Strip(list(whole.render(app.console))).apply_style(base).crop_extend(0, width, base)
+                assert cells([status.text_strip(whole, base, width)]) == cells([rich_way]), (whole, width)

@@ -37,7 +37,9 @@ def repaint(widget: Widget, *regions: Region) -> None:
     to the widget's content area; none means the whole widget)."""
     if not widget.is_mounted or not widget.display:
         return
-    screen = widget.screen
+    screen = widget.__dict__.get("_repaint_screen")
+    if screen is None:  # `screen` walks up the DOM; a widget never moves to another screen
+        screen = widget.__dict__["_repaint_screen"] = widget.screen
     widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
     if not screen.is_current:
         return  # drawn when the screen comes back (it is then redrawn whole)
@@ -69,6 +71,7 @@ class PlainLines(Widget):
 
     _frame: Frame | None = None
     _frame_checked = False
+    _colours_kept: int | None = None  # the app's CSS version the kept colours were found for
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -87,9 +90,15 @@ class PlainLines(Widget):
 
     def _plain_frame(self) -> Frame | None:
         """The frame if this widget's styles are plain, else None (Textual then draws it).
-        Checked again after each style update or refresh of this widget, and the colours on every
-        call (an ancestor's background may change without this widget's styles changing)."""
+        Checked again after each style update or refresh of this widget. The colours are looked up
+        again on every call (an ancestor's background may change without this widget's styles
+        changing) unless this widget's own background is opaque: then they do not depend on the
+        ancestors' backgrounds, and are kept until its styles or the app's CSS (a theme) change.
+        (An ancestor's opacity changing alone would be missed then; nothing here sets opacity.)"""
         styles = self.styles
+        css_version = self.app._css_update_count  # noqa: SLF001 - bumped by theme changes
+        if self._frame_checked and self._colours_kept == css_version:
+            return self._frame
         if not self._frame_checked:
             self._frame_checked = True
             top, right, bottom, left = styles.padding
@@ -115,11 +124,15 @@ class PlainLines(Widget):
             opacity *= node_styles.opacity
             background += node_styles.background.tint(node_styles.background_tint).multiply_alpha(opacity)
         if opacity != 1.0:
+            self._colours_kept = None
             return None
         inner = _inner_style(base_background, background)
         if inner is not frame.inner or background != frame.background:
             self._frame = frame = frame._replace(inner=inner, background=background)
             self.frame_changed()
+        own = styles.background
+        opaque = own.a == 1.0 and not styles.background_tint.a
+        self._colours_kept = css_version if opaque else None
         return frame
 
     def plain_line(self, frame: Frame, content: Strip, content_width: int, width: int) -> Strip:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
@@ -55,6 +57,34 @@ class StatusLine(PlainLines):
         if y != 0:
             return Strip.blank(width, style)
         if self._strip is None or self._strip.cell_length != width:
-            segments = list(self._text.render(self.app.console))
-            self._strip = Strip(segments).apply_style(style).crop_extend(0, width, style)
+            self._strip = self.text_strip(self._text, style, width)
         return self._strip
+
+    def text_strip(self, text: Text, style: Style, width: int) -> Strip:
+        """The text on the base style, cropped or extended to the width: what Rich's rendering
+        followed by `Strip.apply_style` gives, built directly for the status's simple texts
+        (spans one after another, one line); anything else goes Rich's way."""
+        segments = _simple_segments(text, style, self.app.console.get_style)
+        if segments is None:
+            return Strip(list(text.render(self.app.console))).apply_style(style).crop_extend(0, width, style)
+        return Strip(segments).crop_extend(0, width, style)
+
+
+def _simple_segments(text: Text, base: Style, get_style) -> list[Segment] | None:
+    plain = text.plain
+    if text.style or "\n" in plain:
+        return None
+    segments = []
+    position = 0
+    for span in sorted(text.spans, key=lambda span: span.start):
+        if span.start < position:
+            return None  # overlapping spans combine their styles: Rich's way
+        if span.start > position:
+            segments.append(Segment(plain[position:span.start], base))
+        if span.end > span.start:
+            span_style = get_style(span.style) if isinstance(span.style, str) else span.style
+            segments.append(Segment(plain[span.start:span.end], base + span_style))
+        position = max(position, span.end)
+    if position < len(plain):
+        segments.append(Segment(plain[position:], base))
+    return segments
