@@ -34,6 +34,11 @@ class ChangedCellsCompositor(Compositor):
     def __init__(self) -> None:
         super().__init__()
         self._changed: list[Region] | None = None
+        # Per map of visible widgets (rebuilt by Textual on each reflow): the widgets with
+        # something visible, front to back, and which of them are on each screen row.
+        self._indexed_map: dict | None = None
+        self._visible: list[tuple[object, Region, Region]] = []
+        self._on_row: list[list[int]] = []
 
     def render_partial_update(self) -> ChopsUpdate | None:
         screen_region = self.size.region
@@ -58,14 +63,21 @@ class ChangedCellsCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         open_regions = list(changed)
-        bounds = crop if crop is not None else Region.from_union(changed)  # the union of `changed`
-        intersection = Region.intersection
-        for widget, (region, clip) in self.visible_widgets.items():
+        visible_widgets = self.visible_widgets
+        if self._indexed_map is not visible_widgets:
+            self._index(visible_widgets)
+        # Only the widgets on the changed rows can own or cover changed cells.
+        on_row = self._on_row
+        candidates: set[int] = set()
+        for changed_region in changed:
+            for y in changed_region.line_range:
+                if y < len(on_row):
+                    candidates.update(on_row[y])
+        all_visible = self._visible
+        for index in sorted(candidates):
             if not open_regions:
                 return
-            visible = intersection(region, clip)
-            if not visible or not bounds.overlaps(visible):
-                continue
+            widget, region, visible = all_visible[index]
             rows: set[int] = set()
             still_open = []
             for changed_region in open_regions:
@@ -82,6 +94,21 @@ class ChangedCellsCompositor(Compositor):
                 part = Region(visible.x, first, visible.width, last - first + 1)
                 yield region, part, widget.render_lines(
                     Region(part.x - region.x, part.y - region.y, part.width, part.height))
+
+    def _index(self, visible_widgets: dict) -> None:
+        self._indexed_map = visible_widgets
+        self._visible = []
+        on_row: list[list[int]] = [[] for _ in range(self.size.height)]
+        for widget, (region, clip) in visible_widgets.items():
+            visible = region.intersection(clip)
+            if not visible:
+                continue
+            index = len(self._visible)
+            self._visible.append((widget, region, visible))
+            for y in visible.line_range:
+                if 0 <= y < len(on_row):
+                    on_row[y].append(index)
+        self._on_row = on_row
 
 
 def _runs(rows: list[int]) -> Iterable[tuple[int, int]]:
