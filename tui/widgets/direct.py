@@ -65,9 +65,9 @@ def _inner_style(base_background: Color, background: Color) -> RichStyle:
 class PlainLines(Widget):
     """A line-API widget drawn without the styles cache when its styles allow it.
 
-    Subclasses implement `render_line(y)` (content coordinates, as for any line widget) and call
-    `plain_line(y, content)` to get the framed strip they may cache; `frame_changed()` tells them
-    that cached framed strips are stale."""
+    Subclasses implement `render_line(y)` (content coordinates, as for any line widget). They may
+    override `framed_line(frame, y, width)` to cache the widget-wide strips it returns (built with
+    `plain_line`); `frame_changed()` tells them that such cached strips are stale."""
 
     _frame: Frame | None = None
     _frame_checked = False
