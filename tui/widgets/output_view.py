@@ -187,12 +187,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
                 self.scroll_to(y=self._top, animate=False, immediate=True)
             self.refresh()
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._strips.clear()
-        self._line_style = None
-
     def frame_changed(self) -> None:
+        # Also called on every style update (PlainLines.notify_style_update).
         self._strips.clear()
         self._line_style = None
         self._framed.clear()

@@ -33,12 +33,8 @@ class StatusLine(PlainLines):
         self._strip = self._framed = None
         repaint(self)  # same size and styles: no need for Textual's refresh messages
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._strip = None
-        self._style = None
-
     def frame_changed(self) -> None:
+        # Also called on every style update (PlainLines.notify_style_update).
         self._strip = self._framed = None
         self._style = None
 
