@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rich.text import Text
@@ -117,8 +118,6 @@ class Pane(Vertical):
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         self._fields: list[ParamField] = []
-        self._error_line: Static | None = None
-        self._editor: PromptEditor | None = None
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
@@ -143,11 +142,9 @@ class Pane(Vertical):
         self._output = self.query_one(OutputView)
         self._status = self.query_one(StatusLine)
 
-    @property
+    @cached_property
     def editor(self) -> PromptEditor:
-        if self._editor is None:
-            self._editor = self.query_one(PromptEditor)
-        return self._editor
+        return self.query_one(PromptEditor)  # kept: every run reads it (a query walks the DOM)
 
     @property
     def output(self) -> OutputView:
@@ -183,12 +180,15 @@ class Pane(Vertical):
 
     def show_error(self, message: str | None) -> None:
         message = message or ""
-        line = self.query_one(".pane-error", Static) if self._error_line is None else self._error_line
-        self._error_line = line
+        line = self._error_line
         if line.content == message:
             return  # Static.update reflows the whole screen, which at a run's start delays it
         line.update(message)
         self.set_class(bool(message), "-has-error")
+
+    @cached_property
+    def _error_line(self) -> Static:
+        return self.query_one(".pane-error", Static)
 
     def refresh_title(self, defaults: Sampling | None) -> None:
         """Header summary, and each blank field shows (dimmed) the default it inherits."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from textual.app import ComposeResult
@@ -39,7 +40,6 @@ class ParamField(Horizontal):
         self.inherit = inherit
         self._initial = value
         self.error: str | None = None
-        self._input: Input | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label)
@@ -50,11 +50,9 @@ class ParamField(Horizontal):
     def on_mount(self) -> None:
         self._validate()
 
-    @property
+    @cached_property
     def input(self) -> Input:
-        if self._input is None:  # kept: every run reads every field (a query walks the DOM)
-            self._input = self.query_one(Input)
-        return self._input
+        return self.query_one(Input)  # kept: every run reads every field (a query walks the DOM)
 
     @property
     def raw(self) -> str:

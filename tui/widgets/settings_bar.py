@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from textual.app import ComposeResult
@@ -34,8 +35,6 @@ class SettingsBar(Horizontal):
         self._chat = chat_template
         self._system = system_prompt
         self._fields: list[ParamField] = []
-        self._chat_box: Checkbox | None = None
-        self._system_input: Input | None = None
 
     def compose(self) -> ComposeResult:
         with HorizontalScroll():
@@ -61,15 +60,20 @@ class SettingsBar(Horizontal):
 
     @property
     def chat_template(self) -> bool:
-        if self._chat_box is None:
-            self._chat_box = self.query_one("#chat-template", Checkbox)
         return self._chat_box.value
 
     @property
     def system_prompt(self) -> str:
-        if self._system_input is None:
-            self._system_input = self.query_one("#system-prompt", Input)
         return self._system_input.value
+
+    # Kept, not queried: every run reads them.
+    @cached_property
+    def _chat_box(self) -> Checkbox:
+        return self.query_one("#chat-template", Checkbox)
+
+    @cached_property
+    def _system_input(self) -> Input:
+        return self.query_one("#system-prompt", Input)
 
     def sampling(self) -> Sampling:
         """The defaults as a Sampling; ParamError when a field is invalid."""
