@@ -3,6 +3,8 @@ terminal must be exactly what Textual's own compositor would send, update by upd
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
@@ -75,6 +77,21 @@ def script(prompt: str, sampling) -> list[str]:
     return pieces
 
 
+@contextlib.asynccontextmanager
+async def streaming(tmp_path, lengths: list[int]):
+    """The workbench with a pane per answer length (`script`, a delta every 2 ms), run until the
+    first answer has a few lines: yields (app, pilot, panes) while the answers stream."""
+    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(n)}) for i, n in enumerate(lengths)]
+    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=panes),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        all_panes = app.workbench.panes()
+        await pilot.pause()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all_panes[0].output.line_count > 3)
+        yield app, pilot, all_panes
+
+
 @pytest.fixture
 def checked(monkeypatch):
     CheckedCompositor.updates = []
@@ -84,14 +101,7 @@ def checked(monkeypatch):
 
 
 async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_person_works(checked, tmp_path):
-    backend = ScriptedBackend(script, delay_s=0.002)
-    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(400 + 50 * i)}) for i in range(5)]
-    app = make_app(backend, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
-    async with app.run_test(size=(160, 40)) as pilot:
-        all_panes = app.workbench.panes()
-        await pilot.pause()
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: all_panes[0].output.line_count > 3)
+    async with streaming(tmp_path, [400 + 50 * i for i in range(5)]) as (app, pilot, all_panes):
         for key in "typing":  # the prompt editor of the first pane, above streaming answers
             send_key(app, key)
             await pilot.pause(0.01)

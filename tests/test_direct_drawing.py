@@ -14,7 +14,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tests.test_compositor import cells_written, script
+from tests.test_compositor import cells_written, script, streaming
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord
 from tui.testing import make_app, send_key, wait_until
@@ -29,6 +29,23 @@ CONSOLE = Console(force_terminal=True, color_system="truecolor", width=200, lega
 def cells(strips) -> list[list[tuple[str, object]]]:
     """Each strip as (character, style) per cell: how strips are split into segments does not count."""
     return [[(char, segment.style) for segment in strip for char in segment.text] for strip in strips]
+
+
+def copy_terminal(monkeypatch, after_update=None) -> dict[tuple[int, int], tuple[str, object]]:
+    """A copy of the terminal: every update the app sends is applied to it (the app runs headless),
+    then `after_update(app, screen)` is called."""
+    terminal: dict[tuple[int, int], tuple[str, object]] = {}
+    original_display = App._display
+
+    def display(self, screen, update):
+        original_display(self, screen, update)
+        if update is not None:
+            terminal.update(cells_written(update, CONSOLE))
+            if after_update is not None:
+                after_update(self, screen)
+
+    monkeypatch.setattr(App, "_display", display)
+    return terminal
 
 
 def textuals_own(widget: Widget, crop: Region):
@@ -94,7 +111,6 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
     too late or not at all would show there); at the end, the whole screen must. While the person
     acts (types, scrolls, changes the theme) the check pauses for a moment: those changes go
     through Textual's own refresh, which draws them a frame later by design."""
-    terminal: dict[tuple[int, int], tuple[str, object]] = {}
     compared: list[int] = []
     mismatches: list[str] = []
     checking = [True]
@@ -115,14 +131,8 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
         return [(widget, region.intersection(clip)) for widget, (region, clip) in visible.items()
                 if isinstance(widget, (OutputView, StatusLine))]
 
-    original_display = App._display
-
-    def display(self, screen, update):
-        original_display(self, screen, update)
-        if update is None or screen is not self.screen or screen is not self.workbench:
-            return
-        terminal.update(cells_written(update, CONSOLE))
-        if checking[0]:
+    def check(app, screen) -> None:
+        if checking[0] and screen is app.screen and screen is app.workbench:
             full = reference(screen)
             for widget, region in streaming_regions(screen):
                 for y in region.line_range:
@@ -137,15 +147,8 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
         await pilot.pause(0.1)
         checking[0] = True
 
-    monkeypatch.setattr(App, "_display", display)
-    backend = ScriptedBackend(script, delay_s=0.002)
-    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(600 + 60 * i)}) for i in range(6)]
-    app = make_app(backend, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
-    async with app.run_test(size=(160, 40)) as pilot:
-        all_panes = app.workbench.panes()
-        await pilot.pause()
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: all_panes[0].output.line_count > 3)
+    terminal = copy_terminal(monkeypatch, check)
+    async with streaming(tmp_path, [600 + 60 * i for i in range(6)]) as (app, pilot, all_panes):
         for key in "typing":
             await person(lambda: send_key(app, key))
         await person(lambda: all_panes[1].output.scroll_up(animate=False))  # it stops following
@@ -164,21 +167,8 @@ async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_s
     """The prompt editor draws itself as soon as it changes (PromptEditor.refresh): a typed key
     reaches the terminal within a few turns of the event loop, not after Textual's message round
     trips and its screen's update tick (a timer: no number of loop turns alone reaches it)."""
-    terminal: dict[tuple[int, int], tuple[str, object]] = {}
-    original_display = App._display
-
-    def display(self, screen, update):
-        original_display(self, screen, update)
-        if update is not None:
-            terminal.update(cells_written(update, CONSOLE))
-
-    monkeypatch.setattr(App, "_display", display)
-    panes = [PaneRecord(prompt="p", overrides={"max_tokens": "1500"}) for _ in range(4)]
-    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=panes),
-                   session_path=tmp_path / "s.json")
-    async with app.run_test(size=(160, 40)) as pilot:
-        all_panes = app.workbench.panes()
-        send_key(app, "ctrl+r")
+    terminal = copy_terminal(monkeypatch)
+    async with streaming(tmp_path, [1500] * 4) as (app, pilot, all_panes):
         await wait_until(lambda: all(p.output.line_count > 3 for p in all_panes))
         editor = all_panes[0].editor
         region = app.workbench._compositor.visible_widgets[editor][0]  # noqa: SLF001
