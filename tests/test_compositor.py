@@ -4,6 +4,7 @@ terminal must be exactly what Textual's own compositor would send, update by upd
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from rich.cells import cell_len
@@ -24,6 +25,7 @@ class CheckedCompositor(ChangedCellsCompositor):
     console = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
     updates: list[tuple[dict, dict]] = []
     renders: list[int] = []
+    sent: list[bool] = []  # the escape sequences a real terminal gets are the same
 
     def render_partial_update(self):
         regions = set(self._dirty_regions)
@@ -46,8 +48,16 @@ class CheckedCompositor(ChangedCellsCompositor):
             assert reference is None and ours is None
             return ours
         self.updates.append((cells_written(reference, self.console), cells_written(ours, self.console)))
+        self.sent.append(sent(reference, self.console) == sent(ours, self.console))
         self.renders.append(calls[0])
         return ours
+
+
+def sent(update, console: Console) -> str:
+    """The escape sequences a real terminal gets for an update (Textual's driver writes this),
+    less cursor moves that write nothing (Textual's own compositor makes some for cells outside
+    the changed spans)."""
+    return re.sub(r"\x1b\[\d+;\d+H(?=\x1b\[\d+;\d+H|\n|$)", "", update.render_segments(console))
 
 
 def cells_written(update, console: Console) -> dict[tuple[int, int], tuple[str, object]]:
@@ -96,6 +106,7 @@ async def streaming(tmp_path, lengths: list[int]):
 def checked(monkeypatch):
     CheckedCompositor.updates = []
     CheckedCompositor.renders = []
+    CheckedCompositor.sent = []
     monkeypatch.setattr(workbench_module, "ChangedCellsCompositor", CheckedCompositor)
     return CheckedCompositor
 
@@ -116,5 +127,6 @@ async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_per
     assert len(checked.updates) > 30
     different = [i for i, (reference, ours) in enumerate(checked.updates) if reference != ours]
     assert different == [], f"{len(different)} of {len(checked.updates)} updates differ"
+    assert checked.sent.count(False) == 0 and len(checked.sent) == len(checked.updates)
     # and it is cheaper: Textual's own renders every widget on screen, 40 or more, each update
     assert sorted(checked.renders)[len(checked.renders) // 2] <= 12, checked.renders

@@ -8,6 +8,8 @@ import asyncio
 
 import pytest
 from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import App
 from textual.geometry import Region
@@ -18,7 +20,7 @@ from tests.test_compositor import cells_written, script, streaming
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord
 from tui.testing import make_app, send_key, wait_until
-from tui.widgets.direct import PlainLines
+from tui.widgets.direct import LightStrip, PlainLines
 from tui.widgets.output_view import OutputView
 from tui.widgets.pane import Figures
 from tui.widgets.status_line import StatusLine
@@ -89,6 +91,52 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
         assert checked == 32
         assert "w59" in all_panes[0].output.text  # the answers were there to draw
         assert "漢字" in all_panes[3].output.text and "␛" in all_panes[3].output.text
+
+
+def test_a_light_strip_does_what_a_strip_does():
+    segments = [Segment("ab", Style(bold=True)), Segment("漢字 ", None), Segment("cd e", Style(color="red"))]
+    base = Style(bgcolor="blue")
+    strips = (Strip(segments), LightStrip(segments))
+
+    def everything(strip: Strip) -> list:
+        return [
+            strip.cell_length, strip.text, list(strip.crop(1, 6)), list(strip.crop(1, 6)),
+            [list(piece) for piece in strip.divide([2, 5, 9])], list(strip.crop_extend(3, 14, base)),
+            list(strip.apply_style(base)), list(strip.extend_cell_length(14, base)),
+            list(strip.adjust_cell_length(5)), list(strip.simplify()), strip.render(CONSOLE),
+            list(strip.apply_offsets(1, 2)), list(strip.crop_pad(12, 1, 1, base)), strip.link_ids,
+        ]
+
+    assert everything(strips[1]) == everything(strips[0])
+    assert isinstance(strips[1], Strip) and not hasattr(strips[1], "no_such_cache")
+    assert LightStrip([], 0).cell_length == 0
+
+
+async def test_cached_lines_follow_a_change_of_line_filters(tmp_path):
+    """Answers and status lines keep their lines with the line filters applied. The filters change
+    without a style update (`App.ansi_color` turns the ANSI-to-truecolour filter on or off): the
+    kept lines must follow, as Textual's own drawing does."""
+    panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": "80"}) for i in range(2)]
+    app = make_app(ScriptedBackend(script, delay_s=0.001), session=SessionRecord(panes=panes),
+                   session_path=tmp_path / "s.json", theme="ansi-dark")
+    async with app.run_test(size=(120, 30)) as pilot:
+        all_panes = app.workbench.panes()
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.1)
+        widgets = list(app.workbench.query(OutputView)) + list(app.workbench.query(StatusLine))
+        drawn = {}
+        for ansi in (None, False, True):  # the theme's (ANSI: no filter), filter on, filter off
+            app.ansi_color = ansi
+            await pilot.pause()
+            for widget in widgets:
+                region = Region(0, 0, *widget.region.size)
+                ours = cells(widget.render_lines(region))
+                assert widget._plain_frame() is not None  # noqa: SLF001 - the direct way is taken
+                assert ours == cells(textuals_own(widget, region)), (ansi, widget)
+                drawn[(ansi, widget)] = ours
+        assert drawn[(None, widgets[0])] != drawn[(False, widgets[0])]  # the filter did change colours
+        assert drawn[(None, widgets[0])] == drawn[(True, widgets[0])]
 
 
 async def test_a_widget_with_a_border_is_drawn_textuals_way(tmp_path):

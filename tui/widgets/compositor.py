@@ -17,6 +17,10 @@ same update (`tests/test_compositor.py` checks it against Textual's own, frame b
   only dropped once a widget that was painted earlier, hence in front, covers all of it.
 - A widget is rendered over its full visible width, so that its strips divide at the same cuts as
   Textual's; only the rows are limited.
+- The chops (each changed row cut at every widget's edges) are made for the changed rows only,
+  and a strip whose pieces are all filled already by widgets in front is not divided; the pieces
+  are `LightStrip`s (see direct.py). Textual makes chops for every row of the screen and divides
+  every strip.
 
 It relies on Textual's private compositor API, one reason Textual is pinned in pyproject.toml.
 """
@@ -25,9 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.segment import Segment
 from textual._compositor import ChopsUpdate, Compositor  # noqa: PLC2701 - see the module docstring
 from textual.geometry import Region
 from textual.strip import Strip
+
+from tui.widgets.direct import LightStrip
 
 
 class ChangedCellsCompositor(Compositor):
@@ -39,6 +46,7 @@ class ChangedCellsCompositor(Compositor):
         self._indexed_map: dict | None = None
         self._visible: list[tuple[object, Region, Region]] = []
         self._on_row: list[list[int]] = []
+        self._chop_ends: tuple[object, list[list[int]]] | None = None  # (cuts, their ends)
 
     def render_partial_update(self) -> ChopsUpdate | None:
         screen_region = self.size.region
@@ -48,14 +56,39 @@ class ChangedCellsCompositor(Compositor):
         if not changed:
             return None
         spans = list(self._regions_to_spans(changed))
-        is_rendered_line = {y for y, _, _ in spans}.__contains__
         self._changed = changed
         try:
-            chops = self._render_chops(Region.from_union(changed), is_rendered_line)
+            chops = self._changed_chops({y for y, _, _ in spans})
         finally:
             self._changed = None
-        chop_ends = [cut_set[1:] for cut_set in self.cuts]
-        return ChopsUpdate(chops, spans, chop_ends)
+        cuts = self.cuts
+        if self._chop_ends is None or self._chop_ends[0] is not cuts:  # cuts change with the map
+            self._chop_ends = (cuts, [cut_set[1:] for cut_set in cuts])
+        return ChopsUpdate(chops, spans, self._chop_ends[1])
+
+    def _changed_chops(self, rows: set[int]) -> list[dict[int, Strip | None] | None]:
+        """Textual's `_render_chops` for the changed rows: the same strips in the same cells, but
+        no chops for the other rows (an update reads only the rows in its spans) and no pieces
+        that a widget in front has already filled."""
+        cuts = self.cuts
+        chops: list[dict[int, Strip | None] | None] = [None] * len(cuts)
+        for y in rows:
+            chops[y] = dict.fromkeys(cuts[y][:-1])
+        for region, clip, strips in self._get_renders():
+            render_region = region.intersection(clip)
+            render_x = render_region.x
+            first_cut, last_cut = render_region.column_span
+            for y, strip in zip(render_region.line_range, strips):
+                line = chops[y]
+                if line is None:
+                    continue
+                final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
+                if all(line.get(cut, True) is not None for cut in final_cuts[:-1]):
+                    continue  # every piece of it is painted already, by widgets in front
+                for cut, piece in zip(final_cuts, _divide(strip, [cut - render_x for cut in final_cuts[1:]])):
+                    if line.get(cut) is None:
+                        line[cut] = piece
+        return chops
 
     def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
         changed = self._changed
@@ -109,6 +142,20 @@ class ChangedCellsCompositor(Compositor):
                 if 0 <= y < len(on_row):
                     on_row[y].append(index)
         self._on_row = on_row
+
+
+def _divide(strip: Strip, cuts: list[int]) -> list[Strip]:
+    """`Strip.divide` without its cache (a streamed line is divided once), into `LightStrip`s."""
+    cell_length = strip.cell_length
+    cuts = [cut for cut in cuts if cut <= cell_length]
+    if cuts == [cell_length]:
+        return [strip]
+    pieces = []
+    position = 0
+    for segments, cut in zip(Segment.divide(strip._segments, cuts), cuts):  # noqa: SLF001
+        pieces.append(LightStrip(segments, cut - position))
+        position = cut
+    return pieces
 
 
 def _runs(rows: list[int]) -> Iterable[tuple[int, int]]:

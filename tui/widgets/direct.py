@@ -11,7 +11,11 @@ a core with vLLM's EngineCore, so it slows generation itself):
 - `Widget.render_lines()` goes through the styles cache, which for every call walks the ancestors
   for colours, rebuilds padding and border information and copies strips; `PlainLines` draws a
   widget whose styles are plain (background and left/right padding only) from strips the widget
-  caches itself, and falls back to Textual's way for anything else (a border, tint, opacity...).
+  caches itself, with the line filters already applied, and falls back to Textual's way for
+  anything else (a border, tint, opacity...).
+- A Textual `Strip` makes seven caches when it is made, most of which a strip drawn once never
+  uses; strips were a quarter of the app's CPU while 4 answers streamed (py-spy). `LightStrip`
+  makes each cache on first use.
 
 Both rely on Textual internals (`_set_dirty`, `_dirty_widgets`), one reason Textual is pinned;
 `tests/test_direct_drawing.py` checks the result against Textual's own, cell by cell.
@@ -24,7 +28,9 @@ from typing import NamedTuple
 
 from rich.segment import Segment
 from rich.style import Style as RichStyle
+from textual.cache import FIFOCache
 from textual.color import Color
+from textual.filter import LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style
@@ -47,13 +53,49 @@ def repaint(widget: Widget, *regions: Region) -> None:
     screen.check_idle()  # the screen's idle handler starts its update timer
 
 
+# Textual's Strip makes these caches (slot name -> size) in its __init__.
+_STRIP_CACHES = {"_divide_cache": 4, "_crop_cache": 16, "_style_cache": 16, "_filter_cache": 4,
+                 "_line_length_cache": 4, "_crop_extend_cache": 4, "_offsets_cache": 4}
+
+
+class LightStrip(Strip):
+    """A Strip whose caches are made when first used instead of when the strip is made."""
+
+    __slots__ = ()
+
+    def __init__(self, segments, cell_length: int | None = None) -> None:  # noqa: D107
+        self._segments = list(segments)
+        self._cell_length = cell_length
+        self._render_cache = None
+        self._link_ids = None
+        self._cell_count = None
+
+    def __getattr__(self, name: str):
+        # Reached only for a slot not set yet (or a name Strip does not have).
+        size = _STRIP_CACHES.get(name)
+        if size is None:
+            raise AttributeError(name)
+        cache = FIFOCache(size)
+        setattr(self, name, cache)
+        return cache
+
+
 class Frame(NamedTuple):
-    """How a plain widget's content is framed: padding and the background behind it."""
+    """How a plain widget's content is framed: padding and the background behind it, and the
+    line filters its strips get (applied when they are made, so cached strips are kept filtered)."""
 
     pad_left: int
     pad_right: int
     inner: RichStyle  # what Textual's styles cache fills padding and short lines with
     background: Color  # the key Textual applies line filters with
+    filters: tuple[LineFilter, ...] = ()
+
+    def strip(self, segments: list[Segment], width: int) -> Strip:
+        """A widget-wide strip of these segments, filtered as Textual's styles cache does."""
+        background = self.background
+        for line_filter in self.filters:
+            segments = line_filter.apply(segments, background)
+        return LightStrip(segments, width)
 
 
 @lru_cache(maxsize=64)
@@ -67,7 +109,8 @@ class PlainLines(Widget):
 
     Subclasses implement `render_line(y)` (content coordinates, as for any line widget). They may
     override `framed_line(frame, y, width)` to cache the widget-wide strips it returns (built with
-    `plain_line`); `frame_changed()` tells them that such cached strips are stale."""
+    `plain_line` or `frame.strip`); `frame_changed()` tells them that such cached strips are
+    stale."""
 
     _frame: Frame | None = None
     _frame_checked = False
@@ -144,19 +187,18 @@ class PlainLines(Widget):
         segments.extend(content.adjust_cell_length(content_width, inner))
         if frame.pad_right:
             segments.append(Segment(" " * frame.pad_right, inner))
-        return Strip(segments, width)
+        return frame.strip(segments, width)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         frame = self._plain_frame()
         if frame is None:
             return super().render_lines(crop)
+        filters = tuple(self.get_line_filters())
+        if filters != frame.filters:  # they change without a style update (`App.ansi_color`)
+            self._frame = frame = frame._replace(filters=filters)
+            self.frame_changed()
         width = self.outer_size.width  # the region's width (`region` looks the widget up)
         strips = [self.framed_line(frame, y, width) for y in crop.line_range]
-        filters = self.get_line_filters()
-        if filters:
-            background = frame.background
-            for f in filters:
-                strips = [strip.apply_filter(f, background) for strip in strips]
         if crop.column_span != (0, width):
             x1, x2 = crop.column_span
             strips = [strip.crop(x1, x2) for strip in strips]

@@ -226,7 +226,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             segments.append(Segment(" " * (view - used), style))
         if rest:
             segments.append(Segment(" " * rest, inner))
-        return Strip(segments, width)
+        return frame.strip(segments, width)
 
     @property
     def line_style(self):
