@@ -111,13 +111,16 @@ class ChangedCellsCompositor(Compositor):
             if not open_regions:
                 return
             widget, region, visible = all_visible[index]
+            vx, vy, vw, vh = visible
+            vx2, vy2 = vx + vw, vy + vh
             rows: set[int] = set()
             still_open = []
             for changed_region in open_regions:
-                overlap = visible.intersection(changed_region)
-                if overlap:
-                    rows.update(overlap.line_range)
-                    if visible.contains_region(changed_region):
+                cx, cy, cw, ch = changed_region
+                cx2, cy2 = cx + cw, cy + ch
+                if cx < vx2 and vx < cx2 and cy < vy2 and vy < cy2:  # they overlap
+                    rows.update(range(max(cy, vy), min(cy2, vy2)))
+                    if vx <= cx and vy <= cy and cx2 <= vx2 and cy2 <= vy2:
                         continue  # this widget paints all of it, in front of everything after it
                 still_open.append(changed_region)
             open_regions = still_open

@@ -30,7 +30,7 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.cache import FIFOCache
 from textual.color import Color
-from textual.filter import LineFilter
+from textual.filter import ANSIToTruecolor, DimFilter, LineFilter, Monochrome, NoColor
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style
@@ -80,6 +80,11 @@ class LightStrip(Strip):
         return cache
 
 
+# Textual's own line filters change each segment's style by itself (and drop control codes,
+# which plain widgets do not draw): for these, a strip can be built with filtered styles.
+_STYLE_FILTERS = (ANSIToTruecolor, DimFilter, Monochrome, NoColor)
+
+
 class Frame(NamedTuple):
     """How a plain widget's content is framed: padding and the background behind it, and the
     line filters its strips get (applied when they are made, so cached strips are kept filtered)."""
@@ -89,13 +94,37 @@ class Frame(NamedTuple):
     inner: RichStyle  # what Textual's styles cache fills padding and short lines with
     background: Color  # the key Textual applies line filters with
     filters: tuple[LineFilter, ...] = ()
+    by_style: bool = True  # every filter is one of Textual's own (see _STYLE_FILTERS)
 
-    def strip(self, segments: list[Segment], width: int) -> Strip:
-        """A widget-wide strip of these segments, filtered as Textual's styles cache does."""
+    def with_filters(self, filters: tuple[LineFilter, ...]) -> Frame:
+        return self._replace(filters=filters, by_style=all(type(f) in _STYLE_FILTERS for f in filters))
+
+    def style(self, style: RichStyle | None) -> RichStyle | None:
+        """`style` as the filters leave it, for a strip built with `strip(..., styled=True)`."""
+        if not self.filters or not self.by_style or style is None:
+            return style
+        return _filtered_style(self.filters, self.background, style)
+
+    def strip(self, segments: list[Segment], width: int, styled: bool = False) -> Strip:
+        """A widget-wide strip of these segments, filtered as Textual's styles cache does.
+        `styled`: every segment's style came from `style()` already."""
+        if not self.filters or (styled and self.by_style):
+            return LightStrip(segments, width)
+        if self.by_style:
+            style = self.style
+            return LightStrip([Segment(text, style(s)) for text, s, _ in segments], width)
         background = self.background
         for line_filter in self.filters:
             segments = line_filter.apply(segments, background)
         return LightStrip(segments, width)
+
+
+@lru_cache(maxsize=256)
+def _filtered_style(filters: tuple[LineFilter, ...], background: Color, style: RichStyle) -> RichStyle | None:
+    segments = [Segment(" ", style)]
+    for line_filter in filters:
+        segments = line_filter.apply(segments, background)
+    return segments[0].style
 
 
 @lru_cache(maxsize=64)
@@ -195,7 +224,7 @@ class PlainLines(Widget):
             return super().render_lines(crop)
         filters = tuple(self.get_line_filters())
         if filters != frame.filters:  # they change without a style update (`App.ansi_color`)
-            self._frame = frame = frame._replace(filters=filters)
+            self._frame = frame = frame.with_filters(filters)
             self.frame_changed()
         width = self.outer_size.width  # the region's width (`region` looks the widget up)
         strips = [self.framed_line(frame, y, width) for y in crop.line_range]

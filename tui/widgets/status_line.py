@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -42,8 +43,31 @@ class StatusLine(PlainLines):
         if y != 0:
             return super().framed_line(frame, y, width)
         if self._framed is None or self._framed.cell_length != width:
-            self._framed = super().framed_line(frame, y, width)
+            self._framed = self._framed_text(frame, width) or super().framed_line(frame, y, width)
         return self._framed
+
+    def _framed_text(self, frame: Frame, width: int) -> Strip | None:
+        """The status as the widget-wide strip, built in one go when it fits (the same cells as
+        `render_line` padded by `plain_line`: tests/test_direct_drawing.py); None otherwise."""
+        if self._style is None:
+            self._style = self.rich_style
+        style = self._style
+        segments = _simple_segments(self._text, style, self.app.console.get_style)
+        content_width = width - frame.pad_left - frame.pad_right
+        if segments is None or content_width < 0:
+            return None
+        used = sum(cell_len(segment.text) for segment in segments)
+        if used > content_width:
+            return None  # cropped: Strip's way
+        styled = frame.style
+        inner = styled(frame.inner)
+        line = [Segment(" " * frame.pad_left, inner)] if frame.pad_left else []
+        line.extend(Segment(text, styled(part_style)) for text, part_style, _ in segments)
+        if used < content_width:
+            line.append(Segment(" " * (content_width - used), styled(style)))
+        if frame.pad_right:
+            line.append(Segment(" " * frame.pad_right, inner))
+        return frame.strip(line, width, styled=True)
 
     def render_line(self, y: int) -> Strip:
         width = self.content_region.width if self.is_mounted else 0
