@@ -31,7 +31,7 @@ from rich.style import Style as RichStyle
 from textual.cache import FIFOCache
 from textual.color import Color
 from textual.filter import ANSIToTruecolor, DimFilter, LineFilter, Monochrome, NoColor
-from textual.geometry import Region
+from textual.geometry import Offset, Region
 from textual.strip import Strip
 from textual.style import Style
 from textual.widget import Widget
@@ -46,7 +46,10 @@ def repaint(widget: Widget, *regions: Region) -> None:
     screen = widget.__dict__.get("_repaint_screen")
     if screen is None:  # `screen` walks up the DOM; a widget never moves to another screen
         screen = widget.__dict__["_repaint_screen"] = widget.screen
-    widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
+    if regions and isinstance(widget, PlainLines):
+        widget.mark_lines(regions)
+    else:
+        widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
     if not screen.is_current:
         return  # drawn when the screen comes back (it is then redrawn whole)
     screen._dirty_widgets.add(widget)  # noqa: SLF001
@@ -143,11 +146,13 @@ class PlainLines(Widget):
 
     _frame: Frame | None = None
     _frame_checked = False
+    _offset: Offset | None = None  # content_offset, kept until the styles change
     _colours_kept: int | None = None  # the app's CSS version the kept colours were found for
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._frame_checked = False
+        self._offset = None
         self.frame_changed()
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
@@ -155,10 +160,22 @@ class PlainLines(Widget):
         # Inline style changes (`widget.styles.border = ...`) come this way, not through
         # notify_style_update; `repaint()` does not, so streaming keeps the check.
         self._frame_checked = False
+        self._offset = None
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def frame_changed(self) -> None:
         """Styles changed: drop strips cached with the old frame."""
+
+    def mark_lines(self, regions: tuple[Region, ...]) -> None:
+        """What `Widget._set_dirty(*regions)` does, with the content offset kept: it walks the
+        styles for padding, border and scrollbars each time, and only changes with the styles."""
+        offset = self._offset
+        if offset is None:
+            offset = self._offset = self.content_offset
+        widget_regions = [region.translate(offset) for region in regions]
+        self._dirty_regions.update(widget_regions)
+        self._repaint_regions.update(widget_regions)
+        self._styles_cache.set_dirty(*widget_regions)
 
     def _plain_frame(self) -> Frame | None:
         """The frame if this widget's styles are plain, else None (Textual then draws it).
