@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -259,3 +260,14 @@ async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
             for width in (10, 46, 200):
                 rich_way = Strip(list(whole.render(app.console))).apply_style(base).crop_extend(0, width, base)
                 assert cells([status.text_strip(whole, base, width)]) == cells([rich_way]), (whole, width)
+                # and the widget-wide line built in one go (for texts without overlapping spans)
+                status.set_text(whole)
+                frame = status._plain_frame()  # noqa: SLF001
+                framed = status._framed_text(frame, width + 2)  # noqa: SLF001 - padding 1 each side
+                if extra:
+                    assert framed is None  # overlapping spans: Rich's way
+                elif cell_len(whole.plain) == len(whole.plain) or cell_len(whole.plain) <= width:
+                    assert framed is not None  # (a wide character cut by the crop: Strip's way)
+                if framed is not None:
+                    expected = status.plain_line(frame, rich_way, width, width + 2)
+                    assert cells([framed]) == cells([expected]), (whole, width)

@@ -98,7 +98,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.
         # Only lines change here (not the size or styles): marked without Textual's messages.
-        repaint(self, Region(0, y_start - self.scroll_offset.y, self._view_width(), line_count))
+        repaint(self, Region(0, y_start - self._scroll_row(), self._view_width(), line_count))
 
     def _jump_to_top(self) -> None:
         self._update_virtual_size()
@@ -138,6 +138,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         jump = max(1, view * 2 // 3)
         self._top = max(0, lines - view + jump)
         return True
+
+    def _scroll_row(self) -> int:
+        return round(self.scroll_y)  # scroll_offset.y, without reading scroll_x and making an Offset
 
     def _view_width(self) -> int:
         # The width the text is wrapped at, set in on_resize (the scrollbar is always shown).
@@ -195,7 +198,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._framed_blank = None
 
     def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
-        index = self.scroll_offset.y + y
+        index = self._scroll_row() + y
         if index >= len(self._text.lines):
             strip = self._framed_blank
             if strip is None or strip.cell_length != width:
@@ -236,7 +239,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         return self._line_style
 
     def render_line(self, y: int) -> Strip:
-        index = self.scroll_offset.y + y
+        index = self._scroll_row() + y
         width = self._view_width()
         lines = self._text.lines
         style = self.line_style

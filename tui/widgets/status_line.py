@@ -57,8 +57,11 @@ class StatusLine(PlainLines):
         if segments is None or content_width < 0:
             return None
         used = sum(cell_len(segment.text) for segment in segments)
-        if used > content_width:
-            return None  # cropped: Strip's way
+        if used > content_width:  # narrow panes: cropped
+            if used != sum(len(segment.text) for segment in segments):
+                return None  # a wide character may be cut in half: Strip's way
+            segments = Segment.adjust_line_length(segments, content_width)
+            used = content_width
         styled = frame.style
         inner = styled(frame.inner)
         line = [Segment(" " * frame.pad_left, inner)] if frame.pad_left else []
