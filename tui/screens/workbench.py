@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalScroll
@@ -111,11 +113,12 @@ class WorkbenchScreen(Screen):
             self._container = self.query_one("#panes", HorizontalScroll)
         return [child for child in self._container.children if isinstance(child, Pane)]
 
-    @property
+    # Looked up once (a query walks every widget; the flush asks for the engine line each frame).
+    @cached_property
     def settings(self) -> SettingsBar:
         return self.query_one(SettingsBar)
 
-    @property
+    @cached_property
     def engine_line(self) -> EngineLine:
         return self.query_one(EngineLine)
 

@@ -52,8 +52,10 @@ def repaint(widget: Widget, *regions: Region) -> None:
         widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
     if not screen.is_current:
         return  # drawn when the screen comes back (it is then redrawn whole)
-    screen._dirty_widgets.add(widget)  # noqa: SLF001
-    screen.check_idle()  # the screen's idle handler starts its update timer
+    dirty = screen._dirty_widgets  # noqa: SLF001
+    if not dirty:  # the first since the last frame: the screen's idle handler starts its update timer
+        screen.check_idle()
+    dirty.add(widget)
 
 
 # Textual's Strip makes these caches (slot name -> size) in its __init__.
