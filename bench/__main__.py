@@ -40,11 +40,15 @@ SETTLE_S = 0.3
 @dataclass
 class Plan:
     tokens: int = 256
-    repeats: int = 11  # single runs differ by ±10 % on a busy 2-core machine: medians of 11
+    # Single paired ratios ranged from 0.77 to 1.25 within one run on this 2-core machine. In a
+    # slow app run, vLLM's own output processing in this process took twice its usual time too:
+    # the whole process was slowed, likely by where the OS placed it next to vLLM's busy-waiting
+    # worker (pinning this process to the worker's core gave the same slowdown). Medians of 21.
+    repeats: int = 21
     cancels: int = 50
     keys: int = 60
     long_answer: int = 4000
-    cost_repeats: int = 5  # the per-delta cost is the median of this many runs at each length
+    cost_repeats: int = 9  # the per-delta cost is the median of this many runs at each length
 
     @classmethod
     def quick(cls) -> Plan:
