@@ -60,6 +60,34 @@ def sent(update, console: Console) -> str:
     return re.sub(r"\x1b\[\d+;\d+H(?=\x1b\[\d+;\d+H|\n|$)", "", update.render_segments(console))
 
 
+_ESCAPE = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
+
+
+def cells_sent(update, console: Console) -> dict[tuple[int, int], tuple[str, str]]:
+    """What an update does to a real terminal: its escape sequences as Textual's driver writes them
+    (`render_segments`), applied cell by cell (character and the colour/attribute sequence in
+    force). `cells_written` reads the update as a Rich renderable instead, which writes whole
+    segments where the terminal path crops them to the changed cells."""
+    cells = {}
+    x = y = 0
+    sgr = ""
+    text = update.render_segments(console)
+    position = 0
+    for match in _ESCAPE.finditer(text + "\x1b[0m"):
+        for char in text[position:match.start()]:
+            if char != "\n":  # every line of an update starts with a cursor move
+                cells[(x, y)] = (char, sgr)
+                x += cell_len(char)
+        position = match.end()
+        parameters, command = match.groups()
+        if command == "H":
+            row, column = (int(n) for n in parameters.split(";"))
+            x, y = column - 1, row - 1
+        elif command == "m":
+            sgr = "" if parameters in ("", "0") else parameters
+    return cells
+
+
 def cells_written(update, console: Console) -> dict[tuple[int, int], tuple[str, object]]:
     """What an update does to the terminal: the character and style it leaves in each cell
     (moves that write nothing, and how strips are split into segments, do not count)."""

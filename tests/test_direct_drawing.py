@@ -17,7 +17,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tests.test_compositor import cells_written, script, streaming
+from tests.test_compositor import cells_sent, script, streaming
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord
 from tui.testing import make_app, send_key, wait_until
@@ -43,7 +43,7 @@ def copy_terminal(monkeypatch, after_update=None) -> dict[tuple[int, int], tuple
     def display(self, screen, update):
         original_display(self, screen, update)
         if update is not None:
-            terminal.update(cells_written(update, CONSOLE))
+            terminal.update(cells_sent(update, CONSOLE))
             if after_update is not None:
                 after_update(self, screen)
 
@@ -173,7 +173,7 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
                 update = compositor.render_full_update()
         finally:
             compositor._dirty_regions.update(pending)  # noqa: SLF001
-        return cells_written(update, CONSOLE)
+        return cells_sent(update, CONSOLE)
 
     def streaming_regions(screen) -> list[Region]:
         visible = screen._compositor.visible_widgets  # noqa: SLF001
