@@ -46,6 +46,7 @@ class ChangedCellsCompositor(Compositor):
         self._indexed_map: dict | None = None
         self._visible: list[tuple[object, Region, Region]] = []
         self._on_row: list[list[int]] = []
+        self._columns: list[tuple[int, int]] = []  # per widget in _visible: its visible columns
         self._chop_ends: tuple[object, list[list[int]]] | None = None  # (cuts, their ends)
 
     def render_partial_update(self) -> ChopsUpdate | None:
@@ -95,35 +96,43 @@ class ChangedCellsCompositor(Compositor):
         if changed is None:  # full updates, screenshots: Textual's own way
             yield from super()._get_renders(crop)
             return
-        open_regions = list(changed)
         visible_widgets = self.visible_widgets
         if self._indexed_map is not visible_widgets:
             self._index(visible_widgets)
-        # Only the widgets on the changed rows can own or cover changed cells.
-        on_row = self._on_row
-        candidates: set[int] = set()
-        for changed_region in changed:
-            for y in changed_region.line_range:
-                if y < len(on_row):
-                    candidates.update(on_row[y])
+        # Which changed regions each widget overlaps: only the widgets on a region's rows whose
+        # columns meet it (a changed line in one pane is not looked at by the other panes' widgets).
+        on_row, columns = self._on_row, self._columns
+        claims: dict[int, list[int]] = {}
+        for number, (cx, cy, cw, ch) in enumerate(changed):
+            cx2 = cx + cw
+            for y in range(cy, min(cy + ch, len(on_row))):
+                for index in on_row[y]:
+                    x1, x2 = columns[index]
+                    if x1 < cx2 and cx < x2:
+                        claimed = claims.get(index)
+                        if claimed is None:
+                            claims[index] = [number]
+                        elif claimed[-1] != number:
+                            claimed.append(number)
+        still_open = [True] * len(changed)
+        left = len(changed)
         all_visible = self._visible
-        for index in sorted(candidates):
-            if not open_regions:
+        for index in sorted(claims):  # front to back
+            if not left:
                 return
             widget, region, visible = all_visible[index]
             vx, vy, vw, vh = visible
             vx2, vy2 = vx + vw, vy + vh
             rows: set[int] = set()
-            still_open = []
-            for changed_region in open_regions:
-                cx, cy, cw, ch = changed_region
+            for number in claims[index]:
+                if not still_open[number]:
+                    continue
+                cx, cy, cw, ch = changed[number]
                 cx2, cy2 = cx + cw, cy + ch
-                if cx < vx2 and vx < cx2 and cy < vy2 and vy < cy2:  # they overlap
-                    rows.update(range(max(cy, vy), min(cy2, vy2)))
-                    if vx <= cx and vy <= cy and cx2 <= vx2 and cy2 <= vy2:
-                        continue  # this widget paints all of it, in front of everything after it
-                still_open.append(changed_region)
-            open_regions = still_open
+                rows.update(range(max(cy, vy), min(cy2, vy2)))
+                if vx <= cx and vy <= cy and cx2 <= vx2 and cy2 <= vy2:
+                    still_open[number] = False  # this widget paints all of it, in front of the rest
+                    left -= 1
             if not rows:
                 continue
             for first, last in _runs(sorted(rows)):
@@ -141,6 +150,7 @@ class ChangedCellsCompositor(Compositor):
                 continue
             index = len(self._visible)
             self._visible.append((widget, region, visible))
+            self._columns.append((visible.x, visible.right))
             for y in visible.line_range:
                 if 0 <= y < len(on_row):
                     on_row[y].append(index)

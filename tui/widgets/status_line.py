@@ -6,6 +6,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 
 from tui.widgets.direct import Frame, PlainLines, repaint
@@ -32,7 +33,13 @@ class StatusLine(PlainLines):
             return
         self._text = text
         self._strip = self._framed = None
-        repaint(self)  # same size and styles: no need for Textual's refresh messages
+        # Same size and styles: no need for Textual's refresh messages. The line's content only
+        # (padding unchanged), which repaint marks without walking the styles.
+        frame = self._frame if self._frame_checked else None
+        if frame is None:
+            repaint(self)
+        else:
+            repaint(self, Region(0, 0, max(0, self.outer_size.width - frame.pad_left - frame.pad_right), 1))
 
     def frame_changed(self) -> None:
         # Also called on every style update (PlainLines.notify_style_update).
