@@ -271,3 +271,38 @@ async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
                 if framed is not None:
                     expected = status.plain_line(frame, rich_way, width, width + 2)
                     assert cells([framed]) == cells([expected]), (whole, width)
+
+
+async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path, monkeypatch):
+    """A run, then two new panes (the screen's layout and the compositor's index change), then
+    another run: what the terminal shows must equal a full redraw. (The index's column list was
+    once not rebuilt with the map: the first pane's editor and settings stayed blank.)"""
+    terminal = copy_terminal(monkeypatch)
+    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=[PaneRecord(prompt="")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(150, 36)) as pilot:
+        await pilot.pause()
+        for ch in "key":
+            send_key(app, ch)
+        await pilot.pause(0.05)
+        send_key(app, "ctrl+r")
+        all_panes = app.workbench.panes()
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.1)
+        for _ in range(2):
+            send_key(app, "ctrl+n")
+            await pilot.pause(0.2)
+            for ch in "new":
+                send_key(app, ch)
+            await pilot.pause(0.05)
+        send_key(app, "ctrl+r")
+        all_panes = app.workbench.panes()
+        assert len(all_panes) == 3
+        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await pilot.pause(0.3)
+        compositor = app.workbench._compositor
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PlainLines, "_plain_frame", lambda self: None)
+            full = cells_sent(compositor.render_full_update(), CONSOLE)
+    differ = sorted(k for k in full if terminal.get(k) != full[k])
+    assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"

@@ -143,6 +143,7 @@ class ChangedCellsCompositor(Compositor):
     def _index(self, visible_widgets: dict) -> None:
         self._indexed_map = visible_widgets
         self._visible = []
+        self._columns = []
         on_row: list[list[int]] = [[] for _ in range(self.size.height)]
         for widget, (region, clip) in visible_widgets.items():
             visible = region.intersection(clip)
