@@ -289,16 +289,20 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path,
         all_panes = app.workbench.panes()
         await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
         await pilot.pause(0.1)
-        for _ in range(2):
+        for count in (2, 3):
             send_key(app, "ctrl+n")
-            await pilot.pause(0.2)
+            await wait_until(lambda: len(app.workbench.panes()) == count)
+            new_pane = app.workbench.panes()[-1]
+            await wait_until(lambda: app.focused is new_pane.editor)
             for ch in "new":
                 send_key(app, ch)
-            await pilot.pause(0.05)
-        send_key(app, "ctrl+r")
+            await wait_until(lambda: new_pane.prompt == "new")
         all_panes = app.workbench.panes()
-        assert len(all_panes) == 3
-        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        runs = [p.runs for p in all_panes]
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: [p.runs for p in all_panes] == [n + 1 for n in runs])
+        await wait_until(lambda: not any(p.running for p in all_panes), timeout=30)
+        assert [p.figures.state for p in all_panes] == ["done"] * 3
         await pilot.pause(0.3)
         compositor = app.workbench._compositor
         with pytest.MonkeyPatch.context() as patch:
