@@ -62,11 +62,13 @@ def session_members(sid: int) -> list[int]:
     import psutil
 
     members = []
-    for proc in psutil.process_iter(["pid", "status"]):
+    for pid in psutil.pids():
         try:
-            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-        except (OSError, psutil.Error):
+            if os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                members.append(pid)
+        except (OSError, psutil.Error, IndexError):
+            # A process exiting while it is read: psutil raised IndexError once in CI, from a
+            # /proc/<pid>/stat read that came back empty (it is gone, or about to be).
             continue
     return members
 
