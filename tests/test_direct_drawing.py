@@ -51,6 +51,20 @@ def copy_terminal(monkeypatch, after_update=None) -> dict[tuple[int, int], tuple
     return terminal
 
 
+def full_redraw(screen) -> dict[tuple[int, int], tuple[str, str]]:
+    """What the terminal would show after a full redraw done Textual's way (styles cache, no
+    direct drawing), cell by cell; the screen's pending regions are kept for its next update."""
+    compositor = screen._compositor  # noqa: SLF001
+    pending = set(compositor._dirty_regions)  # noqa: SLF001
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PlainLines, "_plain_frame", lambda self: None)
+            update = compositor.render_full_update()
+    finally:
+        compositor._dirty_regions.update(pending)  # noqa: SLF001
+    return cells_sent(update, CONSOLE)
+
+
 def textuals_own(widget: Widget, crop: Region):
     widget._styles_cache.clear()  # noqa: SLF001 - nothing cached from before: drawn from scratch
     return Widget.render_lines(widget, crop)
@@ -164,17 +178,6 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
     mismatches: list[str] = []
     checking = [True]
 
-    def reference(screen) -> dict:
-        compositor = screen._compositor  # noqa: SLF001
-        pending = set(compositor._dirty_regions)  # noqa: SLF001 - kept for the app's next update
-        try:
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(PlainLines, "_plain_frame", lambda self: None)
-                update = compositor.render_full_update()
-        finally:
-            compositor._dirty_regions.update(pending)  # noqa: SLF001
-        return cells_sent(update, CONSOLE)
-
     def streaming_regions(screen) -> list[Region]:
         visible = screen._compositor.visible_widgets  # noqa: SLF001
         return [(widget, region.intersection(clip)) for widget, (region, clip) in visible.items()
@@ -182,7 +185,7 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
 
     def check(app, screen) -> None:
         if checking[0] and screen is app.screen and screen is app.workbench:
-            full = reference(screen)
+            full = full_redraw(screen)
             for widget, region in streaming_regions(screen):
                 for y in region.line_range:
                     for x in range(region.x, region.right):
@@ -206,7 +209,7 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
         await person(lambda: setattr(app, "theme", "panes-light"))  # styles change while streaming
         await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
         await pilot.pause(0.3)
-        full = reference(app.workbench)
+        full = full_redraw(app.workbench)
     assert len(compared) > 30
     assert mismatches == [], f"{len(mismatches)} cells differ, first: {mismatches[:5]}"
     assert terminal == full
@@ -304,9 +307,6 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path,
         await wait_until(lambda: not any(p.running for p in all_panes), timeout=30)
         assert [p.figures.state for p in all_panes] == ["done"] * 3
         await pilot.pause(0.3)
-        compositor = app.workbench._compositor
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(PlainLines, "_plain_frame", lambda self: None)
-            full = cells_sent(compositor.render_full_update(), CONSOLE)
+        full = full_redraw(app.workbench)
     differ = sorted(k for k in full if terminal.get(k) != full[k])
     assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"
