@@ -110,6 +110,20 @@ class Frame(NamedTuple):
             return style
         return _filtered_style(self.filters, self.background, style)
 
+    def line(self, content: list[Segment], used: int, content_width: int, fill: RichStyle, width: int) -> Strip:
+        """A widget-wide strip: left padding, `content` (`used` cells, styles from `style()`),
+        `fill` up to `content_width`, then the widget's background up to `width` (the right
+        padding, and for an answer the scrollbar's column too)."""
+        inner = self.style(self.inner)
+        segments = [Segment(" " * self.pad_left, inner)] if self.pad_left else []
+        segments.extend(content)
+        if used < content_width:
+            segments.append(Segment(" " * (content_width - used), self.style(fill)))
+        rest = width - self.pad_left - content_width
+        if rest:
+            segments.append(Segment(" " * rest, inner))
+        return self.strip(segments, width, styled=True)
+
     def strip(self, segments: list[Segment], width: int, styled: bool = False) -> Strip:
         """A widget-wide strip of these segments, filtered as Textual's styles cache does.
         `styled`: every segment's style came from `style()` already."""

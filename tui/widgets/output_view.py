@@ -218,18 +218,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         if used > view or rest < frame.pad_right:  # not expected (lines are wrapped to the view)
             content_width = width - frame.pad_left - frame.pad_right
             return self.plain_line(frame, self._content_strip(text, view), content_width, width)
-        style = frame.style(self.line_style)
-        inner = frame.style(frame.inner)
-        segments = []
-        if frame.pad_left:
-            segments.append(Segment(" " * frame.pad_left, inner))
-        if text:
-            segments.append(Segment(text, style))
-        if used < view:
-            segments.append(Segment(" " * (view - used), style))
-        if rest:
-            segments.append(Segment(" " * rest, inner))
-        return frame.strip(segments, width, styled=True)
+        style = self.line_style
+        return frame.line([Segment(text, frame.style(style))] if text else [], used, view, style, width)
 
     @property
     def line_style(self):

@@ -54,11 +54,10 @@ class StatusLine(PlainLines):
         return self._framed
 
     def _framed_text(self, frame: Frame, width: int) -> Strip | None:
-        """The status as the widget-wide strip, built in one go when it fits (the same cells as
-        `render_line` padded by `plain_line`: tests/test_direct_drawing.py); None otherwise."""
-        if self._style is None:
-            self._style = self.rich_style
-        style = self._style
+        """The status as the widget-wide strip, built in one go, cropped in narrow panes (the same
+        cells as `render_line` padded by `plain_line`: tests/test_direct_drawing.py); None when
+        Rich's or Strip's way is needed."""
+        style = self.base_style
         segments = _simple_segments(self._text, style, self.app.console.get_style)
         content_width = width - frame.pad_left - frame.pad_right
         if segments is None or content_width < 0:
@@ -69,21 +68,19 @@ class StatusLine(PlainLines):
                 return None  # a wide character may be cut in half: Strip's way
             segments = Segment.adjust_line_length(segments, content_width)
             used = content_width
-        styled = frame.style
-        inner = styled(frame.inner)
-        line = [Segment(" " * frame.pad_left, inner)] if frame.pad_left else []
-        line.extend(Segment(text, styled(part_style)) for text, part_style, _ in segments)
-        if used < content_width:
-            line.append(Segment(" " * (content_width - used), styled(style)))
-        if frame.pad_right:
-            line.append(Segment(" " * frame.pad_right, inner))
-        return frame.strip(line, width, styled=True)
+        content = [Segment(text, frame.style(part_style)) for text, part_style, _ in segments]
+        return frame.line(content, used, content_width, style, width)
+
+    @property
+    def base_style(self) -> Style:
+        # rich_style walks every ancestor; it only changes with the styles (frame_changed).
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
 
     def render_line(self, y: int) -> Strip:
         width = self.content_region.width if self.is_mounted else 0
-        if self._style is None:  # rich_style walks every ancestor; it changes with the styles only
-            self._style = self.rich_style
-        style = self._style
+        style = self.base_style
         if y != 0:
             return Strip.blank(width, style)
         if self._strip is None or self._strip.cell_length != width:
