@@ -110,7 +110,8 @@ class Frame(NamedTuple):
             return style
         return _filtered_style(self.filters, self.background, style)
 
-    def line(self, content: list[Segment], used: int, content_width: int, fill: RichStyle, width: int) -> Strip:
+    def line(self, content: list[Segment], used: int, content_width: int, fill: RichStyle,
+             width: int) -> Strip:
         """A widget-wide strip: left padding, `content` (`used` cells, styles from `style()`),
         `fill` up to `content_width`, then the widget's background up to `width` (the right
         padding, and for an answer the scrollbar's column too)."""
