@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui.testing import make_app, send_key, type_prompt, wait_until
+from tui.engine.params import PARAM_SPECS
 from tui.engine.protocol import EngineState
 from tui.engine.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord, load_session
@@ -98,6 +99,53 @@ async def test_invalid_values_block_the_run_with_a_visible_reason(tmp_path):
         await pilot.press("f5")
         await pilot.pause()
         assert "context length (2048)" in str(pane.query_one(".pane-error").render())
+
+
+async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_shown(tmp_path):
+    """The optional knobs (ctrl+o) are mounted only when first shown; until then they are still
+    restored, checked, run with and saved."""
+    seen = []
+    backend = ScriptedBackend(script=lambda prompt, sampling: seen.append(sampling) or ["ok "])
+    session = SessionRecord(defaults={"presence_penalty": "0.5"},
+                            panes=[PaneRecord(prompt="x", overrides={"top_k": "5", "min_p": "lots"})])
+    path = tmp_path / "s.json"
+    app = make_app(backend, session=session, session_path=path)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        bench = app.workbench
+        pane = bench.panes()[0]
+        assert not app.screen.query(".param-top_k, .param-presence_penalty")  # not built
+        assert pane.border_title == "1 · invalid settings"
+        await pilot.press("f5")
+        await pilot.pause()
+        assert pane.figures.state == IDLE and not seen
+        assert "min_p" in str(pane.query_one(".pane-error").render())
+        pane.field("min_p").raw = ""
+        await pilot.pause()
+        assert "k 5" in pane.border_title and "pres 0.5" in pane.border_title
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        assert seen[-1]["top_k"] == 5 and seen[-1]["presence_penalty"] == 0.5
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        top_k = pane.query_one(".param-top_k Input")
+        assert top_k.value == "5" and top_k.region.height == 1  # mounted, shown
+        row = pane.query_one(".params.more")
+        assert row.region.y == pane.query_one(".params").region.y + 1  # under the main knobs
+        names = [f.spec.name for f in bench.settings.query("ParamField")]
+        assert names[4:] == [s.name for s in PARAM_SPECS if not s.main]  # after the main four
+        assert bench.settings.query_one(".param-presence_penalty Input").value == "0.5"
+        top_k.value = "7"
+        await pilot.press("ctrl+n")  # a new pane shows them too
+        await pilot.pause()
+        assert bench.panes()[1].query_one(".param-top_k Input").region.height == 1
+        await pilot.press("ctrl+o")  # hidden again: kept, not shown
+        await pilot.pause()
+        assert top_k.region.height == 0 and top_k.is_attached
+        await pilot.press("ctrl+q")
+    record, _ = load_session(path)
+    assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
 
 async def test_empty_prompt_and_rejected_request_are_shown_in_the_pane(tmp_path):

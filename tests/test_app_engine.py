@@ -25,13 +25,13 @@ async def test_two_panes_stream_at_once_and_escape_cancels_one(engine, tmp_path)
         first = bench.panes()[0]
         await type_prompt(pilot, first, "The key to happiness is")
         first.query_one(".param-max_tokens Input").value = "2000"
-        first.query_one(".param-min_tokens Input").value = "2000"
+        first.field("min_tokens").raw = "2000"
         await pilot.press("ctrl+n")
         await pilot.pause()
         second = bench.panes()[1]
         await type_prompt(pilot, second, "In a galaxy far, far away")
         second.query_one(".param-max_tokens Input").value = "600"
-        second.query_one(".param-min_tokens Input").value = "600"
+        second.field("min_tokens").raw = "600"
         await pilot.pause()
         send_key(app, "ctrl+r")
         await wait_until(lambda: first.figures.tokens > 10 and second.figures.tokens > 10)

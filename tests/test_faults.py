@@ -29,7 +29,7 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             first = bench.panes()[0]
             await type_prompt(pilot, first, "The key to happiness is")
             first.query_one(".param-max_tokens Input").value = "2000"
-            first.query_one(".param-min_tokens Input").value = "2000"
+            first.field("min_tokens").raw = "2000"
             await pilot.press("ctrl+d")
             await pilot.pause()
             panes = bench.panes()
@@ -52,7 +52,7 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             assert app.workbench.engine_line.state is EngineState.READY
             for pane in panes:
                 pane.query_one(".param-max_tokens Input").value = "20"
-                pane.query_one(".param-min_tokens Input").value = "20"
+                pane.field("min_tokens").raw = "20"
             await pilot.pause()
             send_key(app, "ctrl+r")
             await wait_until(lambda: all(p.figures.state == DONE for p in panes), timeout=60)
@@ -153,7 +153,7 @@ async def test_worker_killed_mid_stream_every_pane_shows_an_error(demo_model, tm
             pane = app.workbench.panes()[0]
             await type_prompt(pilot, pane, "In a galaxy far, far away")
             pane.query_one(".param-max_tokens Input").value = "2000"
-            pane.query_one(".param-min_tokens Input").value = "2000"
+            pane.field("min_tokens").raw = "2000"
             await pilot.pause()
             send_key(app, "f5")
             await wait_until(lambda: pane.tokens_received > 5)

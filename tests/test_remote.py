@@ -180,13 +180,13 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         first = bench.panes()[0]
         await type_prompt(pilot, first, "The key to happiness is")
         first.query_one(".param-max_tokens Input").value = "1900"
-        first.query_one(".param-min_tokens Input").value = "1900"
+        first.field("min_tokens").raw = "1900"
         await pilot.press("ctrl+n")
         await pilot.pause()
         second = bench.panes()[1]
         await type_prompt(pilot, second, "In a galaxy far, far away")
         second.query_one(".param-max_tokens Input").value = "30"
-        second.query_one(".param-min_tokens Input").value = "30"
+        second.field("min_tokens").raw = "30"
         await pilot.pause()
         send_key(app, "ctrl+r")
         await wait_until(lambda: first.figures.tokens > 10 and second.figures.state == DONE, timeout=60)

@@ -62,6 +62,7 @@ class WorkbenchScreen(Screen):
         self._last_pane: Pane | None = None
         self._titles_pending = False
         self._container: HorizontalScroll | None = None
+        self._more = False  # the optional knobs shown (ctrl+o)
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self._model, self._log_path)
@@ -101,7 +102,7 @@ class WorkbenchScreen(Screen):
 
     # -- panes ------------------------------------------------------------------------------------
     def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
-        pane = Pane(self._next_number, prompt=prompt, overrides=overrides)
+        pane = Pane(self._next_number, prompt=prompt, overrides=overrides, more=self._more)
         self._next_number += 1
         pane.on_dirty = self.app.mark_dirty  # type: ignore[attr-defined]
         return pane
@@ -273,10 +274,10 @@ class WorkbenchScreen(Screen):
         self.app.session_changed()  # type: ignore[attr-defined]
 
     def action_toggle_more(self) -> None:
-        show = not self.settings.has_class("-show-more")
-        self.settings.set_class(show, "-show-more")
+        self._more = not self._more
+        self.settings.show_more(self._more)
         for pane in self.panes():
-            pane.set_class(show, "-show-more")
+            pane.show_more(self._more)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
-from tui.engine.params import MAIN_SPECS, PARAM_SPECS, ParamError, Sampling
+from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.widgets.output_view import OutputView
 from tui.widgets.param_field import ParamField
@@ -104,11 +104,11 @@ class Pane(Vertical):
     class Changed(Message):
         """Something a session would save changed (prompt, overrides, state)."""
 
-    def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None) -> None:
-        super().__init__()
+    def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None,
+                 more: bool = False) -> None:
+        super().__init__(classes="-show-more" if more else None)
         self.number = number
         self._prompt = prompt
-        self._overrides = dict(overrides or {})
         self.figures = Figures()
         self.defaults_summary = ""
         self._pending: list[str] = []
@@ -117,7 +117,11 @@ class Pane(Vertical):
         self.request_id: str | None = None
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
-        self._fields: list[ParamField] = []
+        # Every knob, mounted or not (see show_more); kept, since every run reads them all.
+        overrides = overrides or {}
+        self._fields = [ParamField(spec, overrides.get(spec.name, ""), inherit=True, owner=self)
+                        for spec in PARAM_SPECS]
+        self._more_built = False
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
@@ -126,13 +130,10 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         yield PromptEditor(self._prompt, soft_wrap=True, tab_behavior="focus", compact=True,
                            placeholder="Type a prompt…")
-        with Horizontal(classes="params"):
-            for spec in MAIN_SPECS:
-                yield ParamField(spec, self._overrides.get(spec.name, ""), inherit=True)
-        with Horizontal(classes="params more"):
-            for spec in PARAM_SPECS:
-                if not spec.main:
-                    yield ParamField(spec, self._overrides.get(spec.name, ""), inherit=True)
+        self._main_row = Horizontal(*self._main_fields(), classes="params")
+        yield self._main_row
+        if self.has_class("-show-more"):
+            yield self._more_row()
         yield Static("", classes="pane-error", markup=False)
         yield OutputView()
         yield StatusLine(self.figures.render(), classes="pane-status")
@@ -155,15 +156,26 @@ class Pane(Vertical):
         return self.editor.text if self.is_mounted else self._prompt
 
     def fields(self) -> list[ParamField]:
-        # Composed once, never added or removed: kept, since every run reads them all.
-        if not self._fields:
-            self._fields = list(self.query(ParamField))
         return self._fields
 
+    def field(self, name: str) -> ParamField:
+        return next(f for f in self._fields if f.spec.name == name)
+
+    def _main_fields(self) -> list[ParamField]:
+        return [f for f in self._fields if f.spec.main]
+
+    def _more_row(self) -> Horizontal:
+        self._more_built = True
+        return Horizontal(*(f for f in self._fields if not f.spec.main), classes="params more")
+
+    def show_more(self, show: bool) -> None:
+        """Show or hide the optional knobs; they are mounted the first time they are shown."""
+        self.set_class(show, "-show-more")
+        if show and self.is_mounted and not self._more_built:
+            self.mount(self._more_row(), after=self._main_row)
+
     def overrides(self) -> dict[str, str]:
-        if not self.is_mounted:
-            return dict(self._overrides)
-        return {f.spec.name: f.raw for f in self.fields() if f.raw.strip()}
+        return {f.spec.name: f.raw for f in self._fields if f.raw.strip()}
 
     # -- settings -------------------------------------------------------------------------------
     def effective_sampling(self, defaults: Sampling) -> Sampling:
@@ -195,7 +207,7 @@ class Pane(Vertical):
         if defaults is not None and self.is_mounted:
             for field in self.fields():
                 value = defaults[field.spec.name]
-                field.input.placeholder = field.spec.blank_means if value is None else field.spec.format(value)
+                field.set_placeholder(field.spec.blank_means if value is None else field.spec.format(value))
         try:
             summary = self.effective_sampling(defaults).summary() if defaults else ""
         except ParamError:

@@ -8,6 +8,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.widgets import Input, Label
 
 from tui.engine.params import ParamError, ParamSpec
@@ -34,17 +35,22 @@ class ParamField(Horizontal):
         def control(self) -> ParamField:
             return self.field
 
-    def __init__(self, spec: ParamSpec, value: str = "", *, inherit: bool, id: str | None = None) -> None:
-        super().__init__(id=id, classes=f"param-{spec.name}")
+    def __init__(self, spec: ParamSpec, value: str = "", *, inherit: bool, id: str | None = None,
+                 classes: str | None = None, owner: MessagePump | None = None) -> None:
+        super().__init__(id=id, classes=f"param-{spec.name} {classes or ''}".strip())
         self.spec = spec
         self.inherit = inherit
         self._initial = value
+        self._placeholder = spec.blank_means or ""  # a pane shows the inherited default here
         self.error: str | None = None
+        self._owner = owner  # told of changes made while the field is not mounted
+        # A field need not be mounted to be read, set or checked: the optional knobs are mounted
+        # only when first shown (ctrl+o), since building them cost the first frame ~50 ms.
+        self._check()
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label)
-        placeholder = self.spec.blank_means or ""  # a pane shows the inherited default here
-        yield Input(self._initial, placeholder=placeholder, compact=True, select_on_focus=True,
+        yield Input(self._initial, placeholder=self._placeholder, compact=True, select_on_focus=True,
                     tooltip=f"{self.spec.name}: {self.spec.help} {self.spec.bounds_text()}".strip())
 
     def on_mount(self) -> None:
@@ -60,7 +66,18 @@ class ParamField(Horizontal):
 
     @raw.setter
     def raw(self, text: str) -> None:
-        self.input.value = text
+        if self.is_mounted:
+            self.input.value = text  # validated and reported by on_input_changed
+        else:
+            self._initial = text
+            self._check()
+            if self._owner is not None:
+                self._owner.post_message(self.Changed(self))
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        if self.is_mounted:
+            self.input.placeholder = text
 
     def parsed(self) -> tuple[bool, Any]:
         """(is_set, value). Raises ParamError for a bad value."""
@@ -71,12 +88,15 @@ class ParamField(Horizontal):
             return True, None
         return True, self.spec.parse(raw)
 
-    def _validate(self) -> None:
+    def _check(self) -> None:
         try:
             self.parsed()
             self.error = None
         except ParamError as exc:
             self.error = str(exc)
+
+    def _validate(self) -> None:
+        self._check()
         self.input.set_class(self.error is not None, "-invalid")
 
     def on_input_changed(self, event: Input.Changed) -> None:

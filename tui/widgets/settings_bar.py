@@ -31,29 +31,35 @@ class SettingsBar(Horizontal):
 
     def __init__(self, raw: dict[str, str], chat_template: bool, system_prompt: str) -> None:
         super().__init__()
-        self._raw = raw
         self._chat = chat_template
         self._system = system_prompt
-        self._fields: list[ParamField] = []
+        # Every knob, mounted or not: the optional ones are mounted when first shown (show_more).
+        self._fields = [ParamField(spec, raw.get(spec.name, spec.format(spec.default)), inherit=False,
+                                   classes=None if spec.main else "more", owner=self) for spec in PARAM_SPECS]
+        self._more_built = False
 
     def compose(self) -> ComposeResult:
         with HorizontalScroll():
             yield Label("defaults", classes="title")
-            for spec in PARAM_SPECS:
-                field = ParamField(spec, self._raw.get(spec.name, spec.format(spec.default)), inherit=False)
-                if not spec.main:
-                    field.add_class("more")
-                yield field
+            yield from (f for f in self._fields if f.spec.main)
             yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
             yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
             yield Static("", classes="settings-error", markup=False)
 
     def fields(self) -> list[ParamField]:
-        # Composed once: kept, not queried, since every run reads them all.
-        if not self._fields:
-            self._fields = list(self.query(ParamField))
         return self._fields
+
+    def field(self, name: str) -> ParamField:
+        return next(f for f in self._fields if f.spec.name == name)
+
+    def show_more(self, show: bool) -> None:
+        """Show or hide the optional knobs; they are mounted the first time they are shown."""
+        self.set_class(show, "-show-more")
+        if show and not self._more_built and self.is_mounted:
+            self._more_built = True
+            more = [f for f in self._fields if not f.spec.main]
+            self.query_one(HorizontalScroll).mount(*more, before=self._chat_box)
 
     def raw_values(self) -> dict[str, str]:
         return {f.spec.name: f.raw for f in self.fields()}
