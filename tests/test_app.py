@@ -148,6 +148,37 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
     assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
 
+async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path, monkeypatch):
+    """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
+    defaults and the pane with its settings title. It used to come frames later."""
+    from rich.console import Console
+    from textual.app import App
+
+    from tests.test_compositor import cells_sent
+
+    console = Console(force_terminal=True, color_system="truecolor", width=120, legacy_windows=False)
+    frames = []
+    original = App._display
+
+    def display(self, screen, update):
+        original(self, screen, update)
+        if update is not None and not self._batch_count and self._running and not frames:
+            cells = cells_sent(update, console)
+            frames.append(["".join(cells.get((x, y), (" ",))[0] for x in range(120)) for y in range(30)])
+
+    monkeypatch.setattr(App, "_display", display)
+    backend = ScriptedBackend(ready=False)
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(lambda: backend.state is EngineState.READY)
+        await pilot.pause()
+        assert "● ready" in app.workbench.engine_line.render().plain
+    rows = frames[0]
+    assert "vllm-panes ⠋ loading engine (0 s)" in rows[0] and "scripted-model" in rows[0]
+    assert rows[1].lstrip().startswith("defaults T 0.8")
+    assert "1 · T 0.8 · p 0.95 · seed 42 · max 100" in rows[2]
+
+
 async def test_empty_prompt_and_rejected_request_are_shown_in_the_pane(tmp_path):
     app = make_app(ScriptedBackend(max_model_len=10), session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:

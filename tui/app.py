@@ -65,18 +65,27 @@ class WorkbenchApp(App):
         self.theme = wanted
 
     # -- start -------------------------------------------------------------------------------------
-    async def on_mount(self) -> None:
+    def get_default_screen(self) -> WorkbenchScreen:
+        # The workbench is the first screen itself: pushed over a blank default screen, it was
+        # laid out and styled once more before the first frame.
+        state = self.backend.state
+        if state is EngineState.STOPPED and self._start_engine_on_mount:
+            state = EngineState.LOADING  # it starts right after the first frame, which says so
         self.workbench = WorkbenchScreen(self._initial_session, getattr(self.backend, "model", ""),
-                                         self._log_path)
-        await self.push_screen(self.workbench)
+                                         self._log_path, state)
+        return self.workbench
+
+    async def on_mount(self) -> None:
         self.set_interval(AUTOSAVE_S, self._autosave)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
         self._install_signal_handlers()
+
+    def on_ready(self) -> None:
+        """The workbench is mounted and laid out (Textual's Ready, sent once)."""
         if self.backend.state is EngineState.READY:
             self._engine_ready.set()
-            self.workbench.engine_line.set_state(EngineState.READY, model=self.backend.model)
         elif self._start_engine_on_mount:
             # After the first frame: loading imports torch and vLLM in a thread, which took the
             # GIL from the UI while it built its first frame (py-spy). First frame in a terminal,

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui.engine.params import ParamError, Sampling
+from tui.engine.protocol import EngineState
 from tui.export import ComparisonPane, export_comparison
 from tui.session import PaneRecord, SessionRecord
 from tui.widgets.compositor import ChangedCellsCompositor
@@ -51,13 +52,15 @@ class WorkbenchScreen(Screen):
     WorkbenchScreen #panes { height: 1fr; }
     """
 
-    def __init__(self, session: SessionRecord, model: str, log_path: str | None) -> None:
+    def __init__(self, session: SessionRecord, model: str, log_path: str | None,
+                 engine_state: EngineState = EngineState.STOPPED) -> None:
         super().__init__()
         # Partial updates render only what changed (see tui/widgets/compositor.py).
         self._compositor = ChangedCellsCompositor()
         self._session = session
         self._model = model
         self._log_path = log_path
+        self._engine_state = engine_state
         self._next_number = 1
         self._last_pane: Pane | None = None
         self._titles_pending = False
@@ -65,7 +68,7 @@ class WorkbenchScreen(Screen):
         self._more = False  # the optional knobs shown (ctrl+o)
 
     def compose(self) -> ComposeResult:
-        yield EngineLine(self._model, self._log_path)
+        yield EngineLine(self._model, self._log_path, self._engine_state)
         yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt)
         with HorizontalScroll(id="panes"):
             records = self._session.panes or [PaneRecord()]
@@ -78,7 +81,7 @@ class WorkbenchScreen(Screen):
             pane.restore(record.output, Figures(record.state if record.state not in ("queued", "streaming")
                                                 else "cancelled", record.tokens, record.ttft_ms,
                                                 record.tok_s, record.finish_reason, record.message))
-        self._refresh_titles()
+        self._do_refresh_titles()  # now, so that the first frame has them
         self._fit_panes()
         panes = self.panes()
         if panes:

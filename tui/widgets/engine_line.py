@@ -17,19 +17,19 @@ class EngineLine(Static):
     EngineLine { height: 1; width: 1fr; background: $panel; color: $text; padding: 0 1; }
     """
 
-    def __init__(self, model: str, log_path: str | None) -> None:
-        super().__init__("")
+    def __init__(self, model: str, log_path: str | None, state: EngineState = EngineState.STOPPED) -> None:
+        super().__init__()
         self.model = model
         self.log_path = log_path
-        self.state = EngineState.STOPPED
+        self.state = state
         self.detail = ""
         self._since = time.monotonic()
         self._frame = 0
         self._timer = None
+        self.update(self._line(), layout=False)  # in the first frame, not one frame later
 
     def on_mount(self) -> None:
-        self._timer = self.set_interval(0.1, self._tick, pause=True)
-        self._render_line()
+        self._timer = self.set_interval(0.1, self._tick, pause=self.state is not EngineState.LOADING)
 
     def set_state(self, state: EngineState, detail: str = "", model: str | None = None) -> None:
         if state is not self.state:
@@ -50,6 +50,9 @@ class EngineLine(Static):
         self._render_line()
 
     def _render_line(self) -> None:
+        self.update(self._line(), layout=False)  # one line, full width: no reflow
+
+    def _line(self) -> Text:
         line = Text()
         line.append("vllm-panes ", style="bold")
         if self.state is EngineState.LOADING:
@@ -67,4 +70,4 @@ class EngineLine(Static):
         if self.log_path:
             line.append("  │  log: ", style="dim")
             line.append(self.log_path, style="dim")
-        self.update(line, layout=False)  # one line, full width: no reflow
+        return line
