@@ -151,22 +151,15 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
 async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path, monkeypatch):
     """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
     defaults and the pane with its settings title. It used to come frames later."""
-    from rich.console import Console
-    from textual.app import App
+    from tests.test_direct_drawing import copy_terminal
 
-    from tests.test_compositor import cells_sent
-
-    console = Console(force_terminal=True, color_system="truecolor", width=120, legacy_windows=False)
     frames = []
-    original = App._display
 
-    def display(self, screen, update):
-        original(self, screen, update)
-        if update is not None and not self._batch_count and self._running and not frames:
-            cells = cells_sent(update, console)
-            frames.append(["".join(cells.get((x, y), (" ",))[0] for x in range(120)) for y in range(30)])
+    def first(app, screen):
+        if not frames:
+            frames.append(["".join(terminal.get((x, y), (" ",))[0] for x in range(120)) for y in range(30)])
 
-    monkeypatch.setattr(App, "_display", display)
+    terminal = copy_terminal(monkeypatch, first)
     backend = ScriptedBackend(ready=False)
     app = make_app(backend, session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 30)) as pilot:

@@ -36,13 +36,14 @@ def cells(strips) -> list[list[tuple[str, object]]]:
 
 def copy_terminal(monkeypatch, after_update=None) -> dict[tuple[int, int], tuple[str, object]]:
     """A copy of the terminal: every update the app sends is applied to it (the app runs headless),
-    then `after_update(app, screen)` is called."""
+    then `after_update(app, screen)` is called. Like `App._display`, it skips updates made while
+    the app is not running yet or batches updates (at start): Textual does not write those."""
     terminal: dict[tuple[int, int], tuple[str, object]] = {}
     original_display = App._display
 
     def display(self, screen, update):
         original_display(self, screen, update)
-        if update is not None:
+        if update is not None and self._running and not self._batch_count:
             terminal.update(cells_sent(update, CONSOLE))
             if after_update is not None:
                 after_update(self, screen)
