@@ -347,8 +347,8 @@ async def delta_cost_us(length: int) -> float:
 # -- 6. the real process in a pseudo-terminal ----------------------------------------------------
 def real_process(starts: int) -> dict[str, float]:
     """`starts` starts of the real app: the median first frame and quit time, the highest RSS,
-    and every process left behind. A single start's first frame varied from 0.29 to 0.50 s on
-    this machine (mostly Python's start and imports), so one start says little."""
+    and every process left behind. A single start's first frame varied from 0.25 to 0.43 s on
+    this machine (8 starts; mostly Python's start and imports), so one start says little."""
     runs = [one_real_process() for _ in range(starts)]
     frames = [r["first_frame_s"] for r in runs]
     return {"first_frame_s": statistics.median(frames), "first_frame_max_s": max(frames),

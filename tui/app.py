@@ -89,7 +89,8 @@ class WorkbenchApp(App):
         elif self._start_engine_on_mount:
             # After the first frame: loading imports torch and vLLM in a thread, which took the
             # GIL from the UI while it built its first frame (py-spy). First frame in a terminal,
-            # 5 starts each: 0.41-0.51 s with both at once, 0.43-0.47 s this way.
+            # 5 starts each, measured when this was changed (the workbench was then pushed over
+            # Textual's default screen): 0.41-0.51 s with both at once, 0.43-0.47 s this way.
             self.call_after_refresh(self.start_engine)
 
     def start_engine(self) -> None:
