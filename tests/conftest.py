@@ -46,6 +46,44 @@ async def engine(demo_model):
     assert alive == [], f"engine processes left after shutdown: {alive}"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--key-storm", type=int, default=1000, metavar="N",
+                     help="random key sequences sent to the app by the key storm test (default 1000)")
+
+
+@pytest.fixture
+def key_storm_size(request) -> int:
+    return request.config.getoption("--key-storm")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked `ui` run on both render paths (tui/render/): Textual's stock drawing and the
+    fast one; those marked `fast_path` too compare the fast path with Textual's own, so run on it."""
+    if metafunc.definition.get_closest_marker("ui") is None:
+        return
+    paths = ["fast"] if metafunc.definition.get_closest_marker("fast_path") else ["fast", "stock"]
+    metafunc.parametrize("render_path", paths, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def render_path(request):
+    """The render path the test runs on (the default one unless the test is marked `ui`)."""
+    from tui import render
+
+    wanted = getattr(request, "param", None)
+    if wanted is None:
+        yield render.current_path().name
+        return
+    try:
+        previous = render.use_path(wanted == "fast")
+    except RuntimeError as exc:  # an untested Textual: the fast path is not there to test
+        pytest.skip(str(exc))
+    try:
+        yield wanted
+    finally:
+        render.use_path(previous)
+
+
 def pytest_collection_modifyitems(config, items):
     # Tests that use the real engine run last, after the quick ones have had their say.
     items.sort(key=lambda item: "engine" in getattr(item, "fixturenames", ()))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from tui.testing import make_app, send_key, type_prompt, wait_until
+import pytest
+
+from tui import render
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.terminal import row_text, terminal_copy
 from tui.engine.params import PARAM_SPECS
 from tui.engine.protocol import EngineState
-from tui.engine.scripted import ScriptedBackend
+from tests.support.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord, load_session
-from tui.widgets.pane import CANCELLED, DONE, ERROR, IDLE
+from tui.figures import CANCELLED, DONE, ERROR, IDLE
+
+pytestmark = pytest.mark.ui
 
 
 async def test_pane_management_keys(tmp_path):
@@ -148,24 +154,22 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
     assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
 
-async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path, monkeypatch):
+async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path):
     """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
     defaults and the pane with its settings title. It used to come frames later."""
-    from tests.test_direct_drawing import copy_terminal
-
     frames = []
 
     def first(app, screen):
         if not frames:
-            frames.append(["".join(terminal.get((x, y), (" ",))[0] for x in range(120)) for y in range(30)])
+            frames.append([row_text(terminal, y, 0, 120) for y in range(30)])
 
-    terminal = copy_terminal(monkeypatch, first)
     backend = ScriptedBackend(ready=False)
     app = make_app(backend, session_path=tmp_path / "s.json")
-    async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(lambda: backend.state is EngineState.READY)
-        await pilot.pause()
-        assert "● ready" in app.workbench.engine_line.render().plain
+    with terminal_copy(first) as terminal:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_until(lambda: backend.state is EngineState.READY)
+            await pilot.pause()
+            assert "● ready" in app.workbench.engine_line.render().plain
     rows = frames[0]
     assert "vllm-panes ⠋ loading engine (0 s)" in rows[0] and "scripted-model" in rows[0]
     assert rows[1].lstrip().startswith("defaults T 0.8")
@@ -267,7 +271,7 @@ async def test_panes_share_the_width_or_scroll_sideways_when_they_do_not_fit(tmp
     async with app.run_test(size=(200, 40)) as pilot:
         await pilot.pause()
         panes = app.workbench.panes()
-        visible = app.workbench._compositor.visible_widgets
+        visible = render.on_screen(app.workbench)
         assert [p.number for p in panes if p.output in visible] == [1, 2, 3, 4, 5]
         assert {p.region.width for p in panes[:5]} == {40}
         await pilot.resize_terminal(400, 40)

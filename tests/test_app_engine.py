@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tui.testing import make_app, send_key, type_prompt, wait_until
-from tui.widgets.pane import CANCELLED, DONE, IDLE
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tui.figures import CANCELLED, DONE, IDLE
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.ui]
 
 
 async def run_and_wait(pilot, panes, key="ctrl+r"):

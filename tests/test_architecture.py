@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tui"
@@ -33,4 +34,119 @@ def test_engine_layer_has_no_textual():
 def test_only_the_engine_layer_imports_vllm():
     offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                  if "vllm" in imported_roots(p) and "engine" not in p.relative_to(PACKAGE).parts]
+    assert offenders == []
+
+
+# -- the render seam -------------------------------------------------------------------------------
+ROOT = PACKAGE.parent
+SEAM = PACKAGE / "render"
+
+
+def _defined_names(paths, strings: bool = False) -> set[str]:
+    """Names the files define: functions, classes, attributes and globals assigned, and (with
+    `strings`) identifier-like string constants, which is how slots and getattr names are given."""
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if node.value.isidentifier():
+                    names.add(node.value)
+    return names
+
+
+@functools.cache
+def _private_names_of(package_name: str) -> frozenset[str]:
+    """Every `_name` (not `__dunder__`) a package defines."""
+    import importlib
+
+    folder = Path(importlib.import_module(package_name).__file__).parent
+    names = _defined_names(folder.rglob("*.py"), strings=True)
+    return frozenset(name for name in names if name.startswith("_") and not name.startswith("__"))
+
+
+def _our_files() -> list[Path]:
+    return [p for folder in ("tui", "tests", "bench") for p in (ROOT / folder).rglob("*.py")
+            if SEAM not in p.parents]
+
+
+def private_framework_uses(files: list[Path]) -> list[str]:
+    """Uses of Textual's or Rich's private names (attribute access, getattr strings, imports of
+    private modules) in `files`, except names our own code defines (our own `_private`s)."""
+    theirs = _private_names_of("textual") | _private_names_of("rich")
+    ours = _defined_names(_our_files())
+    found = []
+    for path in files:
+        where = path.relative_to(ROOT) if ROOT in path.parents else path.name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # Modules imported whole that are not Textual or Rich (`os._exit` is os's, public).
+        other_modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                         for alias in node.names if alias.name.split(".")[0] not in ("textual", "rich")}
+        for node in sorted((n for n in ast.walk(tree) if hasattr(n, "lineno")),
+                           key=lambda n: (n.lineno, n.col_offset)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                parts = node.module.split(".")
+                if parts[0] in ("textual", "rich") and any(p.startswith("_") for p in parts[1:]):
+                    found.append(f"{where}:{node.lineno}: import from {node.module}")
+                for alias in node.names:
+                    if parts[0] in ("textual", "rich") and alias.name in theirs:
+                        found.append(f"{where}:{node.lineno}: import of {alias.name}")
+            elif (isinstance(node, ast.Attribute) and node.attr in theirs and node.attr not in ours
+                  and getattr(node.value, "id", None) not in other_modules):
+                found.append(f"{where}:{node.lineno}: .{node.attr}")
+            elif (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
+                  in ("getattr", "setattr", "hasattr", "delattr")
+                  and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                  and node.args[1].value in theirs and node.args[1].value not in ours):
+                found.append(f"{where}:{node.lineno}: {node.args[1].value!r}")
+    return found
+
+
+def test_private_textual_and_rich_names_are_used_only_in_the_render_seam():
+    assert private_framework_uses(_our_files()) == []
+
+
+def test_the_check_finds_a_private_name_where_there_is_one(tmp_path):
+    offender = tmp_path / "offender.py"
+    offender.write_text("from textual._compositor import Compositor\n"
+                        "def f(screen, widget):\n"
+                        "    screen._dirty_widgets.add(widget)\n"
+                        "    return getattr(widget, '_styles_cache')\n")
+    found = private_framework_uses([offender])
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "import from textual._compositor", ".\u005fdirty_widgets", "'_styles_cache'"]
+
+
+def test_the_seam_is_where_the_private_names_are():
+    """Else the check above would pass for an empty reason."""
+    assert len(private_framework_uses(sorted(SEAM.glob("*.py")))) >= 10
+
+
+# -- rooms -------------------------------------------------------------------------------------------
+def _imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_the_package_imports_nothing_from_the_tests():
+    offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                 if any(m.split(".")[0] == "tests" for m in _imported_modules(p))]
+    assert offenders == []
+
+
+def test_no_test_file_or_benchmark_imports_a_test_file():
+    """Shared helpers live in tests/support/, not in test files that others import."""
+    files = list((ROOT / "tests").rglob("*.py")) + list((ROOT / "bench").rglob("*.py"))
+    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files for m in _imported_modules(p)
+                 if m.startswith("tests.test_") or m.startswith("test_")]
     assert offenders == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import run_cli
+from tests.support.processes import run_cli
 from tui.batch import BatchError, load_batch, run_jobs
 from tui.engine.params import Sampling
 
@@ -84,6 +84,7 @@ async def test_toml_example_output_through_the_real_engine(engine):
 
 
 @pytest.mark.engine
+@pytest.mark.subprocess
 def test_batch_command_writes_jsonl_and_nothing_else(tmp_path):
     out = tmp_path / "results.jsonl"
     result, left = run_cli(["--headless", "--demo", "--batch", str(JSONL_EXAMPLE), "--output", str(out)])
@@ -98,6 +99,7 @@ def test_batch_command_writes_jsonl_and_nothing_else(tmp_path):
     assert left == []
 
 
+@pytest.mark.subprocess
 def test_bad_batch_file_exits_2_before_loading_the_engine(tmp_path):
     path = tmp_path / "b.toml"
     path.write_text('prompts = ["x"]\ntemperature = 9\n')

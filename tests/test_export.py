@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tui import locations
 from tui.export import ComparisonPane, to_markdown
-from tui.testing import make_app, send_key, type_prompt, wait_until
-from tui.widgets.pane import DONE
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tui.figures import DONE
 
 
+@pytest.mark.ui
 async def test_ctrl_s_exports_every_pane_as_markdown_and_json(tmp_path):
     app = make_app(session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:

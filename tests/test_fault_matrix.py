@@ -10,16 +10,18 @@ from hypothesis import strategies as st
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import EngineState
-from tui.engine.scripted import ScriptedBackend, echo_script
+from tests.support.scripted import ScriptedBackend, echo_script
 from tui.session import PaneRecord, SessionRecord
-from tui.testing import make_app, send_key, type_prompt, wait_until
-from tui.widgets.pane import CANCELLED, DONE, ERROR
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tui.figures import CANCELLED, DONE, ERROR
 
 # Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
 KEYS = ["a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete", "escape",
         "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "alt+left", "alt+right",
         "alt+shift+left", "alt+shift+right", "ctrl+o", "ctrl+s", "f1", "ctrl+p", "up", "down", "left", "right",
         "home", "end", "pageup", "pagedown"]
+
+
 def key_storm(count: int):
     return st.lists(st.lists(st.sampled_from(KEYS), min_size=1, max_size=10), min_size=count, max_size=count)
 
@@ -31,10 +33,15 @@ async def run_keys(app, pilot, batches) -> None:
             await pilot.press("escape")
 
 
+@pytest.mark.ui
 @settings(max_examples=1, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(key_storm(1000))
-def test_1000_random_key_sequences_on_a_scripted_backend(batches):
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
+    """1,000 random key sequences (`--key-storm N` to change; `make test-fast` runs 100)."""
+    batches = data.draw(key_storm(key_storm_size))
+
     async def main():
         app = make_app(ScriptedBackend(delay_s=0.001), session=SessionRecord(panes=[PaneRecord(prompt="p")]))
         app.save_session_now = lambda: None
@@ -47,6 +54,7 @@ def test_1000_random_key_sequences_on_a_scripted_backend(batches):
     asyncio.run(main())
 
 
+@pytest.mark.ui
 def test_resize_to_20x10_and_back_while_streaming():
     async def main():
         app = make_app(ScriptedBackend(delay_s=0.002),
@@ -70,6 +78,7 @@ def test_resize_to_20x10_and_back_while_streaming():
     asyncio.run(main())
 
 
+@pytest.mark.ui
 def test_control_characters_empty_prompt_and_a_1_mb_paste():
     async def main():
         backend = ScriptedBackend(lambda prompt, s: ["ok "] * 5, max_model_len=4096)
@@ -89,6 +98,7 @@ def test_control_characters_empty_prompt_and_a_1_mb_paste():
     asyncio.run(main())
 
 
+@pytest.mark.ui
 def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
@@ -111,6 +121,7 @@ def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
     assert any("Could not save the session" in n for n in notices)
 
 
+@pytest.mark.engine
 async def test_engine_that_fails_to_start_says_why_and_the_app_stays_usable(tmp_path):
     from tui.engine.vllm_backend import VLLMBackend
 
@@ -176,6 +187,7 @@ async def test_50_random_key_sequences_against_the_real_engine(engine, batches):
     assert text  # the engine still answers
 
 
+@pytest.mark.ui
 def test_unwritable_config_dir_is_reported_when_the_theme_is_saved(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the config dir should be")

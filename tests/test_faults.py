@@ -12,8 +12,9 @@ import pytest
 
 from tui.engine.protocol import EngineState
 from tui.engine.vllm_backend import VLLMBackend
-from tui.testing import PtyApp, make_app, send_key, session_members, type_prompt, wait_session_gone, wait_until
-from tui.widgets.pane import DONE, ERROR
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.processes import PtyApp, session_members, wait_session_gone
+from tui.figures import DONE, ERROR
 
 pytestmark = pytest.mark.engine
 
@@ -66,6 +67,7 @@ def _session_file(home) -> str:
     return os.path.join(home, "xdg_data_home", "vllm-panes", "session.json")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, "ctrl+q"])
 def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg_data_home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
@@ -129,6 +131,7 @@ def start_headless_mid_answer(max_tokens: int = 1900, attempts: int = 3):
     raise AssertionError(f"the answer was complete before it was seen mid-way, {attempts} times")
 
 
+@pytest.mark.subprocess
 def test_headless_sigterm_mid_stream_exits_cleanly(demo_model):
     proc = start_headless_mid_answer()
     try:
@@ -184,6 +187,7 @@ async def test_impossible_engine_flag_is_shown_and_the_app_stays_usable(demo_mod
     assert backend.child_pids() == []
 
 
+@pytest.mark.subprocess
 def test_headless_engine_death_exits_non_zero_with_a_message(demo_model):
     proc = start_headless_mid_answer()
     try:

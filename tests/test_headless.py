@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from tests.processes import run_cli
+from tests.support.processes import run_cli
+
+pytestmark = pytest.mark.subprocess
 
 VLLM_NOISE = re.compile(r"INFO|WARNING|ERROR|Traceback|Triton|torch|vllm\.|\[W\d|it/s\]")
 

@@ -20,8 +20,8 @@ import pytest
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
-from tui.testing import make_app, send_key, type_prompt, wait_until
-from tui.widgets.pane import CANCELLED, DONE
+from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tui.figures import CANCELLED, DONE
 
 pytestmark = [pytest.mark.engine, pytest.mark.remote]
 

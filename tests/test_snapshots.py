@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tui.testing import make_app, still, type_prompt, wait_until
-from tui.engine.scripted import ScriptedBackend
+from tests.support.app import make_app, still, type_prompt, wait_until
+from tests.support.scripted import ScriptedBackend
 from tui.session import PaneRecord, SessionRecord
 
 SIZE = (150, 36)

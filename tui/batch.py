@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from tui import exit_codes
 from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead
-from tui.headless import EXIT_FAILED, EXIT_OK, run_with_backend
+from tui.figures import Figures
+from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
 
 MAX_JOBS = 100_000
@@ -120,10 +122,7 @@ def record(job: Job, text: str, last: Any, error: str | None) -> dict[str, Any]:
         "params": {**job.sampling.values, "chat_template": job.sampling.chat_template,
                    "system_prompt": job.sampling.system_prompt},
         "text": text,
-        "tokens": last.tokens if last else 0,
-        "ttft_ms": None if last is None or last.ttft is None else round(last.ttft * 1000, 1),
-        "tok_s": None if last is None or last.tok_per_s is None else round(last.tok_per_s, 1),
-        "finish_reason": last.finish_reason if last else None,
+        **Figures.of(last).record(),
         "error": error,
     }
 
@@ -174,13 +173,13 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
         jobs = load_batch(path, sampling)
     except BatchError as exc:
         print(f"vllm-panes: {exc}", file=term.err)
-        return 2
+        return exit_codes.USAGE
 
     try:  # before the engine loads: a bad path is a usage error, not a failed batch
         sink: TextIO = term.out if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         print(f"vllm-panes: cannot write {output}: {exc.strerror or exc}", file=term.err)
-        return 2
+        return exit_codes.USAGE
 
     async def body() -> int:
         def write(rec: dict[str, Any]) -> None:
@@ -192,7 +191,7 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
             failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance)
         except EngineDead as exc:
             print(f"vllm-panes: {exc}", file=term.err)
-            return EXIT_FAILED
+            return exit_codes.FAILED
         finally:
             progress.stop()
             if sink is not term.out:
@@ -200,7 +199,7 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
         where = output if output is not None else "stdout"
         note = f", {failed} failed (see their 'error')" if failed else ""
         print(f"{len(jobs)} results written to {where}{note}", file=term.err)
-        return EXIT_FAILED if failed else EXIT_OK
+        return exit_codes.FAILED if failed else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui import __version__, locations
+from tui import __version__, exit_codes, locations
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 
-EXIT_USAGE = 2
 
 
 class UsageError(Exception):
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()  # sys.stderr is the log file unless --log-to-terminal
         where = f"; details in {term.log_path}" if term.log_path else ""
         print(f"vllm-panes: crashed: {type(exc).__name__}: {exc}{where}", file=term.err)
-        return 1
+        return exit_codes.FAILED
 
 
 def _main(argv: list[str], term) -> int:
@@ -151,16 +150,16 @@ def _main(argv: list[str], term) -> int:
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
     def usage(message: str) -> int:
         print(f"vllm-panes: error: {message}\n(see vllm-panes --help)", file=term.err)
-        return EXIT_USAGE
+        return exit_codes.USAGE
 
     for arg in argv:
         if arg in ("-h", "--help") or arg.startswith("--help="):
             keyword = arg.split("=", 1)[1] if "=" in arg else None
             print(_full_help(keyword), file=term.out)
-            return 0
+            return exit_codes.OK
     if "--version" in argv:
         print(f"vllm-panes {__version__}", file=term.out)
-        return 0
+        return exit_codes.OK
     from tui.config import load_config
 
     try:

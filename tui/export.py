@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tui import __version__, locations
+from tui.figures import Figures
 from tui.storage import atomic_write_text
 
 
@@ -67,18 +68,7 @@ def _settings(params: dict[str, Any] | None) -> str:
 
 
 def _figures(p: ComparisonPane) -> str:
-    parts = [p.state]
-    if p.ttft_ms is not None:
-        parts.append(f"TTFT {p.ttft_ms:.0f} ms")
-    if p.tokens:
-        parts.append(f"{p.tokens} tok")
-    if p.tok_s is not None:
-        parts.append(f"{p.tok_s:.0f} tok/s")
-    if p.finish_reason:
-        parts.append(p.finish_reason)
-    if p.message:
-        parts.append(p.message)
-    return " · ".join(parts)
+    return Figures(p.state, p.tokens, p.ttft_ms, p.tok_s, p.finish_reason, p.message).line()
 
 
 def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:

@@ -47,4 +47,7 @@ def user_themes_dir() -> Path:
 
 
 def builtin_themes_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "themes"
+    """themes/ of a source checkout; installed from a wheel, they are tui/builtin_themes/."""
+    package = Path(__file__).resolve().parent
+    installed = package / "builtin_themes"
+    return installed if installed.is_dir() else package.parent / "themes"

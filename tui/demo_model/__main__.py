@@ -2,6 +2,7 @@
 
 import sys
 
+from tui import exit_codes
 from tui.demo_model.build import ensure_demo_model
 
 
@@ -12,9 +13,9 @@ def main(argv: list[str]) -> int:
         return train(argv[1:])
     if argv and argv[0] not in ("path",):
         print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR]]", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     print(ensure_demo_model())
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     ap = argparse.ArgumentParser(prog="python -m tui.demo_model train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--corpus-cache", type=Path, default=Path(tempfile.gettempdir()) / "vllm-panes-kjv")
     ap.add_argument("--threads", type=int, default=None)

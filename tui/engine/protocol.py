@@ -79,6 +79,9 @@ class Backend(Protocol):
     async def start(self, on_progress: ProgressCallback | None = None) -> None:
         """Load the engine without blocking the event loop; raise BackendError on failure."""
 
+    async def restart(self, on_progress: ProgressCallback | None = None) -> None:
+        """Stop the engine (ending its requests) and start it again."""
+
     def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
         """Yield deltas until the request finishes. Cancelling the iterating task aborts the request."""
 

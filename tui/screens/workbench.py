@@ -10,13 +10,16 @@ from textual.containers import HorizontalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tui import render
 from tui.engine.params import ParamError, Sampling
 from tui.engine.protocol import EngineState
+from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChanged
 from tui.export import ComparisonPane, export_comparison
+from tui.figures import CANCELLED, RUNNING_STATES, Figures
+from tui.flush import PaneFlusher
 from tui.session import PaneRecord, SessionRecord
-from tui.widgets.compositor import ChangedCellsCompositor
 from tui.widgets.engine_line import EngineLine
-from tui.widgets.pane import Figures, Pane
+from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
 
 MAX_PANES = 32
@@ -52,13 +55,15 @@ class WorkbenchScreen(Screen):
     WorkbenchScreen #panes { height: 1fr; }
     """
 
-    def __init__(self, session: SessionRecord, model: str, log_path: str | None,
+    def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED) -> None:
         super().__init__()
-        # Partial updates render only what changed (see tui/widgets/compositor.py).
-        self._compositor = ChangedCellsCompositor()
+        render.install_compositor(self)
+        self.control = control
+        control.listener = self
+        self.flusher = PaneFlusher(self, self.panes, before_flush=self._before_flush)
+        self.session_dirty = False  # something a session saves changed since the last save
         self._session = session
-        self._model = model
         self._log_path = log_path
         self._engine_state = engine_state
         self._next_number = 1
@@ -68,7 +73,8 @@ class WorkbenchScreen(Screen):
         self._more = False  # the optional knobs shown (ctrl+o)
 
     def compose(self) -> ComposeResult:
-        yield EngineLine(self._model, self._log_path, self._engine_state)
+        yield EngineLine(self.control.model, self._log_path, self._engine_state,
+                         note=render.current_path().why_stock)
         yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt)
         with HorizontalScroll(id="panes"):
             records = self._session.panes or [PaneRecord()]
@@ -78,9 +84,9 @@ class WorkbenchScreen(Screen):
 
     def on_mount(self) -> None:
         for pane, record in zip(self.panes(), self._session.panes):
-            pane.restore(record.output, Figures(record.state if record.state not in ("queued", "streaming")
-                                                else "cancelled", record.tokens, record.ttft_ms,
-                                                record.tok_s, record.finish_reason, record.message))
+            state = CANCELLED if record.state in RUNNING_STATES else record.state
+            pane.restore(record.output, Figures(state, record.tokens, record.ttft_ms, record.tok_s,
+                                                record.finish_reason, record.message))
         self._do_refresh_titles()  # now, so that the first frame has them
         self._fit_panes()
         panes = self.panes()
@@ -107,7 +113,7 @@ class WorkbenchScreen(Screen):
     def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
         pane = Pane(self._next_number, prompt=prompt, overrides=overrides, more=self._more)
         self._next_number += 1
-        pane.on_dirty = self.app.mark_dirty  # type: ignore[attr-defined]
+        pane.on_dirty = self.flusher.mark_dirty
         return pane
 
     def panes(self) -> list[Pane]:
@@ -164,11 +170,22 @@ class WorkbenchScreen(Screen):
 
     def on_settings_bar_changed(self, event: SettingsBar.Changed) -> None:
         self._refresh_titles()
-        self.app.session_changed()  # type: ignore[attr-defined]
+        self.session_dirty = True
 
     def on_pane_changed(self, event: Pane.Changed) -> None:
         self._refresh_titles()
-        self.app.session_changed()  # type: ignore[attr-defined]
+        self.session_dirty = True
+
+    # -- the engine -----------------------------------------------------------------------------------
+    def on_engine_state_changed(self, event: EngineStateChanged) -> None:
+        self.engine_line.set_state(event.state, event.detail, model=event.model)
+
+    def on_engine_start_failed(self, event: EngineStartFailed) -> None:
+        self.notify(f"Engine failed to start: {event.reason}", severity="error", timeout=15)
+
+    def _before_flush(self) -> None:
+        self.session_dirty = True  # answers grew
+        self.control.check_state()  # a stream may have found the engine dead: say so where one looks
 
     # -- running ------------------------------------------------------------------------------------
     def run_pane(self, pane: Pane) -> bool:
@@ -180,14 +197,14 @@ class WorkbenchScreen(Screen):
         if problem is None:
             try:
                 sampling = pane.effective_sampling(self.defaults())
-                sampling.check_context(self.app.backend.max_model_len)  # type: ignore[attr-defined]
+                sampling.check_context(self.control.max_model_len)
             except ParamError as exc:
                 problem = str(exc)
         if problem is not None or sampling is None:
             pane.show_error(f"not run: {problem}")
             return False
-        app = self.app
-        pane.start(app.backend, sampling, app.wait_ready, app.engine_is_ready)  # type: ignore[attr-defined]
+        control = self.control
+        pane.start(control.backend, sampling, control.wait_ready, control.is_ready)
         return True
 
     def action_run_all(self) -> None:
@@ -224,7 +241,7 @@ class WorkbenchScreen(Screen):
         self._fit_panes()
         pane.editor.focus()
         pane.scroll_visible(animate=False)
-        self.app.session_changed()  # type: ignore[attr-defined]
+        self.session_dirty = True
         return pane
 
     async def action_duplicate_pane(self) -> None:
@@ -248,7 +265,7 @@ class WorkbenchScreen(Screen):
             await self.action_new_pane()
         else:
             rest[min(index, len(rest) - 1)].editor.focus()
-        self.app.session_changed()  # type: ignore[attr-defined]
+        self.session_dirty = True
 
     def action_focus_pane(self, step: int) -> None:
         panes = self.panes()
@@ -274,7 +291,7 @@ class WorkbenchScreen(Screen):
         else:
             container.move_child(pane, before=panes[target])
         pane.scroll_visible(animate=False)
-        self.app.session_changed()  # type: ignore[attr-defined]
+        self.session_dirty = True
 
     def action_toggle_more(self) -> None:
         self._more = not self._more
@@ -307,14 +324,13 @@ class WorkbenchScreen(Screen):
             f = pane.figures
             rows.append(ComparisonPane(
                 number=pane.number, prompt=pane.prompt, params=params,
-                text=pane.output.text + "".join(pane._pending), state=f.state, tokens=f.tokens,
+                text=pane.answer, state=f.state, tokens=f.tokens,
                 ttft_ms=f.ttft_ms, tok_s=f.tok_s, finish_reason=f.finish_reason, message=f.message))
         return rows
 
     def action_export(self) -> None:
         try:
-            model = getattr(getattr(self.app, "backend", None), "model", None) or self._model
-            md, js = export_comparison(self.comparison(), str(model))
+            md, js = export_comparison(self.comparison(), self.control.model)
         except OSError as exc:
             self.notify(f"Could not export: {exc}", severity="error", timeout=10)
             return
@@ -327,7 +343,7 @@ class WorkbenchScreen(Screen):
         for pane in self.panes():
             figures = pane.figures
             panes.append(PaneRecord(
-                prompt=pane.prompt, overrides=pane.overrides(), output=pane.output.text + "".join(pane._pending),
+                prompt=pane.prompt, overrides=pane.overrides(), output=pane.answer,
                 state=figures.state, tokens=figures.tokens, ttft_ms=figures.ttft_ms, tok_s=figures.tok_s,
                 finish_reason=figures.finish_reason, message=figures.message))
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,

@@ -17,10 +17,12 @@ class EngineLine(Static):
     EngineLine { height: 1; width: 1fr; background: $panel; color: $text; padding: 0 1; }
     """
 
-    def __init__(self, model: str, log_path: str | None, state: EngineState = EngineState.STOPPED) -> None:
+    def __init__(self, model: str, log_path: str | None, state: EngineState = EngineState.STOPPED,
+                 note: str = "") -> None:
         super().__init__()
         self.model = model
         self.log_path = log_path
+        self.note = note  # e.g. that the stock drawing path runs
         self.state = state
         self.detail = ""
         self._since = time.monotonic()
@@ -67,6 +69,9 @@ class EngineLine(Static):
             line.append("○ stopped", style="dim")
         line.append("  │  ")
         line.append(self.model, style="italic")
+        if self.note:
+            line.append("  │  ", style="dim")
+            line.append(self.note, style="dim")
         if self.log_path:
             line.append("  │  log: ", style="dim")
             line.append(self.log_path, style="dim")

@@ -14,7 +14,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.text import printable
-from tui.widgets.direct import Frame, PlainLines, repaint
+from tui.render import repaint, set_virtual_size
+from tui.render.plain import Frame, PlainLines
 from tui.wrap import WrappedText
 
 
@@ -43,7 +44,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._text = WrappedText(80)
         self._strips: dict[int, Strip] = {}  # text line index -> content strip
-        self._framed: dict[int, Strip] = {}  # text line index -> widget-wide strip (see direct.py)
+        self._framed: dict[int, Strip] = {}  # text line index -> widget-wide strip (see tui/render/plain.py)
         self._framed_blank: Strip | None = None
         self._wrapped_width = 0
         self._height: int | None = None
@@ -158,18 +159,10 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         # full-height scrollbar with it) then changes only when the view jumps, not with each line.
         height = max(len(self._text.lines), self._top + view)
         size = Size(self._text.width, height)
-        old = self.virtual_size
-        if size == old:
+        if size == self.virtual_size:
             return
-        if size.width == old.width and self.is_mounted:
-            # `virtual_size` is a layout reactive: setting it reflows the whole screen. Growing
-            # does not change this widget's size (its scrollbar is always shown), so update the
-            # value and the scrollbar only.
-            self.set_reactive(OutputView.virtual_size, size)
-            self._scroll_update(size)
-            self._repaint_scrollbar()
-        else:
-            self.virtual_size = size
+        set_virtual_size(self, size)  # the scrollbar is always shown: no reflow needed
+        self._repaint_scrollbar()
 
     def on_resize(self) -> None:
         self._height = None
@@ -211,7 +204,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
 
     def _frame_text(self, frame: Frame, text: str, width: int) -> Strip:
         """A line of the answer as the widget-wide strip, built in one go: the same cells as
-        `render_line` fitted and padded by `plain_line` (tests/test_direct_drawing.py)."""
+        `render_line` fitted and padded by `plain_line` (tests/test_render_equivalence.py)."""
         view = self._view_width()
         used = len(text) if text.isascii() else cell_len(text)
         rest = width - frame.pad_left - view  # the scrollbar's column and the right padding

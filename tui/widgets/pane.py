@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -17,47 +16,32 @@ from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
+from tui import render
 from tui.engine.protocol import Backend, BackendError, Delta
+from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
 from tui.widgets.output_view import OutputView
 from tui.widgets.param_field import ParamField
 from tui.widgets.status_line import StatusLine
 
 STATUS_EVERY = 3  # figures are redrawn every third frame (10 Hz); state changes at once
 
-IDLE, QUEUED, STREAMING, DONE, CANCELLED, ERROR = "idle", "queued", "streaming", "done", "cancelled", "error"
 _request_numbers = itertools.count(1)
+_STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow", ERROR: "bold red",
+                 QUEUED: "bold magenta"}
 
 
-@dataclass
-class Figures:
-    """What the status line shows for the last run."""
-
-    state: str = IDLE
-    tokens: int = 0
-    ttft_ms: float | None = None
-    tok_s: float | None = None
-    finish_reason: str | None = None
-    message: str = ""
-
-    def render(self) -> Text:
-        styles = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow",
-                  ERROR: "bold red", QUEUED: "bold magenta"}
-        text = Text()
-        text.append(self.state, style=styles.get(self.state, "dim"))
-        if self.state == ERROR and self.message:
-            text.append(f": {self.message}", style="red")
-            return text
-        if self.state == QUEUED:
-            text.append(" (engine loading)", style="dim")
-        if self.ttft_ms is not None:
-            text.append(f" · TTFT {self.ttft_ms:.0f} ms")
-        if self.tokens:
-            text.append(f" · {self.tokens} tok")
-        if self.tok_s is not None:
-            text.append(f" · {self.tok_s:.0f} tok/s")
-        if self.finish_reason:
-            text.append(f" · {self.finish_reason}")
+def status_text(figures: Figures) -> Text:
+    """The status line under an answer: the state in its colour, then the figures."""
+    text = Text()
+    text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
+    if figures.state == ERROR and figures.message:
+        text.append(f": {figures.message}", style="red")
         return text
+    if figures.state == QUEUED:
+        text.append(" (engine loading)", style="dim")
+    for part in figures.parts():
+        text.append(f" · {part}")
+    return text
 
 
 class PromptEditor(TextArea):
@@ -75,11 +59,9 @@ class PromptEditor(TextArea):
     def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
         result = super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         if repaint and not layout and not recompose and self.is_mounted and self.has_focus:
-            # What the person types shows at once: Textual's way (messages to the widget and the
-            # screen, then the screen's update tick) took 18-23 ms (median) while 8 answers stream.
-            draw_soon = getattr(self.app, "draw_soon", None)
-            if draw_soon is not None:
-                draw_soon(self)
+            # What the person types shows at once, not after Textual's message round trips and
+            # the screen's next update tick, which wait behind streaming answers.
+            render.draw_soon(self)
         return result
 
 
@@ -136,7 +118,7 @@ class Pane(Vertical):
             yield self._more_row()
         yield Static("", classes="pane-error", markup=False)
         yield OutputView()
-        yield StatusLine(self.figures.render(), classes="pane-status")
+        yield StatusLine(status_text(self.figures), classes="pane-status")
 
     def on_mount(self) -> None:
         # Kept, not queried: flush() runs every frame while streaming.
@@ -150,6 +132,11 @@ class Pane(Vertical):
     @property
     def output(self) -> OutputView:
         return self._output
+
+    @property
+    def answer(self) -> str:
+        """The whole answer so far, drawn or still waiting for the next frame."""
+        return self.output.text + "".join(self._pending)
 
     @property
     def prompt(self) -> str:
@@ -230,7 +217,7 @@ class Pane(Vertical):
 
     @property
     def running(self) -> bool:
-        return self.figures.state in (QUEUED, STREAMING)
+        return self.figures.state in RUNNING_STATES
 
     def start(self, backend: Backend, sampling: Sampling, wait_ready: Callable[[], Awaitable[None]],
               ready: bool) -> None:
@@ -290,12 +277,8 @@ class Pane(Vertical):
             text = "".join(self._pending)
             self._pending.clear()
             self.jumped = self.output.append(text)
-        last = self._last
-        if last is not None:
-            self.figures.tokens = last.tokens
-            self.figures.ttft_ms = None if last.ttft is None else last.ttft * 1000
-            self.figures.tok_s = last.tok_per_s
-            self.figures.finish_reason = last.finish_reason
+        if self._last is not None:
+            self.figures.update(self._last)
         self._flushes += 1
         if self.figures.state != self._shown_state or self._flushes % STATUS_EVERY == 0:
             self._show_figures()
@@ -304,7 +287,7 @@ class Pane(Vertical):
 
     def _show_figures(self) -> None:
         self._shown_state = self.figures.state
-        self._status.set_text(self.figures.render())
+        self._status.set_text(status_text(self.figures))
 
     def restore(self, output: str, figures: Figures) -> None:
         self.output.set_text(output)

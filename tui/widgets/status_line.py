@@ -9,7 +9,8 @@ from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 
-from tui.widgets.direct import Frame, PlainLines, repaint
+from tui.render import repaint
+from tui.render.plain import Frame, PlainLines
 
 
 class StatusLine(PlainLines):
@@ -55,7 +56,7 @@ class StatusLine(PlainLines):
 
     def _framed_text(self, frame: Frame, width: int) -> Strip | None:
         """The status as the widget-wide strip, built in one go, cropped in narrow panes (the same
-        cells as `render_line` padded by `plain_line`: tests/test_direct_drawing.py); None when
+        cells as `render_line` padded by `plain_line`: tests/test_render_equivalence.py); None when
         Rich's or Strip's way is needed."""
         style = self.base_style
         segments = _simple_segments(self._text, style, self.app.console.get_style)

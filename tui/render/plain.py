@@ -1,24 +1,16 @@
-"""Drawing the streaming widgets (answers, status lines) without Textual's general machinery.
+"""Line widgets drawn without Textual's styles cache, and strips that make their caches lazily.
 
-While answers stream, a frame changes a line or two in each visible pane. Textual's way costs far
-more than those lines (measured with 8 streaming panes, ~2.7 ms a frame, in the process that shares
-a core with vLLM's EngineCore, so it slows generation itself):
+While answers stream, a frame changes a line or two in each visible pane:
 
-- `Widget.refresh()` goes through three messages per widget (a Prompt to the widget, its idle
-  handler posts an Update to the screen, the screen's idle resumes its update timer), about 30
-  message dispatches a frame for 8 panes. `repaint()` below marks the regions on the widget and
-  the widget on the screen directly, and prompts the screen once.
 - `Widget.render_lines()` goes through the styles cache, which for every call walks the ancestors
-  for colours, rebuilds padding and border information and copies strips; `PlainLines` draws a
+  for colours, rebuilds padding and border information and copies strips. `PlainLines` draws a
   widget whose styles are plain (background and left/right padding only) from strips the widget
-  caches itself, with the line filters already applied, and falls back to Textual's way for
-  anything else (a border, tint, opacity...).
+  keeps, with the line filters already applied, and falls back to Textual's way for anything else
+  (a border, tint, opacity...), and always on the stock path.
 - A Textual `Strip` makes seven caches when it is made, most of which a strip drawn once never
-  uses; strips were a quarter of the app's CPU while 4 answers streamed (py-spy). `LightStrip`
-  makes each cache on first use.
+  uses. `LightStrip` makes each cache on first use.
 
-Both rely on Textual internals (`_set_dirty`, `_dirty_widgets`), one reason Textual is pinned;
-`tests/test_direct_drawing.py` checks the result against Textual's own, cell by cell.
+`tests/test_render_equivalence.py` checks the result against Textual's own, cell by cell.
 """
 
 from __future__ import annotations
@@ -36,26 +28,7 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.widget import Widget
 
-
-def repaint(widget: Widget, *regions: Region) -> None:
-    """What `widget.refresh(*regions)` does for a widget whose size, layout and styles did not
-    change, without the message round trips: the next screen update draws the regions (relative
-    to the widget's content area; none means the whole widget)."""
-    if not widget.is_mounted or not widget.display:
-        return
-    screen = widget.__dict__.get("_repaint_screen")
-    if screen is None:  # `screen` walks up the DOM; a widget never moves to another screen
-        screen = widget.__dict__["_repaint_screen"] = widget.screen
-    if regions and isinstance(widget, PlainLines):
-        widget.mark_lines(regions)
-    else:
-        widget._set_dirty(*regions)  # noqa: SLF001 - see the module docstring
-    if not screen.is_current:
-        return  # drawn when the screen comes back (it is then redrawn whole)
-    dirty = screen._dirty_widgets  # noqa: SLF001
-    if not dirty:  # the first since the last frame: the screen's idle handler starts its update timer
-        screen.check_idle()
-    dirty.add(widget)
+from tui import render
 
 
 # Textual's Strip makes these caches (slot name -> size) in its __init__.
@@ -194,13 +167,16 @@ class PlainLines(Widget):
         self._repaint_regions.update(widget_regions)
         self._styles_cache.set_dirty(*widget_regions)
 
-    def _plain_frame(self) -> Frame | None:
+    def plain_frame(self) -> Frame | None:
         """The frame if this widget's styles are plain, else None (Textual then draws it).
         Checked again after each style update or refresh of this widget. The colours are looked up
         again on every call (an ancestor's background may change without this widget's styles
         changing) unless this widget's own background is opaque: then they do not depend on the
         ancestors' backgrounds, and are kept until its styles or the app's CSS (a theme) change.
-        (An ancestor's opacity changing alone would be missed then; nothing here sets opacity.)"""
+        (An ancestor's opacity changing alone would be missed then; nothing here sets opacity.)
+        Always None on the stock path."""
+        if not render.fast():
+            return None
         styles = self.styles
         css_version = self.app._css_update_count  # noqa: SLF001 - bumped by theme changes
         if self._frame_checked and self._colours_kept == css_version:
@@ -253,7 +229,7 @@ class PlainLines(Widget):
         return frame.strip(segments, width)
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        frame = self._plain_frame()
+        frame = self.plain_frame()  # None on the stock path
         if frame is None:
             return super().render_lines(crop)
         filters = tuple(self.get_line_filters())

@@ -1,6 +1,7 @@
-"""The answers and status lines are drawn without Textual's styles cache and marked for repaint
-without its messages (tui/widgets/direct.py). What reaches the terminal must still be exactly what
-Textual's own way draws, cell by cell."""
+"""The fast drawing path (tui/render/) must put on the terminal exactly what Textual's own drawing
+puts there, cell by cell: its compositor's partial updates, the plain line widgets drawn without
+the styles cache, and regions marked without Textual's messages. Tests marked `fast_path` compare
+the two ways inside one run; the others check what the terminal shows on both paths."""
 
 from __future__ import annotations
 
@@ -8,77 +9,65 @@ import asyncio
 
 import pytest
 from rich.cells import cell_len
-from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.app import App
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
-from tests.test_compositor import cells_sent, script, streaming
-from tui.engine.scripted import ScriptedBackend
+from tui.render import probes
+from tui.render.plain import LightStrip
 from tui.session import PaneRecord, SessionRecord
-from tui.testing import make_app, send_key, wait_until
-from tui.widgets.direct import LightStrip, PlainLines
 from tui.widgets.output_view import OutputView
-from tui.widgets.pane import Figures
+from tui.widgets.pane import Figures, status_text
 from tui.widgets.status_line import StatusLine
 
-CONSOLE = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
+from tests.support.app import make_app, send_key, wait_until
+from tests.support.scripted import ScriptedBackend
+from tests.support.terminal import (
+    CONSOLE,
+    cells,
+    cells_sent,
+    cells_written,
+    full_redraw,
+    mixed_script,
+    row_text,
+    script,
+    sent,
+    streaming,
+    terminal_copy,
+)
+
+pytestmark = pytest.mark.ui
 
 
-def cells(strips) -> list[list[tuple[str, object]]]:
-    """Each strip as (character, style) per cell: how strips are split into segments does not count."""
-    return [[(char, segment.style) for segment in strip for char in segment.text] for strip in strips]
+@pytest.mark.fast_path
+async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_person_works(tmp_path):
+    with probes.checked_compositor() as checked:
+        async with streaming(tmp_path, [400 + 50 * i for i in range(5)]) as (app, pilot, all_panes):
+            for key in "typing":  # the prompt editor of the first pane, above streaming answers
+                send_key(app, key)
+                await pilot.pause(0.01)
+            app.notify("a toast over the panes")  # a layer in front of the answers
+            await pilot.pause(0.05)
+            all_panes[1].output.scroll_up(animate=False)  # one answer scrolled back: it stops following
+            send_key(app, "alt+right")  # focus moves: borders change colour
+            await pilot.pause(0.05)
+            await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+            await pilot.pause(0.2)
+            assert all_panes[0].prompt == "typingprompt 0"  # typed at the cursor, before the text
+    updates = checked.updates
+    assert len(updates) > 30
+    different = [i for i, (reference, ours, _) in enumerate(updates)
+                 if cells_written(reference) != cells_written(ours)]
+    assert different == [], f"{len(different)} of {len(updates)} updates differ"
+    assert [sent(reference) == sent(ours) for reference, ours, _ in updates].count(False) == 0
+    # and it is cheaper: Textual's own renders every widget on screen, 40 or more, each update
+    renders = sorted(count for _, _, count in updates)
+    assert renders[len(renders) // 2] <= 12, renders
 
 
-def copy_terminal(monkeypatch, after_update=None) -> dict[tuple[int, int], tuple[str, object]]:
-    """A copy of the terminal: every update the app sends is applied to it (the app runs headless),
-    then `after_update(app, screen)` is called. Like `App._display`, it skips updates made while
-    the app is not running yet or batches updates (at start): Textual does not write those."""
-    terminal: dict[tuple[int, int], tuple[str, object]] = {}
-    original_display = App._display
-
-    def display(self, screen, update):
-        original_display(self, screen, update)
-        if update is not None and self._running and not self._batch_count:
-            terminal.update(cells_sent(update, CONSOLE))
-            if after_update is not None:
-                after_update(self, screen)
-
-    monkeypatch.setattr(App, "_display", display)
-    return terminal
-
-
-def full_redraw(screen) -> dict[tuple[int, int], tuple[str, str]]:
-    """What the terminal would show after a full redraw done Textual's way (styles cache, no
-    direct drawing), cell by cell; the screen's pending regions are kept for its next update."""
-    compositor = screen._compositor  # noqa: SLF001
-    pending = set(compositor._dirty_regions)  # noqa: SLF001
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(PlainLines, "_plain_frame", lambda self: None)
-            update = compositor.render_full_update()
-    finally:
-        compositor._dirty_regions.update(pending)  # noqa: SLF001
-    return cells_sent(update, CONSOLE)
-
-
-def textuals_own(widget: Widget, crop: Region):
-    widget._styles_cache.clear()  # noqa: SLF001 - nothing cached from before: drawn from scratch
-    return Widget.render_lines(widget, crop)
-
-
-def mixed_script(prompt: str, sampling) -> list[str]:
-    """Plain words, or (prompt "wide") wide characters, control characters and tabs as well."""
-    if prompt != "wide":
-        return script(prompt, sampling)
-    pieces = ["漢字", "かな ", "\x1b[31m", "red? ", "\t", "tab ", "é", "🙂 ", "w" * 70, " end\n"]
-    return (pieces * 40)[: int(sampling["max_tokens"])]
-
-
+@pytest.mark.fast_path
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast", "textual-light"])
 async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
     panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
@@ -96,12 +85,12 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
         assert len(widgets) == 8
         checked = 0
         for widget in widgets:
-            assert widget._plain_frame() is not None  # noqa: SLF001 - the direct way is taken
+            assert widget.plain_frame() is not None  # the plain way is taken
             width, height = widget.region.size
             for crop in (Region(0, 0, width, height), Region(3, 0, width - 7, height),
                          Region(0, height - 1, width, 1), Region(width - 2, 0, 2, height)):
                 ours = widget.render_lines(crop)
-                assert cells(ours) == cells(textuals_own(widget, crop)), (widget, crop)
+                assert cells(ours) == cells(probes.lines_textuals_way(widget, crop)), (widget, crop)
                 assert [s.cell_length for s in ours] == [crop.width] * crop.height
                 checked += 1
         assert checked == 32
@@ -128,6 +117,7 @@ def test_a_light_strip_does_what_a_strip_does():
     assert LightStrip([], 0).cell_length == 0
 
 
+@pytest.mark.fast_path
 async def test_cached_lines_follow_a_change_of_line_filters(tmp_path):
     """Answers and status lines keep their lines with the line filters applied. The filters change
     without a style update (`App.ansi_color` turns the ANSI-to-truecolour filter on or off): the
@@ -148,8 +138,8 @@ async def test_cached_lines_follow_a_change_of_line_filters(tmp_path):
             for widget in widgets:
                 region = Region(0, 0, *widget.region.size)
                 ours = cells(widget.render_lines(region))
-                assert widget._plain_frame() is not None  # noqa: SLF001 - the direct way is taken
-                assert ours == cells(textuals_own(widget, region)), (ansi, widget)
+                assert widget.plain_frame() is not None  # the plain way is taken
+                assert ours == cells(probes.lines_textuals_way(widget, region)), (ansi, widget)
                 drawn[(ansi, widget)] = ours
         assert drawn[(None, widgets[0])] != drawn[(False, widgets[0])]  # the filter did change colours
         assert drawn[(None, widgets[0])] == drawn[(True, widgets[0])]
@@ -163,13 +153,14 @@ async def test_a_widget_with_a_border_is_drawn_textuals_way(tmp_path):
         status.styles.border = ("round", "red")
         status.styles.height = 3
         await pilot.pause()
-        assert status._plain_frame() is None  # noqa: SLF001
+        assert status.plain_frame() is None
         region = Region(0, 0, *status.region.size)
-        assert cells(status.render_lines(region)) == cells(textuals_own(status, region))
+        assert cells(status.render_lines(region)) == cells(probes.lines_textuals_way(status, region))
         assert cells(status.render_lines(region))[0][0][0] == "╭"
 
 
-async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_path, monkeypatch):
+@pytest.mark.fast_path
+async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_path):
     """Every update the app sends is applied to a copy of the terminal. After each one, the cells
     of the answers and status lines must equal a full redraw done Textual's way (a region marked
     too late or not at all would show there); at the end, the whole screen must. While the person
@@ -180,7 +171,7 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
     checking = [True]
 
     def streaming_regions(screen) -> list[Region]:
-        visible = screen._compositor.visible_widgets  # noqa: SLF001
+        visible = probes.visible_regions(screen)
         return [(widget, region.intersection(clip)) for widget, (region, clip) in visible.items()
                 if isinstance(widget, (OutputView, StatusLine))]
 
@@ -200,47 +191,48 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
         await pilot.pause(0.1)
         checking[0] = True
 
-    terminal = copy_terminal(monkeypatch, check)
-    async with streaming(tmp_path, [600 + 60 * i for i in range(6)]) as (app, pilot, all_panes):
-        for key in "typing":
-            await person(lambda: send_key(app, key))
-        await person(lambda: all_panes[1].output.scroll_up(animate=False))  # it stops following
-        await person(lambda: send_key(app, "alt+right"))
-        await wait_until(lambda: all_panes[3].output.line_count > 10)
-        await person(lambda: setattr(app, "theme", "panes-light"))  # styles change while streaming
-        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
-        await pilot.pause(0.3)
-        full = full_redraw(app.workbench)
+    with terminal_copy(check) as terminal:
+        async with streaming(tmp_path, [600 + 60 * i for i in range(6)]) as (app, pilot, all_panes):
+            for key in "typing":
+                await person(lambda: send_key(app, key))
+            await person(lambda: all_panes[1].output.scroll_up(animate=False))  # it stops following
+            await person(lambda: send_key(app, "alt+right"))
+            await wait_until(lambda: all_panes[3].output.line_count > 10)
+            await person(lambda: setattr(app, "theme", "panes-light"))  # styles change while streaming
+            await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+            await pilot.pause(0.3)
+            full = full_redraw(app.workbench)
     assert len(compared) > 30
     assert mismatches == [], f"{len(mismatches)} cells differ, first: {mismatches[:5]}"
     assert terminal == full
 
 
-async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_stream(tmp_path, monkeypatch):
+@pytest.mark.fast_path
+async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_stream(tmp_path):
     """The prompt editor draws itself as soon as it changes (PromptEditor.refresh): a typed key
     reaches the terminal within a few turns of the event loop, not after Textual's message round
     trips and its screen's update tick (a timer: no number of loop turns alone reaches it)."""
-    terminal = copy_terminal(monkeypatch)
-    async with streaming(tmp_path, [1500] * 4) as (app, pilot, all_panes):
-        await wait_until(lambda: all(p.output.line_count > 3 for p in all_panes))
-        editor = all_panes[0].editor
-        region = app.workbench._compositor.visible_widgets[editor][0]  # noqa: SLF001
-        turns = []
-        for key in "QZXJKVWY":
-            send_key(app, key)
-            for turn in range(1, 200):
-                await asyncio.sleep(0)
-                shown = "".join(terminal.get((x, region.y), (" ",))[0] for x in range(region.x, region.right))
-                if key in shown:
-                    break
-            turns.append(turn)
-            await pilot.pause(0.05)
-        assert all(p.figures.state == "streaming" for p in all_panes)  # typed while answers stream
-        send_key(app, "ctrl+k")
+    with terminal_copy() as terminal:
+        async with streaming(tmp_path, [1500] * 4) as (app, pilot, all_panes):
+            await wait_until(lambda: all(p.output.line_count > 3 for p in all_panes))
+            editor = all_panes[0].editor
+            region = editor.region
+            turns = []
+            for key in "QZXJKVWY":
+                send_key(app, key)
+                for turn in range(1, 200):
+                    await asyncio.sleep(0)
+                    if key in row_text(terminal, region.y, region.x, region.right):
+                        break
+                turns.append(turn)
+                await pilot.pause(0.05)
+            assert all(p.figures.state == "streaming" for p in all_panes)  # typed while answers stream
+            send_key(app, "ctrl+k")
     assert editor.text.startswith("QZXJKVWY")
     assert max(turns) <= 8, turns
 
 
+@pytest.mark.fast_path
 @pytest.mark.parametrize("figures", [
     Figures(),
     Figures("queued"),
@@ -256,7 +248,7 @@ async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
         await pilot.pause()
         status = app.workbench.query_one(StatusLine)
         base = status.rich_style
-        text = figures.render()
+        text = status_text(figures)
         for extra in (Text(), Text.assemble(("a", "red"), ("b", "bold"))):  # the second overlaps
             whole = text + extra
             if extra:
@@ -266,7 +258,7 @@ async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
                 assert cells([status.text_strip(whole, base, width)]) == cells([rich_way]), (whole, width)
                 # and the widget-wide line built in one go (for texts without overlapping spans)
                 status.set_text(whole)
-                frame = status._plain_frame()  # noqa: SLF001
+                frame = status.plain_frame()
                 framed = status._framed_text(frame, width + 2)  # noqa: SLF001 - padding 1 each side
                 if extra:
                     assert framed is None  # overlapping spans: Rich's way
@@ -277,37 +269,37 @@ async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
                     assert cells([framed]) == cells([expected]), (whole, width)
 
 
-async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path, monkeypatch):
+async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path):
     """A run, then two new panes (the screen's layout and the compositor's index change), then
     another run: what the terminal shows must equal a full redraw. (The index's column list was
     once not rebuilt with the map: the first pane's editor and settings stayed blank.)"""
-    terminal = copy_terminal(monkeypatch)
-    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=[PaneRecord(prompt="")]),
-                   session_path=tmp_path / "s.json")
-    async with app.run_test(size=(150, 36)) as pilot:
-        await pilot.pause()
-        for ch in "key":
-            send_key(app, ch)
-        await pilot.pause(0.05)
-        send_key(app, "ctrl+r")
-        all_panes = app.workbench.panes()
-        await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
-        await pilot.pause(0.1)
-        for count in (2, 3):
-            send_key(app, "ctrl+n")
-            await wait_until(lambda: len(app.workbench.panes()) == count)
-            new_pane = app.workbench.panes()[-1]
-            await wait_until(lambda: app.focused is new_pane.editor)
-            for ch in "new":
+    with terminal_copy() as terminal:
+        app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=[PaneRecord(prompt="")]),
+                       session_path=tmp_path / "s.json")
+        async with app.run_test(size=(150, 36)) as pilot:
+            await pilot.pause()
+            for ch in "key":
                 send_key(app, ch)
-            await wait_until(lambda: new_pane.prompt == "new")
-        all_panes = app.workbench.panes()
-        runs = [p.runs for p in all_panes]
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: [p.runs for p in all_panes] == [n + 1 for n in runs])
-        await wait_until(lambda: not any(p.running for p in all_panes), timeout=30)
-        assert [p.figures.state for p in all_panes] == ["done"] * 3
-        await pilot.pause(0.3)
-        full = full_redraw(app.workbench)
+            await pilot.pause(0.05)
+            send_key(app, "ctrl+r")
+            all_panes = app.workbench.panes()
+            await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+            await pilot.pause(0.1)
+            for count in (2, 3):
+                send_key(app, "ctrl+n")
+                await wait_until(lambda: len(app.workbench.panes()) == count)
+                new_pane = app.workbench.panes()[-1]
+                await wait_until(lambda: app.focused is new_pane.editor)
+                for ch in "new":
+                    send_key(app, ch)
+                await wait_until(lambda: new_pane.prompt == "new")
+            all_panes = app.workbench.panes()
+            runs = [p.runs for p in all_panes]
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: [p.runs for p in all_panes] == [n + 1 for n in runs])
+            await wait_until(lambda: not any(p.running for p in all_panes), timeout=30)
+            assert [p.figures.state for p in all_panes] == ["done"] * 3
+            await pilot.pause(0.3)
+            full = full_redraw(app.workbench)
     differ = sorted(k for k in full if terminal.get(k) != full[k])
     assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"

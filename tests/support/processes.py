@@ -1,66 +1,25 @@
-"""Helpers to drive the app from tests and the benchmark: build it, send keys, wait, stop blinking."""
+"""The real `vllm-panes` as a person runs it: in a pseudo-terminal or as a command, each in its own
+session, and a check that nothing of it survives."""
 
 from __future__ import annotations
 
-import asyncio
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
 from pathlib import Path
 
-from textual.widgets import Input, TextArea
-
-from tui.app import WorkbenchApp
-from tui.engine.scripted import ScriptedBackend
-from tui.session import SessionRecord
-
-
-def make_app(backend=None, *, session: SessionRecord | None = None, session_path: Path | None = None,
-             theme: str | None = None) -> WorkbenchApp:
-    from tui.config import Config
-
-    app = WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
-                       session_path=session_path, save_config=False)
-    return app
-
-
-def still(app: WorkbenchApp) -> None:
-    """No blinking cursors in snapshots."""
-    for widget in app.screen.query("TextArea, Input"):
-        widget.cursor_blink = False
-        if isinstance(widget, (TextArea, Input)):
-            widget._pause_blink(visible=widget.has_focus)  # noqa: SLF001 - show a steady cursor
-
-
-async def type_prompt(pilot, pane, text: str) -> None:
-    pane.editor.focus()
-    pane.editor.text = text
-    await pilot.pause()
-
-
-async def wait_until(predicate, timeout: float = 30.0, step: float = 0.02) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(step)
-
-
-def send_key(app, key: str) -> None:
-    """A key press as the terminal would deliver it, without Pilot's wait for an idle app
-    (which, while answers stream, only comes when they have finished)."""
-    from textual import events
-
-    event = events.Key(key, None)
-    event.set_sender(app)
-    app._driver.send_message(event)  # noqa: SLF001 - the same path Pilot.press uses
+import psutil
 
 
 def session_members(sid: int) -> list[int]:
     """Live (non-zombie) processes of session `sid`: a command started with start_new_session and
     everything it started (they inherit the session)."""
-    import os
-
-    import psutil
-
     members = []
     for pid in psutil.pids():
         try:
@@ -75,8 +34,6 @@ def session_members(sid: int) -> list[int]:
 
 def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
     """Seconds until session `sid` has no live process, or None after `timeout`."""
-    import time
-
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         if not session_members(sid):
@@ -89,17 +46,6 @@ class PtyApp:
     """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
 
     def __init__(self, args: list[str], *, size: tuple[int, int] = (200, 50), env: dict | None = None) -> None:
-        import fcntl
-        import os
-        import pty
-        import struct
-        import subprocess
-        import sys
-        import termios
-        import threading
-        import time
-
-        self._time = time
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         self.started = time.perf_counter()
@@ -120,8 +66,6 @@ class PtyApp:
         return self.proc.pid
 
     def _read(self) -> None:
-        import os
-
         while True:
             try:
                 data = os.read(self.master, 65536)
@@ -132,25 +76,23 @@ class PtyApp:
             with self._lock:
                 self.screen.extend(data)
                 if self.first_output is None and b"vllm-panes" in self.screen:
-                    self.first_output = self._time.perf_counter() - self.started
+                    self.first_output = time.perf_counter() - self.started
 
     def seen(self, text: bytes, last: int = 200_000) -> bool:
         with self._lock:
             return text in self.screen[-last:]
 
     def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
-        deadline = self._time.monotonic() + timeout
-        while self._time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.seen(text):
                 return True
             if self.proc.poll() is not None:
                 return self.seen(text)
-            self._time.sleep(0.05)
+            time.sleep(0.05)
         return False
 
     def write(self, data: bytes) -> None:
-        import os
-
         os.write(self.master, data)
 
     def survivors(self) -> list[int]:
@@ -163,8 +105,6 @@ class PtyApp:
         return wait_session_gone(self.pid, timeout)
 
     def close(self) -> None:
-        import os
-
         for pid in self.survivors():
             try:
                 os.kill(pid, 9)
@@ -175,3 +115,21 @@ class PtyApp:
         except OSError:
             pass
         self.proc.poll()
+
+
+COMMAND = [sys.executable, "-m", "tui"]
+
+
+def run_cli(args: list[str], *, timeout: float = 240, env: dict | None = None,
+            cwd: Path | None = None) -> tuple[subprocess.CompletedProcess, list[int]]:
+    proc = subprocess.Popen(COMMAND + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env={**os.environ, **(env or {})}, cwd=cwd)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_session_gone(proc.pid, timeout=5)
+    left = session_members(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), left

@@ -3,14 +3,13 @@
 Textual's `Compositor.render_partial_update` takes the bounding box of all changed regions, then
 renders every widget whose *clip* overlaps that box, each over its whole visible area, and keeps
 only the changed lines. Inside a screen, a widget's clip is its container's area, so every frame
-rendered every widget on the screen in full (measured: 39 to 53 `render_lines` calls a frame with
-4 streaming panes, prompt editors, footer and settings included), although only a line or two of
-each answer had changed. That was most of the app's CPU while answers stream, taken from the
-engine processes it shares the cores with.
+rendered every widget on the screen in full (prompt editors, footer and settings included),
+although only a line or two of each answer had changed. That was most of the app's CPU while
+answers stream, taken from the engine processes it shares the cores with (docs/performance.md).
 
 Here each widget is rendered only for the rows of changed regions that it overlaps, and a changed
 region stops being looked at once a widget in front of the rest covers it whole. The result is the
-same update (`tests/test_compositor.py` checks it against Textual's own, frame by frame):
+same update (`tests/test_render_equivalence.py` checks it against Textual's own, frame by frame):
 
 - Widgets come front to back, and a cell keeps the first strip painted on it ("first wins", as in
   Textual). A cell of a changed region gets painted by the front-most widget there: a region is
@@ -19,10 +18,10 @@ same update (`tests/test_compositor.py` checks it against Textual's own, frame b
   Textual's; only the rows are limited.
 - The chops (each changed row cut at every widget's edges) are made for the changed rows only,
   and a strip whose pieces are all filled already by widgets in front is not divided; the pieces
-  are `LightStrip`s (see direct.py). Textual makes chops for every row of the screen and divides
+  are `LightStrip`s (see plain.py). Textual makes chops for every row of the screen and divides
   every strip.
 
-It relies on Textual's private compositor API, one reason Textual is pinned in pyproject.toml.
+It relies on Textual's private compositor API: used only on the fast path (see tui/render/__init__.py).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from textual._compositor import ChopsUpdate, Compositor  # noqa: PLC2701 - see t
 from textual.geometry import Region
 from textual.strip import Strip
 
-from tui.widgets.direct import LightStrip
+from tui.render.plain import LightStrip
 
 
 class ChangedCellsCompositor(Compositor):

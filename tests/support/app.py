@@ -1,0 +1,46 @@
+"""Driving the app from tests and the benchmark: build it on a backend, send keys, wait."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tui.app import WorkbenchApp
+from tui.config import Config
+from tui.session import SessionRecord
+
+from tests.support.scripted import ScriptedBackend
+
+
+def make_app(backend=None, *, session: SessionRecord | None = None, session_path: Path | None = None,
+             theme: str | None = None) -> WorkbenchApp:
+    """The app on `backend` (a scripted one by default); it never writes the person's config."""
+    return WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
+                        session_path=session_path, save_config=False)
+
+
+def still(app: WorkbenchApp) -> None:
+    """No blinking cursors in snapshots."""
+    for widget in app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False  # its watcher shows a steady cursor where there is focus
+
+
+async def type_prompt(pilot, pane, text: str) -> None:
+    pane.editor.focus()
+    pane.editor.text = text
+    await pilot.pause()
+
+
+async def wait_until(predicate, timeout: float = 30.0, step: float = 0.02) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(step)
+
+
+def send_key(app, key: str) -> None:
+    """A key press, without Pilot's wait for an idle app (which, while answers stream, only
+    comes when they have finished)."""
+    app.simulate_key(key)

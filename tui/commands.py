@@ -1,0 +1,36 @@
+"""The command palette's entries (ctrl+p): every action of the workbench, with its key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+from tui.engine.params import PARAM_SPECS
+
+if TYPE_CHECKING:
+    from tui.screens.workbench import WorkbenchScreen
+
+
+def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None],
+                       save_session: Callable[[], None]) -> Iterator[SystemCommand]:
+    optional = ", ".join(s.name for s in PARAM_SPECS if not s.main)
+    yield SystemCommand("Run all panes", "Start every pane (ctrl+r)", bench.action_run_all)
+    yield SystemCommand("Run focused pane", "Start the focused pane (f5)", bench.action_run_focused)
+    yield SystemCommand("Cancel focused pane", "Abort its request in the engine (esc)", bench.action_cancel_focused)
+    yield SystemCommand("Cancel all panes", "Abort every request (ctrl+k)", bench.action_cancel_all)
+    yield SystemCommand("New pane", "Add an empty pane (ctrl+n)", bench.action_new_pane)
+    yield SystemCommand("Duplicate pane", "Same prompt and settings, to compare (ctrl+d)",
+                        bench.action_duplicate_pane)
+    yield SystemCommand("Close pane", "Close the focused pane (ctrl+w)", bench.action_close_pane)
+    yield SystemCommand("Move pane right", "alt+shift+right", lambda: bench.action_move_pane(1))
+    yield SystemCommand("Move pane left", "alt+shift+left", lambda: bench.action_move_pane(-1))
+    yield SystemCommand("Next pane", "alt+right", lambda: bench.action_focus_pane(1))
+    yield SystemCommand("Previous pane", "alt+left", lambda: bench.action_focus_pane(-1))
+    yield SystemCommand("More sampling knobs", f"Show or hide {optional} (ctrl+o)", bench.action_toggle_more)
+    yield SystemCommand("Restart engine", "Stop the engine and start it again", restart_engine)
+    yield SystemCommand("Export comparison", "Markdown table and JSON of every pane, to the data dir (ctrl+s)",
+                        bench.action_export)
+    yield SystemCommand("Save session", "Save prompts, settings and outputs now", save_session)
+    yield SystemCommand("Help", "Keys and how the workbench works (f1)", bench.action_help)

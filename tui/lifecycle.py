@@ -1,0 +1,58 @@
+"""The backend's life cycle for the commands without a UI (headless, batch): start, run, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+from tui import exit_codes
+from tui.engine.protocol import Backend, BackendError, EngineState
+from tui.signals import QUIT_SIGNALS, quit_signals_ignored
+from tui.terminal import Terminal
+
+
+async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], Awaitable[int]]) -> int:
+    """Start the backend, run `body`, and always shut the backend down.
+
+    SIGTERM, SIGHUP and SIGINT cancel the body; the engine is stopped (quit signals are ignored
+    while that happens) and the exit code is 128 + the signal's number.
+    """
+    err = term.err
+    stopped_by: list[int] = []
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        stopped_by.append(signum)
+        if main_task is not None:
+            main_task.cancel()
+
+    for signum in QUIT_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        def progress(state: EngineState, text: str) -> None:
+            print(f"[engine] {text}", file=err, flush=True)
+
+        try:
+            await backend.start(progress)
+        except BackendError as exc:
+            print(f"vllm-panes: {exc}", file=err)
+            return exit_codes.FAILED
+        return await body()
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        print(f"\nInterrupted ({signal.Signals(stopped_by[0]).name}); shutting down.", file=err)
+        return exit_codes.for_signal(stopped_by[0])
+    finally:
+        for signum in QUIT_SIGNALS:
+            loop.remove_signal_handler(signum)
+        with quit_signals_ignored():
+            await asyncio.shield(backend.shutdown())
+        if term.log_path is not None:
+            print(f"(vLLM's log: {term.log_path})", file=err)
+        try:
+            term.out.flush()
+        except OSError:  # the terminal may be gone (SIGHUP)
+            pass
