@@ -22,7 +22,7 @@ from tui.widgets.output_view import OutputView
 from tui.widgets.pane import Figures, status_text
 from tui.widgets.status_line import StatusLine
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, send_key, still, wait_until
 from tests.support.scripted import ScriptedBackend
 from tests.support.terminal import (
     CONSOLE,
@@ -303,3 +303,44 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path)
             full = full_redraw(app.workbench)
     differ = sorted(k for k in full if terminal.get(k) != full[k])
     assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"
+
+
+@pytest.mark.fast_path  # it runs both itself
+@pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast"])
+async def test_both_paths_draw_the_same_screen(theme, tmp_path):
+    """The same answers on the fast path and on Textual's stock path: every cell of a full redraw
+    is the same, but for the engine line, which says on the stock path that it runs."""
+    from tui import render
+
+    answers = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(40 + 70 * i)}) for i in range(3)]
+    session = SessionRecord(panes=[answers[0], PaneRecord(prompt="wide", overrides={"max_tokens": "90"}),
+                                   *answers[1:]])
+    screens = {}
+    for fast in (True, False):
+        try:
+            previous = render.use_path(fast)
+        except RuntimeError as exc:
+            pytest.skip(str(exc))
+        try:
+            app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=session,
+                           session_path=tmp_path / "s.json", theme=theme)
+            async with app.run_test(size=(150, 36)) as pilot:
+                all_panes = app.workbench.panes()
+                send_key(app, "ctrl+r")
+                await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+                for pane in all_panes:  # where a view jumps to depends on the timing of frames
+                    pane.output.set_text(pane.output.text)
+                all_panes[2].output.scroll_up(animate=False)
+                await pilot.pause(0.2)
+                still(app)
+                await pilot.pause()
+                screens[fast] = cells_sent(probes.full_update(app.workbench))
+        finally:
+            render.use_path(previous)
+    engine_line = {fast: row_text(cells, 0, 0, 150) for fast, cells in screens.items()}
+    assert "stock drawing" in engine_line[False] and "stock drawing" not in engine_line[True]
+    differ = sorted(k for k in screens[True].keys() | screens[False].keys()
+                    if k[1] > 0 and screens[True].get(k) != screens[False].get(k))
+    assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"
+    shown = "".join(row_text(screens[True], y, 0, 150) for y in range(36))
+    assert "w39" in shown and "漢" in shown and "␛" in shown

@@ -41,6 +41,16 @@ def updates_written(callback: Callable[[App, Screen, Update], None]) -> Iterator
         App._display = original  # noqa: SLF001
 
 
+def full_update(screen: Screen) -> Update:
+    """A full redraw of `screen`, drawn the current path's way."""
+    compositor = screen._compositor  # noqa: SLF001
+    pending = set(compositor._dirty_regions)  # noqa: SLF001
+    try:
+        return compositor.render_full_update()
+    finally:
+        compositor._dirty_regions.update(pending)  # noqa: SLF001
+
+
 def full_update_textuals_way(screen: Screen) -> Update:
     """A full redraw of `screen` drawn Textual's way (styles cache, no plain lines); the regions
     waiting for the screen's next update are kept for it."""
