@@ -39,8 +39,9 @@ if [ "$up_to_date" = no ]; then
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
     if ! install 2>"$log"; then
-        # A resolution failure is quick: pip finds no torch of that version before downloading.
-        if [[ ",$extras," == *",cpu,"* ]] && grep -q "torch" "$log"; then
+        # A resolution failure comes quickly (pip reads the packages' metadata, not the wheels):
+        # on the CPU path, that is the missing +cpu torch (pip --quiet does not say which).
+        if [[ ",$extras," == *",cpu,"* ]] && grep -qE "ResolutionImpossible|No matching distribution" "$log"; then
             echo "PyTorch's CPU build is not on pip's indexes here; trying again with $torch_cpu_index" >&2
             install --extra-index-url "$torch_cpu_index"
         else
