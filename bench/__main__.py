@@ -1,11 +1,12 @@
 """The benchmark: what the workbench costs next to the raw engine, measured in one run.
 
-    python -m bench [--quick] [--json]
+    python -m bench [--quick] [--json] [--stock]
 
 All figures come from this run on this machine, on the demo model (float32, ignore_eos, fixed
 seeds). Raw and app runs are interleaved and medians of the repeats are reported, because the raw
 engine's throughput itself varies from run to run; `ratio_N` is the median of the ratios of each
-app run to the raw run just before it.
+app run to the raw run just before it. `render_path` says which drawing path the app ran on
+(tui/render/); `--stock` measures Textual's stock path too (keys ending in `_stock`).
 """
 
 from __future__ import annotations
@@ -40,16 +41,15 @@ SETTLE_S = 0.3
 @dataclass
 class Plan:
     tokens: int = 256
-    # Single paired ratios ranged from 0.77 to 1.25 within one run on this 2-core machine. In a
-    # slow app run, vLLM's own output processing in this process took twice its usual time too:
-    # the whole process was slowed, likely by where the OS placed it next to vLLM's busy-waiting
-    # worker (pinning this process to the worker's core gave the same slowdown). Medians of 21.
+    # Single paired ratios vary widely on a small machine, where this process shares the cores
+    # with vLLM's busy-waiting worker (docs/performance.md): medians of many repeats.
     repeats: int = 21
     cancels: int = 50
     keys: int = 60
     long_answer: int = 4000
     cost_repeats: int = 9  # the per-delta cost is the median of this many runs at each length
     starts: int = 5  # starts of the real app (first frame, RSS, quit)
+    stock: bool = False  # measure ratio_4/8 and lag on Textual's stock drawing path too
 
     @classmethod
     def quick(cls) -> Plan:
@@ -112,9 +112,9 @@ async def raw_run(backend, streams: int, tokens: int) -> float:
 def settle_like_the_app() -> None:
     """In the real app, `gc.freeze()` runs once the engine is up, after the UI is mounted, so the
     widgets' objects are not walked by every full GC pass. Here each measurement mounts a new app
-    (earlier ones stay referenced, e.g. from context variables: ~75,000 objects each), so
-    without this the full passes grew from 11 to 106 ms over a run and showed up as lag and key
-    latency outliers that the real app does not have. Freeze the same way before each measurement."""
+    (earlier ones stay referenced, e.g. from context variables), so without this the full passes
+    grow over a run and show up as lag and key latency outliers that the real app does not have.
+    Freeze the same way before each measurement."""
     gc.collect()
     gc.freeze()
 
@@ -330,8 +330,8 @@ async def delta_cost_us(length: int) -> float:
 # -- 6. the real process in a pseudo-terminal ----------------------------------------------------
 def real_process(starts: int) -> dict[str, float]:
     """`starts` starts of the real app: the median first frame and quit time, the highest RSS,
-    and every process left behind. A single start's first frame varied from 0.25 to 0.43 s on
-    this machine (8 starts; mostly Python's start and imports), so one start says little."""
+    and every process left behind. One start's first frame says little: it varies with Python's
+    start and imports."""
     runs = [one_real_process() for _ in range(starts)]
     frames = [r["first_frame_s"] for r in runs]
     return {"first_frame_s": statistics.median(frames), "first_frame_max_s": max(frames),
@@ -371,41 +371,61 @@ def one_real_process() -> dict[str, float]:
 
 
 # -- the run ---------------------------------------------------------------------------------------
-async def measure(plan: Plan, log) -> dict[str, float]:
+async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log) -> dict[str, float]:
+    """Raw and app runs, interleaved, at each number of streams; display lag at 8 streams."""
+    results: dict[str, float] = {}
+    lags: list[float] = []
+    visible: list[int] = []
+    CPU_US_PER_TOKEN.clear()
+    for streams in stream_counts:
+        raws, tuis = [], []
+        for _ in range(plan.repeats):
+            raws.append(await raw_run(backend, streams, plan.tokens))
+            tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None,
+                                      visible if streams == 8 else None))
+            log(f"  {streams} stream(s), repeat {len(raws)}: raw {raws[-1]:.0f} tok/s, app {tuis[-1]:.0f} tok/s")
+        results[f"raw_tok_s_{streams}"] = statistics.median(raws)
+        results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
+        # Each app run is paired with the raw run just before it: the machine's speed drifts
+        # by more than the difference measured.
+        results[f"ratio_{streams}"] = statistics.median(t / r for r, t in zip(raws, tuis))
+        for kind in ("raw", "tui"):
+            results[f"{kind}_cpu_us_per_tok_{streams}"] = statistics.median(CPU_US_PER_TOKEN[(kind, streams)])
+        log(f"{streams} stream(s): raw {results[f'raw_tok_s_{streams}']:.0f} tok/s, "
+            f"app {results[f'tui_tok_s_{streams}']:.0f} tok/s, ratio {results[f'ratio_{streams}']:.3f}; "
+            f"this process's CPU per token: raw {results[f'raw_cpu_us_per_tok_{streams}']:.0f} µs, "
+            f"app {results[f'tui_cpu_us_per_tok_{streams}']:.0f} µs")
+    if lags:
+        results["lag_p50_ms"] = percentile(lags, 50)
+        results["lag_p99_ms"] = percentile(lags, 99)
+        log(f"display lag over {len(lags)} deltas of the {len(set(visible))} panes in view (of 8): "
+            f"p50 {results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms")
+    return results
+
+
+async def measure(plan: Plan, log) -> dict[str, float | str]:
+    from tui import render
     from tui.demo_model import ensure_demo_model
     from tui.engine.vllm_backend import VLLMBackend
 
-    results: dict[str, float] = {}
+    results: dict[str, float | str] = {"render_path": render.current_path().name}
     log("building/loading the demo model and starting the engine…")
     backend = VLLMBackend([], model=str(ensure_demo_model()))
     await backend.start()
     with_ignore_eos(backend)
     try:
         await raw_run(backend, 1, 16)  # warm-up
-        lags: list[float] = []
-        visible: list[int] = []
-        for streams in (1, 4, 8):
-            raws, tuis = [], []
-            for _ in range(plan.repeats):
-                raws.append(await raw_run(backend, streams, plan.tokens))
-                tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None,
-                                          visible if streams == 8 else None))
-                log(f"  {streams} stream(s), repeat {len(raws)}: raw {raws[-1]:.0f} tok/s, app {tuis[-1]:.0f} tok/s")
-            results[f"raw_tok_s_{streams}"] = statistics.median(raws)
-            results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
-            # Each app run is paired with the raw run just before it: the machine's speed drifts
-            # by more than the difference measured (±15 % between runs seconds apart here).
-            results[f"ratio_{streams}"] = statistics.median(t / r for r, t in zip(raws, tuis))
-            for kind in ("raw", "tui"):
-                results[f"{kind}_cpu_us_per_tok_{streams}"] = statistics.median(CPU_US_PER_TOKEN[(kind, streams)])
-            log(f"{streams} stream(s): raw {results[f'raw_tok_s_{streams}']:.0f} tok/s, "
-                f"app {results[f'tui_tok_s_{streams}']:.0f} tok/s, ratio {results[f'ratio_{streams}']:.3f}; "
-                f"this process's CPU per token: raw {results[f'raw_cpu_us_per_tok_{streams}']:.0f} µs, "
-                f"app {results[f'tui_cpu_us_per_tok_{streams}']:.0f} µs")
-        results["lag_p50_ms"] = percentile(lags, 50)
-        results["lag_p99_ms"] = percentile(lags, 99)
-        log(f"display lag over {len(lags)} deltas of the {len(set(visible))} panes in view (of 8): "
-            f"p50 {results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms")
+        log(f"render path: {render.current_path().name} {render.current_path().why_stock}".rstrip())
+        results.update(await throughput(backend, plan, (1, 4, 8), log))
+        if plan.stock:
+            previous = render.use_path(False)
+            try:
+                log("the same on Textual's stock drawing path (--stock):")
+                stock = await throughput(backend, plan, (4, 8), log)
+            finally:
+                render.use_path(previous)
+            results.update({f"{key}_stock": value for key, value in stock.items()
+                            if key.startswith(("ratio_", "lag_", "tui_cpu"))})
         cancels = await cancel_latencies(backend, plan.cancels)
         results["cancel_p99_ms"] = percentile(cancels, 99)
         log(f"cancel: p50 {percentile(cancels, 50):.1f} ms, p99 {results['cancel_p99_ms']:.1f} ms "
@@ -434,9 +454,12 @@ async def measure(plan: Plan, log) -> dict[str, float]:
     return results
 
 
-def table(results: dict[str, float]) -> str:
+def table(results: dict[str, float | str]) -> str:
     lines = [f"{'figure':<22} {'value':>12}  target"]
     for key, value in results.items():
+        if isinstance(value, str):
+            lines.append(f"{key:<22} {value:>12}")
+            continue
         target = TARGETS.get(key)
         if key == "delta_cost_us_4000":
             target = ("<=", 1.5 * results["delta_cost_us_100"])
@@ -453,8 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
+    parser.add_argument("--stock", action="store_true",
+                        help="measure Textual's stock drawing path too (ratio_4/8 and lag, keys *_stock)")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
+    plan.stock = args.stock
     from tui.terminal import divert_output_to_log
     from tui import locations
 
@@ -468,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(measure(plan, log))
     log(f"done in {time.perf_counter() - started:.0f} s")
     if args.json:
-        print(json.dumps({k: round(v, 4) for k, v in results.items()}), file=term.out)
+        print(json.dumps({k: v if isinstance(v, str) else round(v, 4) for k, v in results.items()}), file=term.out)
     else:
         print(table(results), file=term.out)
     return 0

@@ -11,7 +11,8 @@ import bench.__main__ as bench
 pytestmark = pytest.mark.engine
 
 
-async def test_benchmark_measurements_run(engine):
+@pytest.mark.ui  # the app's runs on both render paths
+async def test_benchmark_measurements_run(engine, render_path):
     undo = bench.with_ignore_eos(engine)
     try:
         raw = await bench.raw_run(engine, 2, 24)
@@ -33,5 +34,6 @@ async def test_per_delta_cost_measurement_runs():
 
 
 def test_table_marks_missed_targets():
-    text = bench.table({"ratio_4": 0.9, "ratio_8": 0.95, "delta_cost_us_100": 10.0, "delta_cost_us_4000": 20.0})
-    assert "ratio_4" in text and "MISSED" in text and "ok" in text
+    text = bench.table({"render_path": "fast", "ratio_4": 0.9, "ratio_8": 0.95, "delta_cost_us_100": 10.0,
+                        "delta_cost_us_4000": 20.0})
+    assert "ratio_4" in text and "MISSED" in text and "ok" in text and "fast" in text

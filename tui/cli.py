@@ -113,7 +113,7 @@ def run() -> None:
 
     By the time main() returns the engine is stopped, its processes are gone, the session is saved
     and our streams are flushed. What is left is the interpreter's teardown of torch, vLLM, ZeroMQ
-    and their threads, measured at ~4 s on 2 cores; os._exit skips it.
+    and their threads, which takes seconds; os._exit skips it.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):

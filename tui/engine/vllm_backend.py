@@ -134,8 +134,7 @@ class VLLMBackend:
                 handler = getattr(engine, "output_handler", None)
                 if handler is not None:
                     handler.cancel()
-                # The Worker holds nothing to save, and was still running 1.4-2 s after vLLM's
-                # shutdown had waited 2 s for it (measured; it took as long to go on SIGKILL then):
+                # The Worker holds nothing to save, and outlives vLLM's own shutdown by seconds:
                 # stop it first, so that its exit overlaps EngineCore's shutdown.
                 self._kill_workers()
                 try:

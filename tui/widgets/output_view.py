@@ -31,7 +31,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         scrollbar-background-active: $surface;
         scrollbar-corner-color: $surface;
         /* Always shown: a scrollbar appearing is a layout change, which reflows every widget
-           on the screen (~90 ms with 8 panes) the first time each answer fills its view. */
+           on the screen the first time each answer fills its view. */
         overflow-y: scroll;
         /* Text is wrapped to the view: never a horizontal scrollbar. With `auto`, Textual showed
            one the first time the height grew (the virtual width equals the view's, which it

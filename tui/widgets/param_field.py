@@ -45,7 +45,7 @@ class ParamField(Horizontal):
         self.error: str | None = None
         self._owner = owner  # told of changes made while the field is not mounted
         # A field need not be mounted to be read, set or checked: the optional knobs are mounted
-        # only when first shown (ctrl+o), since building them cost the first frame ~50 ms.
+        # only when first shown (ctrl+o), so that they do not delay the first frame.
         self._check()
 
     def compose(self) -> ComposeResult:
