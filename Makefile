@@ -22,5 +22,10 @@ bench:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev
 	.venv/bin/python -m bench
 
+# README's picture (docs/screenshot.svg): the real app on the demo model, in a virtual terminal.
+screenshot:
+	@scripts/venv.sh $(VLLM_PANES_PATH)
+	.venv/bin/python scripts/screenshot.py docs/screenshot.svg
+
 clean:
 	rm -rf .venv .pytest_cache
