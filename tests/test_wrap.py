@@ -40,3 +40,46 @@ def test_rewrap_on_resize():
 def test_control_characters_are_made_visible():
     assert printable("a\x1b[31mb\x00c\nd\te") == "a\u241b[31mb\u2400c\nd\te"
     assert "\x1b" not in printable("\x1b\x9b\x7f")
+
+
+graphemes = st.lists(st.sampled_from(["a", " ", "\n", "漢", "é", "e\u0301", "❤\ufe0f", "❤", "\ufe0f",
+                                       "👍🏽", "👨\u200d👩\u200d👧", "\u200d", "\u200b"]), max_size=120).map("".join)
+
+
+@settings(max_examples=300)
+@given(graphemes, st.integers(min_value=2, max_value=30), st.lists(st.integers(1, 12), max_size=40))
+def test_emoji_and_joined_graphemes_are_measured_as_rich_draws_them(text, width, cuts):
+    """A line never holds more cells than the width as Rich measures it (else it is cropped when
+    drawn), and appending in pieces (a variation selector arriving after its emoji) gives the
+    same lines as wrapping the whole text."""
+    lines = wrap_text(text, width)
+    assert all(cell_len(line) <= width for line in lines), [(line, cell_len(line)) for line in lines]
+    wrapped = WrappedText(width)
+    position = 0
+    for cut in cuts:
+        wrapped.append(text[position:position + cut])
+        position += cut
+    wrapped.append(text[position:])
+    assert wrapped.lines == lines and wrapped.text == text
+
+
+def test_a_heart_with_its_variation_selector_is_two_cells():
+    assert wrap_text("ab ❤\ufe0f cd", 4) == ["ab", "❤\ufe0f", "cd"]
+
+
+def test_wrapping_a_long_paragraph_is_linear_in_its_length():
+    """Four times the text takes about four times as long, not sixteen (best of 3 each)."""
+    import time
+
+    def seconds(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            wrap_text(text, 47)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    unit = "Über die Brücke gehen wir 漢字 und ❤\ufe0f weiter "
+    small = unit * (25_000 // len(unit))
+    assert len(wrap_text(small * 4, 47)) > 1000
+    assert seconds(small * 4) < 8 * seconds(small)

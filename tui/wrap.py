@@ -1,42 +1,70 @@
 """Greedy word wrap by terminal cells, incremental: appending text only re-wraps the open last line.
 
-No Textual here, so the wrapping rules are tested on their own.
+Cells are measured as Rich measures them (by grapheme: an emoji with a variation selector or a
+joined family is as wide as Rich draws it), so a wrapped line is never cropped when it is drawn.
+Wrapping a paragraph is linear in its length. No Textual here, so the rules are tested on their own.
 """
 
 from __future__ import annotations
 
-from rich.cells import cell_len, get_character_cell_size
+from itertools import accumulate
 
-
-def _cut_index(text: str, width: int) -> int:
-    """Length of the longest prefix of `text` that fits in `width` cells (at least 1 character)."""
-    if text.isascii():
-        return max(1, min(len(text), width))
-    used = 0
-    for index, char in enumerate(text):
-        used += get_character_cell_size(char)
-        if used > width:
-            return max(1, index)
-    return len(text)
+from rich.cells import split_graphemes
 
 
 def wrap_paragraph(text: str, width: int) -> list[str]:
     """Wrap one paragraph (no newlines) into lines of at most `width` cells; always ≥ 1 line.
 
-    Width is at least 2, so that a double-width character always fits on a line of its own.
+    A line breaks at its last space that fits (the space is dropped), or, for a word longer than
+    the line, after the last grapheme that fits. Width is at least 2, so that a double-width
+    character always fits on a line of its own.
     """
     width = max(2, width)
-    lines: list[str] = []
-    while (len(text) > width) if text.isascii() else (cell_len(text) > width):
-        cut = _cut_index(text, width)
-        space = text.rfind(" ", 0, cut + 1)
-        if space > 0:
-            lines.append(text[:space])
-            text = text[space + 1:]
+    if text.isascii():
+        return _wrap_ascii(text, width)
+    spans, total = split_graphemes(text)
+    if total <= width:
+        return [text]
+    starts = [start for start, _, _ in spans] + [len(text)]
+    ends = [0, *accumulate(cells for _, _, cells in spans)]  # ends[k]: cells of spans[:k]
+    last_space = []  # last_space[k]: index of the last space among spans[:k + 1], or -1
+    space = -1
+    for index, (start, end, _) in enumerate(spans):
+        if end - start == 1 and text[start] == " ":
+            space = index
+        last_space.append(space)
+    lines = []
+    first = 0  # the line's first span
+    fit = 0  # one past the last span that fits on the line (only moves forward)
+    count = len(spans)
+    while ends[count] - ends[first] > width:
+        fit = max(fit, first + 1)
+        while fit < count and ends[fit + 1] - ends[first] <= width:
+            fit += 1
+        space = last_space[fit] if fit < count else -1
+        if space > first:  # the last space that fits, or the one right after what fits
+            lines.append(text[starts[first]:starts[space]])
+            first = space + 1
         else:  # one word longer than the line: hard break
-            lines.append(text[:cut])
-            text = text[cut:]
-    lines.append(text)
+            lines.append(text[starts[first]:starts[fit]])
+            first = fit
+    lines.append(text[starts[first]:])
+    return lines
+
+
+def _wrap_ascii(text: str, width: int) -> list[str]:
+    """`wrap_paragraph` where every character is one cell."""
+    lines = []
+    first = 0
+    while len(text) - first > width:
+        space = text.rfind(" ", first + 1, first + width + 1)
+        if space > first:
+            lines.append(text[first:space])
+            first = space + 1
+        else:
+            lines.append(text[first:first + width])
+            first += width
+    lines.append(text[first:])
     return lines
 
 
