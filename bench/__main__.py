@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -29,7 +30,9 @@ os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
 PROMPTS = ["The future of artificial intelligence is", "In a galaxy far, far away", "The key to happiness is"]
 TARGETS = {
     "ratio_4": (">=", 0.95), "ratio_8": (">=", 0.92), "lag_p99_ms": ("<=", 50), "cancel_p99_ms": ("<=", 50),
-    "key_p99_ms": ("<=", 50), "first_frame_s": ("<=", 0.5), "quit_s": ("<=", 3), "orphans": ("<=", 0),
+    "key_p99_ms": ("<=", 50), "first_frame_s": ("<=", 0.5), "quit_s": ("<=", 3), "quit_max_s": ("<=", 3),
+    "quit_sigterm_s": ("<=", 3), "quit_sigterm_max_s": ("<=", 3), "remote_quit_max_s": ("<=", 3),
+    "remote_quit_sigterm_max_s": ("<=", 3), "orphans": ("<=", 0), "remote_orphans": ("<=", 0),
 }
 
 
@@ -329,23 +332,45 @@ async def delta_cost_us(length: int) -> float:
 
 # -- 6. the real process in a pseudo-terminal ----------------------------------------------------
 def real_process(starts: int) -> dict[str, float]:
-    """`starts` starts of the real app: the median first frame and quit time, the highest RSS,
-    and every process left behind. One start's first frame says little: it varies with Python's
-    start and imports."""
-    runs = [one_real_process() for _ in range(starts)]
-    frames = [r["first_frame_s"] for r in runs]
+    """`starts` starts of the real app on the in-process engine, quit with ctrl+q, and as many quit
+    with SIGTERM: the median first frame and quit times (with the highest), the highest RSS, and
+    every process left behind. One start's first frame says little: it varies with Python's start
+    and imports."""
+    runs = [one_real_process(["--demo", "--fresh"], "ctrl+q") for _ in range(starts)]
+    killed = [one_real_process(["--demo", "--fresh"], signal.SIGTERM) for _ in range(starts)]
+    frames = [r["first_frame_s"] for r in runs + killed]
     return {"first_frame_s": statistics.median(frames), "first_frame_max_s": max(frames),
-            "app_rss_mb": max(r["app_rss_mb"] for r in runs),
-            "quit_s": statistics.median(r["quit_s"] for r in runs), "quit_max_s": max(r["quit_s"] for r in runs),
-            "orphans": sum(r["orphans"] for r in runs)}
+            "app_rss_mb": max(r["app_rss_mb"] for r in runs + killed),
+            **quit_figures("quit", runs), **quit_figures("quit_sigterm", killed),
+            "orphans": sum(r["orphans"] for r in runs + killed)}
 
 
-def one_real_process() -> dict[str, float]:
+def remote_process(starts: int) -> dict[str, float]:
+    """The real app on a remote server (the tests' loopback server), quit with ctrl+q and SIGTERM."""
+    from tests.support.fault_server import FaultServer
+
+    server = FaultServer().start()
+    try:
+        args = ["--base-url", server.url(), "--fresh"]
+        runs = [one_real_process(args, "ctrl+q") for _ in range(starts)]
+        killed = [one_real_process(args, signal.SIGTERM) for _ in range(starts)]
+    finally:
+        server.stop()
+    return {**quit_figures("remote_quit", runs), **quit_figures("remote_quit_sigterm", killed),
+            "remote_orphans": sum(r["orphans"] for r in runs + killed)}
+
+
+def quit_figures(name: str, runs: list[dict[str, float]]) -> dict[str, float]:
+    times = [r["quit_s"] for r in runs]
+    return {f"{name}_s": statistics.median(times), f"{name}_max_s": max(times)}
+
+
+def one_real_process(args: list[str], how) -> dict[str, float]:
     import psutil
 
     from tests.support.processes import PtyApp
 
-    app = PtyApp(["--demo", "--fresh"])
+    app = PtyApp(args)
     main = psutil.Process(app.pid)
     peak = 0
     deadline = time.monotonic() + 120
@@ -359,15 +384,16 @@ def one_real_process() -> dict[str, float]:
         for _ in range(20):
             peak = max(peak, main.memory_info().rss)
             time.sleep(0.05)
-        app.write(b"\x11")  # ctrl+q
-        quit_s = app.wait_gone()
+        try:
+            quit_s = app.quit(how)
+        except AssertionError:
+            quit_s = float("nan")
         time.sleep(1)
         orphans = len(app.survivors())
     finally:
         app.close()
     return {"first_frame_s": app.first_output if app.first_output is not None else float("nan"),
-            "app_rss_mb": peak / 2**20, "quit_s": quit_s if quit_s is not None else float("nan"),
-            "orphans": orphans}
+            "app_rss_mb": peak / 2**20, "quit_s": quit_s, "orphans": orphans}
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -447,10 +473,14 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
     log(f"per-delta UI cost (last {WINDOW} deltas, median of {plan.cost_repeats}): "
         f"{results['delta_cost_us_100']:.0f} µs at 100 {[round(c) for c in costs[100]]}, "
         f"{results['delta_cost_us_4000']:.0f} µs at {plan.long_answer} {[round(c) for c in costs[plan.long_answer]]}")
-    log(f"starting the real app in a pseudo-terminal, {plan.starts} time(s)…")
+    log(f"starting the real app in a pseudo-terminal, {plan.starts} time(s) each quit with ctrl+q and SIGTERM…")
     results.update(real_process(plan.starts))
     log(f"first frame: median {results['first_frame_s']:.3f} s, highest {results['first_frame_max_s']:.3f} s; "
-        f"quit: median {results['quit_s']:.2f} s, highest {results['quit_max_s']:.2f} s")
+        f"quit: median {results['quit_s']:.2f} s, highest {results['quit_max_s']:.2f} s; SIGTERM: median "
+        f"{results['quit_sigterm_s']:.2f} s, highest {results['quit_sigterm_max_s']:.2f} s")
+    results.update(remote_process(plan.starts))
+    log(f"remote: quit median {results['remote_quit_s']:.2f} s (highest {results['remote_quit_max_s']:.2f}), "
+        f"SIGTERM median {results['remote_quit_sigterm_s']:.2f} s (highest {results['remote_quit_sigterm_max_s']:.2f})")
     return results
 
 

@@ -125,3 +125,70 @@ def test_progress_bar_only_when_stderr_is_a_terminal():
         bar.stop()
     assert "3/3" in tty.getvalue() and "batch" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+# -- a batch keeps what it finished ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fault_server():
+    from tests.support.fault_server import FaultServer
+
+    server = FaultServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.subprocess
+def test_an_interrupted_batch_keeps_every_finished_line(fault_server, tmp_path):
+    """The first job never ends (its server went quiet); the others finish while they wait for it.
+    SIGINT: every finished line is on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"prompt": "fault:quiet"}\n' + "".join(f'{{"prompt": "p{i}"}}\n' for i in range(5)))
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--base-url", fault_server.url(),
+                             "--batch", str(batch), "--output", str(out), "--concurrency", "6"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while fault_server.requests.count("ok") < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the five answers are short: done by now
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(line["index"] for line in lines) == [1, 2, 3, 4, 5]
+    assert all(line["text"].startswith("word1") and line["error"] is None for line in lines)
+
+
+@pytest.mark.subprocess
+def test_the_output_file_is_left_alone_until_the_backend_is_up(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    out = tmp_path / "out.jsonl"
+    out.write_text("the results of an earlier run\n")
+    result, left = run_cli(["--headless", "--base-url", f"http://127.0.0.1:{closed}/v1", "--batch",
+                            str(TOML_EXAMPLE), "--output", str(out)], timeout=60)
+    assert result.returncode == 1 and "cannot reach" in result.stderr
+    assert out.read_text() == "the results of an earlier run\n" and left == []
+
+
+@pytest.mark.subprocess
+def test_the_batch_file_is_never_its_own_output(tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"prompt": "a"}\n')
+    result, _ = run_cli(["--headless", "--demo", "--batch", str(batch), "--output", str(batch)], timeout=60)
+    assert result.returncode == 2 and "is the batch file itself" in result.stderr
+    assert batch.read_text() == '{"prompt": "a"}\n'

@@ -74,4 +74,4 @@ def test_config_backend_and_remote_table_are_checked(tmp_path):
     assert (config.backend, config.remote_url, config.remote_model) == ("openai", "http://127.0.0.1:8000/v1", "m")
     assert config.engine_flags == ["--max-model-len", "1024"] and not config.notices
     path.write_text('backend = "carrier-pigeon"\n')
-    assert "backend must be 'vllm' or 'openai'" in load_config(path).notices[0]
+    assert "backend: must be one of vllm, openai, not 'carrier-pigeon'" in load_config(path).notices[0]

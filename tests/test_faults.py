@@ -82,14 +82,7 @@ def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
         time.sleep(0.3)
         engine_children = [p.pid for p in psutil.Process(app.pid).children(recursive=True)]
         assert len(engine_children) >= 2
-        if signum == "ctrl+q":
-            app.write(b"\x11")
-        else:
-            if signum == signal.SIGHUP:
-                os.close(app.master)  # the terminal goes away, then the hang-up
-            os.kill(app.pid, signum)
-        gone = app.wait_gone(timeout=20)
-        assert gone is not None, f"still running: {app.survivors()}"
+        gone = app.quit(signum)  # how long is the benchmark's business (quit_s); here: that it ends
         name = signum if signum == "ctrl+q" else signal.Signals(signum).name
         print(f"{name}: all processes gone {gone:.2f} s after it")
         assert app.proc.wait(5) == (0 if signum == "ctrl+q" else 128 + signum)
@@ -199,8 +192,9 @@ def test_headless_engine_death_exits_non_zero_with_a_message(demo_model):
         proc.wait(30)
         assert proc.returncode == 1, (proc.returncode, err)
         assert "the engine died" in err
-        wait_session_gone(proc.pid, timeout=10)
-        assert session_members(proc.pid) == []
+        # The orphaned Worker was stopped before the command returned; multiprocessing's resource
+        # tracker follows the command within moments (it reads until the command's end).
+        assert wait_session_gone(proc.pid, timeout=1.0) is not None, session_members(proc.pid)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -21,6 +21,7 @@ from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
 from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.processes import PtyApp
 from tui.figures import CANCELLED, DONE
 
 pytestmark = [pytest.mark.engine, pytest.mark.remote]
@@ -198,6 +199,27 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         assert first.output.text and first.prompt == "The key to happiness is"
 
 
+@pytest.mark.subprocess
+@pytest.mark.parametrize("how", ["ctrl+q", signal.SIGTERM])
+def test_the_real_app_on_vllm_serve_quits_cleanly(server, tmp_path, how):
+    """vLLM's server keeps connections open between requests: quitting closes them in the loop
+    they belong to (it once ended every remote session with 'crashed: Event loop is closed')."""
+    env = {"XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c"),
+           "XDG_STATE_HOME": str(tmp_path / "s")}
+    app = PtyApp(["--base-url", server.url, "--fresh", "--max-tokens", "20"], env=env)
+    try:
+        assert app.wait_for(b"ready", timeout=60), bytes(app.screen[-2000:])
+        app.write(b"The key to happiness is")
+        time.sleep(0.3)
+        app.write(b"\x1b[15~")  # F5
+        assert app.wait_for(b"done", timeout=60)
+        app.quit(how)
+        assert app.proc.wait(5) == (0 if how == "ctrl+q" else 128 + how)
+        assert not app.seen(b"crashed") and not app.seen(b"Traceback")
+    finally:
+        app.close()
+
+
 async def test_server_dying_mid_stream_is_reported(server):
     """Last in this module: it kills the server."""
     backend = OpenAIBackend(server.url)
@@ -217,6 +239,10 @@ async def test_server_dying_mid_stream_is_reported(server):
     await wait_until(lambda: tokens >= 10, timeout=60)
     os.killpg(server.proc.pid, signal.SIGKILL)
     await asyncio.wait_for(task, timeout=30)
-    assert error and isinstance(error[0], EngineDead), error
-    assert "lost the server at" in str(error[0])
+    # That request fails with the reason; the backend is not declared dead for one broken
+    # connection (the next request says whether the server is there).
+    assert error and isinstance(error[0], BackendError) and not isinstance(error[0], EngineDead), error
+    assert f"lost the connection to {server.url}" in str(error[0])
+    with pytest.raises(BackendError, match="cannot reach|lost the connection"):
+        await collect(backend, "hello", REFERENCE.with_values(max_tokens=3))
     await backend.shutdown()

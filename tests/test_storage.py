@@ -23,7 +23,7 @@ def test_corrupt_session_is_moved_aside(tmp_path):
     path = tmp_path / "session.json"
     path.write_text('{"version": 1, "panes": [')
     loaded, notice = load_session(path)
-    assert loaded is None and "could not be read" in notice
+    assert loaded is None and "the saved session is not JSON" in notice
     assert not path.exists()
     moved = list(tmp_path.glob("session.json.bad-*"))
     assert len(moved) == 1 and moved[0].read_text() == '{"version": 1, "panes": ['
@@ -68,7 +68,7 @@ def test_bad_config_is_moved_aside_with_a_notice(tmp_path):
     assert config.sampling["temperature"] == 0.8
     assert "temperature must be in [0, 2]" in config.notices[0] and not path.exists()
     path.write_text("this is = = not toml")
-    assert "unreadable" in load_config(path).notices[0]
+    assert "the config file cannot be read" in load_config(path).notices[0]
 
 
 def test_theme_choice_persists_and_keeps_other_settings(tmp_path):

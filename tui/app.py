@@ -15,12 +15,13 @@ from tui import exit_codes, locations
 from tui.commands import workbench_commands
 from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
-from tui.engine.protocol import Backend
+from tui.engine.protocol import Backend, EngineState
 from tui.engine_control import EngineControl
 from tui.screens.workbench import WorkbenchScreen
-from tui.session import SessionRecord, load_session, save_session
+from tui.session import SessionLock, SessionRecord, load_session, save_session
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
+from tui.text import one_line
 from tui.themes import DEFAULT_THEME, discover_themes
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,13 @@ class WorkbenchApp(App):
     def backend(self) -> Backend:
         return self.engine.backend
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification (the app's, its screens' and widgets') is plain, safe text: they carry
+        file names, server messages and exception text, which must never be read as markup."""
+        super().notify(one_line(message, 1000), title=one_line(title, 100), severity=severity,
+                       timeout=timeout, markup=False)
+
     # -- start -------------------------------------------------------------------------------------
     def get_default_screen(self) -> WorkbenchScreen:
         # The workbench is the first screen itself: pushed over a blank default screen, it would
@@ -85,11 +93,16 @@ class WorkbenchApp(App):
             self.call_after_refresh(self.start_engine)
 
     def start_engine(self) -> None:
-        """Start the engine, or restart it (the palette's 'Restart engine')."""
+        """Start the engine, or restart it (the palette's 'Restart engine'): runs still streaming
+        end as cancelled, with what they wrote kept, and the new engine takes the next ones."""
+        if self.engine.backend.state is not EngineState.STOPPED:
+            self.workbench.action_cancel_all()
         self.engine.start(self)
 
     # -- session, theme ----------------------------------------------------------------------------
     def save_session_now(self) -> None:
+        if self._session_path is None:  # another app holds this session (see run_app)
+            return
         try:
             save_session(self.workbench.session_record(), self._session_path)
             self.workbench.session_dirty = False
@@ -151,6 +164,12 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
     """Run the UI, then stop the engine; return the exit code."""
     notices: list[str] = []
     session = None
+    session_path: Path | None = locations.session_file()
+    lock = SessionLock(session_path)
+    if not lock.acquire():
+        notices.append(f"Another vllm-panes has this session open: this one shows it but does not save "
+                       f"it ({session_path}).")
+        session_path = None
     if not fresh:
         session, notice = load_session()
         if notice:
@@ -159,11 +178,20 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
         session.defaults = _session_from_sampling(sampling).defaults
     config = config or Config()
     config.notices.extend(notices)
-    app = WorkbenchApp(backend, sampling, config=config, session=session,
-                       session_path=locations.session_file(),
+    app = WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
                        log_path=str(term.log_path) if term.log_path else None)
+    asyncio.run(_run_then_stop(app, term))
+    if app.exit_signal:
+        return exit_codes.for_signal(app.exit_signal)
+    return app.return_code or exit_codes.OK
+
+
+async def _run_then_stop(app: WorkbenchApp, term: Terminal) -> None:
+    """The UI, then the engine's shutdown, in one event loop: the backend's connections and tasks
+    belong to the loop they were made in (a remote client closed from another loop raised
+    'Event loop is closed')."""
     try:
-        app.run()
+        await app.run_async()
     finally:
         with quit_signals_ignored():
             log.info("app exited; stopping the engine")
@@ -171,8 +199,5 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
                 print("vllm-panes: stopping the engine…", file=term.err, flush=True)
             except OSError:  # the terminal is gone (SIGHUP)
                 pass
-            asyncio.run(app.engine.shutdown())
+            await app.engine.shutdown()
             log.info("engine stopped")
-    if app.exit_signal:
-        return exit_codes.for_signal(app.exit_signal)
-    return app.return_code or exit_codes.OK

@@ -34,6 +34,8 @@ from tui.engine.protocol import Backend, BackendError, EngineDead
 from tui.figures import Figures
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
+from tui.text import one_line, without_surrogates
+from tui.validate import describe
 
 MAX_JOBS = 100_000
 _EXTRA_KEYS = ("chat_template", "system_prompt")
@@ -70,6 +72,8 @@ def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
                 grids.append((f"{path}:{number}", json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise BatchError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise BatchError(f"{path}:{number}: nested too deeply") from None
     else:
         raise BatchError(f"{path}: a batch file is .toml or .jsonl")
     jobs: list[Job] = []
@@ -87,10 +91,12 @@ def _expand(where: str, grid: Any, base: Sampling):
     if not isinstance(grid, dict):
         raise BatchError(f"{where}: expected a table/object of prompts and settings")
     grid = dict(grid)
-    prompts = grid.pop("prompts", None)
+    prompts = grid.pop("prompts", [])
+    if not isinstance(prompts, list):
+        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings, not {describe(prompts)}")
     if "prompt" in grid:
-        prompts = [grid.pop("prompt")] + list(prompts or [])
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        prompts = [grid.pop("prompt"), *prompts]
+    if not prompts or not all(isinstance(p, str) for p in prompts):
         raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings (or give one 'prompt')")
     unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS))
     if unknown:
@@ -106,8 +112,10 @@ def _expand(where: str, grid: Any, base: Sampling):
             chosen = dict(zip(names, combo))
             chat = chosen.pop("chat_template", base.chat_template)
             system = chosen.pop("system_prompt", base.system_prompt)
-            if not isinstance(chat, bool) or not isinstance(system, str):
-                raise BatchError(f"{where}: chat_template is true/false and system_prompt a string")
+            if not isinstance(chat, bool):
+                raise BatchError(f"{where}: chat_template must be true or false, not {describe(chat)}")
+            if not isinstance(system, str):
+                raise BatchError(f"{where}: system_prompt must be a string, not {describe(system)}")
             try:
                 sampling = Sampling({**base.values, **chosen}, chat_template=chat, system_prompt=system)
             except ParamError as exc:
@@ -128,8 +136,11 @@ def record(job: Job, text: str, last: Any, error: str | None) -> dict[str, Any]:
 
 
 async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None) -> int:
-    """Run every job (at most `concurrency` at once); `write(record)` in the jobs' order.
-    Returns the number of failed jobs. A dead engine stops the batch (EngineDead propagates)."""
+    """Run every job (at most `concurrency` at once); `write(record)` in the jobs' order, each as
+    soon as the jobs before it are done. When the run ends early (a signal, a dead engine, a
+    crash), the finished records still waiting for an earlier job are written too, in order, so
+    that every finished line is kept. Returns the number of failed jobs; a dead engine stops the
+    batch (EngineDead propagates)."""
     limit = asyncio.Semaphore(concurrency)
     results: dict[int, dict[str, Any]] = {}
     next_out = 0
@@ -148,7 +159,7 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
             except EngineDead:
                 raise
             except BackendError as exc:
-                error = str(exc)
+                error = one_line(exc)
                 failed += 1
         results[job.index] = record(job, "".join(pieces), last, error)
         if on_done is not None:
@@ -164,33 +175,46 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for index in sorted(results):  # finished, but after one that did not finish
+            write(results.pop(index))
     return failed
 
 
 async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Terminal, *,
                     output: Path | None = None, concurrency: int = 8) -> int:
+    if output is not None and _same_file(output, path):
+        print(f"vllm-panes: --output {one_line(output)} is the batch file itself", file=term.err)
+        return exit_codes.USAGE
     try:
         jobs = load_batch(path, sampling)
     except BatchError as exc:
-        print(f"vllm-panes: {exc}", file=term.err)
+        print(f"vllm-panes: {one_line(exc, 2000)}", file=term.err)
         return exit_codes.USAGE
-
-    try:  # before the engine loads: a bad path is a usage error, not a failed batch
-        sink: TextIO = term.out if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        print(f"vllm-panes: cannot write {output}: {exc.strerror or exc}", file=term.err)
-        return exit_codes.USAGE
+    if output is not None:  # before the engine loads: a bad path is a usage error, not a failed batch
+        problem = _unwritable(output)
+        if problem:
+            print(f"vllm-panes: cannot write {one_line(output)}: {one_line(problem)}", file=term.err)
+            return exit_codes.USAGE
 
     async def body() -> int:
+        # Opened (and so emptied) only now that the engine is ready: a batch that cannot start
+        # leaves the file of an earlier run as it was.
+        try:
+            sink: TextIO = term.out if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            print(f"vllm-panes: cannot write {one_line(output)}: {one_line(exc.strerror or exc)}", file=term.err)
+            return exit_codes.FAILED
+
         def write(rec: dict[str, Any]) -> None:
-            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            text, _ = without_surrogates(json.dumps(rec, ensure_ascii=False))
+            sink.write(text + "\n")
             sink.flush()
 
         progress = _Progress(term.err, len(jobs))
         try:
             failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance)
         except EngineDead as exc:
-            print(f"vllm-panes: {exc}", file=term.err)
+            print(f"vllm-panes: {one_line(exc)}", file=term.err)
             return exit_codes.FAILED
         finally:
             progress.stop()
@@ -198,10 +222,31 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
                 sink.close()
         where = output if output is not None else "stdout"
         note = f", {failed} failed (see their 'error')" if failed else ""
-        print(f"{len(jobs)} results written to {where}{note}", file=term.err)
+        print(f"{len(jobs)} results written to {one_line(where)}{note}", file=term.err)
         return exit_codes.FAILED if failed else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written, checked without touching an existing file; None if it can."""
+    import os
+
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "permission denied"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"no such directory: {parent}"
+    return None if os.access(parent, os.W_OK) else f"permission denied in {parent}"
 
 
 class _Progress:

@@ -18,6 +18,7 @@ from typing import Any
 
 from tui import __version__, exit_codes, locations
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
+from tui.text import one_line
 
 
 
@@ -61,6 +62,9 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
                       help="the remote server's API root, e.g. http://127.0.0.1:8000/v1 (implies --backend openai)")
     ours.add_argument("--api-key", metavar="KEY", default=None,
                       help="API key for the remote server (default: $OPENAI_API_KEY, else none)")
+    ours.add_argument("--read-timeout", metavar="S", type=float, default=None,
+                      help="remote server: a stream that sends nothing for S seconds fails as 'went quiet' "
+                      "(default 120)")
     for spec in PARAM_SPECS:
         blank = f", blank for {spec.blank_means}" if spec.blank_means else ""
         ours.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, metavar="V", default=None,
@@ -93,12 +97,9 @@ def sampling_from_args(ns: argparse.Namespace, base: Sampling | None = None) -> 
 
 
 def _full_help(keyword: str | None) -> str:
-    from tui.engine.engine_args import engine_flag_parser  # imports vLLM
+    from tui.engine.engine_args import engine_flags_help  # imports vLLM
 
-    parser = engine_flag_parser()
-    parser._search_keyword = keyword  # vLLM's own --help=all / --help=GROUP / --help=flag search
-    engine_help = parser.format_help()
-    engine_help = engine_help.split("\n\n", 1)[-1]  # drop vLLM's usage line
+    engine_help = engine_flags_help(keyword)
     return (
         _own_parser(headless_positionals=True).format_help()
         + "\nEngine flags (vLLM's own AsyncEngineArgs parser; any of them works here).\n"
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
         traceback.print_exc()  # sys.stderr is the log file unless --log-to-terminal
         where = f"; details in {term.log_path}" if term.log_path else ""
-        print(f"vllm-panes: crashed: {type(exc).__name__}: {exc}{where}", file=term.err)
+        print(f"vllm-panes: crashed: {one_line(f'{type(exc).__name__}: {exc}')}{one_line(where)}", file=term.err)
         return exit_codes.FAILED
 
 
@@ -149,7 +150,7 @@ def _main(argv: list[str], term) -> int:
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
     def usage(message: str) -> int:
-        print(f"vllm-panes: error: {message}\n(see vllm-panes --help)", file=term.err)
+        print(f"vllm-panes: error: {one_line(message, 2000)}\n(see vllm-panes --help)", file=term.err)
         return exit_codes.USAGE
 
     for arg in argv:
@@ -218,6 +219,8 @@ def make_plan(argv: list[str], config: Any) -> Plan:
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given)
 
     backend = ns.backend or ("openai" if ns.base_url else config.backend)
+    if backend != "openai" and ns.read_timeout is not None:
+        raise UsageError("--read-timeout goes with a remote server (--base-url)")
     if backend == "openai":
         plan.backend, plan.prompts = _remote_backend(ns, rest, config, headless)
         return plan
@@ -278,4 +281,9 @@ def _remote_backend(ns: argparse.Namespace, rest: list[str], config: Any, headle
     if ns.batch is not None and prompts:
         raise UsageError("give prompts in the --batch file, not on the command line")
     api_key = ns.api_key or os.environ.get("OPENAI_API_KEY")
-    return OpenAIBackend(base_url, model=remote_ns.model, api_key=api_key), prompts
+    read_timeout = ns.read_timeout if ns.read_timeout is not None else config.read_timeout
+    if read_timeout is not None and not (0 < read_timeout < float("inf")):
+        raise UsageError("--read-timeout must be a number of seconds above 0")
+    backend = OpenAIBackend(base_url, model=remote_ns.model, api_key=api_key,
+                            **({"read_timeout": read_timeout} if read_timeout is not None else {}))
+    return backend, prompts

@@ -9,13 +9,15 @@ flags = ["--max-model-len", "4096"]   # any of vLLM's engine flags
 [remote]                                # `backend = "openai"` at the top level selects it
 base_url = "http://127.0.0.1:8000/v1"
 model = "Qwen/Qwen2.5-1.5B-Instruct"    # optional: the first model the server lists
+read_timeout = 120                      # optional: seconds a stream may stay quiet
 [sampling]
 temperature = 0.8
 seed = 42
 chat_template = true
 system_prompt = ""
 ```
-A file that cannot be read is moved aside (with a notice) and defaults are used.
+A file that cannot be used is moved aside, with a notice that names the bad field, and the
+defaults are used.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from typing import Any
 import tomli_w
 
 from tui import locations
+from tui import validate as V
 from tui.engine.params import SPECS_BY_NAME, ParamError, Sampling
 from tui.storage import atomic_write_text, move_aside
+from tui.text import one_line
 
 
 @dataclass
@@ -39,63 +43,56 @@ class Config:
     model: str | None = None
     remote_url: str | None = None
     remote_model: str | None = None
+    read_timeout: float | None = None  # seconds a remote stream may stay quiet
     engine_flags: list[str] = field(default_factory=list)
     sampling: Sampling = field(default_factory=Sampling)
     notices: list[str] = field(default_factory=list)  # what went wrong while loading, for the UI
 
 
 def load_config(path: Path | None = None) -> Config:
+    """The config file, every field checked. A file that cannot be used is moved aside (nothing the
+    person wrote is lost) and the notice names the field; the defaults are used then."""
     path = path or locations.config_file()
-    config = Config()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return config
+        return Config()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        config.notices.append(_aside(path, f"config file unreadable ({exc})"))
-        return config
+        return Config(notices=[_aside(path, f"cannot be read ({one_line(exc, 160)})")])
     try:
-        _apply(config, data)
-    except (TypeError, ValueError, ParamError) as exc:
-        config.notices.append(_aside(path, f"config file has a bad value ({exc})"))
-        return Config(notices=config.notices)
-    return config
+        return config_from_data(data)
+    except V.FieldError as exc:
+        return Config(notices=[_aside(path, f"has a bad value: {exc}")])
 
 
-def _apply(config: Config, data: dict[str, Any]) -> None:
-    theme = data.get("theme")
-    if theme is not None and not isinstance(theme, str):
-        raise TypeError("theme must be a string")
-    config.theme = theme
-    backend = data.get("backend", "vllm")
-    if backend not in ("vllm", "openai"):
-        raise ValueError(f"backend must be 'vllm' or 'openai', not {backend!r}")
-    config.backend = backend
-    remote = data.get("remote", {})
-    if not isinstance(remote, dict):
-        raise TypeError("[remote] must be a table")
-    for key in ("base_url", "model"):
-        if remote.get(key) is not None and not isinstance(remote[key], str):
-            raise TypeError(f"remote.{key} must be a string")
-    config.remote_url = remote.get("base_url")
-    config.remote_model = remote.get("model")
-    engine = data.get("engine", {})
-    if not isinstance(engine, dict):
-        raise TypeError("[engine] must be a table")
-    config.model = engine.get("model")
-    flags = engine.get("flags", [])
-    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        raise TypeError("engine.flags must be a list of strings")
-    config.engine_flags = flags
-    sampling = dict(data.get("sampling", {}))
-    chat = sampling.pop("chat_template", True)
-    system = sampling.pop("system_prompt", "")
-    values = {}
+def config_from_data(data: Any) -> Config:
+    data = V.table(data, "config")
+    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling"))
+    config = Config(theme=V.optional_string(data.get("theme"), "theme"),
+                    backend=V.one_of(data.get("backend", "vllm"), "backend", ("vllm", "openai")))
+    remote = V.table(data.get("remote", {}), "remote")
+    V.known_keys(remote, "remote", ("base_url", "model", "read_timeout"))
+    config.remote_url = V.optional_string(remote.get("base_url"), "remote.base_url")
+    config.remote_model = V.optional_string(remote.get("model"), "remote.model")
+    config.read_timeout = V.number(remote.get("read_timeout"), "remote.read_timeout", low=0.1, optional=True)
+    engine = V.table(data.get("engine", {}), "engine")
+    V.known_keys(engine, "engine", ("model", "flags"))
+    config.model = V.optional_string(engine.get("model"), "engine.model")
+    config.engine_flags = V.list_of(engine.get("flags", []), "engine.flags", V.string)
+    sampling = dict(V.table(data.get("sampling", {}), "sampling"))
+    chat = V.boolean(sampling.pop("chat_template", True), "sampling.chat_template")
+    system = V.string(sampling.pop("system_prompt", ""), "sampling.system_prompt")
+    V.known_keys(sampling, "sampling", set(SPECS_BY_NAME) | {"chat_template", "system_prompt"})
     for name, value in sampling.items():
-        if name not in SPECS_BY_NAME:
-            raise ValueError(f"unknown sampling setting {name!r}")
-        values[name] = value
-    config.sampling = Sampling(values, chat_template=bool(chat), system_prompt=str(system))
+        try:
+            SPECS_BY_NAME[name].check(value)
+        except ParamError as exc:
+            raise V.FieldError(f"sampling.{name}", str(exc)) from None
+    try:
+        config.sampling = Sampling(sampling, chat_template=chat, system_prompt=system)
+    except ParamError as exc:
+        raise V.FieldError("sampling", str(exc)) from None
+    return config
 
 
 def save_theme(theme: str, path: Path | None = None) -> None:
@@ -115,4 +112,4 @@ def save_theme(theme: str, path: Path | None = None) -> None:
 def _aside(path: Path, reason: str) -> str:
     moved = move_aside(path)
     where = f"; moved to {moved}" if moved else ""
-    return f"{reason}{where}; using defaults"
+    return one_line(f"the config file {reason}{where}; using the defaults", 600)

@@ -6,11 +6,11 @@ import sys
 
 from tui import exit_codes
 from tui.engine.params import Sampling
-from tui.engine.protocol import Backend, EngineDead, RequestRejected
+from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected
 from tui.figures import Figures
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
-from tui.text import printable
+from tui.text import one_line, printable
 
 REFERENCE_PROMPTS = (
     "The future of artificial intelligence is",
@@ -39,13 +39,14 @@ async def run_headless(
                         out.write(printable(delta.text))
                         out.flush()
                     last = delta
-            except RequestRejected as exc:
-                failures += 1
-                print(f"\nRejected: {exc}", file=out)
-                continue
             except EngineDead as exc:
-                print(f"\nvllm-panes: {exc}", file=err)
+                print(f"\nvllm-panes: {one_line(exc)}", file=err)
                 return exit_codes.FAILED
+            except BackendError as exc:  # this request failed; the others may not
+                failures += 1
+                label = "Rejected" if isinstance(exc, RequestRejected) else "Failed"
+                print(f"\n{label}: {one_line(exc)}", file=out)
+                continue
             if last is not None:
                 print(f"\nGeneration complete: {Figures.of(last).line(with_state=False)}", file=out)
         print("\nAll streaming examples completed.", file=out, flush=True)

@@ -10,6 +10,7 @@ from tui import exit_codes
 from tui.engine.protocol import Backend, BackendError, EngineState
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
+from tui.text import one_line
 
 
 async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], Awaitable[int]]) -> int:
@@ -32,12 +33,12 @@ async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], 
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         def progress(state: EngineState, text: str) -> None:
-            print(f"[engine] {text}", file=err, flush=True)
+            print(f"[engine] {one_line(text)}", file=err, flush=True)
 
         try:
             await backend.start(progress)
         except BackendError as exc:
-            print(f"vllm-panes: {exc}", file=err)
+            print(f"vllm-panes: {one_line(exc)}", file=err)
             return exit_codes.FAILED
         return await body()
     except asyncio.CancelledError:
@@ -51,7 +52,7 @@ async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], 
         with quit_signals_ignored():
             await asyncio.shield(backend.shutdown())
         if term.log_path is not None:
-            print(f"(vLLM's log: {term.log_path})", file=err)
+            print(f"(vLLM's log: {one_line(term.log_path)})", file=err)
         try:
             term.out.flush()
         except OSError:  # the terminal may be gone (SIGHUP)

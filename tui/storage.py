@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
+from tui.text import without_surrogates
+
+log = logging.getLogger(__name__)
+
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`. Text that
+    UTF-8 cannot hold (lone surrogates, from JSON a server sent) is written with U+FFFD instead,
+    and the log says so: writing never fails on odd text."""
+    text, replaced = without_surrogates(text)
+    if replaced:
+        log.warning("%s: %d lone surrogate(s) written as U+FFFD", path.name, replaced)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -26,9 +37,18 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def move_aside(path: Path) -> Path | None:
     """Rename a bad file to `name.bad-TIMESTAMP` so nothing is lost; return the new path."""
-    target = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+    return _beside(path, "bad", os.replace)
+
+
+def keep_copy(path: Path) -> Path | None:
+    """Copy a file to `name.kept-TIMESTAMP` before the app writes less than it holds."""
+    return _beside(path, "kept", shutil.copy2)
+
+
+def _beside(path: Path, label: str, put) -> Path | None:
+    target = path.with_name(f"{path.name}.{label}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        os.replace(path, target)
+        put(path, target)
         return target
     except OSError:
         return None

@@ -30,7 +30,9 @@ def divert_output_to_log(log_path: Path) -> Terminal:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # Owner only: the log holds prompts, answers and server messages.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(log_fd, 0o600)  # a log made by an earlier version was readable by all
     term_out_fd = os.dup(1)
     term_err_fd = os.dup(2)
     os.set_inheritable(term_out_fd, False)

@@ -1,12 +1,28 @@
-"""Making model output safe to show: it is plain text, never markup, and never terminal controls."""
+"""The one gate for outside text.
+
+Whatever comes from outside (model output, a server's replies and error messages, model ids,
+URLs, file contents, config and theme values, exception text) passes through `printable` or
+`one_line` before it reaches a terminal, a markup parser or a file:
+
+- C0 and C1 control characters (but newline and tab) and DEL become visible symbols ("control
+  pictures"): an ESC in a server's error message must never reach the terminal as an escape
+  sequence;
+- lone surrogates (valid in JSON, not encodable as UTF-8) become U+FFFD, so that the text can be
+  written anywhere.
+
+It is plain text from then on: the UI draws it as Rich `Text` or with `markup=False`, never as
+markup.
+"""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
-# C0 controls (but newline and tab), DEL and C1 controls: an ESC in model output must never reach
-# the terminal as an escape sequence. They are shown as Unicode "control pictures" instead.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_SPACES = re.compile(r"\s+")
+_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 
 
 def _picture(match: re.Match[str]) -> str:
@@ -19,5 +35,37 @@ def _picture(match: re.Match[str]) -> str:
 
 
 def printable(text: str) -> str:
-    """The text with control characters replaced by visible symbols (newline and tab kept)."""
-    return _CONTROLS.sub(_picture, text)
+    """The text with control characters shown as symbols and lone surrogates replaced (newline
+    and tab kept)."""
+    return _UNSAFE.sub(_picture, text)
+
+
+def without_surrogates(text: str) -> tuple[str, int]:
+    """(text with lone surrogates as U+FFFD, how many there were)."""
+    return _SURROGATES.subn("\ufffd", text)
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """Any value (a message, an exception, a number from a file) as one line of safe text, at most
+    `limit` characters, with any `user:password@` of a URL in it taken out."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # a hostile __str__
+        text = f"<{type(value).__name__}>"
+    text = printable(_CREDENTIALS.sub(r"\1", _SPACES.sub(" ", text).strip()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def without_credentials(url: str) -> str:
+    """A URL as it may be shown or logged: any `user:password@` taken out."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:
+        return url.rsplit("@", 1)[-1]

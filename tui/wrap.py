@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from itertools import accumulate
 
-from rich.cells import split_graphemes
+from rich.cells import cell_len, split_graphemes
 
 
 def wrap_paragraph(text: str, width: int) -> list[str]:
@@ -22,11 +22,12 @@ def wrap_paragraph(text: str, width: int) -> list[str]:
     width = max(2, width)
     if text.isascii():
         return _wrap_ascii(text, width)
-    spans, total = split_graphemes(text)
-    if total <= width:
+    if cell_len(text) <= width:
         return [text]
+    spans, _ = split_graphemes(text)
     starts = [start for start, _, _ in spans] + [len(text)]
-    ends = [0, *accumulate(cells for _, _, cells in spans)]  # ends[k]: cells of spans[:k]
+    # Each grapheme measured as Rich measures a string (a span of stray joiners counts what it holds).
+    ends = [0, *accumulate(cell_len(text[start:end]) for start, end, _ in spans)]  # cells of spans[:k]
     last_space = []  # last_space[k]: index of the last space among spans[:k + 1], or -1
     space = -1
     for index, (start, end, _) in enumerate(spans):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import signal
 import struct
 import subprocess
 import sys
@@ -103,6 +104,20 @@ class PtyApp:
         """Seconds until no process of the session is left, or None after `timeout`."""
         self.proc.poll()
         return wait_session_gone(self.pid, timeout)
+
+    def quit(self, how) -> float:
+        """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
+        first). Seconds until none of its processes is left (AssertionError after 20 s)."""
+        start = time.perf_counter()
+        if how == "ctrl+q":
+            self.write(b"\x11")
+        else:
+            if how == signal.SIGHUP:
+                os.close(self.master)
+            os.kill(self.pid, how)
+        gone = self.wait_gone(timeout=20)
+        assert gone is not None, f"still running: {self.survivors()}"
+        return time.perf_counter() - start
 
     def close(self) -> None:
         for pid in self.survivors():

@@ -38,6 +38,14 @@ def engine_flag_parser(with_prompts: bool = False) -> FlexibleArgumentParser:
     return parser
 
 
+def engine_flags_help(keyword: str | None) -> str:
+    """vLLM's help for its engine flags, without its usage line; `keyword` is vLLM's own search
+    (--help=all, --help=GROUP, --help=WORD)."""
+    parser = engine_flag_parser()
+    parser._search_keyword = keyword  # noqa: SLF001 - how vLLM's FlexibleArgumentParser takes it
+    return parser.format_help().split("\n\n", 1)[-1]
+
+
 def build_engine_args(argv: list[str], model: str | None = None) -> AsyncEngineArgs:
     """Parse engine flags. `model` is the fallback when argv does not name one (e.g. --demo)."""
     parser = engine_flag_parser()

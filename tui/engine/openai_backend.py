@@ -7,6 +7,10 @@ statistics when the server offers them, otherwise one token per streamed chunk i
 
 vLLM-only knobs (top_k, min_p, repetition_penalty, min_tokens) are sent in the request body only
 when they differ from their defaults, so servers that do not know them are not bothered.
+
+The server is outside: whatever it sends is checked. A malformed chunk, a stream that is not a
+stream, an error event or a server that stops sending (READ_TIMEOUT_S) fails that request only,
+with a reason; the server is only "lost" when it cannot be reached at all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tui.engine.params import ParamError, Sampling
+from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
     BackendError,
     Delta,
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 STANDARD = ("temperature", "top_p", "seed", "max_tokens", "presence_penalty", "frequency_penalty")
 CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 120.0  # nothing from the server for this long while streaming: it went quiet
 
 
 class OpenAIBackend:
@@ -38,9 +44,12 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None) -> None:
+    def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
+                 read_timeout: float = READ_TIMEOUT_S) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = without_credentials(self.base_url)  # what may be shown or logged
         self.api_key = api_key
+        self.read_timeout = read_timeout
         self.model = model or "(first model the server lists)"
         self._wanted_model = model
         self.state = EngineState.STOPPED
@@ -63,31 +72,32 @@ class OpenAIBackend:
                 on_progress(state, text)
 
         self.error = None
-        report(EngineState.LOADING, f"connecting to {self.base_url}")
+        report(EngineState.LOADING, f"connecting to {self.shown_url}")
         if self._client is None:
-            self._client = _make_client(self.base_url, self.api_key)
+            self._client = _make_client(self.base_url, self.api_key, self.read_timeout)
         try:
             page = await asyncio.wait_for(self._client.models.list(), timeout=CONNECT_TIMEOUT_S * 2)
-            served = list(page.data)
+            served = _served_models(page)
         except Exception as exc:
             self.error = self._explain(exc)
-            log.error("remote backend failed to start: %s (%r)", self.error, exc)
+            log.error("remote backend failed to start: %s (%s)", self.error, type(exc).__name__)
             report(EngineState.ERROR, self.error)
             raise BackendError(self.error) from exc
-        ids = [m.id for m in served]
+        ids = [card.id for card in served]
         if not ids:
-            self.error = f"{self.base_url} serves no model"
+            self.error = f"{self.shown_url} serves no model"
         elif self._wanted_model is not None and self._wanted_model not in ids:
-            self.error = f"{self.base_url} does not serve {self._wanted_model!r} (it serves {', '.join(ids)})"
+            self.error = f"{self.shown_url} does not serve {self._wanted_model!r} (it serves {', '.join(ids)})"
         if self.error:
+            self.error = one_line(self.error)
             report(EngineState.ERROR, self.error)
             raise BackendError(self.error)
         chosen = self._wanted_model or ids[0]
         self.model = chosen
         card = next(m for m in served if m.id == chosen)
         limit = (getattr(card, "model_extra", None) or {}).get("max_model_len")
-        self._max_model_len = int(limit) if isinstance(limit, int) else None
-        report(EngineState.READY, f"{chosen} ready at {self.base_url}")
+        self._max_model_len = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+        report(EngineState.READY, f"{chosen} ready at {self.shown_url}")
 
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         await self.shutdown()
@@ -99,7 +109,10 @@ class OpenAIBackend:
         self._streams.clear()
         client, self._client = self._client, None
         if client is not None:
-            await client.close()
+            try:
+                await client.close()
+            except Exception:  # a connection the server broke: nothing left to close
+                log.debug("closing the client failed", exc_info=True)
         if self.state is not EngineState.ERROR:
             self.state = EngineState.STOPPED
 
@@ -136,16 +149,19 @@ class OpenAIBackend:
         create = (self._client.chat.completions.create if sampling.chat_template
                   else self._client.completions.create)
         try:
-            return await create(**body, extra_headers={"X-Request-Id": request_id})
+            stream = await create(**body, extra_headers={"X-Request-Id": request_id})
         except openai.BadRequestError as exc:
             if self._continuous_usage and "continuous_usage_stats" in str(exc):
                 self._continuous_usage = False  # not a vLLM server: count chunks instead
                 return await self._open(prompt, sampling, request_id)
             raise RequestRejected(_server_message(exc)) from exc
+        kind = _content_type(stream)
+        if kind is not None and not kind.startswith("text/event-stream"):
+            await _close(stream)
+            raise BackendError(f"the server answered with {one_line(kind, 60)}, not a stream of events")
+        return stream
 
     async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
-        import openai
-
         if self._client is None or self.state is not EngineState.READY:
             raise EngineDead(f"not connected: {self.error}" if self.error else "not connected to the server")
         started = time.perf_counter()
@@ -160,42 +176,44 @@ class OpenAIBackend:
             stream = await self._open(prompt, sampling, request_id)
             self._streams[request_id] = stream
             async for chunk in stream:
-                usage = getattr(chunk, "usage", None)
-                if not chunk.choices:
+                piece = _piece(chunk, sampling.chat_template)
+                if piece is None:
                     continue  # the final usage-only chunk
-                choice = chunk.choices[0]
-                text = (choice.delta.content or "") if sampling.chat_template else (choice.text or "")
+                text, finish, used = piece
                 now = time.perf_counter()
                 before = tokens
-                if usage is not None and usage.completion_tokens is not None:
-                    tokens = usage.completion_tokens
+                if used is not None:
+                    tokens = max(tokens, used)
                 elif text:
                     tokens += 1
                 if tokens > before and first is None:
                     first = now
-                finish = choice.finish_reason
                 if text or finish or tokens > before:
                     yield Delta(text, tokens, tokens - before, finish, started, first, now)
-        except (RequestRejected, asyncio.CancelledError):
+        except (BackendError, asyncio.CancelledError):
             raise
-        except openai.APIStatusError as exc:
-            if exc.status_code >= 500:
-                raise BackendError(f"the server failed: {_server_message(exc)}") from exc
-            raise RequestRejected(_server_message(exc)) from exc
-        except (openai.APIConnectionError, openai.APIError) as exc:
-            self.error = f"lost the server at {self.base_url}"
-            self.state = EngineState.ERROR
-            raise EngineDead(f"{self.error}; restart to reconnect") from exc
-        except Exception as exc:  # httpx errors that the client does not wrap while streaming
-            if type(exc).__module__.startswith(("httpx", "httpcore")):
-                self.error = f"lost the server at {self.base_url}"
-                self.state = EngineState.ERROR
-                raise EngineDead(f"{self.error}; restart to reconnect") from exc
-            raise
+        except Exception as exc:
+            raise self._request_failure(exc) from exc
         finally:
             self._streams.pop(request_id, None)
             if stream is not None:
                 await asyncio.shield(_close(stream))
+
+    def _request_failure(self, exc: BaseException) -> BackendError:
+        """What went wrong with one request, as the error that fails it (and only it)."""
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code >= 500:
+                return BackendError(f"the server failed: {_server_message(exc)}")
+            return RequestRejected(_server_message(exc))
+        if isinstance(exc, openai.APITimeoutError) or "Timeout" in type(exc).__name__:
+            return BackendError(f"the server went quiet: nothing for {self.read_timeout:g} s (--read-timeout)")
+        if isinstance(exc, openai.APIConnectionError) or type(exc).__module__.startswith(("httpx", "httpcore")):
+            return BackendError(f"lost the connection to {self.shown_url} ({one_line(exc, 120)})")
+        if isinstance(exc, openai.APIError):  # an error event inside the stream
+            return BackendError(f"the server reported an error: {_server_message(exc)}")
+        return BackendError(f"the server sent a malformed stream ({one_line(f'{type(exc).__name__}: {exc}', 160)})")
 
     async def abort(self, request_id: str) -> None:
         stream = self._streams.pop(request_id, None)
@@ -205,27 +223,78 @@ class OpenAIBackend:
     def _explain(self, exc: BaseException) -> str:
         import openai
 
+        url = self.shown_url
         if isinstance(exc, openai.AuthenticationError):
-            return f"{self.base_url} refused the API key (401)"
+            return f"{url} refused the API key (401)"
         if isinstance(exc, openai.NotFoundError):
-            return (f"{self.base_url}/models not found (404): is it an OpenAI-compatible server? "
-                    "The base URL usually ends in /v1")
+            return f"{url}/models not found (404): is it an OpenAI-compatible server? The base URL usually ends in /v1"
         if isinstance(exc, openai.APIStatusError):
-            return f"{self.base_url}: {_server_message(exc)}"
+            return one_line(f"{url}: {_server_message(exc)}")
         if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
-            return f"{self.base_url} did not answer within {CONNECT_TIMEOUT_S * 2:.0f} s"
+            return f"{url} did not answer within {CONNECT_TIMEOUT_S * 2:.0f} s"
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            detail = f" ({_one_line(cause)})" if cause is not None and str(cause) else ""
-            return f"cannot reach {self.base_url}{detail}"
-        return f"{self.base_url}: {type(exc).__name__}: {_one_line(exc)}"
+            detail = f" ({one_line(cause, 160)})" if cause is not None and str(cause) else ""
+            return f"cannot reach {url}{detail}"
+        if isinstance(exc, NotAServer):
+            return f"{url} is not an OpenAI-compatible server: {exc}"
+        if isinstance(exc, openai.APIError):
+            return one_line(f"{url}: {type(exc).__name__}: {exc}")
+        # The client could not make sense of the answer (a web page, an odd JSON).
+        return one_line(f"{url} is not an OpenAI-compatible server: its /models answer is not a list of "
+                        f"models ({type(exc).__name__})")
 
 
-def _make_client(base_url: str, api_key: str | None) -> Any:
+class NotAServer(ValueError):
+    """The answer to /models is not a list of models."""
+
+
+def _served_models(page: Any) -> list[Any]:
+    """The models of a /models answer, each with a string `id`; NotAServer when it is no such list."""
+    data = getattr(page, "data", None)
+    if not isinstance(data, list):
+        kind = "a web page" if isinstance(page, str) and "<" in page else f"{type(page).__name__}"
+        raise NotAServer(f"its /models answer is {kind}, not a list of models")
+    served = [card for card in data if isinstance(getattr(card, "id", None), str) and getattr(card, "id")]
+    if len(served) != len(data):
+        raise NotAServer("a model in its /models answer has no id")
+    return served
+
+
+def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None] | None:
+    """(text, finish reason, tokens so far per the server) of a streamed chunk, or None for a
+    chunk without a choice (the final usage-only one). TypeError when a field has the wrong type."""
+    choices = getattr(chunk, "choices", None)
+    if not choices:
+        return None
+    if not isinstance(choices, list):
+        raise TypeError("'choices' is not a list")
+    choice = choices[0]
+    text = (getattr(getattr(choice, "delta", None), "content", None) if chat else getattr(choice, "text", None))
+    text = "" if text is None else text
+    finish = getattr(choice, "finish_reason", None)
+    if not isinstance(text, str):
+        raise TypeError(f"the text of a chunk is {type(text).__name__}, not a string")
+    if finish is not None and not isinstance(finish, str):
+        raise TypeError(f"a finish reason is {type(finish).__name__}, not a string")
+    usage = getattr(chunk, "usage", None)
+    used = getattr(usage, "completion_tokens", None) if usage is not None else None
+    if not isinstance(used, int) or isinstance(used, bool) or used < 0:
+        used = None
+    return text, finish, used
+
+
+def _content_type(stream: Any) -> str | None:
+    response = getattr(stream, "response", None)
+    headers = getattr(response, "headers", None)
+    return headers.get("content-type") if headers is not None else None
+
+
+def _make_client(base_url: str, api_key: str | None, read_timeout: float) -> Any:
     import openai
 
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "EMPTY", max_retries=0,
-                              timeout=openai.Timeout(None, connect=CONNECT_TIMEOUT_S))
+                              timeout=openai.Timeout(None, connect=CONNECT_TIMEOUT_S, read=read_timeout))
 
 
 def _default(name: str) -> Any:
@@ -242,16 +311,13 @@ async def _close(stream: Any) -> None:
 
 
 def _server_message(exc: Any) -> str:
-    """The server's own message from an error response (vLLM: {"error": {"message": …}})."""
+    """The server's own message from an error response (vLLM: {"error": {"message": …}}), safe."""
     body = getattr(exc, "body", None)
     message = None
     if isinstance(body, dict):
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else body.get("message")
+    status = getattr(exc, "status_code", None)
     if message:
-        return f"{_one_line(message)} ({getattr(exc, 'status_code', '?')})"
-    return _one_line(exc)
-
-
-def _one_line(value: Any) -> str:
-    return " ".join(str(value).split())[:300]
+        return one_line(f"{message} ({status})" if status else message)
+    return one_line(exc)

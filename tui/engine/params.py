@@ -62,6 +62,8 @@ class ParamSpec:
                 return None
             raise ParamError(f"{self.name} is required")
         if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamError(f"{self.name} must be a number")  # values from files: "0.7" is text
             value = float(value)
             if not math.isfinite(value):
                 raise ParamError(f"{self.name} must be a finite number")

@@ -46,6 +46,9 @@ class VLLMBackend:
         self.has_chat_template = False
         self._engine: Any = None
         self._pids_before: set[int] = set()
+        # EngineCore and Workers, as found once the engine is up: a Worker whose EngineCore died
+        # is no longer our descendant, but is still ours to stop.
+        self._started: list[psutil.Process] = []
         self._build_task: asyncio.Future[Any] | None = None
         self._max_model_len: int | None = None
         self._lock = asyncio.Lock()
@@ -90,6 +93,7 @@ class VLLMBackend:
                 if self._build_task.done():
                     self._build_task = None
             self._engine = engine
+            self._started = self._engine_processes()
             # torch and vLLM leave millions of long-lived objects in this process; a full GC pass
             # over them stalls the event loop (and the UI) for hundreds of ms. Park them.
             gc.freeze()
@@ -154,13 +158,17 @@ class VLLMBackend:
         await self.start(on_progress)
 
     def _engine_processes(self) -> list[psutil.Process]:
-        """Processes started since start() began: EngineCore, Workers (not the resource tracker)."""
+        """Processes of the engine that are alive: those started since start() began (EngineCore,
+        Workers; not the resource tracker), and those found at start that have been orphaned."""
         try:
             children = psutil.Process().children(recursive=True)
         except psutil.Error:
-            return []
-        return [p for p in children
-                if p.pid not in self._pids_before and not _is_resource_tracker(p) and _alive(p)]
+            children = []
+        found = {p.pid: p for p in self._started if _alive(p)}  # is_running checks it is the same process
+        for p in children:
+            if p.pid not in self._pids_before and p.pid not in found and not _is_resource_tracker(p) and _alive(p):
+                found[p.pid] = p
+        return list(found.values())
 
     def _kill_workers(self) -> None:
         for proc in self._engine_processes():

@@ -17,12 +17,11 @@ from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChan
 from tui.export import ComparisonPane, export_comparison
 from tui.figures import CANCELLED, RUNNING_STATES, Figures
 from tui.flush import PaneFlusher
-from tui.session import PaneRecord, SessionRecord
+from tui.session import MAX_PANES, PaneRecord, SessionRecord
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
 
-MAX_PANES = 32
 PANE_MIN_WIDTH = 38
 
 # Fixed keys (README and the help screen are generated from / agree with this list). priority=True

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.engine.protocol import EngineState
+from tui.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -20,9 +21,9 @@ class EngineLine(Static):
     def __init__(self, model: str, log_path: str | None, state: EngineState = EngineState.STOPPED,
                  note: str = "") -> None:
         super().__init__()
-        self.model = model
-        self.log_path = log_path
-        self.note = note  # e.g. that the stock drawing path runs
+        self.model = one_line(model, 120)
+        self.log_path = one_line(log_path) if log_path else None
+        self.note = one_line(note)  # e.g. that the stock drawing path runs
         self.state = state
         self.detail = ""
         self._since = time.monotonic()
@@ -37,9 +38,9 @@ class EngineLine(Static):
         if state is not self.state:
             self._since = time.monotonic()
         self.state = state
-        self.detail = detail
+        self.detail = one_line(detail)
         if model:
-            self.model = model
+            self.model = one_line(model, 120)
         if self._timer is not None:
             if state is EngineState.LOADING:
                 self._timer.resume()

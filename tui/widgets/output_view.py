@@ -2,7 +2,7 @@
 
 Text arrives already batched (at most once a frame) and is wrapped incrementally; rendered lines
 are cached as Strips, so a frame costs the visible lines' cache lookups plus the one open line.
-Model output is plain text: it is never parsed as markup and control characters are made visible.
+Model output is plain text (it has passed tui/text.py's gate): never parsed as markup.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.text import printable
 from tui.render import repaint, set_virtual_size
 from tui.render.plain import Frame, PlainLines
 from tui.wrap import WrappedText
@@ -83,7 +82,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         """Add text at the end; True when the view jumped (the whole view was redrawn)."""
         if not text:
             return False
-        text = printable(text).replace("\t", "    ")
+        text = text.replace("\t", "    ")  # the text has passed the gate (tui/text.py) already
         follow = self.following
         first = self._text.append(text)
         for index in range(first, len(self._text.lines)):

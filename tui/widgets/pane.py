@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import Any
@@ -15,10 +16,11 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
-from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui import render
+from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
+from tui.text import one_line, printable
 from tui.widgets.output_view import OutputView
 from tui.widgets.param_field import ParamField
 from tui.widgets.status_line import StatusLine
@@ -26,6 +28,7 @@ from tui.widgets.status_line import StatusLine
 STATUS_EVERY = 3  # figures are redrawn every third frame (10 Hz); state changes at once
 
 _request_numbers = itertools.count(1)
+log = logging.getLogger(__name__)
 _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow", ERROR: "bold red",
                  QUEUED: "bold magenta"}
 
@@ -242,7 +245,7 @@ class Pane(Vertical):
             self.on_dirty(self)
             async for delta in backend.stream(prompt, sampling, self.request_id):
                 if delta.text:
-                    self._pending.append(delta.text)
+                    self._pending.append(printable(delta.text))  # outside text: through the gate
                 self._last = delta
                 self.on_dirty(self)
             self.figures.state = DONE
@@ -251,10 +254,11 @@ class Pane(Vertical):
             raise
         except BackendError as exc:
             self.figures.state = ERROR
-            self.figures.message = str(exc)
+            self.figures.message = one_line(exc)
         except Exception as exc:  # never let one pane's failure take the app down
+            log.exception("pane %s: the run failed", self.number)
             self.figures.state = ERROR
-            self.figures.message = f"{type(exc).__name__}: {exc}"
+            self.figures.message = one_line(f"{type(exc).__name__}: {exc}")
         finally:
             self.request_id = None
             self.on_dirty(self, now=True)  # the end of an answer is drawn without delay
@@ -290,6 +294,8 @@ class Pane(Vertical):
         self._status.set_text(status_text(self.figures))
 
     def restore(self, output: str, figures: Figures) -> None:
-        self.output.set_text(output)
+        """Show a saved answer and its figures (from a file: through the gate)."""
+        self.output.set_text(printable(output))
+        figures.message = one_line(figures.message)
         self.figures = figures
         self._show_figures()

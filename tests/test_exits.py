@@ -1,0 +1,121 @@
+"""The real `vllm-panes` in a terminal against a remote server: every way out is clean (exit code,
+no process left, no crash line; how fast is the benchmark's business), the terminal stays the
+app's, and two apps on one session do not overwrite each other."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.support.fault_server import FaultServer
+from tests.support.processes import PtyApp
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.ui]
+
+F5 = b"\x1b[15~"
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = FaultServer().start()
+    yield srv
+    srv.stop()
+
+
+def home(tmp_path) -> dict[str, str]:
+    return {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def stock_if(render_path: str) -> dict[str, str]:
+    return {"VLLM_PANES_STOCK_RENDER": "1"} if render_path == "stock" else {}
+
+
+@pytest.mark.parametrize("how", ["ctrl+q", signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
+    app = PtyApp(["--base-url", server.url(), "--fresh"], env={**home(tmp_path), **stock_if(render_path)})
+    try:
+        assert app.wait_for(b"ready", timeout=30), bytes(app.screen[-2000:])
+        app.write(b"hello")
+        time.sleep(0.3)
+        app.write(F5)
+        assert app.wait_for(b"done", timeout=20)
+        app.quit(how)  # how long it takes is measured by the benchmark (quit_s, remote_quit_s)
+        code = app.proc.wait(5)
+        assert code == (0 if how == "ctrl+q" else 128 + how), bytes(app.screen[-2000:])
+        assert not app.seen(b"crashed") and not app.seen(b"Traceback")
+        saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
+        assert saved["panes"][0]["prompt"] == "hello" and saved["panes"][0]["state"] == "done"
+    finally:
+        app.close()
+
+
+def test_the_terminal_stays_the_apps_whatever_the_server_sends(server, tmp_path, render_path):
+    """A model id and streamed text that hold escape sequences (set the title, clear the screen),
+    and a server error that does: the terminal gets them as visible symbols only."""
+    app = PtyApp(["--base-url", server.url("inject"), "--fresh"], env={**home(tmp_path), **stock_if(render_path)})
+    try:
+        assert app.wait_for(b"ready", timeout=30)
+        app.write(b"fault:inject")
+        time.sleep(0.3)
+        app.write(F5)
+        assert app.wait_for(b"done", timeout=20)
+        app.write(b"\x0e")  # ctrl+n: a second pane, with a server error to show
+        time.sleep(0.3)
+        app.write(b"fault:error400")
+        time.sleep(0.3)
+        app.write(F5)
+        assert app.wait_for(b"bad request", timeout=20)
+        time.sleep(0.3)
+        assert app.seen("evil␛]0;pwned".encode()) and app.seen("model says ␛]0;pwned".encode())
+        assert not app.seen(b"\x1b]0;pwned") and not app.seen(b"\x1b[2J", last=10**7)
+        app.quit("ctrl+q")
+        assert app.proc.wait(5) == 0
+    finally:
+        app.close()
+
+
+def test_a_second_app_on_the_same_session_is_told_and_does_not_overwrite_it(server, tmp_path, render_path):
+    env = {**home(tmp_path), **stock_if(render_path)}
+    session = tmp_path / "data" / "vllm-panes" / "session.json"
+    first = PtyApp(["--base-url", server.url()], env=env)
+    second = None
+    try:
+        assert first.wait_for(b"ready", timeout=30)
+        first.write(b"the first app's prompt")
+        time.sleep(0.5)
+        second = PtyApp(["--base-url", server.url()], env=env)
+        assert second.wait_for(b"ready", timeout=30)
+        assert second.wait_for(b"Another vllm-panes", timeout=10)  # the notice (a toast wraps its words)
+        second.write(b"the second app's prompt")
+        time.sleep(0.5)
+        second.quit("ctrl+q")
+        assert second.proc.wait(5) == 0
+        assert not session.exists() or "second" not in session.read_text()
+        first.quit("ctrl+q")
+        assert first.proc.wait(5) == 0
+        assert json.loads(session.read_text())["panes"][0]["prompt"] == "the first app's prompt"
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+
+
+def test_a_hand_edited_session_of_the_wrong_shape_is_set_aside_and_the_app_starts(server, tmp_path, render_path):
+    folder = tmp_path / "data" / "vllm-panes"
+    folder.mkdir(parents=True)
+    bad = '{"version": 1, "panes": [{"prompt": "mine", "overrides": {"seed": 42}, "ttft_ms": "12"}]}'
+    (folder / "session.json").write_text(bad)
+    app = PtyApp(["--base-url", server.url()], env={**home(tmp_path), **stock_if(render_path)})
+    try:
+        assert app.wait_for(b"ready", timeout=30)
+        assert app.wait_for(b"panes[0].overrides.seed", timeout=10)  # the notice names the field
+        app.quit("ctrl+q")
+        assert app.proc.wait(5) == 0
+        (kept,) = folder.glob("session.json.bad-*")
+        assert kept.read_text() == bad
+    finally:
+        app.close()

@@ -1,0 +1,205 @@
+"""A server that misbehaves (tests/support/fault_server.py): every fault fails its own request, with
+a reason, and reaches neither the terminal as escape sequences nor the app as a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from tui import locations
+from tui.engine.openai_backend import OpenAIBackend
+from tui.engine.params import Sampling
+from tui.engine.protocol import BackendError, EngineState, RequestRejected
+from tui.figures import CANCELLED, DONE, ERROR, STREAMING
+from tui.session import PaneRecord, SessionRecord, load_session
+
+from tests.support.app import make_app, send_key, wait_until
+from tests.support.fault_server import ESCAPES, HUGE, FaultServer
+from tests.support.processes import run_cli
+from tests.support.terminal import row_text, terminal_copy
+
+CHAT = Sampling()
+RAW = Sampling(chat_template=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = FaultServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def remote(server):
+    backend = OpenAIBackend(server.url(), read_timeout=1.5)
+    await backend.start()
+    yield backend
+    await backend.shutdown()
+
+
+async def collect(backend, prompt, sampling=CHAT):
+    deltas = [d async for d in backend.stream(prompt, sampling, f"t-{time.monotonic_ns()}")]
+    return "".join(d.text for d in deltas), deltas
+
+
+# -- the backend: one request fails, the server stays usable ---------------------------------------
+@pytest.mark.parametrize("sampling", [CHAT, RAW], ids=["chat", "completion"])
+@pytest.mark.parametrize("fault, error, reason", [
+    ("error400", RequestRejected, "bad request"),
+    ("number", BackendError, "malformed stream (TypeError: the text of a chunk is int"),
+    ("garbage", BackendError, "malformed stream (JSONDecodeError"),
+    ("error_event", BackendError, "the server reported an error: the model broke"),
+    ("html", BackendError, "answered with text/html"),
+    ("quiet", BackendError, "the server went quiet: nothing for 1.5 s"),
+])
+async def test_a_faulty_stream_fails_its_request_only(server, remote, fault, error, reason, sampling):
+    with pytest.raises(error) as info:
+        await collect(remote, f"fault:{fault} please", sampling)
+    message = str(info.value)
+    assert server.requests[-1] == fault  # the fault was served, not a request refused before it
+    assert reason in message and "\x1b" not in message and "\x07" not in message
+    assert remote.state is EngineState.READY
+    text, deltas = await collect(remote, "and now a good one", sampling)  # the server is not "lost"
+    assert text.startswith("word1 word2") and deltas[-1].finish_reason == "stop"
+
+
+async def test_odd_but_valid_streams_come_through(remote):
+    text, _ = await collect(remote, "fault:surrogate")
+    assert "half \ud83d emoji" in text  # passed on as sent: the UI's gate replaces it
+    text, _ = await collect(remote, "fault:huge")
+    assert len(text) > HUGE
+    text, _ = await collect(remote, "fault:redirect")  # followed, as the client does
+    assert text.startswith("word1")
+
+
+async def test_cancel_while_the_server_is_quiet_is_immediate(server):
+    backend = OpenAIBackend(server.url())  # the default read timeout: minutes
+    await backend.start()
+    try:
+        got = []
+
+        async def consume():
+            async for delta in backend.stream("fault:quiet", CHAT, "quiet-cancel"):
+                got.append(delta)
+
+        task = asyncio.ensure_future(consume())
+        await wait_until(lambda: len(got) == 3)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < 0.5
+    finally:
+        await backend.shutdown()
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("html", "is not an OpenAI-compatible server: its /models answer is"),
+])
+async def test_a_server_that_is_not_one_says_so_at_start(server, mode, reason):
+    backend = OpenAIBackend(server.url(mode))
+    with pytest.raises(BackendError, match=reason):
+        await backend.start()
+    await backend.shutdown()
+
+
+async def test_credentials_in_the_url_are_never_shown(server):
+    url = server.url().replace("http://", "http://someone:s3cret@")
+    backend = OpenAIBackend(url, model="not-served")
+    with pytest.raises(BackendError) as info:
+        await backend.start()
+    assert "s3cret" not in str(info.value) and "someone" not in str(info.value)
+    assert backend.shown_url == server.url()
+    await backend.shutdown()
+
+
+# -- headless -----------------------------------------------------------------------------------------
+@pytest.mark.subprocess
+def test_headless_against_every_fault_says_why_and_goes_on(server):
+    prompts = ["fault:error400", "fault:number", "fault:garbage", "fault:error_event", "fault:surrogate",
+               "fault:inject", "fault:html", "hello"]
+    result, left = run_cli(["--headless", "--base-url", server.url(), *prompts], timeout=60)
+    assert result.returncode == 1, result.stderr  # some requests failed; the command did not crash
+    assert "crashed" not in result.stderr and "Traceback" not in result.stderr
+    for stream in (result.stdout, result.stderr):
+        assert "\x1b" not in stream and "\x07" not in stream
+    out = result.stdout
+    assert out.count("Generation complete") == 3  # surrogate, inject, hello
+    assert "Rejected: bad request ␛]0;pwned␇␛[2Jend (400)" in out
+    assert "Failed: the server sent a malformed stream" in out and "half \ufffd emoji" in out
+    assert "model says ␛]0;pwned" in out
+    assert left == []
+
+
+@pytest.mark.subprocess
+def test_headless_shows_an_injected_model_id_as_text(server):
+    result, left = run_cli(["--headless", "--base-url", server.url("inject"), "hello"], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stderr and "evil␛]0;pwned␇␛[2Jmodel" in result.stderr
+    assert left == []
+
+
+# -- the workbench -------------------------------------------------------------------------------
+@pytest.mark.ui
+async def test_the_workbench_against_every_fault(server, tmp_path):
+    """Every pane ends (none stays streaming), each with its reason; the session is saved and the
+    comparison exported with the odd text in it; nothing reaches the terminal as an escape."""
+    backend = OpenAIBackend(server.url("inject"), read_timeout=1.5)
+    await backend.start()
+    faults = ["error400", "number", "garbage", "error_event", "surrogate", "inject", "quiet", "huge"]
+    session = SessionRecord(panes=[PaneRecord(prompt=f"fault:{f}") for f in faults] + [PaneRecord(prompt="hi")])
+    path = tmp_path / "session.json"
+    try:
+        with terminal_copy() as terminal:
+            app = make_app(backend, session=session, session_path=path)
+            async with app.run_test(size=(200, 50)) as pilot:
+                panes = app.workbench.panes()
+                send_key(app, "ctrl+r")
+                await wait_until(lambda: all(p.runs == 1 and not p.running for p in panes), timeout=30)
+                await pilot.pause(0.2)
+                states = {f: p.figures.state for f, p in zip(faults + ["ok"], panes)}
+                assert states == {"error400": ERROR, "number": ERROR, "garbage": ERROR, "error_event": ERROR,
+                                  "surrogate": DONE, "inject": DONE, "quiet": ERROR, "huge": DONE, "ok": DONE}
+                messages = {f: p.figures.message for f, p in zip(faults, panes)}
+                assert "bad request ␛]0;pwned␇␛[2Jend" in messages["error400"]
+                assert "went quiet" in messages["quiet"]
+                assert "half \ufffd emoji" in panes[4].answer and "model says ␛]0;pwned" in panes[5].answer
+                assert "evil␛]0;pwned" in app.workbench.engine_line.model
+                app.notify(f"a server said [bold]{ESCAPES}[/")  # markup and escapes in a notification
+                await pilot.pause(0.2)
+                app.save_session_now()
+                app.workbench.action_export()
+                await pilot.pause(0.2)
+                shown = "".join(row_text(terminal, y, 0, 200) for y in range(50))
+                assert "vllm-panes ● ready" in shown and "evil␛]0;pwned" in shown
+        record, notice = load_session(path)
+        assert notice is None and "half \ufffd emoji" in record.panes[4].output
+        exports = sorted(locations.data_dir().glob("exports/comparison-*.json"))
+        assert exports and "half \ufffd emoji" in json.loads(exports[-1].read_text())["panes"][4]["text"]
+        for char, _style in terminal.values():
+            assert char not in ("\x1b", "\x07", "\x9b")
+    finally:
+        await backend.shutdown()
+
+
+@pytest.mark.ui
+async def test_escape_cancels_a_pane_whose_server_went_quiet(server, tmp_path):
+    backend = OpenAIBackend(server.url())
+    await backend.start()
+    try:
+        app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="fault:quiet")]),
+                       session_path=tmp_path / "s.json")
+        async with app.run_test(size=(120, 30)) as pilot:
+            pane = app.workbench.panes()[0]
+            send_key(app, "f5")
+            await wait_until(lambda: pane.figures.state == STREAMING and pane.tokens_received == 3)
+            pane.editor.focus()
+            send_key(app, "escape")
+            await wait_until(lambda: pane.figures.state == CANCELLED, timeout=1)
+            await pilot.pause(0.1)
+            assert pane.answer.startswith("word1 word2 word3")
+    finally:
+        await backend.shutdown()
