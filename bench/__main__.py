@@ -378,9 +378,7 @@ def one_real_process(args: list[str], how) -> dict[str, float]:
         while time.monotonic() < deadline and not app.seen(b"ready", last=20000):
             peak = max(peak, main.memory_info().rss)
             time.sleep(0.05)
-        app.write(b"The key to happiness is")  # a run, so that the app has streamed before quitting
-        time.sleep(0.3)
-        app.write(b"\x1b[15~")  # F5
+        app.run_prompt(b"The key to happiness is")  # so that the app has streamed before quitting
         for _ in range(20):
             peak = max(peak, main.memory_info().rss)
             time.sleep(0.05)

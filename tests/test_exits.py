@@ -15,9 +15,6 @@ from tests.support.processes import PtyApp
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.ui]
 
-F5 = b"\x1b[15~"
-
-
 @pytest.fixture(scope="module")
 def server():
     srv = FaultServer().start()
@@ -39,9 +36,7 @@ def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
     app = PtyApp(["--base-url", server.url(), "--fresh"], env={**home(tmp_path), **stock_if(render_path)})
     try:
         assert app.wait_for(b"ready", timeout=30), bytes(app.screen[-2000:])
-        app.write(b"hello")
-        time.sleep(0.3)
-        app.write(F5)
+        app.run_prompt(b"hello")
         assert app.wait_for(b"done", timeout=20)
         app.quit(how)  # how long it takes is measured by the benchmark (quit_s, remote_quit_s)
         code = app.proc.wait(5)
@@ -59,15 +54,11 @@ def test_the_terminal_stays_the_apps_whatever_the_server_sends(server, tmp_path,
     app = PtyApp(["--base-url", server.url("inject"), "--fresh"], env={**home(tmp_path), **stock_if(render_path)})
     try:
         assert app.wait_for(b"ready", timeout=30)
-        app.write(b"fault:inject")
-        time.sleep(0.3)
-        app.write(F5)
+        app.run_prompt(b"fault:inject")
         assert app.wait_for(b"done", timeout=20)
         app.write(b"\x0e")  # ctrl+n: a second pane, with a server error to show
         time.sleep(0.3)
-        app.write(b"fault:error400")
-        time.sleep(0.3)
-        app.write(F5)
+        app.run_prompt(b"fault:error400")
         assert app.wait_for(b"bad request", timeout=20)
         time.sleep(0.3)
         assert app.seen("evil␛]0;pwned".encode()) and app.seen("model says ␛]0;pwned".encode())

@@ -75,9 +75,7 @@ def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
     app = PtyApp(["--demo", "--fresh", "--max-tokens", "1900", "--min-tokens", "1900"], env=env)
     try:
         assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
-        app.write(b"Tell me about the sea")
-        time.sleep(0.3)
-        app.write(b"\x1b[15~")  # F5
+        app.run_prompt(b"Tell me about the sea")
         assert app.wait_for(b"streaming", timeout=20)
         time.sleep(0.3)
         engine_children = [p.pid for p in psutil.Process(app.pid).children(recursive=True)]

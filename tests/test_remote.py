@@ -209,9 +209,7 @@ def test_the_real_app_on_vllm_serve_quits_cleanly(server, tmp_path, how):
     app = PtyApp(["--base-url", server.url, "--fresh", "--max-tokens", "20"], env=env)
     try:
         assert app.wait_for(b"ready", timeout=60), bytes(app.screen[-2000:])
-        app.write(b"The key to happiness is")
-        time.sleep(0.3)
-        app.write(b"\x1b[15~")  # F5
+        app.run_prompt(b"The key to happiness is")
         assert app.wait_for(b"done", timeout=60)
         app.quit(how)
         assert app.proc.wait(5) == (0 if how == "ctrl+q" else 128 + how)

@@ -105,6 +105,12 @@ class PtyApp:
         self.proc.poll()
         return wait_session_gone(self.pid, timeout)
 
+    def run_prompt(self, prompt: bytes) -> None:
+        """Type a prompt into the focused pane and run it (F5)."""
+        self.write(prompt)
+        time.sleep(0.3)  # the editor takes the paste before the key
+        self.write(b"\x1b[15~")
+
     def quit(self, how) -> float:
         """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
         first). Seconds until none of its processes is left (AssertionError after 20 s)."""
