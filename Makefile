@@ -16,7 +16,7 @@ test:
 # The inner loop: every test that needs neither the engine, a server nor a process of its own.
 test-fast:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev
-	.venv/bin/python -m pytest -q -n auto --key-storm 100 -m "not engine and not remote and not subprocess"
+	.venv/bin/python -m pytest -q -n auto --dist worksteal --key-storm 50 -m "not engine and not remote and not subprocess"
 
 bench:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev

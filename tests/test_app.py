@@ -152,6 +152,7 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
         await pilot.pause()
         assert top_k.region.height == 0 and top_k.is_attached
         await pilot.press("ctrl+q")
+    assert app.return_code == 0 and app.exit_signal is None
     record, _ = load_session(path)
     assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
@@ -206,6 +207,7 @@ async def test_session_is_saved_on_quit_and_restored(tmp_path):
         await wait_until(lambda: pane.figures.state == DONE)
         await pilot.pause(0.1)
         await pilot.press("ctrl+q")
+    assert app.return_code == 0 and app.exit_signal is None
     record, notice = load_session(path)
     assert notice is None
     assert record.panes[0].prompt == "remember me" and record.panes[0].overrides == {"seed": "7"}

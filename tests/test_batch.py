@@ -138,6 +138,7 @@ def fault_server():
 
 
 @pytest.mark.subprocess
+@pytest.mark.remote
 def test_an_interrupted_batch_keeps_every_finished_line(fault_server, tmp_path):
     """The first job never ends (its server went quiet); the others finish while they wait for it.
     SIGINT: every finished line is on disk."""

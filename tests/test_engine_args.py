@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from tui.engine.engine_args import DEFAULT_MODEL, EngineArgsError, build_engine_args
+
+def _module():
+    """vLLM is imported by the tests that run, not when tests are collected (seconds, in every
+    pytest-xdist worker)."""
+    import tui.engine.engine_args as module
+
+    return module
+
+
+def build_engine_args(argv, model=None):
+    return _module().build_engine_args(argv, model=model)
 
 
 def test_defaults_follow_the_reference_example():
     args = build_engine_args([])
-    assert args.model == DEFAULT_MODEL == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert args.model == _module().DEFAULT_MODEL == "Qwen/Qwen2.5-1.5B-Instruct"
     assert args.enforce_eager is True
     assert args.dtype == "float32"  # chosen on this CPU because bf16 crashes the worker
 
@@ -30,5 +40,5 @@ def test_fallback_model_is_used_only_when_none_is_given():
 
 
 def test_bad_engine_flag_is_a_clear_error():
-    with pytest.raises(EngineArgsError, match="--max-model-len"):
+    with pytest.raises(_module().EngineArgsError, match="--max-model-len"):
         build_engine_args(["--max-model-len", "lots"])

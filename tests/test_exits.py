@@ -13,7 +13,7 @@ import pytest
 from tests.support.fault_server import FaultServer
 from tests.support.processes import PtyApp
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.ui]
+pytestmark = [pytest.mark.subprocess, pytest.mark.remote, pytest.mark.ui]
 
 @pytest.fixture(scope="module")
 def server():
@@ -42,6 +42,7 @@ def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
         code = app.proc.wait(5)
         assert code == (0 if how == "ctrl+q" else 128 + how), bytes(app.screen[-2000:])
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
+        assert app.seen(b"stock drawing", last=10**7) is (render_path == "stock")  # the engine line says so
         saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
         assert saved["panes"][0]["prompt"] == "hello" and saved["panes"][0]["state"] == "done"
     finally:

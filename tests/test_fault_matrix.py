@@ -39,7 +39,7 @@ async def run_keys(app, pilot, batches) -> None:
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
-    """1,000 random key sequences (`--key-storm N` to change; `make test-fast` runs 100)."""
+    """1,000 random key sequences (`--key-storm N` to change; `make test-fast` runs 50)."""
     batches = data.draw(key_storm(key_storm_size))
 
     async def main():

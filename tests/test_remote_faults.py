@@ -21,6 +21,8 @@ from tests.support.fault_server import ESCAPES, HUGE, FaultServer
 from tests.support.processes import run_cli
 from tests.support.terminal import row_text, terminal_copy
 
+pytestmark = pytest.mark.remote
+
 CHAT = Sampling()
 RAW = Sampling(chat_template=False)
 

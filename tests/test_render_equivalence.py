@@ -306,7 +306,7 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path)
 
 
 @pytest.mark.fast_path  # it runs both itself
-@pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast"])
+@pytest.mark.parametrize("theme", ["panes-dark", "panes-light"])
 async def test_both_paths_draw_the_same_screen(theme, tmp_path):
     """The same answers on the fast path and on Textual's stock path: every cell of a full redraw
     is the same, but for the engine line, which says on the stock path that it runs."""
@@ -344,3 +344,28 @@ async def test_both_paths_draw_the_same_screen(theme, tmp_path):
     assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"
     shown = "".join(row_text(screens[True], y, 0, 150) for y in range(36))
     assert "w39" in shown and "漢" in shown and "␛" in shown
+
+
+@pytest.mark.fast_path  # about choosing the path, which runs no app
+@pytest.mark.parametrize("environ, textual_version, fast, reason", [
+    ({}, "8.2.8", True, ""),
+    ({}, "8.3.0", False, "Textual 8.3.0: fast path not tested on it"),
+    ({"VLLM_PANES_STOCK_RENDER": "1"}, "8.2.8", False, "VLLM_PANES_STOCK_RENDER is set"),
+    ({"VLLM_PANES_STOCK_RENDER": "0"}, "8.2.8", True, ""),
+])
+def test_the_fast_path_runs_only_on_a_tested_textual_unless_told_not_to(environ, textual_version, fast, reason):
+    from tui import render
+
+    path = render.choose_path(environ, textual_version)
+    assert path.fast is fast and reason in path.why_stock
+    assert path.why_stock.startswith("stock drawing") or fast
+
+
+@pytest.mark.fast_path
+def test_the_fast_path_is_refused_on_an_untested_textual(monkeypatch):
+    from tui import render
+
+    monkeypatch.setattr(render, "version", lambda name: "9.0.1")
+    with pytest.raises(RuntimeError, match="Textual 9.0.1"):
+        render.use_path(True)
+    assert render.fast()  # unchanged

@@ -59,10 +59,6 @@ class WorkbenchApp(App):
             wanted = DEFAULT_THEME
         self.theme = wanted
 
-    @property
-    def backend(self) -> Backend:
-        return self.engine.backend
-
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
         """Every notification (the app's, its screens' and widgets') is plain, safe text: they carry
