@@ -12,15 +12,21 @@ from tui.wrap import WrappedText, wrap_text
 texts = st.text(alphabet=st.sampled_from(list("ab  \nxy漢é")), max_size=300)
 
 
-@settings(max_examples=400)
-@given(texts, st.integers(min_value=1, max_value=40), st.lists(st.integers(1, 12), max_size=60))
-def test_incremental_equals_full(text, width, cuts):
+def appended_in_pieces(text: str, width: int, cuts: list[int]) -> WrappedText:
+    """`text` given to a WrappedText in pieces of the lengths in `cuts`, then the rest."""
     wrapped = WrappedText(width)
     position = 0
     for cut in cuts:
         wrapped.append(text[position:position + cut])
         position += cut
     wrapped.append(text[position:])
+    return wrapped
+
+
+@settings(max_examples=400)
+@given(texts, st.integers(min_value=1, max_value=40), st.lists(st.integers(1, 12), max_size=60))
+def test_incremental_equals_full(text, width, cuts):
+    wrapped = appended_in_pieces(text, width, cuts)
     assert wrapped.lines == wrap_text(text, width)
     assert wrapped.text == text
 
@@ -54,12 +60,7 @@ def test_emoji_and_joined_graphemes_are_measured_as_rich_draws_them(text, width,
     same lines as wrapping the whole text."""
     lines = wrap_text(text, width)
     assert all(cell_len(line) <= width for line in lines), [(line, cell_len(line)) for line in lines]
-    wrapped = WrappedText(width)
-    position = 0
-    for cut in cuts:
-        wrapped.append(text[position:position + cut])
-        position += cut
-    wrapped.append(text[position:])
+    wrapped = appended_in_pieces(text, width, cuts)
     assert wrapped.lines == lines and wrapped.text == text
 
 
