@@ -329,3 +329,17 @@ async def test_restarting_the_engine_ends_the_runs_as_cancelled_and_keeps_what_t
         backend.stall_after = None
         send_key(app, "ctrl+r")  # the restarted engine takes the next runs
         await wait_until(lambda: all(p.figures.state == DONE for p in panes))
+
+
+async def test_a_finished_pane_shows_its_final_figures_from_the_moment_it_is_done(tmp_path):
+    """The state and the figures change in one step: 'done' never comes with the figures of an
+    earlier frame (a test once read 8 of 10 tokens on a pane already done)."""
+    backend = ScriptedBackend(lambda prompt, s: ["tok "] * 40, delay_s=0.001)
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="p")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 30)):
+        pane = app.workbench.panes()[0]
+        for _ in range(5):
+            runs = pane.runs
+            send_key(app, "f5")
+            await wait_until(lambda: pane.runs == runs + 1 and pane.figures.state == DONE, step=0)
+            assert pane.figures.tokens == 40 and pane.figures.finish_reason == "length"

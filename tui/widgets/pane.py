@@ -248,17 +248,15 @@ class Pane(Vertical):
                     self._pending.append(printable(delta.text))  # outside text: through the gate
                 self._last = delta
                 self.on_dirty(self)
-            self.figures.state = DONE
+            self._end_run(DONE)
         except asyncio.CancelledError:
-            self.figures.state = CANCELLED
+            self._end_run(CANCELLED)
             raise
         except BackendError as exc:
-            self.figures.state = ERROR
-            self.figures.message = one_line(exc)
+            self._end_run(ERROR, one_line(exc))
         except Exception as exc:  # never let one pane's failure take the app down
             log.exception("pane %s: the run failed", self.number)
-            self.figures.state = ERROR
-            self.figures.message = one_line(f"{type(exc).__name__}: {exc}")
+            self._end_run(ERROR, one_line(f"{type(exc).__name__}: {exc}"))
         finally:
             self.request_id = None
             self.on_dirty(self, now=True)  # the end of an answer is drawn without delay
@@ -268,10 +266,19 @@ class Pane(Vertical):
         worker = self._worker
         if worker is not None and not worker.is_finished:
             worker.cancel()
-            self.figures.state = CANCELLED
+            self._end_run(CANCELLED)
             self.on_dirty(self, now=True)
             return True
         return False
+
+    def _end_run(self, state: str, message: str = "") -> None:
+        """The run ended: its figures are final in the same step as its state (the answer's last
+        text still reaches the view with the next flush)."""
+        if self._last is not None:
+            self.figures.update(self._last)
+        self.figures.state = state
+        if message:
+            self.figures.message = message
 
     def flush(self) -> bool:
         """Move buffered text to the view and refresh the figures; called at most once a frame.
