@@ -51,6 +51,7 @@ def test_one_line_of_anything():
 @pytest.mark.parametrize("url, shown", [
     ("http://user:secret@gpu-box:8000/v1", "http://gpu-box:8000/v1"),
     ("https://token@host/v1", "https://host/v1"),
+    ("http://user:p@ss@host:1/v1", "http://host:1/v1"),
     ("http://[::1]:8000/v1", "http://[::1]:8000/v1"),
     ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
 ])

@@ -8,15 +8,12 @@ be ready. The app only creates it and stops it at the end.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from textual.app import App
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from tui.engine.protocol import Backend, BackendError, EngineState
-
-log = logging.getLogger(__name__)
 
 
 class EngineStateChanged(Message):

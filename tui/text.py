@@ -17,12 +17,12 @@ markup.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\ud800-\udfff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
-_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+# `user:password@` of a URL, up to its last @ (a password may hold one)
+_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s?#]*@")
 
 
 def _picture(match: re.Match[str]) -> str:
@@ -58,14 +58,4 @@ def one_line(value: object, limit: int = 300) -> str:
 
 def without_credentials(url: str) -> str:
     """A URL as it may be shown or logged: any `user:password@` taken out."""
-    try:
-        parts = urlsplit(url)
-        if parts.username is None and parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    except ValueError:
-        return url.rsplit("@", 1)[-1]
+    return _CREDENTIALS.sub(r"\1", url)
