@@ -34,7 +34,8 @@ from tui.engine.protocol import Backend, BackendError, EngineDead
 from tui.figures import Figures
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
-from tui.text import one_line, without_surrogates
+from tui.storage import writable
+from tui.text import one_line
 from tui.validate import describe
 
 MAX_JOBS = 100_000
@@ -206,8 +207,7 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
             return exit_codes.FAILED
 
         def write(rec: dict[str, Any]) -> None:
-            text, _ = without_surrogates(json.dumps(rec, ensure_ascii=False))
-            sink.write(text + "\n")
+            sink.write(writable(json.dumps(rec, ensure_ascii=False), "batch output") + "\n")
             sink.flush()
 
         progress = _Progress(term.err, len(jobs))

@@ -13,13 +13,19 @@ from tui.text import without_surrogates
 log = logging.getLogger(__name__)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`. Text that
-    UTF-8 cannot hold (lone surrogates, from JSON a server sent) is written with U+FFFD instead,
-    and the log says so: writing never fails on odd text."""
+def writable(text: str, where: str) -> str:
+    """`text` as UTF-8 can hold it: lone surrogates (from JSON a server sent) as U+FFFD, which
+    the log notes. Writing never fails on odd text."""
     text, replaced = without_surrogates(text)
     if replaced:
-        log.warning("%s: %d lone surrogate(s) written as U+FFFD", path.name, replaced)
+        log.warning("%s: %d lone surrogate(s) written as U+FFFD", where, replaced)
+    return text
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path` (the text made
+    `writable` first)."""
+    text = writable(text, path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
