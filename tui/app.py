@@ -38,8 +38,9 @@ class WorkbenchApp(App):
     def __init__(self, backend: Backend, sampling: Sampling | None = None, *,
                  config: Config | None = None, session: SessionRecord | None = None,
                  session_path: Path | None = None, log_path: str | None = None,
-                 start_engine: bool = True, save_config: bool = True) -> None:
+                 start_engine: bool = True, save_config: bool = True, xray: bool = False) -> None:
         super().__init__()
+        self._xray = xray
         self.engine = EngineControl(backend)
         self.config = config or Config()
         self._session_path = session_path
@@ -71,7 +72,8 @@ class WorkbenchApp(App):
         # The workbench is the first screen itself: pushed over a blank default screen, it would
         # be styled and laid out once more before the first frame.
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
-        self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state)
+        self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
+                                         xray=self._xray)
         return self.workbench
 
     async def on_mount(self) -> None:
@@ -156,7 +158,7 @@ def _session_from_sampling(sampling: Sampling) -> SessionRecord:
 
 
 def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool = False,
-            config: Config | None = None, cli_sampling_given: bool = False) -> int:
+            config: Config | None = None, cli_sampling_given: bool = False, xray: bool = False) -> int:
     """Run the UI, then stop the engine; return the exit code."""
     notices: list[str] = []
     session = None
@@ -175,7 +177,7 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
     config = config or Config()
     config.notices.extend(notices)
     app = WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
-                       log_path=str(term.log_path) if term.log_path else None)
+                       log_path=str(term.log_path) if term.log_path else None, xray=xray)
     asyncio.run(_run_then_stop(app, term))
     if app.exit_signal:
         return exit_codes.for_signal(app.exit_signal)

@@ -32,6 +32,7 @@ from tui import exit_codes
 from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead
 from tui.figures import Figures
+from tui.headless import engine_summary
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
 from tui.storage import writable
@@ -124,19 +125,20 @@ def _expand(where: str, grid: Any, base: Sampling):
             yield prompt, sampling
 
 
-def record(job: Job, text: str, last: Any, error: str | None) -> dict[str, Any]:
+def record(job: Job, text: str, last: Any, error: str | None, stats: bool = False) -> dict[str, Any]:
     return {
         "index": job.index,
         "prompt": job.prompt,
         "params": {**job.sampling.values, "chat_template": job.sampling.chat_template,
                    "system_prompt": job.sampling.system_prompt},
         "text": text,
-        **Figures.of(last).record(),
+        **Figures.of(last).record(engine=stats),
         "error": error,
     }
 
 
-async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None) -> int:
+async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None,
+                   stats: bool = False) -> int:
     """Run every job (at most `concurrency` at once); `write(record)` in the jobs' order, each as
     soon as the jobs before it are done. When the run ends early (a signal, a dead engine, a
     crash), the finished records still waiting for an earlier job are written too, in order, so
@@ -162,7 +164,7 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
             except BackendError as exc:
                 error = one_line(exc)
                 failed += 1
-        results[job.index] = record(job, "".join(pieces), last, error)
+        results[job.index] = record(job, "".join(pieces), last, error, stats)
         if on_done is not None:
             on_done()
         while next_out in results:
@@ -182,7 +184,7 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
 
 
 async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Terminal, *,
-                    output: Path | None = None, concurrency: int = 8) -> int:
+                    output: Path | None = None, concurrency: int = 8, stats: bool = False) -> int:
     if output is not None and _same_file(output, path):
         print(f"vllm-panes: --output {one_line(output)} is the batch file itself", file=term.err)
         return exit_codes.USAGE
@@ -212,7 +214,7 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
 
         progress = _Progress(term.err, len(jobs))
         try:
-            failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance)
+            failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance, stats=stats)
         except EngineDead as exc:
             print(f"vllm-panes: {one_line(exc)}", file=term.err)
             return exit_codes.FAILED
@@ -223,6 +225,8 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
         where = output if output is not None else "stdout"
         note = f", {failed} failed (see their 'error')" if failed else ""
         print(f"{len(jobs)} results written to {one_line(where)}{note}", file=term.err)
+        if stats:
+            print(await engine_summary(backend), file=term.err)
         return exit_codes.FAILED if failed else exit_codes.OK
 
     return await run_with_backend(backend, term, body)

@@ -73,6 +73,10 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
     ours.add_argument("--no-chat-template", action="store_true",
                       help="send prompts as raw completion text instead of through the chat template")
     ours.add_argument("--system-prompt", default="", metavar="TEXT", help="system message (chat template only)")
+    ours.add_argument("--stats", action="store_true",
+                      help="the engine's figures: the app opens with the X-ray panel shown (f2); --headless "
+                      "prints where each request's time went and a summary at the end; --batch adds "
+                      "them to each JSONL line")
     ours.add_argument("--fresh", action="store_true", help="start with an empty workbench (ignore the saved session)")
     ours.add_argument("--log-to-terminal", action="store_true",
                       help="debugging: let vLLM's output reach the terminal instead of the log file")
@@ -172,15 +176,15 @@ def _main(argv: list[str], term) -> int:
             from tui.batch import run_batch
 
             return asyncio.run(run_batch(plan.backend, plan.batch, plan.sampling, term,
-                                         output=plan.output, concurrency=plan.concurrency))
+                                         output=plan.output, concurrency=plan.concurrency, stats=plan.stats))
         from tui.headless import run_headless
 
-        return asyncio.run(run_headless(plan.backend, plan.prompts, plan.sampling, term))
+        return asyncio.run(run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats))
 
     from tui.app import run_app  # Textual; never imported by the headless path
 
     return run_app(plan.backend, plan.sampling, term, fresh=plan.fresh, config=plan.config,
-                   cli_sampling_given=plan.cli_sampling_given)
+                   cli_sampling_given=plan.cli_sampling_given, xray=plan.stats)
 
 
 @dataclass
@@ -197,6 +201,7 @@ class Plan:
     concurrency: int = 8
     fresh: bool = False
     cli_sampling_given: bool = False
+    stats: bool = False
 
 
 def make_plan(argv: list[str], config: Any) -> Plan:
@@ -216,7 +221,8 @@ def make_plan(argv: list[str], config: Any) -> Plan:
         raise UsageError("--concurrency must be ≥ 1")
     given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
     plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
-                output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given)
+                output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,
+                stats=ns.stats)
 
     backend = ns.backend or ("openai" if ns.base_url else config.backend)
     if backend != "openai" and ns.read_timeout is not None:

@@ -24,6 +24,12 @@ class Figures:
     tok_s: float | None = None
     finish_reason: str | None = None
     message: str = ""  # why it failed (state ERROR)
+    # Where the request's time went in the engine, when the backend knows (the in-process engine).
+    queued_ms: float | None = None
+    prefill_ms: float | None = None
+    decode_ms: float | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None  # prompt tokens served from the prefix cache
 
     def update(self, delta: Any) -> None:
         """Take the running figures of the latest `Delta` of the request."""
@@ -31,6 +37,13 @@ class Figures:
         self.ttft_ms = None if delta.ttft is None else delta.ttft * 1000
         self.tok_s = delta.tok_per_s
         self.finish_reason = delta.finish_reason
+        timing = delta.timing
+        if timing is not None:
+            self.queued_ms = _ms(timing.queued_s)
+            self.prefill_ms = _ms(timing.prefill_s)
+            self.decode_ms = _ms(timing.decode_s)
+            self.prompt_tokens = timing.prompt_tokens
+            self.cached_tokens = timing.cached_tokens
 
     @classmethod
     def of(cls, delta: Any, state: str = DONE) -> Figures:
@@ -52,18 +65,88 @@ class Figures:
             parts.append(self.finish_reason)
         return parts
 
-    def line(self, with_state: bool = True) -> str:
-        """One line of plain text: 'done · TTFT 49 ms · 84 tok · 266 tok/s · stop'."""
+    def engine_parts(self) -> list[str]:
+        """['queued 2 ms', 'prefill 31 ms', 'decode 1.20 s', 'cached 96 of 128']: what is known."""
+        parts = []
+        for name, value in (("queued", self.queued_ms), ("prefill", self.prefill_ms),
+                            ("decode", self.decode_ms)):
+            if value is not None:
+                parts.append(f"{name} {_duration(value)}")
+        if self.cached_tokens is not None and self.prompt_tokens:
+            parts.append(f"cached {self.cached_tokens} of {self.prompt_tokens}")
+        return parts
+
+    def line(self, with_state: bool = True, engine: bool = False) -> str:
+        """One line of plain text: 'done · TTFT 49 ms · 84 tok · 266 tok/s · stop'; with `engine`,
+        the engine's timings follow."""
         parts = ([self.state] if with_state else []) + self.parts()
+        if engine:
+            parts += self.engine_parts()
         if self.message:
             parts.append(self.message)
         return " · ".join(parts)
 
-    def record(self) -> dict[str, Any]:
-        """The figures as JSON fields (batch results), rounded as shown."""
-        return {
+    def record(self, engine: bool = False) -> dict[str, Any]:
+        """The figures as JSON fields (batch results), rounded as shown; with `engine`, the
+        engine's timings too (None where unknown)."""
+        record: dict[str, Any] = {
             "tokens": self.tokens,
-            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 1),
-            "tok_s": None if self.tok_s is None else round(self.tok_s, 1),
+            "ttft_ms": _round(self.ttft_ms),
+            "tok_s": _round(self.tok_s),
             "finish_reason": self.finish_reason,
         }
+        if engine:
+            record.update(queued_ms=_round(self.queued_ms), prefill_ms=_round(self.prefill_ms),
+                          decode_ms=_round(self.decode_ms), prompt_tokens=self.prompt_tokens,
+                          cached_tokens=self.cached_tokens)
+        return record
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def snapshot_parts(snapshot: Any, totals: bool = False) -> list[tuple[str, str]]:
+    """What an `EngineSnapshot` reports, as (text, emphasis) pairs: emphasis is "" or "warn" (requests
+    wait) or "bad" (requests were preempted). The X-ray panel shows the engine now; `totals` is
+    the summary at the end of a headless run. Figures the source does not report are left out."""
+    s = snapshot
+    parts: list[tuple[str, str]] = []
+    if totals:
+        if s.prompt_tokens is not None:
+            parts.append((f"{s.prompt_tokens} prompt tokens", ""))
+        if s.gen_tokens is not None:
+            parts.append((f"{s.gen_tokens} generated", ""))
+    else:
+        if s.running is not None:
+            parts.append((f"{s.running} running", ""))
+        if s.waiting is not None:
+            parts.append((f"{s.waiting} waiting", "warn" if s.waiting else ""))
+    if s.kv_usage is not None:
+        blocks = f" of {s.kv_blocks} blocks" if s.kv_blocks else ""
+        parts.append((f"KV {s.kv_usage:.0%}{blocks}", ""))
+    if s.prefix_hit_rate is not None:
+        parts.append((f"prefix cache hits {s.prefix_hit_rate:.0%}", ""))
+    if s.preemptions is not None:
+        parts.append((f"{s.preemptions} preempted", "bad" if s.preemptions else ""))
+    if s.steps_s is not None and not totals:
+        parts.append((f"{s.steps_s:.0f} steps/s", ""))
+    if s.spec_acceptance is not None:
+        parts.append((f"drafts accepted {s.spec_acceptance:.0%}", ""))
+    return parts
+
+
+def snapshot_line(snapshot: Any, totals: bool = False) -> str:
+    """The snapshot as one line of plain text (headless, batch): 'engine · 27 prompt tokens · …'."""
+    if snapshot.unavailable:
+        return f"engine · {snapshot.unavailable}"
+    parts = [text for text, _ in snapshot_parts(snapshot, totals)] or ["no figures"]
+    return " · ".join(["engine", *parts])

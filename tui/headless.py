@@ -7,7 +7,7 @@ import sys
 from tui import exit_codes
 from tui.engine.params import Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected
-from tui.figures import Figures
+from tui.figures import Figures, snapshot_line
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
 from tui.text import one_line, printable
@@ -20,7 +20,7 @@ REFERENCE_PROMPTS = (
 
 
 async def run_headless(
-    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal
+    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False
 ) -> int:
     out, err = term.out, term.err
     prompts = list(prompts) or list(REFERENCE_PROMPTS)
@@ -49,10 +49,26 @@ async def run_headless(
                 continue
             if last is not None:
                 print(f"\nGeneration complete: {Figures.of(last).line(with_state=False)}", file=out)
+                if stats:
+                    print(f"In the engine: {engine_line(Figures.of(last))}", file=out)
         print("\nAll streaming examples completed.", file=out, flush=True)
+        if stats:
+            print(await engine_summary(backend), file=out, flush=True)
         return exit_codes.FAILED if failures else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
+
+
+def engine_line(figures: Figures) -> str:
+    return " · ".join(figures.engine_parts()) or "not reported by this backend"
+
+
+async def engine_summary(backend: Backend) -> str:
+    """The engine's totals at the end of a run (--stats), as one line."""
+    source = getattr(backend, "stats", None)
+    if source is None:
+        return "engine · no figures from this backend"
+    return one_line(snapshot_line(await source.snapshot(), totals=True), 400)
 
 
 if __name__ == "__main__":  # pragma: no cover - use `vllm-panes --headless`

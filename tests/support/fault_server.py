@@ -49,6 +49,9 @@ class FaultServer:
         self.port = _free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.requests: list[str] = []  # the fault names of the completions asked for
+        # What /ok/metrics reports, as vLLM's server names it (set by tests); see _metrics.
+        self.figures: dict[str, float] = dict(DEFAULT_FIGURES)
+        self.metrics_asked = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -73,6 +76,7 @@ class FaultServer:
         app.router.add_get("/{mode}/v1/models", self._models)
         app.router.add_post("/{mode}/v1/chat/completions", self._chat)
         app.router.add_post("/{mode}/v1/completions", self._completion)
+        app.router.add_get("/{mode}/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
@@ -91,6 +95,26 @@ class FaultServer:
         name = f"evil{ESCAPES}model" if mode == "inject" else MODEL
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "tests", "max_model_len": 2048}]})
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        """Modes: ok (vLLM's figures from `figures`, written by prometheus_client itself), inject
+        (escapes in a label and a help text), html (a web page), other (no vLLM figures), garbage (not Prometheus text),
+        huge (9 MB); any other mode has no /metrics (404)."""
+        self.metrics_asked += 1
+        mode = request.match_info["mode"]
+        if mode in ("ok", "inject"):
+            return web.Response(body=prometheus_text(self.figures, inject=mode == "inject"),
+                                content_type="text/plain")
+        if mode == "html":
+            return web.Response(text="<html><body><h1>It works!</h1></body></html>", content_type="text/html")
+        if mode == "other":  # a server with figures of its own, none of vLLM's
+            return web.Response(text="# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n",
+                                content_type="text/plain")
+        if mode == "garbage":
+            return web.Response(text='vllm:num_requests_running{model_name="m" 3\n}}}\n', content_type="text/plain")
+        if mode == "huge":
+            return web.Response(body=b"# " + b"x" * (9 * 1024 * 1024) + b"\n", content_type="text/plain")
+        raise web.HTTPNotFound()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -118,6 +142,42 @@ class FaultServer:
         await response.prepare(request)
         await STREAMS.get(fault, _well_formed)(response, kind)
         return response
+
+
+DEFAULT_FIGURES = {"running": 3, "waiting": 2, "kv": 0.25, "blocks": 400, "prompt_tokens": 100,
+                   "generation_tokens": 1000, "steps": 50, "prefix_queries": 200, "prefix_hits": 50,
+                   "preemptions": 0}
+
+
+def prometheus_text(figures: dict[str, float], inject: bool = False) -> bytes:
+    """vLLM's /metrics names with these values, in the exposition format prometheus_client writes."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    labels = ["model_name", "engine"]
+    model = f"evil{ESCAPES}" if inject else MODEL
+
+    def gauge(name: str, value: float, help_text: str = "a gauge") -> None:
+        Gauge(name, help_text, labels, registry=registry).labels(model, "0").set(value)
+
+    def counter(name: str, value: float) -> None:
+        Counter(name, "a counter", labels, registry=registry).labels(model, "0").inc(value)
+
+    gauge("vllm:num_requests_running", figures["running"], f"running {ESCAPES}" if inject else "running")
+    gauge("vllm:num_requests_waiting", figures["waiting"])
+    gauge("vllm:kv_cache_usage_perc", figures["kv"])
+    info = Gauge("vllm:cache_config_info", "cache config", ["num_gpu_blocks", "block_size"], registry=registry)
+    info.labels(str(int(figures["blocks"])), "16").set(1)
+    counter("vllm:prompt_tokens", figures["prompt_tokens"])
+    counter("vllm:generation_tokens", figures["generation_tokens"])
+    counter("vllm:prefix_cache_queries", figures["prefix_queries"])
+    counter("vllm:prefix_cache_hits", figures["prefix_hits"])
+    counter("vllm:num_preemptions", figures["preemptions"])
+    steps = Histogram("vllm:iteration_tokens_total", "tokens per step", labels, buckets=(1, 8, 64),
+                      registry=registry).labels(model, "0")
+    for _ in range(int(figures["steps"])):
+        steps.observe(4)
+    return generate_latest(registry)
 
 
 async def _words(response: web.StreamResponse, kind: str, count: int = WORDS) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import Delta, EngineState, ProgressCallback, RequestRejected
@@ -27,8 +28,9 @@ class ScriptedBackend:
 
     def __init__(self, script: Script = echo_script, *, model: str = "scripted-model",
                  stall_after: int | None = None, delay_s: float = 0.0, ready: bool = True,
-                 max_model_len: int = 2048) -> None:
+                 max_model_len: int = 2048, stats: Any = None) -> None:
         self.model = model
+        self.stats = stats  # a StatsSource, or None (no engine figures)
         self.script = script
         self.stall_after = stall_after
         self.delay_s = delay_s

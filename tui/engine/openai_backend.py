@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tui.engine.params import ParamError, Sampling
+from tui.engine.remote_metrics import MetricsPoller
 from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
     BackendError,
@@ -59,6 +60,7 @@ class OpenAIBackend:
         self._client: Any = None
         self._continuous_usage = True
         self._streams: dict[str, Any] = {}
+        self.stats = MetricsPoller(self.base_url, api_key)  # the server's /metrics (X-ray panel)
 
     @property
     def max_model_len(self) -> int | None:
@@ -107,6 +109,7 @@ class OpenAIBackend:
         for stream in list(self._streams.values()):
             await _close(stream)
         self._streams.clear()
+        await self.stats.close()
         client, self._client = self._client, None
         if client is not None:
             try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tui.engine.params import Sampling
+from tui.engine.stats import RequestTiming, StatsSource
 
 
 class EngineState(str, enum.Enum):
@@ -45,6 +46,7 @@ class Delta:
     started: float  # time.perf_counter() when the request was sent
     first_token: float | None  # time.perf_counter() of the first token
     now: float = field(default_factory=time.perf_counter)
+    timing: RequestTiming | None = None  # where the request's time went in the engine, when known
 
     @property
     def finished(self) -> bool:
@@ -72,6 +74,7 @@ class Backend(Protocol):
     model: str
     state: EngineState
     error: str | None
+    stats: StatsSource | None  # the engine's figures (X-ray panel); None when there are none
 
     @property
     def max_model_len(self) -> int | None: ...

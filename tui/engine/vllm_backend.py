@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from tui.engine.params import ParamError, Sampling
+from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
     Delta,
@@ -52,6 +53,8 @@ class VLLMBackend:
         self._build_task: asyncio.Future[Any] | None = None
         self._max_model_len: int | None = None
         self._lock = asyncio.Lock()
+        self.recorder = StepRecorder()  # the engine's figures, from the stat logger (X-ray panel)
+        self.stats = RecorderSource(self.recorder, self.running_requests)
 
     # -- life cycle -----------------------------------------------------------------------
     @property
@@ -109,7 +112,8 @@ class VLLMBackend:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         t0 = time.perf_counter()
-        engine = AsyncLLM.from_engine_args(args)
+        self.recorder = self.stats.recorder = StepRecorder()  # a new engine counts from 0
+        engine = AsyncLLM.from_engine_args(args, stat_loggers=[stat_logger_factory(self.recorder)])
         log.info("engine ready in %.1f s (children %s)", time.perf_counter() - t0,
                  self.child_pids())
         self._max_model_len = int(engine.model_config.max_model_len)
@@ -255,7 +259,7 @@ class VLLMBackend:
                     first = now
                 tokens += new
                 yield Delta(completion.text, tokens, new, completion.finish_reason if output.finished
-                            else None, started, first, now)
+                            else None, started, first, now, request_timing(output))
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"

@@ -21,8 +21,10 @@ from tui.session import MAX_PANES, PaneRecord, SessionRecord
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
+from tui.widgets.xray_panel import XrayPanel
 
 PANE_MIN_WIDTH = 38
+STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
 
 # Fixed keys (README and the help screen are generated from / agree with this list). priority=True
 # because the prompt editor would otherwise take ctrl+k, ctrl+w, ctrl+d and escape for itself.
@@ -39,6 +41,7 @@ WORKBENCH_BINDINGS = [
     Binding("alt+shift+right", "move_pane(1)", "Move pane right", show=False, priority=True),
     Binding("alt+shift+left", "move_pane(-1)", "Move pane left", show=False, priority=True),
     Binding("ctrl+o", "toggle_more", "More knobs", show=False, priority=True),
+    Binding("f2", "toggle_xray", "X-ray", priority=True),
     Binding("ctrl+s", "export", "Export", priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]
@@ -55,7 +58,7 @@ class WorkbenchScreen(Screen):
     """
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
-                 engine_state: EngineState = EngineState.STOPPED) -> None:
+                 engine_state: EngineState = EngineState.STOPPED, xray: bool = False) -> None:
         super().__init__()
         render.install_compositor(self)
         self.control = control
@@ -70,11 +73,13 @@ class WorkbenchScreen(Screen):
         self._titles_pending = False
         self._container: HorizontalScroll | None = None
         self._more = False  # the optional knobs shown (ctrl+o)
+        self._xray = xray  # the engine X-ray shown (f2)
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
                          note=render.current_path().why_stock)
         yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt)
+        yield XrayPanel()
         with HorizontalScroll(id="panes"):
             records = self._session.panes or [PaneRecord()]
             for record in records:
@@ -87,6 +92,10 @@ class WorkbenchScreen(Screen):
             pane.restore(record.output, Figures(state, record.tokens, record.ttft_ms, record.tok_s,
                                                 record.finish_reason, record.message))
         self._do_refresh_titles()  # now, so that the first frame has them
+        self.xray.set_class(self._xray, "-shown")
+        for pane in self.panes():
+            pane.show_engine = self._xray
+        self.set_interval(STATS_EVERY_S, self._read_stats)
         self._fit_panes()
         panes = self.panes()
         if panes:
@@ -111,6 +120,7 @@ class WorkbenchScreen(Screen):
     # -- panes ------------------------------------------------------------------------------------
     def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
         pane = Pane(self._next_number, prompt=prompt, overrides=overrides, more=self._more)
+        pane.show_engine = self._xray
         self._next_number += 1
         pane.on_dirty = self.flusher.mark_dirty
         return pane
@@ -130,6 +140,10 @@ class WorkbenchScreen(Screen):
     @cached_property
     def engine_line(self) -> EngineLine:
         return self.query_one(EngineLine)
+
+    @cached_property
+    def xray(self) -> XrayPanel:
+        return self.query_one(XrayPanel)
 
     def focused_pane(self) -> Pane | None:
         node = self.focused
@@ -181,6 +195,22 @@ class WorkbenchScreen(Screen):
 
     def on_engine_start_failed(self, event: EngineStartFailed) -> None:
         self.notify(f"Engine failed to start: {event.reason}", severity="error", timeout=15)
+
+    async def _read_stats(self) -> None:
+        """Read the engine's figures for the X-ray and the engine line's load; only while the
+        X-ray is shown or panes run (a remote server is not asked for nothing)."""
+        source = getattr(self.control.backend, "stats", None)
+        if source is None or not self.control.is_ready or not (self._xray or self.any_running()):
+            if self.engine_line.running or self.engine_line.waiting:
+                self.engine_line.set_load(0, 0)
+            return
+        snapshot = await source.snapshot()
+        self.engine_line.set_load(snapshot.running, snapshot.waiting)
+        if self._xray:
+            self.xray.show(snapshot)
+
+    def any_running(self) -> bool:
+        return any(pane.running for pane in self.panes())
 
     def _before_flush(self) -> None:
         self.session_dirty = True  # answers grew
@@ -297,6 +327,15 @@ class WorkbenchScreen(Screen):
         self.settings.show_more(self._more)
         for pane in self.panes():
             pane.show_more(self._more)
+
+    async def action_toggle_xray(self) -> None:
+        """Show or hide the engine X-ray; each pane's status adds the engine's timings with it."""
+        self._xray = not self._xray
+        self.xray.set_class(self._xray, "-shown")
+        for pane in self.panes():
+            pane.show_engine = self._xray
+        if self._xray:
+            await self._read_stats()
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

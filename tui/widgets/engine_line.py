@@ -26,6 +26,8 @@ class EngineLine(Static):
         self.note = one_line(note)  # e.g. that the stock drawing path runs
         self.state = state
         self.detail = ""
+        self.running = 0  # requests the engine runs and keeps waiting (see set_load)
+        self.waiting = 0
         self._since = time.monotonic()
         self._frame = 0
         self._timer = None
@@ -48,6 +50,14 @@ class EngineLine(Static):
                 self._timer.pause()
         self._render_line()
 
+    def set_load(self, running: int | None, waiting: int | None) -> None:
+        """How many requests the engine runs and how many wait for a place: waiting ones are
+        why a pane has no answer yet."""
+        running, waiting = running or 0, waiting or 0
+        if (running, waiting) != (self.running, self.waiting):
+            self.running, self.waiting = running, waiting
+            self._render_line()
+
     def _tick(self) -> None:
         self._frame += 1
         self._render_line()
@@ -63,6 +73,10 @@ class EngineLine(Static):
             line.append(f" ({time.monotonic() - self._since:.0f} s) {self.detail}")
         elif self.state is EngineState.READY:
             line.append("● ready", style="bold green")
+            if self.running:
+                line.append(f" · {self.running} running")
+            if self.waiting:
+                line.append(f" · {self.waiting} waiting: the engine is full", style="bold yellow")
         elif self.state is EngineState.ERROR:
             line.append("✖ engine error: ", style="bold red")
             line.append(self.detail)

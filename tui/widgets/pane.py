@@ -33,8 +33,9 @@ _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold ye
                  QUEUED: "bold magenta"}
 
 
-def status_text(figures: Figures) -> Text:
-    """The status line under an answer: the state in its colour, then the figures."""
+def status_text(figures: Figures, engine: bool = False) -> Text:
+    """The status line under an answer: the state in its colour, then the figures (with `engine`,
+    where the request's time went in the engine)."""
     text = Text()
     text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
     if figures.state == ERROR and figures.message:
@@ -44,6 +45,9 @@ def status_text(figures: Figures) -> Text:
         text.append(" (engine loading)", style="dim")
     for part in figures.parts():
         text.append(f" · {part}")
+    if engine:
+        for part in figures.engine_parts():
+            text.append(f" · {part}", style="dim")
     return text
 
 
@@ -110,6 +114,7 @@ class Pane(Vertical):
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
+        self._show_engine = False  # the engine's timings in the status line (with the X-ray)
 
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -296,9 +301,20 @@ class Pane(Vertical):
             return False
         return True
 
+    @property
+    def show_engine(self) -> bool:
+        return self._show_engine
+
+    @show_engine.setter
+    def show_engine(self, show: bool) -> None:
+        if show != self._show_engine:
+            self._show_engine = show
+            if self.is_mounted:
+                self._show_figures()
+
     def _show_figures(self) -> None:
         self._shown_state = self.figures.state
-        self._status.set_text(status_text(self.figures))
+        self._status.set_text(status_text(self.figures, self._show_engine))
 
     def restore(self, output: str, figures: Figures) -> None:
         """Show a saved answer and its figures (from a file: through the gate)."""

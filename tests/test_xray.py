@@ -1,0 +1,265 @@
+"""The engine X-ray without an engine: the recorder's arithmetic, a server's /metrics (the fault
+server writes it with prometheus_client), the panel and the engine line on a scripted source."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.support.app import make_app, send_key, wait_until
+from tests.support.fault_server import ESCAPES, FaultServer
+from tests.support.scripted import ScriptedBackend
+from tui.engine.remote_metrics import MetricsPoller, metrics_url
+from tui.engine.stats import EngineSnapshot, Rates, StepRecorder
+from tui.figures import snapshot_line
+from tui.session import PaneRecord, SessionRecord
+from tui.widgets.xray_panel import XrayPanel, figures_text
+
+
+def scheduler(running=0, waiting=0, kv=0.0, queries=0, hits=0, spec=None):
+    return SimpleNamespace(num_running_reqs=running, num_waiting_reqs=waiting, num_skipped_waiting_reqs=0,
+                           kv_cache_usage=kv, prefix_cache_stats=SimpleNamespace(queries=queries, hits=hits),
+                           spec_decoding_stats=spec)
+
+
+def iteration(prompt=0, gen=0, preempted=0):
+    return SimpleNamespace(num_prompt_tokens=prompt, num_generation_tokens=gen, num_preempted_reqs=preempted)
+
+
+# -- the recorder ---------------------------------------------------------------------------------
+def test_nothing_recorded_reports_nothing():
+    snapshot = StepRecorder().snapshot(now=0.0)
+    assert (snapshot.running, snapshot.waiting, snapshot.kv_usage, snapshot.prefix_hit_rate,
+            snapshot.preemptions, snapshot.gen_tok_s, snapshot.spec_acceptance) == (None,) * 7
+    assert snapshot_line(snapshot) == "engine · no figures"
+
+
+def test_recorder_totals_state_and_rates():
+    recorder = StepRecorder()
+    recorder.snapshot(now=10.0)
+    for _ in range(10):  # ten steps: 4 running, 1 waiting, 8 tokens each; one prefill of 40 tokens
+        recorder.record(scheduler(4, 1, 0.5, queries=4, hits=1), iteration(prompt=4, gen=8))
+    snapshot = recorder.snapshot(now=11.0)
+    assert (snapshot.running, snapshot.waiting, snapshot.kv_usage) == (4, 1, 0.5)
+    assert snapshot.prefix_hit_rate == pytest.approx(0.25)
+    assert snapshot.preemptions == 0
+    assert (snapshot.prompt_tokens, snapshot.gen_tokens) == (40, 80)
+    assert snapshot.gen_tok_s == pytest.approx(80.0) and snapshot.prompt_tok_s == pytest.approx(40.0)
+    assert snapshot.steps_s == pytest.approx(10.0)
+    assert snapshot.gen_history == [pytest.approx(80.0)]
+    assert snapshot.spec_acceptance is None  # the engine does not draft: not shown
+    assert recorder.cost_us_per_step is not None and recorder.cost_us_per_step > 0
+
+
+def test_rates_fall_when_the_engine_stands_still():
+    recorder = StepRecorder()
+    recorder.snapshot(now=0.0)
+    recorder.record(scheduler(1), iteration(gen=100))
+    assert recorder.snapshot(now=1.0).gen_tok_s == pytest.approx(100.0)
+    for now in (2.0, 3.0, 4.0):
+        snapshot = recorder.snapshot(now=now)
+    assert snapshot.gen_tok_s == 0.0
+    assert snapshot.gen_history[-1] == 0.0
+
+
+def test_rates_window_forgets_old_points():
+    rates = Rates(window_s=2.0)
+    rates.add(0.0, (0.0,))
+    rates.add(1.0, (1000.0,))  # a burst, long ago
+    for now in (2.0, 3.0, 4.0, 5.0):
+        rates.add(now, (1000.0 + (now - 1.0) * 10,))
+        value = rates.rates(now)
+    assert value == (pytest.approx(10.0),)
+
+
+def test_prefix_caching_off_and_drafting_engine():
+    recorder = StepRecorder()
+    recorder.prefix_caching = False
+    recorder.record(scheduler(1, queries=10, hits=5, spec=SimpleNamespace(num_draft_tokens=10, num_accepted_tokens=7)),
+                    iteration(gen=3, preempted=2))
+    snapshot = recorder.snapshot(now=1.0)
+    assert snapshot.prefix_hit_rate is None  # off: no hit rate, not 0 %
+    assert snapshot.spec_acceptance == pytest.approx(0.7)
+    assert snapshot.preemptions == 2
+
+
+def test_panel_line_leaves_out_what_is_unknown():
+    line = figures_text(EngineSnapshot(running=2, waiting=0, kv_usage=0.125)).plain
+    assert line == "engine · 2 running · 0 waiting · KV 12%"
+    full = figures_text(EngineSnapshot(running=4, waiting=4, kv_usage=0.5, kv_blocks=320, prefix_hit_rate=0.43,
+                                       preemptions=1, steps_s=38.2, spec_acceptance=0.7)).plain
+    assert full == ("engine · 4 running · 4 waiting · KV 50% of 320 blocks · prefix cache hits 43% · "
+                    "1 preempted · 38 steps/s · drafts accepted 70%")
+    assert figures_text(EngineSnapshot(unavailable="the server has no /metrics")).plain == \
+        "engine · the server has no /metrics"
+
+
+# -- a server's /metrics --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def faults():
+    server = FaultServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("base, expected", [
+    ("http://h:8000/v1", "http://h:8000/metrics"),
+    ("http://h:8000/v1/", "http://h:8000/metrics"),
+    ("https://proxy/vllm/v1", "https://proxy/vllm/metrics"),
+    ("http://h:8000", "http://h:8000/metrics"),
+])
+def test_metrics_url(base, expected):
+    assert metrics_url(base) == expected
+
+
+@pytest.mark.remote
+async def test_remote_figures_from_prometheus_text(faults, monkeypatch):
+    import tui.engine.remote_metrics as remote_metrics
+
+    poller = MetricsPoller(faults.url("ok"))
+    try:
+        first = await poller.snapshot()
+        assert (first.running, first.waiting, first.kv_usage, first.kv_blocks) == (3, 2, 0.25, 400)
+        assert first.prefix_hit_rate == pytest.approx(0.25) and first.preemptions == 0
+        assert first.gen_tok_s is None  # one reading: no rate yet
+        asked = faults.metrics_asked
+        assert await poller.snapshot() is first and faults.metrics_asked == asked  # at most once a POLL_S
+        monkeypatch.setattr(remote_metrics, "POLL_S", 0.0)
+        faults.figures = {**faults.figures, "generation_tokens": 1500, "steps": 60}
+        second = await poller.snapshot()
+        assert second.gen_tok_s is not None and second.gen_tok_s > 0
+        assert second.steps_s is not None and second.steps_s > 0
+    finally:
+        await poller.close()
+
+
+@pytest.mark.remote
+@pytest.mark.parametrize("mode, reason", [
+    ("bare", "the server has no /metrics"),
+    ("html", "the server's /metrics is not Prometheus text"),
+    ("other", "the server's /metrics has no vLLM figures"),
+    ("garbage", "the server's /metrics is not Prometheus text"),
+    ("huge", "the server's /metrics is too long to read"),
+])
+async def test_remote_metrics_faults_say_why(faults, mode, reason):
+    poller = MetricsPoller(faults.url(mode))
+    try:
+        snapshot = await poller.snapshot()
+    finally:
+        await poller.close()
+    assert snapshot.unavailable == reason
+    assert snapshot.running is None
+
+
+@pytest.mark.remote
+async def test_remote_metrics_unreachable():
+    poller = MetricsPoller("http://127.0.0.1:9/v1")
+    try:
+        snapshot = await poller.snapshot()
+    finally:
+        await poller.close()
+    assert snapshot.unavailable.startswith("cannot read the server's /metrics")
+
+
+@pytest.mark.remote
+@pytest.mark.ui
+async def test_remote_panel_shows_server_figures_and_escapes_nothing(faults):
+    from tui.engine.openai_backend import OpenAIBackend
+
+    backend = OpenAIBackend(faults.url("inject"))
+    await backend.start()
+    app = make_app(backend)
+    try:
+        async with app.run_test(size=(160, 30)) as pilot:
+            send_key(app, "f2")
+            panel = app.workbench.query_one(XrayPanel)
+            await wait_until(lambda: panel.snapshot.running == 3)
+            await pilot.pause()
+            line = panel.query_one(".figures").render()
+            assert "3 running · 2 waiting · KV 25% of 400 blocks" in str(line)
+            assert "\x1b" not in str(line)
+    finally:
+        await backend.shutdown()
+
+
+# -- the panel and the engine line in the app -------------------------------------------------------
+class ScriptedSource:
+    def __init__(self, snapshot: EngineSnapshot) -> None:
+        self.current = snapshot
+        self.asked = 0
+
+    async def snapshot(self) -> EngineSnapshot:
+        self.asked += 1
+        return self.current
+
+
+@pytest.mark.ui
+async def test_f2_toggles_the_panel_above_the_panes():
+    source = ScriptedSource(EngineSnapshot(running=2, waiting=0, kv_usage=0.1, gen_tok_s=120.0,
+                                           gen_history=[10.0, 50.0, 120.0]))
+    app = make_app(ScriptedBackend(stats=source))
+    async with app.run_test(size=(140, 30)) as pilot:
+        panel = app.workbench.query_one(XrayPanel)
+        pane = app.workbench.panes()[0]
+        assert not panel.display
+        top = pane.region.y
+        send_key(app, "f2")
+        await pilot.pause()
+        assert panel.display and panel.shown
+        assert panel.region.bottom <= pane.region.y  # above the panes: it never covers them
+        assert pane.region.y == top + panel.region.height
+        assert "generation 120 tok/s" in str(panel.query_one(".gen-rate").render())
+        assert list(panel.query_one("#gen-history").data) == [10.0, 50.0, 120.0]
+        send_key(app, "f2")
+        await pilot.pause()
+        assert not panel.display and pane.region.y == top
+
+
+@pytest.mark.ui
+async def test_hidden_and_idle_nothing_is_read():
+    source = ScriptedSource(EngineSnapshot(running=0, waiting=0))
+    app = make_app(ScriptedBackend(stats=source))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause(1.2)
+        assert source.asked == 0  # no panel, no run: a remote server is not asked
+        send_key(app, "f2")
+        await pilot.pause(1.2)
+        assert source.asked >= 2
+
+
+@pytest.mark.ui
+async def test_engine_line_says_when_requests_wait():
+    source = ScriptedSource(EngineSnapshot(running=4, waiting=3))
+    backend = ScriptedBackend(stats=source, stall_after=2)
+    panes = [PaneRecord(prompt="a b c d e f")]
+    app = make_app(backend, session=SessionRecord(panes=panes))
+    async with app.run_test(size=(160, 30)) as pilot:
+        line = app.workbench.engine_line
+        send_key(app, "ctrl+r")  # a run is going: the line reads the engine's load, panel or not
+        await wait_until(lambda: line.waiting == 3, timeout=5)
+        assert "4 running · 3 waiting: the engine is full" in str(line.render())
+        send_key(app, "ctrl+k")
+        await wait_until(lambda: line.waiting == 0, timeout=5)
+        assert "waiting" not in str(line.render())
+
+
+@pytest.mark.ui
+async def test_with_the_xray_each_pane_shows_the_engine_timings():
+    from tui.engine.stats import RequestTiming
+    from tui.figures import Figures
+
+    app = make_app(ScriptedBackend(stats=ScriptedSource(EngineSnapshot())))
+    async with app.run_test(size=(200, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        figures = Figures("done", 20, 40.0, 300.0, "stop")
+        figures.update(SimpleNamespace(tokens=20, ttft=0.04, tok_per_s=300.0, finish_reason="stop",
+                                       timing=RequestTiming(0.002, 0.031, 1.2, 128, 96)))
+        pane.restore("answer", figures)
+        await pilot.pause()
+        status = str(pane.query_one(".pane-status").text)
+        assert "queued" not in status
+        send_key(app, "f2")
+        await pilot.pause()
+        status = str(pane.query_one(".pane-status").text)
+        assert status.endswith("stop · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96 of 128")

@@ -1,0 +1,87 @@
+"""The engine X-ray: what the engine is doing while the panes stream (f2).
+
+Three lines above the panes, never over them: the scheduler's figures on the first, and the
+generation and prompt token rates with their recent history (Textual's `Sparkline`) below. A
+figure the source does not report is left out.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from tui.engine.stats import EngineSnapshot
+from tui.figures import snapshot_parts
+from tui.text import one_line
+
+RATE_LABEL_WIDTH = 22
+
+
+_EMPHASIS = {"": "", "warn": "bold yellow", "bad": "bold red"}
+
+
+def figures_text(snapshot: EngineSnapshot) -> Text:
+    """The first line: 'engine · 4 running · 4 waiting · KV 12% of 320 blocks · …'."""
+    text = Text()
+    text.append("engine", style="bold")
+    if snapshot.unavailable:
+        text.append(f" · {one_line(snapshot.unavailable)}", style="dim")
+        return text
+    parts = snapshot_parts(snapshot)
+    if not parts:
+        text.append(" · no figures yet", style="dim")
+    for part, emphasis in parts:
+        text.append(" · ")
+        text.append(part, style=_EMPHASIS[emphasis])
+    return text
+
+
+def rate_label(name: str, rate: float | None) -> str:
+    return f"{name} {rate:.0f} tok/s" if rate is not None else f"{name} –"
+
+
+class XrayPanel(Vertical):
+    DEFAULT_CSS = """
+    XrayPanel { height: 3; background: $panel; padding: 0 1; display: none; }
+    XrayPanel.-shown { display: block; }
+    XrayPanel Horizontal { height: 1; }
+    XrayPanel .rate { width: %d; color: $text-muted; }
+    XrayPanel Sparkline { width: 1fr; }
+    """ % RATE_LABEL_WIDTH
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot = EngineSnapshot()
+
+    def compose(self) -> ComposeResult:
+        yield Static(figures_text(self.snapshot), classes="figures", markup=False)
+        with Horizontal():
+            yield Static(rate_label("generation", None), classes="rate gen-rate", markup=False)
+            yield Sparkline([], id="gen-history")
+        with Horizontal():
+            yield Static(rate_label("prompt", None), classes="rate prompt-rate", markup=False)
+            yield Sparkline([], id="prompt-history")
+
+    @property
+    def shown(self) -> bool:
+        return self.has_class("-shown")
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        """Draw a new snapshot (only what changed)."""
+        self.snapshot = snapshot
+        if not self.is_mounted:
+            return
+        self._set(".figures", figures_text(snapshot))
+        self._set(".gen-rate", Text(rate_label("generation", snapshot.gen_tok_s)))
+        self._set(".prompt-rate", Text(rate_label("prompt", snapshot.prompt_tok_s)))
+        for name, history in (("#gen-history", snapshot.gen_history), ("#prompt-history", snapshot.prompt_history)):
+            sparkline = self.query_one(name, Sparkline)
+            if list(sparkline.data or ()) != history:
+                sparkline.data = history
+
+    def _set(self, selector: str, text: Text) -> None:
+        static = self.query_one(selector, Static)
+        if static.content != text:
+            static.update(text, layout=False)
