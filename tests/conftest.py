@@ -21,6 +21,9 @@ import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
 
+MAX_NUM_SEQS = 4
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     from tui.demo_model import ensure_demo_model
@@ -30,13 +33,14 @@ def demo_model() -> Path:
 
 @pytest_asyncio.fixture(scope="session")
 async def engine(demo_model):
-    """The real AsyncLLM on the demo model, shared by every test that needs an engine.
+    """The real AsyncLLM on the demo model, shared by every test that needs an engine. It runs at
+    most 4 requests at once (--max-num-seqs 4), so that more panes than that queue in the engine.
 
     Its teardown checks that shutting down leaves none of the processes it started alive.
     """
     from tui.engine.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend([], model=str(demo_model))
+    backend = VLLMBackend(["--max-num-seqs", str(MAX_NUM_SEQS)], model=str(demo_model))
     await backend.start()
     children = [psutil.Process(pid) for pid in backend.child_pids()]
     assert children, "the engine should run in child processes (EngineCore, Worker)"

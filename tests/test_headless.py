@@ -31,6 +31,19 @@ def test_headless_demo_streams_three_answers_quietly(demo_model):
     assert left == [], f"processes left behind: {left}"
 
 
+@pytest.mark.engine
+def test_headless_stats_say_where_the_time_went(demo_model):
+    result, left = run_cli(["--headless", "--demo", "--stats", "--max-tokens", "16", "The key to happiness is"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    timing = next(line for line in lines if line.startswith("In the engine: "))
+    assert re.fullmatch(r"In the engine: queued \d+ ms · prefill \d+ ms · decode \d+ ms · cached \d+/\d+", timing)
+    summary = lines[-1]
+    assert re.match(r"engine · \d+ prompt tokens · 16 generated · KV \d+% of \d+ blocks · "
+                    r"prefix cache hits \d+% · 0 preempted$", summary), summary
+    assert left == []
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

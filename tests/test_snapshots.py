@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.app import make_app, still, type_prompt, wait_until
-from tests.support.scripted import ScriptedBackend
+from tests.support.scripted import ScriptedBackend, ScriptedSource
 from tui.session import PaneRecord, SessionRecord
 
 SIZE = (150, 36)
@@ -80,3 +80,39 @@ def test_theme(snap_compare, tmp_path, theme):
         still(app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_xray_panel(snap_compare, tmp_path):
+    """The X-ray over two finished panes: the engine's figures and rates, each pane's timings."""
+    from tui.engine.stats import EngineSnapshot, RequestTiming
+    from tui.figures import Figures
+
+    history = [float(v) for v in (0, 120, 380, 610, 650, 640, 660, 655, 300, 90, 0, 250, 600, 640)]
+    source = ScriptedSource(EngineSnapshot(
+        running=4, waiting=4, kv_usage=0.37, kv_blocks=1200, prefix_hit_rate=0.43, preemptions=0,
+        gen_tok_s=640.0, prompt_tok_s=85.0, steps_s=160.0, gen_history=history,
+        prompt_history=[v / 8 for v in reversed(history)]))
+    panes = [PaneRecord(prompt="The key to happiness is", output="to be kind to yourself and others."),
+             PaneRecord(prompt="The key to happiness is", output="a warm cup of tea.")]
+    app = make_app(ScriptedBackend(stats=source), session_path=tmp_path / "s.json",
+                   session=SessionRecord(panes=panes), xray=True)
+
+    async def run_before(pilot):
+        await pilot.pause()
+        for pane, (cached, tokens) in zip(app.workbench.panes(), ((0, 9), (96, 128))):
+            figures = Figures()
+            figures.update(_Done(tokens, RequestTiming(0.002, 0.031, 0.412, 128, cached)))
+            figures.state = "done"
+            pane.restore(pane.answer, figures)
+        await pilot.pause(0.6)  # one reading of the scripted figures
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+class _Done:
+    """The last delta of a finished request, as the figures read it."""
+
+    def __init__(self, tokens: int, timing) -> None:
+        self.tokens, self.timing = tokens, timing
+        self.ttft, self.tok_per_s, self.finish_reason = 0.038, 310.0, "stop"

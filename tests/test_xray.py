@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.app import make_app, send_key, wait_until
 from tests.support.fault_server import ESCAPES, FaultServer
-from tests.support.scripted import ScriptedBackend
+from tests.support.scripted import ScriptedBackend, ScriptedSource
 from tui.engine.remote_metrics import MetricsPoller, metrics_url
 from tui.engine.stats import EngineSnapshot, Rates, StepRecorder
 from tui.figures import snapshot_line
@@ -184,16 +184,6 @@ async def test_remote_panel_shows_server_figures_and_escapes_nothing(faults):
 
 
 # -- the panel and the engine line in the app -------------------------------------------------------
-class ScriptedSource:
-    def __init__(self, snapshot: EngineSnapshot) -> None:
-        self.current = snapshot
-        self.asked = 0
-
-    async def snapshot(self) -> EngineSnapshot:
-        self.asked += 1
-        return self.current
-
-
 @pytest.mark.ui
 async def test_f2_toggles_the_panel_above_the_panes():
     source = ScriptedSource(EngineSnapshot(running=2, waiting=0, kv_usage=0.1, gen_tok_s=120.0,
@@ -262,4 +252,4 @@ async def test_with_the_xray_each_pane_shows_the_engine_timings():
         send_key(app, "f2")
         await pilot.pause()
         status = str(pane.query_one(".pane-status").text)
-        assert status.endswith("stop · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96 of 128")
+        assert status.endswith("stop · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128")

@@ -66,14 +66,14 @@ class Figures:
         return parts
 
     def engine_parts(self) -> list[str]:
-        """['queued 2 ms', 'prefill 31 ms', 'decode 1.20 s', 'cached 96 of 128']: what is known."""
+        """['queued 2 ms', 'prefill 31 ms', 'decode 1.20 s', 'cached 96/128']: what is known."""
         parts = []
         for name, value in (("queued", self.queued_ms), ("prefill", self.prefill_ms),
                             ("decode", self.decode_ms)):
             if value is not None:
                 parts.append(f"{name} {_duration(value)}")
         if self.cached_tokens is not None and self.prompt_tokens:
-            parts.append(f"cached {self.cached_tokens} of {self.prompt_tokens}")
+            parts.append(f"cached {self.cached_tokens}/{self.prompt_tokens}")
         return parts
 
     def line(self, with_state: bool = True, engine: bool = False) -> str:

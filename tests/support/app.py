@@ -13,10 +13,10 @@ from tests.support.scripted import ScriptedBackend
 
 
 def make_app(backend=None, *, session: SessionRecord | None = None, session_path: Path | None = None,
-             theme: str | None = None) -> WorkbenchApp:
+             theme: str | None = None, xray: bool = False) -> WorkbenchApp:
     """The app on `backend` (a scripted one by default); it never writes the person's config."""
     return WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
-                        session_path=session_path, save_config=False)
+                        session_path=session_path, save_config=False, xray=xray)
 
 
 def still(app: WorkbenchApp) -> None:

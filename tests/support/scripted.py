@@ -13,6 +13,7 @@ from typing import Any
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import Delta, EngineState, ProgressCallback, RequestRejected
+from tui.engine.stats import EngineSnapshot
 
 Script = Callable[[str, Sampling], list[str]]
 
@@ -79,3 +80,15 @@ class ScriptedBackend:
 
     async def shutdown(self) -> None:
         self.state = EngineState.STOPPED
+
+
+class ScriptedSource:
+    """Engine figures for the X-ray panel: `current` is what every read returns."""
+
+    def __init__(self, snapshot: EngineSnapshot) -> None:
+        self.current = snapshot
+        self.asked = 0
+
+    async def snapshot(self) -> EngineSnapshot:
+        self.asked += 1
+        return self.current

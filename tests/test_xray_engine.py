@@ -1,0 +1,148 @@
+"""The engine X-ray on the real engine: the scheduler's queue, the prefix cache, per-request
+timings, and agreement with vLLM's own metrics (its Prometheus registry, read in this process)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.support.app import make_app, send_key, wait_until
+from tui.batch import Job, run_jobs
+from tui.engine.params import Sampling
+from tui.figures import DONE
+from tui.session import PaneRecord, SessionRecord
+
+pytestmark = pytest.mark.engine
+
+PROMPTS = ["The future of artificial intelligence is", "In a galaxy far, far away", "The key to happiness is"]
+
+
+def max_num_seqs(engine) -> int:
+    return engine._engine.vllm_config.scheduler_config.max_num_seqs  # noqa: SLF001 - the engine's own setting
+
+
+def long_prompt() -> str:
+    """About 500 tokens, new to the prefix cache (a fresh word first)."""
+    return f"{uuid.uuid4().hex} " + "The quick brown fox jumps over the lazy dog and runs into the forest. " * 20
+
+
+@pytest.mark.ui
+async def test_more_panes_than_seqs_show_running_and_waiting(engine):
+    seqs = max_num_seqs(engine)
+    assert seqs == 4  # the session's engine runs with --max-num-seqs 4 (conftest.py)
+    count = 2 * seqs
+    panes = [PaneRecord(prompt=PROMPTS[i % 3], overrides={"max_tokens": "400", "min_tokens": "400", "seed": str(i)})
+             for i in range(count)]
+    app = make_app(engine, session=SessionRecord(panes=panes), xray=True)
+    seen: set[tuple[int | None, int | None]] = set()
+    lines: set[str] = set()
+    async with app.run_test(size=(200, 50)):
+        bench = app.workbench
+        send_key(app, "ctrl+r")
+
+        def sample() -> bool:
+            seen.add((bench.xray.snapshot.running, bench.xray.snapshot.waiting))
+            lines.add(str(bench.engine_line.render()))
+            return all(p.figures.state == DONE for p in bench.panes())
+
+        await wait_until(sample, timeout=240, step=0.05)
+        assert (seqs, seqs) in seen, seen  # 4 running and 4 waiting at some point
+        assert any(f"{seqs} running · {seqs} waiting: the engine is full" in line for line in lines)
+        queued = [p.figures.queued_ms for p in bench.panes()]
+        assert all(q is not None for q in queued)
+        # The last four waited for the first four to finish 400 tokens each.
+        assert sorted(queued)[-1] > 10 * max(sorted(queued)[0], 1.0), queued
+        await wait_until(lambda: bench.xray.snapshot.running == 0, timeout=5)  # idle again
+
+
+@pytest.mark.ui
+async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix_cache(engine):
+    prompt = long_prompt()
+    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=prompt, overrides={"max_tokens": "8"})]),
+                   xray=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        send_key(app, "f5")
+        await wait_until(lambda: first.figures.state == DONE, timeout=60)
+        assert first.figures.cached_tokens == 0 and first.figures.prompt_tokens > 400
+        await bench.action_duplicate_pane()
+        second = bench.panes()[1]
+        send_key(app, "f5")
+        await wait_until(lambda: second.figures.state == DONE, timeout=60)
+        await pilot.pause()
+        assert second.figures.prompt_tokens == first.figures.prompt_tokens
+        assert 0 < second.figures.cached_tokens <= second.figures.prompt_tokens
+        status = str(second.query_one(".pane-status").text)
+        assert f"cached {second.figures.cached_tokens}/{second.figures.prompt_tokens}" in status
+        await wait_until(lambda: (bench.xray.snapshot.prefix_hit_rate or 0) > 0, timeout=5)
+
+
+@pytest.mark.ui
+async def test_request_timings_fit_inside_what_the_app_measured(engine):
+    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=PROMPTS[0],
+                                                                    overrides={"max_tokens": "60", "min_tokens": "60"})]))
+    async with app.run_test(size=(160, 40)):
+        pane = app.workbench.panes()[0]
+        send_key(app, "f5")
+        await wait_until(lambda: pane.figures.state == DONE, timeout=60)
+        f = pane.figures
+        assert None not in (f.queued_ms, f.prefill_ms, f.decode_ms, f.ttft_ms)
+        assert f.queued_ms >= 0 and f.prefill_ms > 0 and f.decode_ms > 0
+        # The engine received the request after the app sent it, and the first token reached the
+        # app after the engine made it: the engine's part of TTFT is inside the app's.
+        assert f.queued_ms + f.prefill_ms <= f.ttft_ms
+        assert f.cached_tokens is not None and f.prompt_tokens and f.prompt_tokens > 0
+
+
+def vllm_figures() -> dict[str, float]:
+    from vllm.v1.metrics.reader import Counter, Gauge, get_metrics_snapshot
+
+    figures: dict[str, float] = {}
+    for metric in get_metrics_snapshot():
+        if isinstance(metric, (Counter, Gauge)):
+            figures[metric.name] = figures.get(metric.name, 0) + metric.value
+    return figures
+
+
+async def test_the_recorder_agrees_with_vllms_own_metrics(engine):
+    """Read between engine steps (in the event loop that records them), both are of the same step."""
+    recorder = engine.recorder
+    comparisons = 0
+    mismatches: list[tuple] = []
+
+    async def consume(index: int, check: bool) -> None:
+        nonlocal comparisons
+        sampling = Sampling().with_values(max_tokens=80, min_tokens=80, seed=index)
+        async for _ in engine.stream(PROMPTS[index % 3], sampling, f"agree-{uuid.uuid4().hex}-{index}"):
+            if not check:
+                continue
+            theirs = vllm_figures()
+            ours = {"vllm:num_requests_running": recorder.running,
+                    "vllm:num_requests_waiting": recorder.waiting,
+                    "vllm:kv_cache_usage_perc": recorder.kv_usage,
+                    "vllm:prompt_tokens": recorder.prompt_tokens,
+                    "vllm:generation_tokens": recorder.gen_tokens,
+                    "vllm:prefix_cache_queries": recorder.prefix_queries,
+                    "vllm:prefix_cache_hits": recorder.prefix_hits,
+                    "vllm:num_preemptions": recorder.preemptions}
+            for name, value in ours.items():
+                if theirs.get(name) != pytest.approx(value):
+                    mismatches.append((name, value, theirs.get(name)))
+            comparisons += 1
+
+    await asyncio.gather(*(consume(i, check=i == 0) for i in range(6)))  # 6 on 4 seqs: some wait
+    assert comparisons >= 40
+    assert mismatches == []
+    assert recorder.kv_blocks and recorder.kv_blocks > 0  # known once the engine measured its memory
+
+
+async def test_batch_with_stats_adds_the_engine_fields(engine):
+    jobs = [Job(i, PROMPTS[i], Sampling().with_values(max_tokens=12, seed=i)) for i in range(3)]
+    records: list[dict] = []
+    assert await run_jobs(engine, jobs, records.append, stats=True) == 0
+    for record in records:
+        assert {"queued_ms", "prefill_ms", "decode_ms", "prompt_tokens", "cached_tokens"} <= set(record)
+        assert record["prefill_ms"] is not None and record["prompt_tokens"] > 0
