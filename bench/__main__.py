@@ -1,12 +1,16 @@
 """The benchmark: what the workbench costs next to the raw engine, measured in one run.
 
-    python -m bench [--quick] [--json] [--stock]
+    python -m bench [--quick] [--json] [--stock] [--only xray]
 
 All figures come from this run on this machine, on the demo model (float32, ignore_eos, fixed
 seeds). Raw and app runs are interleaved and medians of the repeats are reported, because the raw
 engine's throughput itself varies from run to run; `ratio_N` is the median of the ratios of each
 app run to the raw run just before it. `render_path` says which drawing path the app ran on
 (tui/render/); `--stock` measures Textual's stock path too (keys ending in `_stock`).
+
+The engine X-ray's cost (`ratio_stats_8` and the `stat_logger_*` keys): raw runs without the app's
+stat logger (taken out of the engine) and with it, and the app with the X-ray panel shown and
+hidden, interleaved. `--only xray` measures just that.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ TARGETS = {
     "key_p99_ms": ("<=", 50), "first_frame_s": ("<=", 0.5), "quit_s": ("<=", 3), "quit_max_s": ("<=", 3),
     "quit_sigterm_s": ("<=", 3), "quit_sigterm_max_s": ("<=", 3), "remote_quit_max_s": ("<=", 3),
     "remote_quit_sigterm_max_s": ("<=", 3), "orphans": ("<=", 0), "remote_orphans": ("<=", 0),
+    "ratio_stats_8": (">=", 0.90),
 }
 
 
@@ -124,7 +129,7 @@ def settle_like_the_app() -> None:
 
 # -- 2. through the app --------------------------------------------------------------------------
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
-                  visible_panes: list[int] | None = None) -> float:
+                  visible_panes: list[int] | None = None, xray: bool = False) -> float:
     from tests.support.app import make_app, send_key, wait_until
     from tui import render
     from tui.session import PaneRecord, SessionRecord
@@ -143,7 +148,7 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
     panes = [PaneRecord(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
                                                                     "seed": str(1000 + i)})
              for i in range(streams)]
-    app = make_app(backend, session=SessionRecord(panes=panes), session_path=None)
+    app = make_app(backend, session=SessionRecord(panes=panes), session_path=None, xray=xray)
     app.save_session_now = lambda: None  # the benchmark writes no session
     if lags is not None:  # only the lag run pays for the extra timing layer
         backend.stream = timed_stream
@@ -427,6 +432,67 @@ async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log) -
     return results
 
 
+def without_the_stat_logger(backend):
+    """Take the app's stat logger out of the engine, leaving vLLM's own: the raw engine as any
+    other caller of AsyncLLM has it. Returns a function that puts it back."""
+    manager = backend._engine.logger_manager  # noqa: SLF001 - the raw AsyncLLM
+    ours = [adapter for adapter in manager.stat_loggers
+            if any(type(logger).__name__ == "PanelStatLogger"
+                   for logger in getattr(adapter, "per_engine_stat_loggers", {}).values())]
+    assert len(ours) == 1, manager.stat_loggers
+    manager.stat_loggers.remove(ours[0])
+    return lambda: manager.stat_loggers.append(ours[0])
+
+
+async def xray_cost(backend, plan: Plan, log) -> dict[str, float]:
+    """8 streams: raw without and with the stat logger, the app with the X-ray shown and hidden."""
+    runs: dict[str, list[float]] = {"raw_off": [], "raw_on": [], "app_xray": [], "app_hidden": []}
+    recorder = backend.recorder
+    cost_ns, records = recorder.cost_ns, recorder.records
+    for repeat in range(plan.repeats):
+        put_back = without_the_stat_logger(backend)
+        try:
+            runs["raw_off"].append(await raw_run(backend, 8, plan.tokens))
+        finally:
+            put_back()
+        runs["raw_on"].append(await raw_run(backend, 8, plan.tokens))
+        runs["app_xray"].append(await app_run(backend, 8, plan.tokens, xray=True))
+        runs["app_hidden"].append(await app_run(backend, 8, plan.tokens))
+        log(f"  X-ray, repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in runs.items()) + " tok/s")
+    off = runs["raw_off"]
+    results = {
+        "raw_tok_s_8_no_stat_logger": statistics.median(off),
+        "raw_tok_s_8_stat_logger": statistics.median(runs["raw_on"]),
+        "stat_logger_ratio_8": statistics.median(on / r for r, on in zip(off, runs["raw_on"])),
+        "ratio_stats_8": statistics.median(a / r for r, a in zip(off, runs["app_xray"])),
+        "ratio_stats_hidden_8": statistics.median(a / r for r, a in zip(off, runs["app_hidden"])),
+        "stat_logger_us_per_step": (recorder.cost_ns - cost_ns) / max(1, recorder.records - records) / 1000,
+    }
+    log(f"X-ray: raw {results['raw_tok_s_8_no_stat_logger']:.0f} tok/s without the stat logger, "
+        f"{results['raw_tok_s_8_stat_logger']:.0f} with it (ratio {results['stat_logger_ratio_8']:.3f}); "
+        f"app ÷ raw without it: {results['ratio_stats_8']:.3f} with the panel, "
+        f"{results['ratio_stats_hidden_8']:.3f} hidden; the logger's own cost "
+        f"{results['stat_logger_us_per_step']:.1f} µs per engine step")
+    return results
+
+
+async def measure_xray(plan: Plan, log) -> dict[str, float | str]:
+    from tui import render
+    from tui.demo_model import ensure_demo_model
+    from tui.engine.vllm_backend import VLLMBackend
+
+    results: dict[str, float | str] = {"render_path": render.current_path().name}
+    backend = VLLMBackend([], model=str(ensure_demo_model()))
+    await backend.start()
+    with_ignore_eos(backend)
+    try:
+        await raw_run(backend, 1, 16)  # warm-up
+        results.update(await xray_cost(backend, plan, log))
+    finally:
+        await backend.shutdown()
+    return results
+
+
 async def measure(plan: Plan, log) -> dict[str, float | str]:
     from tui import render
     from tui.demo_model import ensure_demo_model
@@ -454,6 +520,7 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
         results["cancel_p99_ms"] = percentile(cancels, 99)
         log(f"cancel: p50 {percentile(cancels, 50):.1f} ms, p99 {results['cancel_p99_ms']:.1f} ms "
             f"over {len(cancels)}")
+        results.update(await xray_cost(backend, plan, log))
         keys = await key_latencies(backend, plan.keys)
         results["key_p99_ms"] = percentile(keys, 99)
         log(f"key -> screen under 8 streams: p50 {percentile(keys, 50):.1f} ms, p99 {results['key_p99_ms']:.1f} ms "
@@ -483,10 +550,10 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
 
 
 def table(results: dict[str, float | str]) -> str:
-    lines = [f"{'figure':<22} {'value':>12}  target"]
+    lines = [f"{'figure':<28} {'value':>12}  target"]
     for key, value in results.items():
         if isinstance(value, str):
-            lines.append(f"{key:<22} {value:>12}")
+            lines.append(f"{key:<28} {value:>12}")
             continue
         target = TARGETS.get(key)
         if key == "delta_cost_us_4000":
@@ -496,7 +563,7 @@ def table(results: dict[str, float | str]) -> str:
             op, bound = target
             ok = value >= bound if op == ">=" else value <= bound
             mark = f"{op} {bound:g}  {'ok' if ok else 'MISSED'}"
-        lines.append(f"{key:<22} {value:>12.3f}  {mark}")
+        lines.append(f"{key:<28} {value:>12.3f}  {mark}")
     return "\n".join(lines)
 
 
@@ -506,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     parser.add_argument("--stock", action="store_true",
                         help="measure Textual's stock drawing path too (ratio_4/8 and lag, keys *_stock)")
+    parser.add_argument("--only", choices=("xray",), default=None,
+                        help="measure one part: xray (the engine X-ray's cost, ratio_stats_8)")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     plan.stock = args.stock
@@ -519,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, plan {plan}")
     started = time.perf_counter()
-    results = asyncio.run(measure(plan, log))
+    results = asyncio.run(measure_xray(plan, log) if args.only == "xray" else measure(plan, log))
     log(f"done in {time.perf_counter() - started:.0f} s")
     if args.json:
         print(json.dumps({k: v if isinstance(v, str) else round(v, 4) for k, v in results.items()}), file=term.out)

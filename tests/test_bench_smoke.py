@@ -28,6 +28,21 @@ async def test_benchmark_measurements_run(engine, render_path):
     assert engine.running_requests() == 0
 
 
+async def test_xray_cost_measurement_runs(engine):
+    undo = bench.with_ignore_eos(engine)
+    try:
+        results = await bench.xray_cost(engine, bench.Plan(tokens=24, repeats=1), log=lambda message: None)
+    finally:
+        undo()
+    assert all(results[key] > 0 for key in ("raw_tok_s_8_no_stat_logger", "raw_tok_s_8_stat_logger",
+                                             "ratio_stats_8", "ratio_stats_hidden_8", "stat_logger_us_per_step"))
+    manager = engine._engine.logger_manager  # noqa: SLF001
+    ours = [adapter for adapter in manager.stat_loggers
+            if any(type(logger).__name__ == "PanelStatLogger"
+                   for logger in getattr(adapter, "per_engine_stat_loggers", {}).values())]
+    assert len(ours) == 1  # put back
+
+
 async def test_per_delta_cost_measurement_runs():
     cost = await bench.delta_cost_us(120)
     assert math.isfinite(cost) and cost > 0
