@@ -73,7 +73,7 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
     panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
     panes.append(PaneRecord(prompt="wide", overrides={"max_tokens": "200"}))
     app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=SessionRecord(panes=panes),
-                   session_path=tmp_path / "s.json", theme=theme)
+                   session_path=tmp_path / "s.json", theme=theme, xray=True)  # with each pane's engine line
     async with app.run_test(size=(150, 40)) as pilot:
         all_panes = app.workbench.panes()
         send_key(app, "ctrl+r")
@@ -82,7 +82,7 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
         all_panes[2].output.scroll_up(animate=False)  # one view scrolled back
         await pilot.pause(0.1)
         widgets = list(app.workbench.query(OutputView)) + list(app.workbench.query(StatusLine))
-        assert len(widgets) == 8
+        assert len(widgets) == 12
         checked = 0
         for widget in widgets:
             assert widget.plain_frame() is not None  # the plain way is taken
@@ -93,7 +93,7 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
                 assert cells(ours) == cells(probes.lines_textuals_way(widget, crop)), (widget, crop)
                 assert [s.cell_length for s in ours] == [crop.width] * crop.height
                 checked += 1
-        assert checked == 32
+        assert checked == 48
         assert "w59" in all_panes[0].output.text  # the answers were there to draw
         assert "漢字" in all_panes[3].output.text and "␛" in all_panes[3].output.text
 

@@ -247,9 +247,12 @@ async def test_with_the_xray_each_pane_shows_the_engine_timings():
                                        timing=RequestTiming(0.002, 0.031, 1.2, 128, 96)))
         pane.restore("answer", figures)
         await pilot.pause()
-        status = str(pane.query_one(".pane-status").text)
-        assert "queued" not in status
+        engine_line = pane.query_one(".pane-engine")
+        assert not engine_line.display
         send_key(app, "f2")
         await pilot.pause()
-        status = str(pane.query_one(".pane-status").text)
-        assert status.endswith("stop · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128")
+        assert engine_line.display and engine_line.region.y == pane.query_one(".pane-status").region.y + 1
+        assert str(engine_line.text) == "engine · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128"
+        send_key(app, "ctrl+n")  # a new pane shows the line too
+        await pilot.pause()
+        assert app.workbench.panes()[1].query_one(".pane-engine").display

@@ -75,7 +75,7 @@ async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix
         await pilot.pause()
         assert second.figures.prompt_tokens == first.figures.prompt_tokens
         assert 0 < second.figures.cached_tokens <= second.figures.prompt_tokens
-        status = str(second.query_one(".pane-status").text)
+        status = str(second.query_one(".pane-engine").text)
         assert f"cached {second.figures.cached_tokens}/{second.figures.prompt_tokens}" in status
         await wait_until(lambda: (bench.xray.snapshot.prefix_hit_rate or 0) > 0, timeout=5)
 

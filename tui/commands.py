@@ -29,6 +29,8 @@ def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None
     yield SystemCommand("Next pane", "alt+right", lambda: bench.action_focus_pane(1))
     yield SystemCommand("Previous pane", "alt+left", lambda: bench.action_focus_pane(-1))
     yield SystemCommand("More sampling knobs", f"Show or hide {optional} (ctrl+o)", bench.action_toggle_more)
+    yield SystemCommand("Engine X-ray", "Show or hide what the engine is doing: queue, KV cache, prefix cache, "
+                        "rates; each pane's engine timings (f2)", bench.action_toggle_xray)
     yield SystemCommand("Restart engine", "Stop the engine and start it again", restart_engine)
     yield SystemCommand("Export comparison", "Markdown table and JSON of every pane, to the data dir (ctrl+s)",
                         bench.action_export)

@@ -33,9 +33,8 @@ _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold ye
                  QUEUED: "bold magenta"}
 
 
-def status_text(figures: Figures, engine: bool = False) -> Text:
-    """The status line under an answer: the state in its colour, then the figures (with `engine`,
-    where the request's time went in the engine)."""
+def status_text(figures: Figures) -> Text:
+    """The status line under an answer: the state in its colour, then the figures."""
     text = Text()
     text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
     if figures.state == ERROR and figures.message:
@@ -45,9 +44,15 @@ def status_text(figures: Figures, engine: bool = False) -> Text:
         text.append(" (engine loading)", style="dim")
     for part in figures.parts():
         text.append(f" · {part}")
-    if engine:
-        for part in figures.engine_parts():
-            text.append(f" · {part}", style="dim")
+    return text
+
+
+def engine_text(figures: Figures) -> Text:
+    """The line under the status with the X-ray on: where the request's time went in the engine."""
+    text = Text("engine", style="dim")
+    parts = figures.engine_parts()
+    for part in parts or ["–"]:
+        text.append(f" · {part}")
     return text
 
 
@@ -87,6 +92,8 @@ class Pane(Vertical):
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
+    Pane .pane-engine { display: none; }
+    Pane.-show-engine .pane-engine { display: block; }
     Pane.-has-error .pane-error { display: block; }
     """
 
@@ -127,11 +134,13 @@ class Pane(Vertical):
         yield Static("", classes="pane-error", markup=False)
         yield OutputView()
         yield StatusLine(status_text(self.figures), classes="pane-status")
+        yield StatusLine(engine_text(self.figures), classes="pane-engine")
 
     def on_mount(self) -> None:
         # Kept, not queried: flush() runs every frame while streaming.
         self._output = self.query_one(OutputView)
-        self._status = self.query_one(StatusLine)
+        self._status = self.query_one(".pane-status", StatusLine)
+        self._engine_status = self.query_one(".pane-engine", StatusLine)
 
     @cached_property
     def editor(self) -> PromptEditor:
@@ -309,12 +318,15 @@ class Pane(Vertical):
     def show_engine(self, show: bool) -> None:
         if show != self._show_engine:
             self._show_engine = show
+            self.set_class(show, "-show-engine")
             if self.is_mounted:
                 self._show_figures()
 
     def _show_figures(self) -> None:
         self._shown_state = self.figures.state
-        self._status.set_text(status_text(self.figures, self._show_engine))
+        self._status.set_text(status_text(self.figures))
+        if self._show_engine:
+            self._engine_status.set_text(engine_text(self.figures))
 
     def restore(self, output: str, figures: Figures) -> None:
         """Show a saved answer and its figures (from a file: through the gate)."""

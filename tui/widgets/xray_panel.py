@@ -1,11 +1,16 @@
 """The engine X-ray: what the engine is doing while the panes stream (f2).
 
-Three lines above the panes, never over them: the scheduler's figures on the first, and the
-generation and prompt token rates with their recent history (Textual's `Sparkline`) below. A
-figure the source does not report is left out.
+Two lines above the panes, never over them: the scheduler's figures on the first, and the
+generation and prompt token rates with their recent history (Textual's `Sparkline`) on the second.
+A figure the source does not report is left out.
+
+A sparkline costs milliseconds to draw (a style per bar), taken from the panes' streaming: they are
+kept short and redrawn at most once a second.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +22,8 @@ from tui.figures import snapshot_parts
 from tui.text import one_line
 
 RATE_LABEL_WIDTH = 22
+SPARKLINE_WIDTH = 40
+SPARKLINE_EVERY_S = 1.0
 
 
 _EMPHASIS = {"": "", "warn": "bold yellow", "bad": "bold red"}
@@ -44,23 +51,23 @@ def rate_label(name: str, rate: float | None) -> str:
 
 class XrayPanel(Vertical):
     DEFAULT_CSS = """
-    XrayPanel { height: 3; background: $panel; padding: 0 1; display: none; }
+    XrayPanel { height: 2; background: $panel; padding: 0 1; display: none; }
     XrayPanel.-shown { display: block; }
     XrayPanel Horizontal { height: 1; }
     XrayPanel .rate { width: %d; color: $text-muted; }
-    XrayPanel Sparkline { width: 1fr; }
-    """ % RATE_LABEL_WIDTH
+    XrayPanel Sparkline { width: %d; margin-right: 3; }
+    """ % (RATE_LABEL_WIDTH, SPARKLINE_WIDTH)
 
     def __init__(self) -> None:
         super().__init__()
         self.snapshot = EngineSnapshot()
+        self._drawn_history_at = float("-inf")
 
     def compose(self) -> ComposeResult:
         yield Static(figures_text(self.snapshot), classes="figures", markup=False)
         with Horizontal():
             yield Static(rate_label("generation", None), classes="rate gen-rate", markup=False)
             yield Sparkline([], id="gen-history")
-        with Horizontal():
             yield Static(rate_label("prompt", None), classes="rate prompt-rate", markup=False)
             yield Sparkline([], id="prompt-history")
 
@@ -68,14 +75,18 @@ class XrayPanel(Vertical):
     def shown(self) -> bool:
         return self.has_class("-shown")
 
-    def show(self, snapshot: EngineSnapshot) -> None:
-        """Draw a new snapshot (only what changed)."""
+    def show(self, snapshot: EngineSnapshot, now: float | None = None) -> None:
+        """Draw a new snapshot (only what changed; the histories at most once a SPARKLINE_EVERY_S)."""
         self.snapshot = snapshot
         if not self.is_mounted:
             return
         self._set(".figures", figures_text(snapshot))
         self._set(".gen-rate", Text(rate_label("generation", snapshot.gen_tok_s)))
         self._set(".prompt-rate", Text(rate_label("prompt", snapshot.prompt_tok_s)))
+        now = time.monotonic() if now is None else now
+        if now - self._drawn_history_at < SPARKLINE_EVERY_S:
+            return
+        self._drawn_history_at = now
         for name, history in (("#gen-history", snapshot.gen_history), ("#prompt-history", snapshot.prompt_history)):
             sparkline = self.query_one(name, Sparkline)
             if list(sparkline.data or ()) != history:
