@@ -153,6 +153,41 @@ async def test_remote_metrics_faults_say_why(faults, mode, reason):
 
 
 @pytest.mark.remote
+async def test_remote_panes_show_the_servers_prompt_cache(faults):
+    from tui.engine.openai_backend import OpenAIBackend
+    from tui.engine.params import Sampling
+    from tui.figures import Figures
+
+    backend = OpenAIBackend(faults.url("ok"))
+    await backend.start()
+    try:
+        deltas = [d async for d in backend.stream("hello", Sampling(), "r1")]
+    finally:
+        await backend.shutdown()
+    figures = Figures.of(deltas[-1])
+    assert figures.engine_parts() == ["cached 2/3"]  # the server reports no timings: none shown
+
+
+@pytest.mark.parametrize("usage, expected", [
+    ({"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": 4}}, (9, 4)),
+    ({"prompt_tokens": 9, "prompt_tokens_details": None}, None),
+    ({"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": 12}}, None),  # more than the prompt
+    ({"prompt_tokens": "9", "prompt_tokens_details": {"cached_tokens": 4}}, None),
+    ({"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": True}}, None),
+    ({"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": -1}}, None),
+    (None, None),
+])
+def test_a_servers_prompt_cache_figures_are_checked(usage, expected):
+    from tui.engine.openai_backend import _prompt_cache
+
+    def ns(value):
+        return SimpleNamespace(**{k: ns(v) for k, v in value.items()}) if isinstance(value, dict) else value
+
+    timing = _prompt_cache(SimpleNamespace(usage=ns(usage)))
+    assert (None if timing is None else (timing.prompt_tokens, timing.cached_tokens)) == expected
+
+
+@pytest.mark.remote
 async def test_remote_metrics_unreachable():
     poller = MetricsPoller("http://127.0.0.1:9/v1")
     try:

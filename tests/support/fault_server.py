@@ -37,7 +37,8 @@ def _chunk(request_kind: str, text, index: int, finish: str | None = None) -> di
         choice["text"] = text
     return {"id": "cmpl-fault", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
             "choices": [choice],
-            "usage": {"prompt_tokens": 3, "completion_tokens": index, "total_tokens": 3 + index}}
+            "usage": {"prompt_tokens": 3, "completion_tokens": index, "total_tokens": 3 + index,
+                      "prompt_tokens_details": {"cached_tokens": 2}}}
 
 
 def _data(payload) -> bytes:

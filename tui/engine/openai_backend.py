@@ -23,6 +23,7 @@ from typing import Any
 
 from tui.engine.params import ParamError, Sampling
 from tui.engine.remote_metrics import MetricsPoller
+from tui.engine.stats import RequestTiming
 from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
     BackendError,
@@ -192,7 +193,7 @@ class OpenAIBackend:
                 if tokens > before and first is None:
                     first = now
                 if text or finish or tokens > before:
-                    yield Delta(text, tokens, tokens - before, finish, started, first, now)
+                    yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk))
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -285,6 +286,21 @@ def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None] | None:
     if not isinstance(used, int) or isinstance(used, bool) or used < 0:
         used = None
     return text, finish, used
+
+
+def _prompt_cache(chunk: Any) -> RequestTiming | None:
+    """The prompt's tokens and those served from the prefix cache, when the server says (vLLM with
+    --enable-prompt-tokens-details); the server reports no engine timings."""
+    usage = getattr(chunk, "usage", None)
+    prompt = getattr(usage, "prompt_tokens", None)
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+    if not (_count(prompt) and _count(cached) is not None and cached <= prompt):
+        return None
+    return RequestTiming(prompt_tokens=prompt, cached_tokens=cached)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _content_type(stream: Any) -> str | None:
