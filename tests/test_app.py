@@ -228,7 +228,8 @@ async def test_command_palette_lists_every_action(tmp_path):
         titles = {command.title for command in app.get_system_commands(app.screen)}
         for wanted in ("Run all panes", "Run focused pane", "Cancel focused pane", "Cancel all panes",
                        "New pane", "Duplicate pane", "Close pane", "Move pane right", "Move pane left",
-                       "Restart engine", "Help", "Theme", "Quit", "More sampling knobs", "Save session", "Engine X-ray"):
+                       "Restart engine", "Help", "Theme", "Quit", "More sampling knobs", "Save session",
+                       "Engine X-ray"):
             assert wanted in titles
 
 

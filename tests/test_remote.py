@@ -200,6 +200,29 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         assert first.output.text and first.prompt == "The key to happiness is"
 
 
+async def test_xray_shows_the_servers_queue_and_kv_use(remote):
+    """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
+    panes = [PaneRecord(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})
+             for i, prompt in enumerate(["The key to happiness is", "In a galaxy far, far away"] * 2)]
+    app = make_app(remote, session=SessionRecord(panes=panes), xray=True, session_path=None)
+    seen = []
+    async with app.run_test(size=(200, 50)):
+        bench = app.workbench
+        send_key(app, "ctrl+r")
+
+        def sample() -> bool:
+            seen.append(bench.xray.snapshot)
+            return all(p.figures.state == DONE for p in bench.panes())
+
+        await wait_until(sample, timeout=120, step=0.1)
+    assert all(s.unavailable == "" for s in seen)
+    assert max(s.running or 0 for s in seen) >= 2
+    assert any(s.waiting is not None for s in seen)
+    assert max(s.kv_usage or 0 for s in seen) > 0
+    assert any(s.kv_blocks for s in seen)
+    assert max(s.gen_tok_s or 0 for s in seen) > 0
+
+
 @pytest.mark.subprocess
 @pytest.mark.parametrize("how", ["ctrl+q", signal.SIGTERM])
 def test_the_real_app_on_vllm_serve_quits_cleanly(server, tmp_path, how):
@@ -246,25 +269,3 @@ async def test_server_dying_mid_stream_is_reported(server):
         await collect(backend, "hello", REFERENCE.with_values(max_tokens=3))
     await backend.shutdown()
 
-
-async def test_xray_shows_the_servers_queue_and_kv_use(remote):
-    """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
-    panes = [PaneRecord(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})
-             for i, prompt in enumerate(["The key to happiness is", "In a galaxy far, far away"] * 2)]
-    app = make_app(remote, session=SessionRecord(panes=panes), xray=True, session_path=None)
-    seen = []
-    async with app.run_test(size=(200, 50)):
-        bench = app.workbench
-        send_key(app, "ctrl+r")
-
-        def sample() -> bool:
-            seen.append(bench.xray.snapshot)
-            return all(p.figures.state == DONE for p in bench.panes())
-
-        await wait_until(sample, timeout=120, step=0.1)
-    assert all(s.unavailable == "" for s in seen)
-    assert max(s.running or 0 for s in seen) >= 2
-    assert any(s.waiting is not None for s in seen)
-    assert max(s.kv_usage or 0 for s in seen) > 0
-    assert any(s.kv_blocks for s in seen)
-    assert max(s.gen_tok_s or 0 for s in seen) > 0

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.app import make_app, send_key, wait_until
-from tests.support.fault_server import ESCAPES, FaultServer
+from tests.support.fault_server import FaultServer
 from tests.support.scripted import ScriptedBackend, ScriptedSource
 from tui.engine.remote_metrics import MetricsPoller, metrics_url
 from tui.engine.stats import EngineSnapshot, Rates, StepRecorder
@@ -259,7 +259,7 @@ async def test_engine_line_says_when_requests_wait():
     backend = ScriptedBackend(stats=source, stall_after=2)
     panes = [PaneRecord(prompt="a b c d e f")]
     app = make_app(backend, session=SessionRecord(panes=panes))
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with app.run_test(size=(160, 30)):
         line = app.workbench.engine_line
         send_key(app, "ctrl+r")  # a run is going: the line reads the engine's load, panel or not
         await wait_until(lambda: line.waiting == 3, timeout=5)

@@ -82,8 +82,8 @@ async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix
 
 @pytest.mark.ui
 async def test_request_timings_fit_inside_what_the_app_measured(engine):
-    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=PROMPTS[0],
-                                                                    overrides={"max_tokens": "60", "min_tokens": "60"})]))
+    record = PaneRecord(prompt=PROMPTS[0], overrides={"max_tokens": "60", "min_tokens": "60"})
+    app = make_app(engine, session=SessionRecord(panes=[record]))
     async with app.run_test(size=(160, 40)):
         pane = app.workbench.panes()[0]
         send_key(app, "f5")
@@ -108,8 +108,20 @@ def vllm_figures() -> dict[str, float]:
 
 
 async def test_the_recorder_agrees_with_vllms_own_metrics(engine):
-    """Read between engine steps (in the event loop that records them), both are of the same step."""
+    """Read between engine steps (in the event loop that records them), both are of the same step.
+    Counters are compared by how much they grew in this test: other tests share the engine (the
+    benchmark's smoke test takes the stat logger out for a run)."""
     recorder = engine.recorder
+
+    def ours() -> dict[str, float]:
+        return {"vllm:num_requests_running": recorder.running, "vllm:num_requests_waiting": recorder.waiting,
+                "vllm:kv_cache_usage_perc": recorder.kv_usage, "vllm:prompt_tokens": recorder.prompt_tokens,
+                "vllm:generation_tokens": recorder.gen_tokens, "vllm:prefix_cache_queries": recorder.prefix_queries,
+                "vllm:prefix_cache_hits": recorder.prefix_hits, "vllm:num_preemptions": recorder.preemptions}
+
+    counters = ("vllm:prompt_tokens", "vllm:generation_tokens", "vllm:prefix_cache_queries",
+                "vllm:prefix_cache_hits", "vllm:num_preemptions")
+    before_ours, before_theirs = ours(), vllm_figures()
     comparisons = 0
     mismatches: list[tuple] = []
 
@@ -119,16 +131,11 @@ async def test_the_recorder_agrees_with_vllms_own_metrics(engine):
         async for _ in engine.stream(PROMPTS[index % 3], sampling, f"agree-{uuid.uuid4().hex}-{index}"):
             if not check:
                 continue
-            theirs = vllm_figures()
-            ours = {"vllm:num_requests_running": recorder.running,
-                    "vllm:num_requests_waiting": recorder.waiting,
-                    "vllm:kv_cache_usage_perc": recorder.kv_usage,
-                    "vllm:prompt_tokens": recorder.prompt_tokens,
-                    "vllm:generation_tokens": recorder.gen_tokens,
-                    "vllm:prefix_cache_queries": recorder.prefix_queries,
-                    "vllm:prefix_cache_hits": recorder.prefix_hits,
-                    "vllm:num_preemptions": recorder.preemptions}
-            for name, value in ours.items():
+            theirs, mine = vllm_figures(), ours()
+            for name in counters:
+                theirs[name] -= before_theirs[name]
+                mine[name] -= before_ours[name]
+            for name, value in mine.items():
                 if theirs.get(name) != pytest.approx(value):
                     mismatches.append((name, value, theirs.get(name)))
             comparisons += 1
@@ -136,6 +143,7 @@ async def test_the_recorder_agrees_with_vllms_own_metrics(engine):
     await asyncio.gather(*(consume(i, check=i == 0) for i in range(6)))  # 6 on 4 seqs: some wait
     assert comparisons >= 40
     assert mismatches == []
+    assert ours()["vllm:generation_tokens"] - before_ours["vllm:generation_tokens"] == 6 * 80
     assert recorder.kv_blocks and recorder.kv_blocks > 0  # known once the engine measured its memory
 
 
