@@ -29,6 +29,12 @@ def test_incremental_equals_full(text, width, cuts):
     wrapped = appended_in_pieces(text, width, cuts)
     assert wrapped.lines == wrap_text(text, width)
     assert wrapped.text == text
+    # each line is where `starts` says it is in the text, and rewrapping finds the same places
+    assert [text[start:start + len(line)] for start, line in zip(wrapped.starts, wrapped.lines)] == wrapped.lines
+    assert wrapped.starts == sorted(wrapped.starts)
+    starts = list(wrapped.starts)
+    wrapped.rewrap(width)
+    assert wrapped.starts == starts
 
 
 @given(texts, st.integers(min_value=2, max_value=40))

@@ -11,9 +11,10 @@ max_tokens = 40
 ```
 
 JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and the same keys.
-`chat_template` (true/false) and `system_prompt` may be given too. Results are written in the
-file's order, one JSON object per line: prompt, params, text, tokens, ttft_ms, tok_s,
-finish_reason, error. Requests run concurrently (vLLM batches them); seeded ones give the same
+`chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
+be given too. Results are written in the file's order, one JSON object per line: prompt, params,
+text, tokens, ttft_ms, tok_s, finish_reason, error; with logprobs, also token_logprobs (per token:
+text, id, logprob, rank, top alternatives), mean_logprob and perplexity. Requests run concurrently (vLLM batches them); seeded ones give the same
 text as when run alone.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tui import exit_codes
+from tui.engine.logprobs import TokenLogprob, mean_logprob, perplexity, token_record
 from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead
 from tui.figures import Figures
@@ -40,7 +42,7 @@ from tui.text import one_line
 from tui.validate import describe
 
 MAX_JOBS = 100_000
-_EXTRA_KEYS = ("chat_template", "system_prompt")
+_EXTRA_KEYS = ("chat_template", "system_prompt", "logprobs")
 
 
 class BatchError(ValueError):
@@ -114,27 +116,36 @@ def _expand(where: str, grid: Any, base: Sampling):
             chosen = dict(zip(names, combo))
             chat = chosen.pop("chat_template", base.chat_template)
             system = chosen.pop("system_prompt", base.system_prompt)
+            logprobs = chosen.pop("logprobs", base.logprobs)
             if not isinstance(chat, bool):
                 raise BatchError(f"{where}: chat_template must be true or false, not {describe(chat)}")
             if not isinstance(system, str):
                 raise BatchError(f"{where}: system_prompt must be a string, not {describe(system)}")
             try:
-                sampling = Sampling({**base.values, **chosen}, chat_template=chat, system_prompt=system)
+                sampling = Sampling({**base.values, **chosen}, chat_template=chat, system_prompt=system,
+                                    logprobs=logprobs)
             except ParamError as exc:
                 raise BatchError(f"{where}: {exc}") from None
             yield prompt, sampling
 
 
-def record(job: Job, text: str, last: Any, error: str | None, stats: bool = False) -> dict[str, Any]:
-    return {
+def record(job: Job, text: str, last: Any, error: str | None, stats: bool = False,
+           tokens: list[TokenLogprob] | None = None) -> dict[str, Any]:
+    result = {
         "index": job.index,
         "prompt": job.prompt,
         "params": {**job.sampling.values, "chat_template": job.sampling.chat_template,
-                   "system_prompt": job.sampling.system_prompt},
+                   "system_prompt": job.sampling.system_prompt, "logprobs": job.sampling.logprobs},
         "text": text,
         **Figures.of(last).record(engine=stats),
         "error": error,
     }
+    if job.sampling.logprobs:
+        mean = mean_logprob(tokens or [])
+        result["token_logprobs"] = [token_record(t) for t in tokens or []]
+        result["mean_logprob"] = None if mean is None else round(mean, 6)
+        result["perplexity"] = None if mean is None else round(perplexity(mean), 6)
+    return result
 
 
 async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None,
@@ -153,18 +164,21 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
         nonlocal next_out, failed
         async with limit:
             pieces: list[str] = []
+            tokens: list[TokenLogprob] = []
             last = None
             error = None
             try:
                 async for delta in backend.stream(job.prompt, job.sampling, f"batch-{job.index}"):
                     pieces.append(delta.text)
+                    if delta.logprobs:
+                        tokens.extend(delta.logprobs)
                     last = delta
             except EngineDead:
                 raise
             except BackendError as exc:
                 error = one_line(exc)
                 failed += 1
-        results[job.index] = record(job, "".join(pieces), last, error, stats)
+        results[job.index] = record(job, "".join(pieces), last, error, stats, tokens)
         if on_done is not None:
             on_done()
         while next_out in results:

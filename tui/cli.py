@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,9 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
     ours.add_argument("--no-chat-template", action="store_true",
                       help="send prompts as raw completion text instead of through the chat template")
     ours.add_argument("--system-prompt", default="", metavar="TEXT", help="system message (chat template only)")
+    ours.add_argument("--logprobs", metavar="K", type=int, default=None,
+                      help="with --headless: each token's probability and its K most likely alternatives "
+                      "(K ≤ 20); in a --batch file, the key 'logprobs'")
     ours.add_argument("--stats", action="store_true",
                       help="the engine's figures: the app opens with the X-ray panel shown (f2); --headless "
                       "prints where each request's time went and a summary at the end; --batch adds "
@@ -219,6 +222,13 @@ def make_plan(argv: list[str], config: Any) -> Plan:
         raise UsageError("--output goes with --batch")
     if ns.concurrency < 1:
         raise UsageError("--concurrency must be ≥ 1")
+    if ns.logprobs is not None:
+        if not headless:
+            raise UsageError("--logprobs goes with --headless")
+        try:
+            sampling = replace(sampling, logprobs=ns.logprobs)
+        except ParamError as exc:
+            raise UsageError(f"--logprobs: {exc}") from None
     given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
     plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,

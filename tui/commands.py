@@ -31,6 +31,13 @@ def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None
     yield SystemCommand("More sampling knobs", f"Show or hide {optional} (ctrl+o)", bench.action_toggle_more)
     yield SystemCommand("Engine X-ray", "Show or hide what the engine is doing: queue, KV cache, prefix cache, "
                         "rates; each pane's engine timings (f2)", bench.action_toggle_xray)
+    yield SystemCommand("Heat view", "Colour the focused answer's tokens by probability; runs record them (f3)",
+                        bench.action_toggle_heat)
+    yield SystemCommand("Heat view, all panes", "The heat view in every pane (shift+f3)", bench.action_toggle_heat_all)
+    yield SystemCommand("Token cursor", "Move over the focused answer token by token, with the alternatives (f4)",
+                        bench.action_token_cursor)
+    yield SystemCommand("Alternatives per token", "How many the heat view records: 5, 10, 20, 1, 3",
+                        bench.action_next_top_logprobs)
     yield SystemCommand("Restart engine", "Stop the engine and start it again", restart_engine)
     yield SystemCommand("Export comparison", "Markdown table and JSON of every pane, to the data dir (ctrl+s)",
                         bench.action_export)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import replace
 
 from tui import exit_codes
+from tui.engine.logprobs import TokenLogprob, mean_logprob, mode_label, perplexity
 from tui.engine.params import Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected
 from tui.figures import Figures, snapshot_line
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
-from tui.text import one_line, printable
+from tui.text import one_line, printable, token_text
 
 REFERENCE_PROMPTS = (
     "The future of artificial intelligence is",
@@ -23,21 +26,31 @@ async def run_headless(
     backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False
 ) -> int:
     out, err = term.out, term.err
-    prompts = list(prompts) or list(REFERENCE_PROMPTS)
+    if not prompts:
+        # The reference example, as it runs: its prompts go to the engine as they are, without the
+        # chat template, so that its answers are the reference script's, byte for byte.
+        prompts = list(REFERENCE_PROMPTS)
+        sampling = replace(sampling, chat_template=False)
 
     async def body() -> int:
         failures = 0
-        print(f"Running {len(prompts)} streaming example(s) with {sampling.summary()}", file=out)
+        raw = "" if sampling.chat_template else ", raw prompts (no chat template)"
+        print(f"Running {len(prompts)} streaming example(s) with {sampling.summary()}{raw}", file=out)
+        if sampling.logprobs:
+            print(f"Logprobs: top {sampling.logprobs} per token, {mode_label(backend.logprobs_mode)}", file=out)
         for index, prompt in enumerate(prompts, 1):
             print(f"\n{'=' * 60}\nExample {index}/{len(prompts)}\n{'=' * 60}", file=out)
             print(f"Prompt: {printable(prompt)!r}", file=out)
             print("Response: ", end="", file=out, flush=True)
             last = None
+            tokens: list[TokenLogprob] = []
             try:
                 async for delta in backend.stream(prompt, sampling, f"headless-{index}"):
                     if delta.text:
                         out.write(printable(delta.text))
                         out.flush()
+                    if delta.logprobs:
+                        tokens.extend(delta.logprobs)
                     last = delta
             except EngineDead as exc:
                 print(f"\nvllm-panes: {one_line(exc)}", file=err)
@@ -51,12 +64,29 @@ async def run_headless(
                 print(f"\nGeneration complete: {Figures.of(last).line(with_state=False)}", file=out)
                 if stats:
                     print(f"In the engine: {engine_line(Figures.of(last))}", file=out)
+                if sampling.logprobs:
+                    print_logprobs(tokens, out)
         print("\nAll streaming examples completed.", file=out, flush=True)
         if stats:
             print(await engine_summary(backend), file=out, flush=True)
         return exit_codes.FAILED if failures else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
+
+
+def print_logprobs(tokens: list[TokenLogprob], out) -> None:
+    """One line per token: its place, text, probability, logprob and rank, then the alternatives;
+    and the answer's mean logprob and perplexity."""
+    mean = mean_logprob(tokens)
+    if mean is None:
+        print("Logprobs: none came back", file=out)
+        return
+    print(f"Logprobs: {len(tokens)} tokens · mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", file=out)
+    for place, token in enumerate(tokens, 1):
+        rank = f"rank {token.rank}" if token.rank is not None else "rank >"
+        alternatives = "  ".join(f"{token_text(a.text, 16)} {math.exp(a.logprob):.3f}" for a in token.top)
+        print(f"{place:>5}  {token_text(token.text, 16):<16} p {token.probability:.3f}  "
+              f"({token.logprob:.3f})  {rank:<7}│ {alternatives}", file=out)
 
 
 def engine_line(figures: Figures) -> str:

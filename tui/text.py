@@ -59,3 +59,15 @@ def one_line(value: object, limit: int = 300) -> str:
 def without_credentials(url: str) -> str:
     """A URL as it may be shown or logged: any `user:password@` taken out."""
     return _CREDENTIALS.sub(r"\1", url)
+
+
+_TOKEN_WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
+
+
+def token_text(text: str, limit: int = 40) -> str:
+    """A token as a person reads it in a list of tokens: spaces and line ends visible (␣ ↵ ⇥),
+    safe, short. "" shows as ∅ (a byte piece that joins the next token)."""
+    if not text:
+        return "∅"
+    shown = printable(text.translate(_TOKEN_WHITESPACE))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

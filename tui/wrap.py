@@ -19,11 +19,16 @@ def wrap_paragraph(text: str, width: int) -> list[str]:
     the line, after the last grapheme that fits. Width is at least 2, so that a double-width
     character always fits on a line of its own.
     """
+    return [text[start:end] for start, end in wrap_spans(text, width)]
+
+
+def wrap_spans(text: str, width: int) -> list[tuple[int, int]]:
+    """`wrap_paragraph`'s lines as (start, end) offsets into the paragraph."""
     width = max(2, width)
     if text.isascii():
         return _wrap_ascii(text, width)
     if cell_len(text) <= width:
-        return [text]
+        return [(0, len(text))]
     spans, _ = split_graphemes(text)
     starts = [start for start, _, _ in spans] + [len(text)]
     # Each grapheme measured as Rich measures a string (a span of stray joiners counts what it holds).
@@ -44,45 +49,57 @@ def wrap_paragraph(text: str, width: int) -> list[str]:
             fit += 1
         space = last_space[fit] if fit < count else -1
         if space > first:  # the last space that fits, or the one right after what fits
-            lines.append(text[starts[first]:starts[space]])
+            lines.append((starts[first], starts[space]))
             first = space + 1
         else:  # one word longer than the line: hard break
-            lines.append(text[starts[first]:starts[fit]])
+            lines.append((starts[first], starts[fit]))
             first = fit
-    lines.append(text[starts[first]:])
+    lines.append((starts[first], len(text)))
     return lines
 
 
-def _wrap_ascii(text: str, width: int) -> list[str]:
-    """`wrap_paragraph` where every character is one cell."""
+def _wrap_ascii(text: str, width: int) -> list[tuple[int, int]]:
+    """`wrap_spans` where every character is one cell."""
     lines = []
     first = 0
     while len(text) - first > width:
         space = text.rfind(" ", first + 1, first + width + 1)
         if space > first:
-            lines.append(text[first:space])
+            lines.append((first, space))
             first = space + 1
         else:
-            lines.append(text[first:first + width])
+            lines.append((first, first + width))
             first += width
-    lines.append(text[first:])
+    lines.append((first, len(text)))
     return lines
 
 
 def wrap_text(text: str, width: int) -> list[str]:
-    lines: list[str] = []
+    return [text[start:end] for start, end in wrap_text_spans(text, width)]
+
+
+def wrap_text_spans(text: str, width: int, offset: int = 0) -> list[tuple[int, int]]:
+    """Wrapped lines of a text with newlines, as (start, end) offsets (+ `offset`) into it."""
+    spans: list[tuple[int, int]] = []
+    start = 0
     for paragraph in text.split("\n"):
-        lines.extend(wrap_paragraph(paragraph, width))
-    return lines
+        spans.extend((offset + start + a, offset + start + b) for a, b in wrap_spans(paragraph, width))
+        start += len(paragraph) + 1
+    return spans
 
 
 class WrappedText:
-    """Text that grows at the end, kept as wrapped lines. `append` costs O(last line + new text)."""
+    """Text that grows at the end, kept as wrapped lines. `append` costs O(last line + new text).
+
+    `starts[i]` is where line i begins in `text` (a line break drops the space or newline it
+    breaks at): the heat view finds a line's tokens by it."""
 
     def __init__(self, width: int = 80) -> None:
         self.width = max(1, width)
         self._chunks: list[str] = []
+        self._length = 0
         self.lines: list[str] = [""]
+        self.starts: list[int] = [0]
 
     @property
     def text(self) -> str:
@@ -92,18 +109,28 @@ class WrappedText:
 
     def clear(self) -> None:
         self._chunks = []
+        self._length = 0
         self.lines = [""]
+        self.starts = [0]
 
     def append(self, text: str) -> int:
         """Add text; return the index of the first line that changed."""
         if not text:
             return len(self.lines) - 1
         self._chunks.append(text)
+        self._length += len(text)
         first = len(self.lines) - 1
         # The last line is the only open one: earlier breaks cannot move when text is appended.
-        self.lines[first:] = wrap_text(self.lines[first] + text, self.width)
+        start = self.starts[first]
+        joined = self.lines[first] + text
+        spans = wrap_text_spans(joined, self.width, start)
+        self.lines[first:] = [joined[a - start:b - start] for a, b in spans]
+        self.starts[first:] = [a for a, _ in spans]
         return first
 
     def rewrap(self, width: int) -> None:
         self.width = max(1, width)
-        self.lines = wrap_text(self.text, self.width)
+        text = self.text
+        spans = wrap_text_spans(text, self.width)
+        self.lines = [text[a:b] for a, b in spans]
+        self.starts = [a for a, _ in spans]

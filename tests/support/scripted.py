@@ -8,10 +8,12 @@ until it is cancelled.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from tui.engine.params import Sampling
+from tui.engine.logprobs import Alternative, TokenLogprob
 from tui.engine.protocol import Delta, EngineState, ProgressCallback, RequestRejected
 from tui.engine.stats import EngineSnapshot
 
@@ -24,6 +26,22 @@ def echo_script(prompt: str, sampling: Sampling) -> list[str]:
     return pieces[: sampling["max_tokens"]]
 
 
+# The scripted tokens' probabilities go round these, so that every band of the heat view shows.
+SCRIPTED_PROBABILITIES = (0.95, 0.7, 0.3, 0.1, 0.02)
+
+
+def scripted_logprob(index: int, piece: str, k: int) -> TokenLogprob:
+    """Token `index` (id 1000 + index): the piece, with a probability from SCRIPTED_PROBABILITIES
+    and `k` alternatives; it is the most likely one unless its probability is below 0.3."""
+    p = SCRIPTED_PROBABILITIES[index % len(SCRIPTED_PROBABILITIES)]
+    others = [Alternative(index * 100 + j, f"alt{j} ", math.log(max(1e-6, (1 - p) / (j + 1.5))))
+              for j in range(k)]
+    own = Alternative(1000 + index, piece, math.log(p))
+    top = sorted(others + [own], key=lambda a: -a.logprob)[:k]
+    rank = sorted(others + [own], key=lambda a: -a.logprob).index(own) + 1
+    return TokenLogprob(1000 + index, piece, math.log(p), rank, tuple(top))
+
+
 class ScriptedBackend:
     name = "scripted"
 
@@ -32,6 +50,7 @@ class ScriptedBackend:
                  max_model_len: int = 2048, stats: Any = None) -> None:
         self.model = model
         self.stats = stats  # a StatsSource, or None (no engine figures)
+        self.logprobs_mode = "raw_logprobs"
         self.script = script
         self.stall_after = stall_after
         self.delay_s = delay_s
@@ -68,7 +87,8 @@ class ScriptedBackend:
                     await asyncio.sleep(0)
                 last = index == len(pieces) - 1
                 yield Delta(piece, index + 1, 1, "length" if last else None, started=0.0,
-                            first_token=0.05, now=0.05 + 0.01 * index)
+                            first_token=0.05, now=0.05 + 0.01 * index,
+                            logprobs=[scripted_logprob(index, piece, sampling.logprobs)] if sampling.logprobs else None)
         except (asyncio.CancelledError, GeneratorExit):
             self.aborted.append(request_id)
             raise

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tui.engine.params import ParamError, Sampling
+from tui.engine.logprobs import TokenLogprob, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller
 from tui.engine.stats import RequestTiming
 from tui.text import one_line, without_credentials
@@ -57,6 +58,7 @@ class OpenAIBackend:
         self.state = EngineState.STOPPED
         self.error: str | None = None
         self.has_chat_template = True  # the server decides; a refusal comes back as a 400
+        self.logprobs_mode: str | None = None  # the server's own --logprobs-mode: not known here
         self._max_model_len: int | None = None
         self._client: Any = None
         self._continuous_usage = True
@@ -136,6 +138,12 @@ class OpenAIBackend:
         body["stream_options"] = options
         if extra:
             body["extra_body"] = extra
+        if sampling.logprobs:
+            if sampling.chat_template:
+                body["logprobs"] = True
+                body["top_logprobs"] = sampling.logprobs
+            else:
+                body["logprobs"] = sampling.logprobs
         if sampling.chat_template:
             messages = []
             if sampling.system_prompt.strip():
@@ -183,7 +191,7 @@ class OpenAIBackend:
                 piece = _piece(chunk, sampling.chat_template)
                 if piece is None:
                     continue  # the final usage-only chunk
-                text, finish, used = piece
+                text, finish, used, logprobs = piece
                 now = time.perf_counter()
                 before = tokens
                 if used is not None:
@@ -193,7 +201,8 @@ class OpenAIBackend:
                 if tokens > before and first is None:
                     first = now
                 if text or finish or tokens > before:
-                    yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk))
+                    yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk),
+                                logprobs if sampling.logprobs else None)
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -265,9 +274,10 @@ def _served_models(page: Any) -> list[Any]:
     return served
 
 
-def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None] | None:
-    """(text, finish reason, tokens so far per the server) of a streamed chunk, or None for a
-    chunk without a choice (the final usage-only one). TypeError when a field has the wrong type."""
+def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None, list[TokenLogprob] | None] | None:
+    """(text, finish reason, tokens so far per the server, logprobs) of a streamed chunk, or None
+    for a chunk without a choice (the final usage-only one). TypeError when a field has the wrong
+    type; malformed logprobs are dropped (None), the text kept."""
     choices = getattr(chunk, "choices", None)
     if not choices:
         return None
@@ -285,7 +295,11 @@ def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None] | None:
     used = getattr(usage, "completion_tokens", None) if usage is not None else None
     if not isinstance(used, int) or isinstance(used, bool) or used < 0:
         used = None
-    return text, finish, used
+    raw = getattr(choice, "logprobs", None)
+    logprobs = (from_openai_chat(raw) if chat else from_openai_completion(raw)) if raw is not None else None
+    if raw is not None and logprobs is None:
+        log.info("a chunk's logprobs were malformed; dropped")
+    return text, finish, used, logprobs
 
 
 def _prompt_cache(chunk: Any) -> RequestTiming | None:

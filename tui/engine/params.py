@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 SEED_MAX = 2**63 - 1
+MAX_LOGPROBS = 20  # as OpenAI's top_logprobs; vLLM's default --max-logprobs
 
 
 class ParamError(ValueError):
@@ -116,8 +117,12 @@ class Sampling:
     values: dict[str, Any] = field(default_factory=default_values)
     chat_template: bool = True
     system_prompt: str = ""
+    logprobs: int = 0  # top alternatives to record per token (0: no logprobs asked for)
 
     def __post_init__(self) -> None:
+        if isinstance(self.logprobs, bool) or not isinstance(self.logprobs, int) or \
+                not 0 <= self.logprobs <= MAX_LOGPROBS:
+            raise ParamError(f"logprobs must be a whole number in [0, {MAX_LOGPROBS}]")
         merged = default_values()
         unknown = set(self.values) - set(merged)
         if unknown:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tui.engine.params import Sampling
+from tui.engine.logprobs import TokenLogprob
 from tui.engine.stats import RequestTiming, StatsSource
 
 
@@ -47,6 +48,7 @@ class Delta:
     first_token: float | None  # time.perf_counter() of the first token
     now: float = field(default_factory=time.perf_counter)
     timing: RequestTiming | None = None  # where the request's time went in the engine, when known
+    logprobs: list[TokenLogprob] | None = None  # the new tokens' probabilities, when asked for
 
     @property
     def finished(self) -> bool:
@@ -75,6 +77,7 @@ class Backend(Protocol):
     state: EngineState
     error: str | None
     stats: StatsSource | None  # the engine's figures (X-ray panel); None when there are none
+    logprobs_mode: str | None  # what logprobs mean (vLLM's --logprobs-mode); None: the server's
 
     @property
     def max_model_len(self) -> int | None: ...

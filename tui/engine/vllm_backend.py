@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from tui.engine.params import ParamError, Sampling
+from tui.engine.logprobs import from_vllm
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
@@ -45,6 +46,7 @@ class VLLMBackend:
         self.state = EngineState.STOPPED
         self.error: str | None = None
         self.has_chat_template = False
+        self.logprobs_mode: str | None = "raw_logprobs"  # vLLM's default; read from the engine at start
         self._engine: Any = None
         self._pids_before: set[int] = set()
         # EngineCore and Workers, as found once the engine is up: a Worker whose EngineCore died
@@ -117,6 +119,7 @@ class VLLMBackend:
         log.info("engine ready in %.1f s (children %s)", time.perf_counter() - t0,
                  self.child_pids())
         self._max_model_len = int(engine.model_config.max_model_len)
+        self.logprobs_mode = str(getattr(engine.model_config, "logprobs_mode", "raw_logprobs"))
         try:
             tokenizer = engine.get_tokenizer()
             self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
@@ -218,7 +221,8 @@ class VLLMBackend:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA)
+        return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
+                              logprobs=sampling.logprobs or None)
 
     async def _render(self, engine: Any, prompt: str, sampling: Sampling) -> Any:
         renderer = engine.renderer
@@ -259,7 +263,9 @@ class VLLMBackend:
                     first = now
                 tokens += new
                 yield Delta(completion.text, tokens, new, completion.finish_reason if output.finished
-                            else None, started, first, now, request_timing(output))
+                            else None, started, first, now, request_timing(output),
+                            from_vllm(completion.token_ids, completion.logprobs, sampling.logprobs)
+                            if sampling.logprobs else None)
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"

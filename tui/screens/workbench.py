@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 from textual.app import ComposeResult
@@ -24,6 +25,7 @@ from tui.widgets.settings_bar import SettingsBar
 from tui.widgets.xray_panel import XrayPanel
 
 PANE_MIN_WIDTH = 38
+TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
 
 # Fixed keys (README and the help screen are generated from / agree with this list). priority=True
@@ -42,6 +44,9 @@ WORKBENCH_BINDINGS = [
     Binding("alt+shift+left", "move_pane(-1)", "Move pane left", show=False, priority=True),
     Binding("ctrl+o", "toggle_more", "More knobs", show=False, priority=True),
     Binding("f2", "toggle_xray", "X-ray", priority=True),
+    Binding("f3", "toggle_heat", "Heat", priority=True),
+    Binding("shift+f3", "toggle_heat_all", "Heat, all panes", show=False, priority=True),
+    Binding("f4", "token_cursor", "Tokens", priority=True),
     Binding("ctrl+s", "export", "Export", priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]
@@ -74,6 +79,7 @@ class WorkbenchScreen(Screen):
         self._container: HorizontalScroll | None = None
         self._more = False  # the optional knobs shown (ctrl+o)
         self._xray = xray  # the engine X-ray shown (f2)
+        self.top_logprobs = TOP_LOGPROBS[0]  # alternatives recorded per token while heat is on
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
@@ -232,6 +238,8 @@ class WorkbenchScreen(Screen):
         if problem is not None or sampling is None:
             pane.show_error(f"not run: {problem}")
             return False
+        if pane.heat:  # logprobs cost the engine work: asked for only while the view is on
+            sampling = replace(sampling, logprobs=self.top_logprobs)
         control = self.control
         pane.start(control.backend, sampling, control.wait_ready, control.is_ready)
         return True
@@ -248,8 +256,13 @@ class WorkbenchScreen(Screen):
 
     def action_cancel_focused(self) -> None:
         pane = self.focused_pane()
-        if pane is not None:
-            pane.cancel()
+        if pane is None:
+            return
+        if pane.token_cursor is not None:  # esc leaves the token cursor first
+            pane.leave_token_cursor()
+            pane.editor.focus()
+            return
+        pane.cancel()
 
     def action_cancel_all(self) -> None:
         for pane in self.panes():
@@ -336,6 +349,36 @@ class WorkbenchScreen(Screen):
             pane.show_engine = self._xray
         if self._xray:
             await self._read_stats()
+
+    def action_toggle_heat(self) -> None:
+        """The heat view of the focused pane: its tokens coloured by probability (f3)."""
+        pane = self.focused_pane()
+        if pane is not None:
+            pane.heat = not pane.heat
+
+    def action_toggle_heat_all(self) -> None:
+        """The heat view in every pane: on unless it is on in all of them (shift+f3)."""
+        panes = self.panes()
+        on = not all(pane.heat for pane in panes)
+        for pane in panes:
+            pane.heat = on
+
+    def action_token_cursor(self) -> None:
+        """Move over the focused answer token by token, with each token's alternatives (f4)."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        if pane.token_cursor is not None:
+            pane.leave_token_cursor()
+            pane.editor.focus()
+        elif not pane.enter_token_cursor():
+            self.notify("This answer has no recorded probabilities: turn the heat view on (f3) and run it.",
+                        severity="warning")
+
+    def action_next_top_logprobs(self) -> None:
+        """How many alternatives per token the heat view records (5, 10, 20, 1, 3, …)."""
+        self.top_logprobs = TOP_LOGPROBS[(TOP_LOGPROBS.index(self.top_logprobs) + 1) % len(TOP_LOGPROBS)]
+        self.notify(f"The heat view records the top {self.top_logprobs} alternatives per token from the next run.")
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

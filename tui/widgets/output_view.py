@@ -7,18 +7,49 @@ Model output is plain text (it has passed tui/text.py's gate): never parsed as m
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from rich.cells import cell_len
 from rich.segment import Segment
+from textual.binding import Binding
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.heat import TokenSpans, band_styles, cursor_style
 from tui.render import repaint, set_virtual_size
 from tui.render.plain import Frame, PlainLines
 from tui.wrap import WrappedText
 
 
 class OutputView(PlainLines, ScrollView, can_focus=True):
+    # With the token cursor on (see Pane.enter_token_cursor), the scroll keys move it instead.
+    BINDINGS = [
+        Binding("left", "step('token', -1)", show=False),
+        Binding("right", "step('token', 1)", show=False),
+        Binding("up", "step('line', -1)", show=False),
+        Binding("down", "step('line', 1)", show=False),
+        Binding("pageup", "step('page', -1)", show=False),
+        Binding("pagedown", "step('page', 1)", show=False),
+        Binding("home", "step('end', -1)", show=False),
+        Binding("end", "step('end', 1)", show=False),
+    ]
+    _SCROLLS = {("token", -1): "scroll_left", ("token", 1): "scroll_right", ("line", -1): "scroll_up",
+                ("line", 1): "scroll_down", ("page", -1): "page_up", ("page", 1): "page_down",
+                ("end", -1): "scroll_home", ("end", 1): "scroll_end"}
+
+    class CursorStep(Message):
+        """A cursor key: move the token cursor by `count` tokens, lines or pages, or to an end."""
+
+        def __init__(self, unit: str, count: int) -> None:
+            super().__init__()
+            self.unit = unit
+            self.count = count
+
+    class CursorLeft(Message):
+        """The answer lost the focus: the token cursor goes."""
+
     DEFAULT_CSS = """
     OutputView {
         height: 1fr;
@@ -49,6 +80,13 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._height: int | None = None
         self._line_style = None
         self._top = 0  # where the view sits while following the end (see _place_end)
+        # The heat view: the answer's tokens (set by the pane), coloured when `heat` is on; the
+        # token cursor's token, drawn whether heat is on or not.
+        self.spans: TokenSpans | None = None
+        self._heat = False
+        self._cursor: int | None = None
+        self._band_styles: list | None = None
+        self._cursor_style = None
 
     @property
     def text(self) -> str:
@@ -64,6 +102,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._text.clear()
         self._strips.clear()
         self._framed.clear()
+        self._cursor = None
         self._top = 0
         self._update_virtual_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
@@ -188,6 +227,115 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._line_style = None
         self._framed.clear()
         self._framed_blank = None
+        self._band_styles = self._cursor_style = None  # a theme change changes them
+
+    # -- the heat view and the token cursor --------------------------------------------------------
+    def action_step(self, unit: str, count: int) -> None:
+        if self._cursor is None:
+            getattr(self, f"action_{self._SCROLLS[(unit, count)]}")()
+        else:
+            self.post_message(self.CursorStep(unit, count))
+
+    def on_blur(self) -> None:
+        if self._cursor is not None:
+            self.post_message(self.CursorLeft())
+
+    @property
+    def heat(self) -> bool:
+        return self._heat
+
+    @heat.setter
+    def heat(self, on: bool) -> None:
+        if on != self._heat:
+            self._heat = on
+            self._redraw_lines()
+
+    @property
+    def cursor(self) -> int | None:
+        return self._cursor
+
+    def set_cursor(self, index: int | None) -> None:
+        """Put the token cursor on a recorded token (None: no cursor), redraw its lines, and bring
+        it into view."""
+        old, self._cursor = self._cursor, index
+        for token in (old, index):
+            if token is not None:
+                for line in self.lines_of(token):
+                    self._strips.pop(line, None)
+                    self._framed.pop(line, None)
+                    self.refresh_lines(line)
+        if index is not None:
+            lines = self.lines_of(index)
+            if lines:
+                self.scroll_to_line(lines[0])
+
+    def lines_of(self, token: int) -> list[int]:
+        """The wrapped lines a token's span is on."""
+        if self.spans is None or not 0 <= token < len(self.spans):
+            return []
+        start, end = self.spans.span(token)
+        starts = self._text.starts
+        first = max(0, bisect_right(starts, start) - 1)
+        last = max(first, bisect_right(starts, max(start, end - 1)) - 1)
+        return list(range(first, min(last, len(starts) - 1) + 1))
+
+    def line_token(self, line: int) -> int | None:
+        """The first token that starts on or after a line's start (None past the recorded ones)."""
+        if self.spans is None or not self._text.lines:
+            return None
+        line = max(0, min(line, len(self._text.lines) - 1))
+        return self.spans.index_at(self._text.starts[line])
+
+    def scroll_to_line(self, line: int) -> None:
+        top = self._scroll_row()
+        view = self._view_height()
+        if line < top:
+            self.scroll_to(y=line, animate=False, immediate=True)
+            repaint(self)
+        elif line >= top + view:
+            self.scroll_to(y=line - view + 1, animate=False, immediate=True)
+            repaint(self)
+
+    def _redraw_lines(self) -> None:
+        self._strips.clear()
+        self._framed.clear()
+        repaint(self)
+
+    def _styled(self) -> bool:
+        return self.spans is not None and (self._heat or self._cursor is not None)
+
+    def _segments(self, index: int, text: str, style, frame: Frame | None) -> list[Segment]:
+        """One line's segments: in `style`, or, with heat or a cursor, cut at the tokens' spans
+        and each token in its band's colours (the cursor's token in the cursor's)."""
+        def styled(value):
+            return value if frame is None else frame.style(value)
+
+        if not text:
+            return []
+        if not self._styled():
+            return [Segment(text, styled(style))]
+        if self._band_styles is None:
+            variables = self.app.get_css_variables()
+            self._band_styles = band_styles(variables)
+            self._cursor_style = cursor_style(variables)
+        spans = self.spans
+        start = self._text.starts[index]
+        segments = []
+        at = start
+        for token, a, b in spans.within(start, start + len(text)):
+            if a > at:
+                segments.append(Segment(text[at - start:a - start], styled(style)))
+            if token == self._cursor:
+                token_style = style + self._cursor_style
+            elif self._heat:
+                token_style = style + self._band_styles[spans.bands[token]]
+            else:
+                token_style = style
+            segments.append(Segment(text[a - start:b - start], styled(token_style)))
+            at = b
+        if at < start + len(text):
+            segments.append(Segment(text[at - start:], styled(style)))
+        return segments
 
     def framed_line(self, frame: Frame, y: int, width: int) -> Strip:
         index = self._scroll_row() + y
@@ -198,10 +346,10 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             return strip
         strip = self._framed.get(index)
         if strip is None or strip.cell_length != width:
-            strip = self._framed[index] = self._frame_text(frame, self._text.lines[index], width)
+            strip = self._framed[index] = self._frame_text(frame, index, self._text.lines[index], width)
         return strip
 
-    def _frame_text(self, frame: Frame, text: str, width: int) -> Strip:
+    def _frame_text(self, frame: Frame, index: int, text: str, width: int) -> Strip:
         """A line of the answer as the widget-wide strip, built in one go: the same cells as
         `render_line` fitted and padded by `plain_line` (tests/test_render_equivalence.py)."""
         view = self._view_width()
@@ -209,9 +357,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         rest = width - frame.pad_left - view  # the scrollbar's column and the right padding
         if used > view or rest < frame.pad_right:  # not expected (lines are wrapped to the view)
             content_width = width - frame.pad_left - frame.pad_right
-            return self.plain_line(frame, self._content_strip(text, view), content_width, width)
+            return self.plain_line(frame, self._content_strip(index, text, view), content_width, width)
         style = self.line_style
-        return frame.line([Segment(text, frame.style(style))] if text else [], used, view, style, width)
+        return frame.line(self._segments(index, text, style, frame), used, view, style, width)
 
     @property
     def line_style(self):
@@ -229,9 +377,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             return Strip.blank(width, style)
         strip = self._strips.get(index)
         if strip is None or strip.cell_length != width:
-            strip = self._strips[index] = self._content_strip(lines[index], width)
+            strip = self._strips[index] = self._content_strip(index, lines[index], width)
         return strip
 
-    def _content_strip(self, text: str, width: int) -> Strip:
+    def _content_strip(self, index: int, text: str, width: int) -> Strip:
         style = self.line_style
-        return Strip([Segment(text, style)]).extend_cell_length(width, style).crop(0, width)
+        return Strip(self._segments(index, text, style, None)).extend_cell_length(width, style).crop(0, width)

@@ -21,7 +21,9 @@ from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
 from tui.text import one_line, printable
+from tui.heat import TokenSpans
 from tui.widgets.output_view import OutputView
+from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
 from tui.widgets.status_line import StatusLine
 
@@ -94,6 +96,10 @@ class Pane(Vertical):
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
     Pane .pane-engine { display: none; }
     Pane.-show-engine .pane-engine { display: block; }
+    Pane .pane-legend { display: none; }
+    Pane.-heat .pane-legend { display: block; }
+    Pane .pane-token { display: none; }
+    Pane.-token-cursor .pane-token { display: block; }
     Pane.-has-error .pane-error { display: block; }
     """
 
@@ -122,6 +128,8 @@ class Pane(Vertical):
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
         self._show_engine = False  # the engine's timings in the status line (with the X-ray)
+        self.spans = TokenSpans()  # the answer's tokens with their logprobs, when recorded
+        self.logprobs_mode: str | None = "raw_logprobs"  # what the recorded numbers are
 
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,7 +140,9 @@ class Pane(Vertical):
         if self.has_class("-show-more"):
             yield self._more_row()
         yield Static("", classes="pane-error", markup=False)
+        yield HeatLegend(classes="pane-legend")
         yield OutputView()
+        yield TokenPanel(classes="pane-token")
         yield StatusLine(status_text(self.figures), classes="pane-status")
         yield StatusLine(engine_text(self.figures), classes="pane-engine")
 
@@ -141,6 +151,9 @@ class Pane(Vertical):
         self._output = self.query_one(OutputView)
         self._status = self.query_one(".pane-status", StatusLine)
         self._engine_status = self.query_one(".pane-engine", StatusLine)
+        self._output.spans = self.spans
+        self._legend = self.query_one(HeatLegend)
+        self._token_panel = self.query_one(TokenPanel)
 
     @cached_property
     def editor(self) -> PromptEditor:
@@ -241,12 +254,16 @@ class Pane(Vertical):
         """Replace the output with a new run of this pane's prompt."""
         self.cancel()
         self.runs += 1
+        self.leave_token_cursor()
         self.output.clear()
+        self.spans.clear()
+        self.logprobs_mode = getattr(backend, "logprobs_mode", None)
         self._pending.clear()
         self._last = None
         self.figures = Figures(state=STREAMING if ready else QUEUED)
         self._show_figures()
         self.show_error(None)
+        self._show_legend()
         self._worker = self.run_worker(self._stream(backend, self.prompt, sampling, wait_ready),
                                        group="stream", exit_on_error=False)
 
@@ -258,8 +275,13 @@ class Pane(Vertical):
             self.request_id = f"pane{self.number}-{next(_request_numbers)}"
             self.on_dirty(self)
             async for delta in backend.stream(prompt, sampling, self.request_id):
-                if delta.text:
-                    self._pending.append(printable(delta.text))  # outside text: through the gate
+                shown = printable(delta.text) if delta.text else ""  # outside text: through the gate
+                if shown:
+                    self._pending.append(shown)
+                recorded = bool(self.spans)
+                self.spans.add(shown, delta.logprobs)
+                if not recorded and self.spans:
+                    self._show_legend()  # the first recorded token: the legend has a scale now
                 self._last = delta
                 self.on_dirty(self)
             self._end_run(DONE)
@@ -327,6 +349,75 @@ class Pane(Vertical):
         self._status.set_text(status_text(self.figures))
         if self._show_engine:
             self._engine_status.set_text(engine_text(self.figures))
+
+    # -- the heat view and the token cursor ----------------------------------------------------------
+    @property
+    def heat(self) -> bool:
+        return self.has_class("-heat")
+
+    @heat.setter
+    def heat(self, on: bool) -> None:
+        """Colour the answer's tokens by probability; runs started while it is on record them."""
+        self.set_class(on, "-heat")
+        if self.is_mounted:
+            self.output.heat = on
+            self._show_legend()
+
+    def _show_legend(self) -> None:
+        if self.heat:
+            self._legend.show(bool(self.spans), self.logprobs_mode)
+
+    @property
+    def token_cursor(self) -> int | None:
+        return self.output.cursor if self.is_mounted else None
+
+    def enter_token_cursor(self) -> bool:
+        """Put the cursor on the first token in view; False when the answer has no recorded
+        tokens."""
+        if not self.spans:
+            return False
+        output = self.output
+        if output.cursor is None:
+            start = output.line_token(round(output.scroll_y))
+            self.move_token_cursor(len(self.spans) - 1 if start is None else start)
+        self.set_class(True, "-token-cursor")
+        output.focus()
+        return True
+
+    def move_token_cursor(self, index: int) -> None:
+        if not self.spans:
+            return
+        index = max(0, min(index, len(self.spans) - 1))
+        self.output.set_cursor(index)
+        self._token_panel.show(self.spans, index)
+
+    def leave_token_cursor(self) -> None:
+        if self.is_mounted and self.output.cursor is not None:
+            self.output.set_cursor(None)
+        self.set_class(False, "-token-cursor")
+
+    def on_output_view_cursor_step(self, event: OutputView.CursorStep) -> None:
+        """A cursor key in the answer: by tokens, lines or pages (see OutputView)."""
+        event.stop()
+        cursor = self.output.cursor
+        if cursor is None:
+            return
+        if event.unit == "token":
+            self.move_token_cursor(cursor + event.count)
+        elif event.unit == "end":
+            self.move_token_cursor(0 if event.count < 0 else len(self.spans) - 1)
+        else:
+            lines = self.output.lines_of(cursor)
+            if not lines:
+                return
+            step = event.count * (self.output.size.height if event.unit == "page" else 1)
+            line = (lines[0] if step < 0 else lines[-1]) + step
+            target = self.output.line_token(line)
+            self.move_token_cursor(len(self.spans) - 1 if target is None else target)
+
+    def on_output_view_cursor_left(self, event: OutputView.CursorLeft) -> None:
+        event.stop()
+        self.leave_token_cursor()
 
     def restore(self, output: str, figures: Figures) -> None:
         """Show a saved answer and its figures (from a file: through the gate)."""

@@ -1,0 +1,199 @@
+"""The heat view and the token cursor, on the scripted backend (its tokens cycle through every
+probability band, see tests/support/scripted.py)."""
+
+from __future__ import annotations
+
+import pytest
+from rich.segment import Segment
+from textual.geometry import Region
+
+from tests.support.app import make_app, send_key, wait_until
+from tests.support.scripted import SCRIPTED_PROBABILITIES, ScriptedBackend, echo_script
+from tests.support.terminal import cells
+from tui.figures import DONE
+from tui.heat import BAND_LABELS, TokenSpans, band, band_styles, contrast_ratio
+from tui.render import probes
+from tui.session import PaneRecord, SessionRecord
+from tui.themes import discover_themes
+
+pytestmark = pytest.mark.ui
+
+
+class Recording(ScriptedBackend):
+    """Remembers what each request asked for."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: list[int] = []
+
+    def stream(self, prompt, sampling, request_id):
+        self.asked.append(sampling.logprobs)
+        return super().stream(prompt, sampling, request_id)
+
+
+def session(count: int = 1, max_tokens: int = 30) -> SessionRecord:
+    return SessionRecord(panes=[PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(max_tokens)})
+                                for i in range(count)])
+
+
+def background(segments: list[Segment], text: str):
+    """The background colour of the segment holding `text`."""
+    for segment in segments:
+        if text in segment.text:
+            return segment.style.bgcolor if segment.style else None
+    raise AssertionError(f"{text!r} not drawn in {segments!r}")
+
+
+async def run_and_wait(app, pilot, pane) -> None:
+    send_key(app, "f5")
+    await wait_until(lambda: pane.figures.state == DONE, timeout=10)
+    await pilot.pause(0.1)
+
+
+async def test_logprobs_are_asked_for_only_while_the_heat_view_is_on():
+    backend = Recording()
+    app = make_app(backend, session=session())
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        await run_and_wait(app, pilot, pane)
+        assert backend.asked == [0] and len(pane.spans) == 0  # off costs nothing
+        send_key(app, "f3")
+        await pilot.pause()
+        assert pane.heat
+        legend = pane.query_one(".pane-legend")
+        assert legend.display and "no probabilities recorded" in str(legend.render())
+        await run_and_wait(app, pilot, pane)
+        assert backend.asked == [0, 5] and len(pane.spans) == 30
+        assert all(label in str(legend.render()) for label in BAND_LABELS)
+        assert "before temperature/top-p" in str(legend.render())
+        send_key(app, "f3")
+        await pilot.pause()
+        assert not pane.heat and not legend.display
+
+
+async def test_each_token_is_drawn_in_its_band():
+    app = make_app(Recording(), session=session())
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.heat = True
+        await run_and_wait(app, pilot, pane)
+        styles = band_styles(app.get_css_variables())
+        line = list(pane.output.render_line(0))
+        pieces = echo_script("prompt 0", app.workbench.defaults().with_values(max_tokens=30))
+        plain = pane.output.rich_style.bgcolor  # the most likely tokens keep the answer's background
+        for index in range(5):  # one token of each band
+            expected = styles[band(SCRIPTED_PROBABILITIES[index])].bgcolor or plain
+            assert background(line, pieces[index].strip()) == expected, (index, pieces[index])
+        assert styles[0].bgcolor is None and len({s.bgcolor for s in styles}) == 5
+
+
+@pytest.mark.fast_path
+async def test_heat_lines_are_what_textual_draws(tmp_path):
+    """The fast path's lines with heat and a cursor are Textual's own, cell by cell."""
+    app = make_app(Recording(), session=session(2, 200), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(150, 40)) as pilot:
+        panes = app.workbench.panes()
+        for pane in panes:
+            pane.heat = True
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == DONE for p in panes), timeout=10)
+        panes[1].enter_token_cursor()
+        panes[1].move_token_cursor(3)
+        await pilot.pause(0.1)
+        for pane in panes:
+            widget = pane.output
+            width, height = widget.region.size
+            for crop in (Region(0, 0, width, height), Region(3, 0, width - 7, height)):
+                assert cells(widget.render_lines(crop)) == cells(probes.lines_textuals_way(widget, crop))
+
+
+async def test_the_token_cursor_moves_and_shows_the_alternatives():
+    app = make_app(Recording(), session=session(1, 200))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        send_key(app, "f4")
+        await pilot.pause()
+        assert pane.token_cursor is None  # nothing recorded yet: a notice, no cursor
+        pane.heat = True
+        await run_and_wait(app, pilot, pane)
+        pane.output.scroll_to(y=0, animate=False, immediate=True)
+        send_key(app, "f4")
+        await pilot.pause()
+        assert pane.token_cursor == 0 and pane.output.has_focus
+        panel = pane.query_one(".pane-token")
+        assert panel.display
+        send_key(app, "right")
+        send_key(app, "right")
+        await pilot.pause()
+        assert pane.token_cursor == 2
+        text = str(panel.render())
+        assert text.startswith("token 3 of 200")
+        assert "p 0.300" in text and "← chosen" in text and "perplexity" in text
+        assert len([line for line in text.splitlines() if line.startswith(("  1 ", "  2 "))]) == 2
+        send_key(app, "down")  # a line down: the first token of the next line
+        await pilot.pause()
+        below = pane.token_cursor
+        assert below > 2 and pane.output.lines_of(below)[0] == pane.output.lines_of(2)[0] + 1
+        send_key(app, "end")
+        await pilot.pause()
+        assert pane.token_cursor == 199
+        last_line = pane.output.lines_of(199)[-1]
+        assert pane.output.scroll_y <= last_line < pane.output.scroll_y + pane.output.size.height  # in view
+        send_key(app, "home")
+        await pilot.pause()
+        assert pane.token_cursor == 0 and pane.output.scroll_y == 0
+        send_key(app, "escape")  # leaves the cursor; does not cancel anything
+        await pilot.pause()
+        assert pane.token_cursor is None and not panel.display and pane.figures.state == DONE
+
+
+async def test_shift_f3_turns_heat_on_in_every_pane():
+    app = make_app(Recording(), session=session(3))
+    async with app.run_test(size=(150, 30)) as pilot:
+        send_key(app, "shift+f3")
+        await pilot.pause()
+        assert all(p.heat for p in app.workbench.panes())
+        send_key(app, "shift+f3")
+        await pilot.pause()
+        assert not any(p.heat for p in app.workbench.panes())
+
+
+def every_theme() -> list[str]:
+    from textual.theme import BUILTIN_THEMES
+
+    themes, _ = discover_themes()
+    return sorted(BUILTIN_THEMES) + sorted(t.name for t in themes)
+
+
+@pytest.mark.parametrize("theme", every_theme())
+async def test_the_scale_reads_in_every_built_in_theme(theme):
+    """Four tints that differ, each with text at WCAG AA contrast (the tints are made from the
+    theme's own colours, so a new theme is checked here too)."""
+    from textual.color import Color
+
+    app = make_app(theme=theme)
+    async with app.run_test(size=(80, 20)):
+        styles = band_styles(app.get_css_variables())
+    tinted = styles[1:]
+    assert len({s.bgcolor for s in tinted}) == 4
+    if theme.startswith("ansi"):
+        return  # the terminal's palette: its colours are not known here
+    for style in tinted:
+        ratio = contrast_ratio(Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor))
+        assert ratio >= 4.5, (theme, style)
+
+
+def test_spans_give_each_token_its_share():
+    from tui.engine.logprobs import TokenLogprob
+
+    def token(text):
+        return TokenLogprob(1, text, -0.1, 1)
+
+    spans = TokenSpans()
+    spans.add("Hello", [token("Hel"), token("lo")])
+    spans.add(" world\t", [token(" world\t")])
+    spans.add("!!", [token("?"), token("!!")])  # pieces that do not add up: all to the last
+    spans.add("", None)
+    assert [spans.span(i) for i in range(len(spans))] == [(0, 3), (3, 5), (5, 15), (15, 15), (15, 17)]
+    assert [i for i, _, _ in spans.within(4, 16)] == [1, 2, 4]  # the empty one is not drawn
+    assert spans.index_at(4) == 1 and spans.index_at(17) is None
