@@ -26,9 +26,9 @@ class Recording(ScriptedBackend):
         super().__init__(*args, **kwargs)
         self.asked: list[int] = []
 
-    def stream(self, prompt, sampling, request_id):
+    def stream(self, prompt, sampling, request_id, **kwargs):
         self.asked.append(sampling.logprobs)
-        return super().stream(prompt, sampling, request_id)
+        return super().stream(prompt, sampling, request_id, **kwargs)
 
 
 def session(count: int = 1, max_tokens: int = 30) -> SessionRecord:
@@ -197,3 +197,57 @@ def test_spans_give_each_token_its_share():
     assert [spans.span(i) for i in range(len(spans))] == [(0, 3), (3, 5), (5, 15), (15, 15), (15, 17)]
     assert [i for i, _, _ in spans.within(4, 16)] == [1, 2, 4]  # the empty one is not drawn
     assert spans.index_at(4) == 1 and spans.index_at(17) is None
+
+
+async def test_fork_at_a_token_and_at_an_alternative_and_forks_of_forks():
+    backend = Recording()
+    app = make_app(backend, session=session(1, 40))
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        first.heat = True
+        await run_and_wait(app, pilot, first)
+        first.enter_token_cursor()
+        first.move_token_cursor(3)
+        await pilot.pause()
+        token = first.spans.tokens[3]
+        send_key(app, "2")  # the second most likely alternative
+        await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=10)
+        fork = bench.panes()[1]
+        assert bench.panes()[0] is first  # beside it, after it
+        expected = [ord(c) for c in first.prompt] + [t.token_id for t in first.spans.tokens[:3]] + [token.top[1].token_id]
+        assert backend.sent_ids[-1] == expected == fork.fork.ids
+        assert fork.prompt_ids == expected  # what the backend says it got
+        assert fork.border_title.startswith(f"2 · fork of 1 @ 4 {token.top[1].text.strip()}")
+        assert fork.prompt == first.prompt + first.answer[:first.spans.span(3)[0]] + token.top[1].text
+        assert fork.heat and len(fork.spans) == 40
+        # a fork of the fork, at its first token, with the token itself (enter)
+        fork.enter_token_cursor()
+        fork.move_token_cursor(0)
+        send_key(app, "enter")
+        await wait_until(lambda: len(bench.panes()) == 3 and bench.panes()[2].figures.state == DONE, timeout=10)
+        assert backend.sent_ids[-1] == expected + [fork.spans.tokens[0].token_id]
+        # editing a fork's prompt makes it a text prompt again
+        second = bench.panes()[2]
+        second.editor.text = "something else"
+        await pilot.pause()
+        assert second.fork is None and "fork" not in second.border_title
+
+
+async def test_fork_without_token_ids_says_why():
+    class NoIds(Recording):
+        async def stream(self, prompt, sampling, request_id, **kwargs):
+            async for delta in super().stream(prompt, sampling, request_id, **kwargs):
+                delta.prompt_ids = None
+                yield delta
+
+    app = make_app(NoIds(), session=session(1, 10))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.heat = True
+        await run_and_wait(app, pilot, pane)
+        pane.enter_token_cursor()
+        send_key(app, "enter")
+        await pilot.pause()
+        assert len(app.workbench.panes()) == 1
+        assert pane.fork_point(None) == "the backend did not give the token ids a fork needs"

@@ -210,3 +210,36 @@ def test_logprobs_flag_needs_headless():
     assert result.returncode == 2 and "--logprobs goes with --headless" in result.stderr
     result, _ = run_cli(["--headless", "--logprobs", "30", "hi"])
     assert result.returncode == 2 and "logprobs must be a whole number in [0, 20]" in result.stderr
+
+
+@pytest.mark.engine
+@pytest.mark.ui
+async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
+    """Read back from the engine: RequestOutput.prompt_token_ids of the fork's request."""
+    from tests.support.app import make_app, send_key, wait_until
+    from tui.figures import DONE
+    from tui.session import PaneRecord, SessionRecord
+
+    record = PaneRecord(prompt=REFERENCE_PROMPTS[2], overrides={"max_tokens": "12", "seed": "5"})
+    app = make_app(engine, session=SessionRecord(panes=[record]))
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        first.heat = True
+        send_key(app, "f5")
+        await wait_until(lambda: first.figures.state == DONE, timeout=60)
+        assert first.prompt_ids and len(first.spans) == first.figures.tokens == 12
+        first.enter_token_cursor()
+        first.move_token_cursor(4)
+        await pilot.pause()
+        chosen = first.spans.tokens[4].top[0]  # the most likely token there
+        send_key(app, "1")
+        await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=60)
+        fork = bench.panes()[1]
+        expected = first.prompt_ids + [t.token_id for t in first.spans.tokens[:4]] + [chosen.token_id]
+        assert fork.prompt_ids == expected  # as the engine got it
+        fork.enter_token_cursor()
+        fork.move_token_cursor(2)
+        send_key(app, "enter")  # a fork of the fork, with the token itself
+        await wait_until(lambda: len(bench.panes()) == 3 and bench.panes()[2].figures.state == DONE, timeout=60)
+        assert bench.panes()[2].prompt_ids == expected + [t.token_id for t in fork.spans.tokens[:3]]

@@ -200,6 +200,30 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         assert first.output.text and first.prompt == "The key to happiness is"
 
 
+
+async def test_remote_logprobs_and_token_ids_and_forks(remote):
+    """Against vllm serve: streamed logprobs equal a run without streaming, and a prompt of token
+    ids (a fork) reaches the server as those ids."""
+    import math
+
+    from tui.engine.logprobs import from_openai_completion
+
+    sampling = Sampling(logprobs=3, chat_template=False).with_values(max_tokens=10, seed=9)
+    deltas = [d async for d in remote.stream("The key to happiness is", sampling, "lp-remote")]
+    tokens = [t for d in deltas for t in d.logprobs or []]
+    prompt_ids = next(d.prompt_ids for d in deltas if d.prompt_ids)
+    assert len(tokens) == 10 and all(t.token_id is not None and len(t.top) == 3 for t in tokens)
+    assert all(math.isclose(t.probability, math.exp(t.logprob)) for t in tokens)
+    whole = await remote._client.completions.create(  # noqa: SLF001 - the same request, not streamed
+        model=remote.model, prompt="The key to happiness is", max_tokens=10, seed=9, temperature=0.8,
+        top_p=0.95, logprobs=3)
+    expected = from_openai_completion(whole.choices[0].logprobs)
+    assert [t.text for t in tokens] == [t.text for t in expected]
+    assert [t.logprob for t in tokens] == pytest.approx([t.logprob for t in expected], abs=1e-4)
+    fork_ids = prompt_ids + [tokens[0].token_id, tokens[1].token_id]
+    forked = [d async for d in remote.stream("(a fork)", sampling, "fork-remote", prompt_ids=fork_ids)]
+    assert next(d.prompt_ids for d in forked if d.prompt_ids) == fork_ids
+
 async def test_xray_shows_the_servers_queue_and_kv_use(remote):
     """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
     panes = [PaneRecord(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from rich.style import Style
 from textual.color import Color
 
 from tui.engine.logprobs import TokenLogprob
+from tui.text import token_text
 
 BANDS = (0.9, 0.5, 0.2, 0.05)  # lower bounds of the probability bands, most likely first
 BAND_LABELS = ("≥90%", "50–90%", "20–50%", "5–20%", "<5%")
@@ -89,6 +91,21 @@ class TokenSpans:
             if b > a:
                 yield index, max(a, start), min(b, end)
             index += 1
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A prompt made at a token of another pane's answer: sent as token ids, exactly."""
+
+    parent: int  # the pane it was forked from
+    at: int  # the chosen token's place in that answer (1 = its first token)
+    token: str  # the chosen token's text
+    ids: list[int]  # the parent's prompt tokens, its answer's tokens before `at`, the chosen token
+    text: str  # what the pane's prompt editor shows: the parent's prompt and answer up to the token
+
+    @property
+    def title(self) -> str:
+        return f"fork of {self.parent} @ {self.at} {token_text(self.token, 12)}"
 
 
 def band_styles(variables: dict[str, str]) -> list[Style]:

@@ -59,6 +59,7 @@ class ScriptedBackend:
         self._max_model_len = max_model_len
         self.aborted: list[str] = []
         self.running: set[str] = set()
+        self.sent_ids: list[list[int] | None] = []  # each request's prompt_ids (None: a text prompt)
 
     @property
     def max_model_len(self) -> int | None:
@@ -72,10 +73,14 @@ class ScriptedBackend:
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         await self.start(on_progress)
 
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
+                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
         if len(prompt) > self._max_model_len:
             raise RequestRejected(f"prompt too long for this model ({len(prompt)} > {self._max_model_len})")
         pieces = self.script(prompt, sampling)
+        self.sent_ids.append(prompt_ids)
+        # The prompt's "tokens": one per character, or the ids of a fork as they were sent.
+        ids = list(prompt_ids) if prompt_ids is not None else [ord(c) for c in prompt]
         self.running.add(request_id)
         try:
             for index, piece in enumerate(pieces):
@@ -88,7 +93,8 @@ class ScriptedBackend:
                 last = index == len(pieces) - 1
                 yield Delta(piece, index + 1, 1, "length" if last else None, started=0.0,
                             first_token=0.05, now=0.05 + 0.01 * index,
-                            logprobs=[scripted_logprob(index, piece, sampling.logprobs)] if sampling.logprobs else None)
+                            logprobs=[scripted_logprob(index, piece, sampling.logprobs)] if sampling.logprobs else None,
+                            prompt_ids=ids if index == 0 else None)
         except (asyncio.CancelledError, GeneratorExit):
             self.aborted.append(request_id)
             raise

@@ -87,9 +87,9 @@ def from_openai_completion(logprobs: Any) -> list[TokenLogprob] | None:
     top_logprobs (a {text: logprob} per token). None when it is malformed."""
     if logprobs is None:
         return None
-    tokens = _get(logprobs, "tokens")
-    values = _get(logprobs, "token_logprobs")
-    tops = _get(logprobs, "top_logprobs")
+    tokens = field_of(logprobs, "tokens")
+    values = field_of(logprobs, "token_logprobs")
+    tops = field_of(logprobs, "top_logprobs")
     if not isinstance(tokens, list) or not isinstance(values, list) or len(tokens) != len(values):
         return None
     if tops is not None and (not isinstance(tops, list) or len(tops) != len(tokens)):
@@ -113,19 +113,20 @@ def from_openai_chat(logprobs: Any) -> list[TokenLogprob] | None:
     top_logprobs: [{token, logprob}]}. None when it is malformed."""
     if logprobs is None:
         return None
-    content = _get(logprobs, "content")
+    content = field_of(logprobs, "content")
     if content is None:
         return []
     if not isinstance(content, list):
         return None
     result = []
     for item in content:
-        text, value, top = _get(item, "token"), _get(item, "logprob"), _get(item, "top_logprobs") or []
+        text, value = field_of(item, "token"), field_of(item, "logprob")
+        top = field_of(item, "top_logprobs") or []
         if not isinstance(text, str) or not _is_logprob(value) or not isinstance(top, list):
             return None
         alternatives = []
         for alt in top:
-            alt_text, alt_value = _get(alt, "token"), _get(alt, "logprob")
+            alt_text, alt_value = field_of(alt, "token"), field_of(alt, "logprob")
             if not isinstance(alt_text, str) or not _is_logprob(alt_value):
                 return None
             alternatives.append(Alternative(None, alt_text, float(alt_value)))
@@ -170,7 +171,7 @@ def _is_logprob(value: Any) -> bool:
     return value == -math.inf or (math.isfinite(value) and value <= 1e-6)
 
 
-def _get(obj: Any, name: str) -> Any:
+def field_of(obj: Any, name: str) -> Any:
     """A field of a parsed chunk: the openai client's objects keep unknown fields as attributes or
     in model_extra, plain dicts as keys."""
     if isinstance(obj, dict):

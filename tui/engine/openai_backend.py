@@ -19,10 +19,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from tui.engine.params import ParamError, Sampling
-from tui.engine.logprobs import TokenLogprob, from_openai_chat, from_openai_completion
+from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller
 from tui.engine.stats import RequestTiming
 from tui.text import one_line, without_credentials
@@ -62,6 +63,7 @@ class OpenAIBackend:
         self._max_model_len: int | None = None
         self._client: Any = None
         self._continuous_usage = True
+        self._token_ids = True  # ask for token ids (vLLM's return_token_ids) until a server refuses
         self._streams: dict[str, Any] = {}
         self.stats = MetricsPoller(self.base_url, api_key)  # the server's /metrics (X-ray panel)
 
@@ -123,8 +125,9 @@ class OpenAIBackend:
             self.state = EngineState.STOPPED
 
     # -- requests -------------------------------------------------------------------------
-    def request_body(self, prompt: str, sampling: Sampling) -> dict[str, Any]:
-        """The keyword arguments of `chat.completions.create` or `completions.create`."""
+    def request_body(self, prompt: str, sampling: Sampling, prompt_ids: list[int] | None = None) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` or `completions.create` (a prompt of
+        token ids goes to the completions endpoint, as they are)."""
         values = sampling.values
         body: dict[str, Any] = {"model": self.model, "stream": True}
         for name in STANDARD:
@@ -136,15 +139,20 @@ class OpenAIBackend:
         if self._continuous_usage:
             options["continuous_usage_stats"] = True
         body["stream_options"] = options
-        if extra:
-            body["extra_body"] = extra
+        chat = sampling.chat_template and prompt_ids is None
         if sampling.logprobs:
-            if sampling.chat_template:
+            if chat:
                 body["logprobs"] = True
                 body["top_logprobs"] = sampling.logprobs
             else:
                 body["logprobs"] = sampling.logprobs
-        if sampling.chat_template:
+            if self._token_ids:  # vLLM's: the prompt's and the answer's token ids, for forks
+                extra["return_token_ids"] = True
+        if extra:
+            body["extra_body"] = extra
+        if prompt_ids is not None:
+            body["prompt"] = list(prompt_ids)
+        elif chat:
             messages = []
             if sampling.system_prompt.strip():
                 messages.append({"role": "system", "content": sampling.system_prompt})
@@ -154,18 +162,22 @@ class OpenAIBackend:
             body["prompt"] = prompt
         return body
 
-    async def _open(self, prompt: str, sampling: Sampling, request_id: str) -> Any:
+    async def _open(self, prompt: str, sampling: Sampling, request_id: str,
+                    prompt_ids: list[int] | None = None) -> Any:
         import openai
 
-        body = self.request_body(prompt, sampling)
-        create = (self._client.chat.completions.create if sampling.chat_template
+        body = self.request_body(prompt, sampling, prompt_ids)
+        create = (self._client.chat.completions.create if "messages" in body
                   else self._client.completions.create)
         try:
             stream = await create(**body, extra_headers={"X-Request-Id": request_id})
         except openai.BadRequestError as exc:
             if self._continuous_usage and "continuous_usage_stats" in str(exc):
                 self._continuous_usage = False  # not a vLLM server: count chunks instead
-                return await self._open(prompt, sampling, request_id)
+                return await self._open(prompt, sampling, request_id, prompt_ids)
+            if self._token_ids and "return_token_ids" in str(exc):
+                self._token_ids = False  # not a vLLM server: no token ids, no forks
+                return await self._open(prompt, sampling, request_id, prompt_ids)
             raise RequestRejected(_server_message(exc)) from exc
         kind = _content_type(stream)
         if kind is not None and not kind.startswith("text/event-stream"):
@@ -173,7 +185,8 @@ class OpenAIBackend:
             raise BackendError(f"the server answered with {one_line(kind, 60)}, not a stream of events")
         return stream
 
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
+                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
         if self._client is None or self.state is not EngineState.READY:
             raise EngineDead(f"not connected: {self.error}" if self.error else "not connected to the server")
         started = time.perf_counter()
@@ -185,13 +198,18 @@ class OpenAIBackend:
         first: float | None = None
         stream = None
         try:
-            stream = await self._open(prompt, sampling, request_id)
+            stream = await self._open(prompt, sampling, request_id, prompt_ids)
             self._streams[request_id] = stream
+            chat = sampling.chat_template and prompt_ids is None
+            told = False  # the prompt's token ids go with the first delta
             async for chunk in stream:
-                piece = _piece(chunk, sampling.chat_template)
+                piece = _piece(chunk, chat)
                 if piece is None:
                     continue  # the final usage-only chunk
                 text, finish, used, logprobs = piece
+                sent_prompt = None if told else _ids(chunk, "prompt_token_ids")
+                told = told or sent_prompt is not None
+                logprobs = _with_ids(logprobs, _ids(chunk, "token_ids"))
                 now = time.perf_counter()
                 before = tokens
                 if used is not None:
@@ -202,7 +220,7 @@ class OpenAIBackend:
                     first = now
                 if text or finish or tokens > before:
                     yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk),
-                                logprobs if sampling.logprobs else None)
+                                logprobs if sampling.logprobs else None, sent_prompt)
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -300,6 +318,24 @@ def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None, list[To
     if raw is not None and logprobs is None:
         log.info("a chunk's logprobs were malformed; dropped")
     return text, finish, used, logprobs
+
+
+def _ids(chunk: Any, name: str) -> list[int] | None:
+    """Token ids vLLM's server sends with return_token_ids (on the choice, or on the chunk), when
+    they are a list of token ids."""
+    choices = getattr(chunk, "choices", None) or [None]
+    for holder in (choices[0], chunk):
+        value = field_of(holder, name) if holder is not None else None
+        if isinstance(value, list) and all(_count(v) is not None for v in value):
+            return list(value)
+    return None
+
+
+def _with_ids(logprobs: list[TokenLogprob] | None, ids: list[int] | None) -> list[TokenLogprob] | None:
+    """The chunk's tokens with their ids, when the server sent as many ids as tokens."""
+    if not logprobs or ids is None or len(ids) != len(logprobs):
+        return logprobs
+    return [replace(token, token_id=token_id) for token, token_id in zip(logprobs, ids)]
 
 
 def _prompt_cache(chunk: Any) -> RequestTiming | None:

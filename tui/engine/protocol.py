@@ -49,6 +49,7 @@ class Delta:
     now: float = field(default_factory=time.perf_counter)
     timing: RequestTiming | None = None  # where the request's time went in the engine, when known
     logprobs: list[TokenLogprob] | None = None  # the new tokens' probabilities, when asked for
+    prompt_ids: list[int] | None = None  # the prompt as the engine got it (first delta, when known)
 
     @property
     def finished(self) -> bool:
@@ -88,8 +89,10 @@ class Backend(Protocol):
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         """Stop the engine (ending its requests) and start it again."""
 
-    def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
-        """Yield deltas until the request finishes. Cancelling the iterating task aborts the request."""
+    def stream(self, prompt: str, sampling: Sampling, request_id: str,
+               prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
+        """Yield deltas until the request finishes. Cancelling the iterating task aborts the request.
+        With `prompt_ids` the prompt is those tokens, as they are (a fork): no chat template."""
 
     async def abort(self, request_id: str) -> None:
         """Abort a running request in the engine."""

@@ -224,9 +224,12 @@ class VLLMBackend:
         return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
                               logprobs=sampling.logprobs or None)
 
-    async def _render(self, engine: Any, prompt: str, sampling: Sampling) -> Any:
+    async def _render(self, engine: Any, prompt: str, sampling: Sampling,
+                      prompt_ids: list[int] | None = None) -> Any:
         renderer = engine.renderer
-        if sampling.chat_template and self.has_chat_template:
+        if prompt_ids is not None:
+            (engine_input,) = await renderer.render_cmpl_async([{"prompt_token_ids": list(prompt_ids)}])
+        elif sampling.chat_template and self.has_chat_template:
             from vllm.renderers.params import ChatParams
 
             messages = []
@@ -240,7 +243,8 @@ class VLLMBackend:
             (engine_input,) = await renderer.render_cmpl_async([{"prompt": prompt}])
         return engine_input
 
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str) -> AsyncIterator[Delta]:
+    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
+                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
         from vllm.exceptions import VLLMValidationError
         from vllm.v1.engine.exceptions import EngineDeadError
 
@@ -249,11 +253,12 @@ class VLLMBackend:
         try:
             sampling.check_context(self._max_model_len)
             params = self.sampling_params(sampling)
-            engine_input = await self._render(engine, prompt, sampling)
+            engine_input = await self._render(engine, prompt, sampling, prompt_ids)
         except (ParamError, VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_clean(exc)) from exc
         tokens = 0
         first: float | None = None
+        told = False  # the prompt's token ids go with the first delta
         try:
             async for output in engine.generate(engine_input, params, request_id):
                 completion = output.outputs[0]
@@ -265,7 +270,9 @@ class VLLMBackend:
                 yield Delta(completion.text, tokens, new, completion.finish_reason if output.finished
                             else None, started, first, now, request_timing(output),
                             from_vllm(completion.token_ids, completion.logprobs, sampling.logprobs)
-                            if sampling.logprobs else None)
+                            if sampling.logprobs else None,
+                            None if told else list(output.prompt_token_ids or ()))
+                told = True
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"

@@ -375,6 +375,23 @@ class WorkbenchScreen(Screen):
             self.notify("This answer has no recorded probabilities: turn the heat view on (f3) and run it.",
                         severity="warning")
 
+    async def on_pane_fork_requested(self, event: Pane.ForkRequested) -> None:
+        """A new pane beside the answer, continuing from the token chosen at its cursor, run at once
+        with the same settings (and heat view) as the pane it came from."""
+        parent = event.pane
+        fork = parent.fork_point(event.choice)
+        if isinstance(fork, str):
+            self.notify(f"Cannot fork here: {fork}.", severity="warning")
+            return
+        parent.leave_token_cursor()
+        pane = await self.action_new_pane(fork.text, parent.overrides())
+        if pane is None:
+            return
+        pane.fork = fork
+        pane.heat = parent.heat
+        self._do_refresh_titles()
+        self.run_pane(pane)
+
     def action_next_top_logprobs(self) -> None:
         """How many alternatives per token the heat view records (5, 10, 20, 1, 3, …)."""
         self.top_logprobs = TOP_LOGPROBS[(TOP_LOGPROBS.index(self.top_logprobs) + 1) % len(TOP_LOGPROBS)]

@@ -34,6 +34,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         Binding("pagedown", "step('page', 1)", show=False),
         Binding("home", "step('end', -1)", show=False),
         Binding("end", "step('end', 1)", show=False),
+        Binding("enter", "fork", show=False),
+        *(Binding(str(n), f"fork({n})", show=False) for n in range(1, 10)),
     ]
     _SCROLLS = {("token", -1): "scroll_left", ("token", 1): "scroll_right", ("line", -1): "scroll_up",
                 ("line", 1): "scroll_down", ("page", -1): "page_up", ("page", 1): "page_down",
@@ -49,6 +51,13 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
 
     class CursorLeft(Message):
         """The answer lost the focus: the token cursor goes."""
+
+    class Fork(Message):
+        """enter or a digit with the token cursor on: fork there (see Pane.fork_point)."""
+
+        def __init__(self, choice: int | None) -> None:
+            super().__init__()
+            self.choice = choice
 
     DEFAULT_CSS = """
     OutputView {
@@ -235,6 +244,10 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             getattr(self, f"action_{self._SCROLLS[(unit, count)]}")()
         else:
             self.post_message(self.CursorStep(unit, count))
+
+    def action_fork(self, choice: int | None = None) -> None:
+        if self._cursor is not None:
+            self.post_message(self.Fork(choice))
 
     def on_blur(self) -> None:
         if self._cursor is not None:

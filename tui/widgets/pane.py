@@ -21,7 +21,7 @@ from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
 from tui.text import one_line, printable
-from tui.heat import TokenSpans
+from tui.heat import Fork, TokenSpans
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
@@ -106,6 +106,15 @@ class Pane(Vertical):
     class Changed(Message):
         """Something a session would save changed (prompt, overrides, state)."""
 
+    class ForkRequested(Message):
+        """Fork this answer at the token cursor: with the token itself (`choice` None) or with
+        alternative number `choice` (1 = most likely)."""
+
+        def __init__(self, pane: Pane, choice: int | None) -> None:
+            super().__init__()
+            self.pane = pane
+            self.choice = choice
+
     def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None,
                  more: bool = False) -> None:
         super().__init__(classes="-show-more" if more else None)
@@ -129,6 +138,8 @@ class Pane(Vertical):
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
         self._show_engine = False  # the engine's timings in the status line (with the X-ray)
         self.spans = TokenSpans()  # the answer's tokens with their logprobs, when recorded
+        self.prompt_ids: list[int] | None = None  # the last run's prompt as the engine got it
+        self.fork: Fork | None = None  # where this pane's prompt was forked from (its token ids)
         self.logprobs_mode: str | None = "raw_logprobs"  # what the recorded numbers are
 
     # -- composition ----------------------------------------------------------------------------
@@ -229,7 +240,10 @@ class Pane(Vertical):
             summary = self.effective_sampling(defaults).summary() if defaults else ""
         except ParamError:
             summary = "invalid settings"
-        self.border_title = f"{self.number} · {summary}" if summary else str(self.number)
+        title = str(self.number)
+        if self.fork is not None:
+            title += f" · {self.fork.title}"
+        self.border_title = f"{title} · {summary}" if summary else title
 
     def on_param_field_changed(self, event: ParamField.Changed) -> None:
         errors = self.field_errors()
@@ -237,6 +251,8 @@ class Pane(Vertical):
         self.post_message(self.Changed())
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.fork is not None and self.editor.text != self.fork.text:
+            self.fork = None  # an edited prompt is a prompt: sent as text from now on
         self.post_message(self.Changed())
 
     # -- running --------------------------------------------------------------------------------
@@ -257,6 +273,7 @@ class Pane(Vertical):
         self.leave_token_cursor()
         self.output.clear()
         self.spans.clear()
+        self.prompt_ids = None
         self.logprobs_mode = getattr(backend, "logprobs_mode", None)
         self._pending.clear()
         self._last = None
@@ -274,7 +291,11 @@ class Pane(Vertical):
             self.figures.state = STREAMING
             self.request_id = f"pane{self.number}-{next(_request_numbers)}"
             self.on_dirty(self)
-            async for delta in backend.stream(prompt, sampling, self.request_id):
+            # A fork sends its token ids; other prompts are text (wrapped backends keep the 3 arguments).
+            fork = {} if self.fork is None else {"prompt_ids": self.fork.ids}
+            async for delta in backend.stream(prompt, sampling, self.request_id, **fork):
+                if delta.prompt_ids is not None:
+                    self.prompt_ids = delta.prompt_ids
                 shown = printable(delta.text) if delta.text else ""  # outside text: through the gate
                 if shown:
                     self._pending.append(shown)
@@ -418,6 +439,35 @@ class Pane(Vertical):
     def on_output_view_cursor_left(self, event: OutputView.CursorLeft) -> None:
         event.stop()
         self.leave_token_cursor()
+
+    def on_output_view_fork(self, event: OutputView.Fork) -> None:
+        event.stop()
+        if self.output.cursor is not None:
+            self.post_message(self.ForkRequested(self, event.choice))
+
+    def fork_point(self, choice: int | None) -> Fork | str:
+        """The fork at the token cursor with the token itself or alternative `choice`, or why
+        there is none: the prompt's tokens, the answer's before the cursor, then the chosen one."""
+        index = self.output.cursor
+        if index is None:
+            return "no token under the cursor"
+        token = self.spans.tokens[index]
+        if choice is None:
+            chosen_id, chosen_text = token.token_id, token.text
+        elif 1 <= choice <= len(token.top):
+            alternative = token.top[choice - 1]
+            chosen_id, chosen_text = alternative.token_id, alternative.text
+        else:
+            return f"this token has {len(token.top)} alternatives"
+        before = [t.token_id for t in self.spans.tokens[:index]]
+        if self.prompt_ids is None or chosen_id is None or None in before:
+            return "the backend did not give the token ids a fork needs"
+        if index and len(before) != index:
+            return "the answer's tokens are not all recorded"
+        start, _ = self.spans.span(index)
+        text = self.prompt + self.answer[:start] + chosen_text
+        return Fork(parent=self.number, at=index + 1, token=chosen_text,
+                    ids=[*self.prompt_ids, *before, chosen_id], text=text)
 
     def restore(self, output: str, figures: Figures) -> None:
         """Show a saved answer and its figures (from a file: through the gate)."""
