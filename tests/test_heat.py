@@ -251,3 +251,78 @@ async def test_fork_without_token_ids_says_why():
         await pilot.pause()
         assert len(app.workbench.panes()) == 1
         assert pane.fork_point(None) == "the backend did not give the token ids a fork needs"
+
+
+async def test_sessions_keep_recorded_tokens_heat_and_forks(tmp_path):
+    from tui.session import load_session, save_session
+
+    app = make_app(Recording(), session=session(1, 40))
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        first.heat = True
+        await run_and_wait(app, pilot, first)
+        first.enter_token_cursor()
+        first.move_token_cursor(3)
+        send_key(app, "2")
+        await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=10)
+        saved = [(p.spans.ends[:], [t.token_id for t in p.spans.tokens], p.prompt_ids, p.fork, p.heat)
+                 for p in bench.panes()]
+        save_session(bench.session_record(), tmp_path / "session.json")
+    record, notice = load_session(tmp_path / "session.json")
+    assert notice is None
+    backend = Recording()
+    app = make_app(backend, session=record)
+    async with app.run_test(size=(200, 40)) as pilot:
+        panes = app.workbench.panes()
+        restored = [(p.spans.ends, [t.token_id for t in p.spans.tokens], p.prompt_ids, p.fork, p.heat)
+                    for p in panes]
+        assert restored == saved
+        assert panes[1].border_title.startswith("2 · fork of 1 @ 4")
+        assert "perplexity" not in str(panes[0].query_one(".pane-legend").render())  # the legend's scale
+        assert all(label in str(panes[0].query_one(".pane-legend").render()) for label in BAND_LABELS)
+        # a restored answer can be forked again: its prompt ids came back too
+        panes[0].enter_token_cursor()
+        panes[0].move_token_cursor(5)
+        send_key(app, "enter")
+        await wait_until(lambda: len(app.workbench.panes()) == 3 and backend.sent_ids, timeout=10)
+        assert backend.sent_ids[-1] == saved[0][2] + saved[0][1][:6]
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda t: t.update(logprob=0.5), "panes[0].token_logprobs[0].logprob"),
+    (lambda t: t.update(end=10_000), "panes[0].token_logprobs[0].end"),
+    (lambda t: t.update(id=-3), "panes[0].token_logprobs[0].id"),
+    (lambda t: t.update(top=[{"text": "x", "id": 1, "logprob": "high"}]), "panes[0].token_logprobs[0].top[0].logprob"),
+    (lambda t: t.update(colour="red"), "panes[0].token_logprobs[0].colour"),
+])
+def test_a_hand_edited_token_is_named_and_the_file_kept(tmp_path, change, field):
+    import json
+
+    from tui.session import SESSION_VERSION, load_session
+
+    token = {"text": "a", "id": 1, "logprob": -0.5, "rank": 1, "top": [], "end": 1}
+    change(token)
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps({"version": SESSION_VERSION, "panes": [
+        {"prompt": "p", "output": "abc", "token_logprobs": [token]}]}))
+    record, notice = load_session(path)
+    assert record is None and field in notice and "moved to" in notice
+    assert not path.exists() and len(list(tmp_path.iterdir())) == 1  # moved aside, not lost
+
+
+async def test_export_carries_the_tokens():
+    app = make_app(Recording(), session=session(2, 12))
+    async with app.run_test(size=(160, 30)) as pilot:
+        bench = app.workbench
+        bench.panes()[0].heat = True
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()), timeout=10)
+        rows = bench.comparison()
+    from tui.export import to_json, to_markdown
+
+    assert len(rows[0].token_logprobs) == 12 and rows[1].token_logprobs is None
+    first = rows[0].token_logprobs[0]
+    assert set(first) == {"text", "id", "logprob", "rank", "top"} and len(first["top"]) == 5
+    assert "12 tokens · mean logprob" in to_markdown(rows, "m") and "not recorded" in to_markdown(rows, "m")
+    assert '"token_logprobs"' in to_json(rows, "m")

@@ -29,6 +29,11 @@ class ComparisonPane:
     tok_s: float | None
     finish_reason: str | None
     message: str = ""
+    fork: str | None = None  # where the prompt was forked from ("fork of 1 @ 4 ␣the")
+    # Per recorded token: text, id, logprob, rank, top alternatives (tui.engine.logprobs.token_record).
+    token_logprobs: list[dict[str, Any]] | None = None
+    mean_logprob: float | None = None
+    perplexity: float | None = None
 
 
 def to_json(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
@@ -71,14 +76,22 @@ def _figures(p: ComparisonPane) -> str:
     return Figures(p.state, p.tokens, p.ttft_ms, p.tok_s, p.finish_reason, p.message).line()
 
 
+def _probabilities(p: ComparisonPane) -> str:
+    if not p.token_logprobs or p.mean_logprob is None or p.perplexity is None:
+        return "not recorded"
+    return (f"{len(p.token_logprobs)} tokens · mean logprob {p.mean_logprob:.3f} · "
+            f"perplexity {p.perplexity:.2f} (per token in the JSON)")
+
+
 def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
     when = time.time() if when is None else when
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
     lines = [f"# Comparison — {model}", "", f"Exported by vllm-panes {__version__} on {stamp}.", ""]
     lines.append("| | " + " | ".join(f"Pane {p.number}" for p in panes) + " |")
     lines.append("|---|" + "---|" * len(panes))
-    rows = (("Prompt", lambda p: _cell(p.prompt)), ("Settings", lambda p: _cell(_settings(p.params))),
-            ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))))
+    rows = (("Prompt", lambda p: _cell(p.prompt if p.fork is None else f"({p.fork}) {p.prompt}")), ("Settings", lambda p: _cell(_settings(p.params))),
+            ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))),
+            ("Probabilities", lambda p: _cell(_probabilities(p))))
     for title, cell in rows:
         lines.append(f"| **{title}** | " + " | ".join(cell(p) for p in panes) + " |")
     return "\n".join(lines) + "\n"

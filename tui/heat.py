@@ -73,6 +73,14 @@ class TokenSpans:
             self.ends.append(end)
             self.bands.append(band(token.probability))
 
+    def restore(self, tokens: list[TokenLogprob], ends: list[int], length: int) -> None:
+        """Tokens and span ends as saved (checked: ends rise and stay within `length`)."""
+        self.clear()
+        self.tokens.extend(tokens)
+        self.ends.extend(ends)
+        self.bands.extend(band(t.probability) for t in tokens)
+        self.length = length
+
     def span(self, index: int) -> tuple[int, int]:
         return (self.ends[index - 1] if index else 0), self.ends[index]
 

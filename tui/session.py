@@ -11,7 +11,8 @@ from filelock import FileLock, Timeout
 
 from tui import locations
 from tui import validate as V
-from tui.engine.params import SPECS_BY_NAME
+from tui.engine.params import MAX_LOGPROBS, SPECS_BY_NAME
+from tui.heat import shown_length
 from tui.figures import IDLE, STATES
 from tui.storage import atomic_write_text, keep_copy, move_aside
 from tui.text import one_line
@@ -31,6 +32,13 @@ class PaneRecord:
     tok_s: float | None = None
     finish_reason: str | None = None
     message: str = ""
+    heat: bool = False
+    # The answer's recorded tokens (tui.engine.logprobs.token_record, with "end": where the token
+    # ends in the shown answer), the prompt's token ids, and where a fork came from.
+    token_logprobs: list[dict[str, Any]] = field(default_factory=list)
+    logprobs_mode: str | None = None
+    prompt_ids: list[int] | None = None
+    fork: dict[str, Any] | None = None
 
 
 @dataclass
@@ -77,7 +85,67 @@ def _pane(value: Any, field: str) -> PaneRecord:
         tok_s=V.number(data.get("tok_s"), f"{field}.tok_s", low=0, optional=True),
         finish_reason=V.optional_string(data.get("finish_reason"), f"{field}.finish_reason"),
         message=V.string(data.get("message", ""), f"{field}.message"),
+        heat=V.boolean(data.get("heat", False), f"{field}.heat"),
+        token_logprobs=_token_logprobs(data, field),
+        logprobs_mode=V.optional_string(data.get("logprobs_mode"), f"{field}.logprobs_mode"),
+        prompt_ids=_ids(data.get("prompt_ids"), f"{field}.prompt_ids", optional=True),
+        fork=_fork(data.get("fork"), f"{field}.fork"),
     )
+
+
+def _token_logprobs(pane: Any, field: str) -> list[dict[str, Any]]:
+    """Recorded tokens: each with its text, id, logprob, rank, alternatives and span end; the
+    ends rise and stay within the saved answer, so the heat view can find every token in it."""
+    tokens = V.list_of(pane.get("token_logprobs", []), f"{field}.token_logprobs", _token)
+    limit = shown_length(pane.get("output", "") if isinstance(pane.get("output", ""), str) else "")
+    previous = 0
+    for index, token in enumerate(tokens):
+        if not previous <= token["end"] <= limit:
+            raise V.FieldError(f"{field}.token_logprobs[{index}].end",
+                               f"must be between {previous} and {limit} (the answer's length)")
+        previous = token["end"]
+    return tokens
+
+
+def _token(value: Any, field: str) -> dict[str, Any]:
+    data = V.table(value, field)
+    V.known_keys(data, field, {"text", "id", "logprob", "rank", "top", "end"})
+    return {"text": V.string(data.get("text", ""), f"{field}.text", limit=1000),
+            "id": _token_id(data.get("id"), f"{field}.id"),
+            "logprob": V.number(data.get("logprob"), f"{field}.logprob", high=0, optional=True),
+            "rank": None if data.get("rank") is None else V.integer(data.get("rank"), f"{field}.rank", low=1),
+            "top": V.list_of(data.get("top", []), f"{field}.top", _alternative, limit=MAX_LOGPROBS),
+            "end": V.integer(data.get("end"), f"{field}.end", low=0)}
+
+
+def _alternative(value: Any, field: str) -> dict[str, Any]:
+    data = V.table(value, field)
+    V.known_keys(data, field, {"text", "id", "logprob"})
+    return {"text": V.string(data.get("text", ""), f"{field}.text", limit=1000),
+            "id": _token_id(data.get("id"), f"{field}.id"),
+            "logprob": V.number(data.get("logprob"), f"{field}.logprob", high=0, optional=True)}
+
+
+def _token_id(value: Any, field: str) -> int | None:
+    return None if value is None else V.integer(value, field, low=0)
+
+
+def _ids(value: Any, field: str, optional: bool = False) -> list[int] | None:
+    if value is None and optional:
+        return None
+    return V.list_of(value, field, lambda item, where: V.integer(item, where, low=0))
+
+
+def _fork(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    data = V.table(value, field)
+    V.known_keys(data, field, {"parent", "at", "token", "ids", "text"})
+    return {"parent": V.integer(data.get("parent"), f"{field}.parent", low=1),
+            "at": V.integer(data.get("at"), f"{field}.at", low=1),
+            "token": V.string(data.get("token", ""), f"{field}.token", limit=1000),
+            "ids": _ids(data.get("ids"), f"{field}.ids"),
+            "text": V.string(data.get("text", ""), f"{field}.text")}
 
 
 def save_session(record: SessionRecord, path: Path | None = None) -> None:

@@ -152,6 +152,15 @@ def token_record(token: TokenLogprob) -> dict[str, Any]:
             "top": [{"text": a.text, "id": a.token_id, "logprob": _json_number(a.logprob)} for a in token.top]}
 
 
+def token_from_record(record: dict[str, Any]) -> TokenLogprob:
+    """The inverse of `token_record` (for a record already checked, see tui/session.py)."""
+    def logprob(value: float | None) -> float:
+        return -math.inf if value is None else float(value)
+
+    top = tuple(Alternative(a["id"], a["text"], logprob(a["logprob"])) for a in record["top"])
+    return TokenLogprob(record["id"], record["text"], logprob(record["logprob"]), record["rank"], top)
+
+
 def _json_number(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from functools import cached_property
 
 from textual.app import ComposeResult
@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui import render
+from tui.engine.logprobs import mean_logprob, perplexity, token_record
 from tui.engine.params import ParamError, Sampling
 from tui.engine.protocol import EngineState
 from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChanged
@@ -97,6 +98,8 @@ class WorkbenchScreen(Screen):
             state = CANCELLED if record.state in RUNNING_STATES else record.state
             pane.restore(record.output, Figures(state, record.tokens, record.ttft_ms, record.tok_s,
                                                 record.finish_reason, record.message))
+            pane.restore_tokens(record.token_logprobs, record.logprobs_mode, record.prompt_ids, record.fork,
+                                record.heat)
         self._do_refresh_titles()  # now, so that the first frame has them
         self.xray.set_class(self._xray, "-shown")
         for pane in self.panes():
@@ -420,10 +423,16 @@ class WorkbenchScreen(Screen):
                 except ParamError:
                     params = None
             f = pane.figures
+            recorded = pane.spans.tokens
+            mean = mean_logprob(recorded)
             rows.append(ComparisonPane(
                 number=pane.number, prompt=pane.prompt, params=params,
                 text=pane.answer, state=f.state, tokens=f.tokens,
-                ttft_ms=f.ttft_ms, tok_s=f.tok_s, finish_reason=f.finish_reason, message=f.message))
+                ttft_ms=f.ttft_ms, tok_s=f.tok_s, finish_reason=f.finish_reason, message=f.message,
+                fork=None if pane.fork is None else pane.fork.title,
+                token_logprobs=[token_record(t) for t in recorded] or None,
+                mean_logprob=None if mean is None else round(mean, 6),
+                perplexity=None if mean is None else round(perplexity(mean), 6)))
         return rows
 
     def action_export(self) -> None:
@@ -443,6 +452,8 @@ class WorkbenchScreen(Screen):
             panes.append(PaneRecord(
                 prompt=pane.prompt, overrides=pane.overrides(), output=pane.answer,
                 state=figures.state, tokens=figures.tokens, ttft_ms=figures.ttft_ms, tok_s=figures.tok_s,
-                finish_reason=figures.finish_reason, message=figures.message))
+                finish_reason=figures.finish_reason, message=figures.message, heat=pane.heat,
+                token_logprobs=pane.token_records(), logprobs_mode=pane.logprobs_mode,
+                prompt_ids=pane.prompt_ids, fork=None if pane.fork is None else asdict(pane.fork)))
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
                              system_prompt=bar.system_prompt, panes=panes)

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,7 @@ from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Delta
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
 from tui.text import one_line, printable
+from tui.engine.logprobs import token_from_record, token_record
 from tui.heat import Fork, TokenSpans
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
@@ -468,6 +470,26 @@ class Pane(Vertical):
         text = self.prompt + self.answer[:start] + chosen_text
         return Fork(parent=self.number, at=index + 1, token=chosen_text,
                     ids=[*self.prompt_ids, *before, chosen_id], text=text)
+
+    def restore_tokens(self, records: list[dict], mode: str | None, prompt_ids: list[int] | None,
+                       fork: dict | None, heat: bool) -> None:
+        """Recorded tokens, the prompt's ids and the fork's origin, as saved (checked by
+        tui/session.py; token texts through the gate)."""
+        tokens = [token_from_record(record) for record in records]
+        tokens = [replace(t, text=printable(t.text),
+                          top=tuple(replace(a, text=printable(a.text)) for a in t.top)) for t in tokens]
+        self.spans.restore(tokens, [record["end"] for record in records], len(self.output.text))
+        self.logprobs_mode = mode
+        self.prompt_ids = prompt_ids
+        if fork is not None:
+            self.fork = Fork(parent=fork["parent"], at=fork["at"], token=printable(fork["token"]),
+                             ids=fork["ids"], text=fork["text"])
+        self.heat = heat
+        self._show_legend()
+
+    def token_records(self) -> list[dict]:
+        """The recorded tokens as saved: `token_record` with where each ends in the answer."""
+        return [{**token_record(t), "end": end} for t, end in zip(self.spans.tokens, self.spans.ends)]
 
     def restore(self, output: str, figures: Figures) -> None:
         """Show a saved answer and its figures (from a file: through the gate)."""
