@@ -326,3 +326,59 @@ async def test_export_carries_the_tokens():
     assert set(first) == {"text", "id", "logprob", "rank", "top"} and len(first["top"]) == 5
     assert "12 tokens · mean logprob" in to_markdown(rows, "m") and "not recorded" in to_markdown(rows, "m")
     assert '"token_logprobs"' in to_json(rows, "m")
+
+
+def test_parting_by_tokens_and_by_words():
+    from tui.divergence import part
+    from tui.engine.logprobs import TokenLogprob
+
+    def spans(pieces):
+        result = TokenSpans()
+        for piece in pieces:
+            result.add(piece, [TokenLogprob(hash(piece) % 1000, piece, -0.1, 1)])
+        return result
+
+    a = spans(["The ", "cat ", "sat ", "on ", "the ", "mat"])
+    b = spans(["The ", "cat ", "lay ", "on ", "a ", "mat"])
+    result = part(a, "The cat sat on the mat", b, "The cat lay on a mat")
+    assert result.by_tokens and result.place == 3 and result.a.token == 2
+    assert result.a.first == (8, 12) and result.b.first == (8, 12)
+    assert result.a.later == [a.span(4)] and result.b.later == [b.span(4)]
+    assert part(a, "", a, "") is None  # the same answer
+    words = part(TokenSpans(), "The cat sat on the mat", TokenSpans(), "The cat lay on a mat")
+    assert not words.by_tokens and words.place == 3
+    assert words.a.first == (8, 11) and words.a.later == [(15, 18)] and words.b.later == [(15, 16)]
+    shorter = part(TokenSpans(), "The cat", TokenSpans(), "The cat sat")
+    assert shorter.a.first is None and shorter.b.first == (8, 11)
+
+
+async def test_f6_marks_where_two_panes_part():
+    panes = [PaneRecord(prompt="same prompt", overrides={"max_tokens": "20", "seed": str(seed)}) for seed in (1, 2)]
+    app = make_app(Recording(), session=SessionRecord(panes=panes))
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        a, b = bench.panes()
+        a.heat = b.heat = True
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: a.figures.state == b.figures.state == DONE, timeout=10)
+        a.editor.focus()
+        send_key(app, "f6")
+        b.editor.focus()
+        await pilot.pause()
+        send_key(app, "f6")
+        await pilot.pause()
+        ids_a = [t.token_id for t in a.spans.tokens]
+        ids_b = [t.token_id for t in b.spans.tokens]
+        first = next(i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y)
+        assert a.spans.tokens[first].text == "1 " and b.spans.tokens[first].text == "2 "  # the seeds
+        assert (*a.spans.span(first), "part") in a.output.marks
+        assert (*b.spans.span(first), "part") in b.output.marks
+        line = str(a.query_one(".pane-parting").render())
+        assert line.startswith(f"parts from pane 2 at token {first + 1}: here 1␣ (p ")
+        assert "pane 2 has 2␣, not in the top 5 here" in line
+        drawn = "".join(s.text for s in a.output.render_line(a.output.lines_of(first)[0])
+                        if s.style and s.style.underline and s.style.bold)
+        assert "1" in drawn  # drawn bold and underlined
+        send_key(app, "f6")  # again: the marks go
+        await pilot.pause()
+        assert a.output.marks == [] and b.output.marks == [] and not a.query_one(".pane-parting").display

@@ -36,6 +36,9 @@ def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None
     yield SystemCommand("Heat view, all panes", "The heat view in every pane (shift+f3)", bench.action_toggle_heat_all)
     yield SystemCommand("Token cursor", "Move over the focused answer token by token, with the alternatives (f4)",
                         bench.action_token_cursor)
+    yield SystemCommand("Where two panes part", "Mark the first token where the focused answer and the next "
+                        "differ, and the later differences (f6 in one pane, then in the other)",
+                        bench.action_part_with_next)
     yield SystemCommand("Alternatives per token", "How many the heat view records: 5, 10, 20, 1, 3",
                         bench.action_next_top_logprobs)
     yield SystemCommand("Restart engine", "Stop the engine and start it again", restart_engine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -30,16 +31,21 @@ def echo_script(prompt: str, sampling: Sampling) -> list[str]:
 SCRIPTED_PROBABILITIES = (0.95, 0.7, 0.3, 0.1, 0.02)
 
 
+def scripted_token_id(piece: str) -> int:
+    """A piece's token id: the same piece, the same id (as a tokenizer does)."""
+    return 1_000_000 + zlib.crc32(piece.encode()) % 1_000_000
+
+
 def scripted_logprob(index: int, piece: str, k: int) -> TokenLogprob:
-    """Token `index` (id 1000 + index): the piece, with a probability from SCRIPTED_PROBABILITIES
-    and `k` alternatives; it is the most likely one unless its probability is below 0.3."""
+    """Token `index`: the piece, with a probability from SCRIPTED_PROBABILITIES and `k`
+    alternatives; it is the most likely one unless its probability is below 0.3."""
     p = SCRIPTED_PROBABILITIES[index % len(SCRIPTED_PROBABILITIES)]
     others = [Alternative(index * 100 + j, f"alt{j} ", math.log(max(1e-6, (1 - p) / (j + 1.5))))
               for j in range(k)]
-    own = Alternative(1000 + index, piece, math.log(p))
+    own = Alternative(scripted_token_id(piece), piece, math.log(p))
     top = sorted(others + [own], key=lambda a: -a.logprob)[:k]
     rank = sorted(others + [own], key=lambda a: -a.logprob).index(own) + 1
-    return TokenLogprob(1000 + index, piece, math.log(p), rank, tuple(top))
+    return TokenLogprob(own.token_id, piece, math.log(p), rank, tuple(top))
 
 
 class ScriptedBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 from functools import cached_property
 
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui import render
+from tui.divergence import Parting, Side, part
 from tui.engine.logprobs import mean_logprob, perplexity, token_record
 from tui.engine.params import ParamError, Sampling
 from tui.engine.protocol import EngineState
@@ -20,6 +22,7 @@ from tui.export import ComparisonPane, export_comparison
 from tui.figures import CANCELLED, RUNNING_STATES, Figures
 from tui.flush import PaneFlusher
 from tui.session import MAX_PANES, PaneRecord, SessionRecord
+from tui.text import token_text
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
@@ -28,6 +31,28 @@ from tui.widgets.xray_panel import XrayPanel
 PANE_MIN_WIDTH = 38
 TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
+
+def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> str:
+    """'parts from pane 2 at token 7: here ␣the (p 0.412); pane 2 has ␣a, p 0.213 here'."""
+    unit = "token" if result.by_tokens else "word"
+    text = f"parts from pane {other.number} at {unit} {result.place}"
+    if side.first is None:
+        return f"{text}: this answer ends there"
+    if not result.by_tokens or side.token is None:
+        return text + " (word by word: no shared token ids)"
+    mine = pane.spans.tokens[side.token]
+    text += f": here {token_text(mine.text, 16)} (p {mine.probability:.3f})"
+    if other_side.token is None:
+        return text + f"; pane {other.number}'s answer ends there"
+    theirs = other.spans.tokens[other_side.token]
+    here = next((alt for alt in mine.top if alt.token_id == theirs.token_id), None)
+    if here is not None:
+        p = math.exp(here.logprob)
+        likely = f"p {p:.3f} here"
+    else:
+        likely = f"not in the top {len(mine.top)} here"
+    return text + f"; pane {other.number} has {token_text(theirs.text, 16)}, {likely}"
+
 
 # Fixed keys (README and the help screen are generated from / agree with this list). priority=True
 # because the prompt editor would otherwise take ctrl+k, ctrl+w, ctrl+d and escape for itself.
@@ -48,6 +73,7 @@ WORKBENCH_BINDINGS = [
     Binding("f3", "toggle_heat", "Heat", priority=True),
     Binding("shift+f3", "toggle_heat_all", "Heat, all panes", show=False, priority=True),
     Binding("f4", "token_cursor", "Tokens", priority=True),
+    Binding("f6", "part", "Where panes part", priority=True),
     Binding("ctrl+s", "export", "Export", priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]
@@ -81,6 +107,8 @@ class WorkbenchScreen(Screen):
         self._more = False  # the optional knobs shown (ctrl+o)
         self._xray = xray  # the engine X-ray shown (f2)
         self.top_logprobs = TOP_LOGPROBS[0]  # alternatives recorded per token while heat is on
+        self._picked: Pane | None = None  # the first pane of a comparison (f6), until the second
+        self._parted: tuple[Pane, Pane] | None = None  # the two panes marked where they part
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
@@ -394,6 +422,56 @@ class WorkbenchScreen(Screen):
         pane.heat = parent.heat
         self._do_refresh_titles()
         self.run_pane(pane)
+
+    def action_part(self) -> None:
+        """Where two answers part (f6 in one pane, then f6 in the other): the first differing
+        token marked in both, the later differences underlined; f6 again clears the marks."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        if self._parted is not None:
+            self.clear_parting()
+            return
+        picked = self._picked
+        if picked is None or picked is pane or not picked.is_attached:
+            self._picked = pane
+            self.notify(f"Pane {pane.number} picked: press f6 in the pane to compare it with.")
+            return
+        self._picked = None
+        self.mark_parting(picked, pane)
+
+    def action_part_with_next(self) -> None:
+        """The palette's way: the focused pane and the one after it (or before the last)."""
+        panes = self.panes()
+        pane = self.focused_pane()
+        if pane is None or len(panes) < 2:
+            self.notify("Two panes are needed to compare.", severity="warning")
+            return
+        index = panes.index(pane)
+        self.clear_parting()
+        self.mark_parting(pane, panes[index + 1] if index + 1 < len(panes) else panes[index - 1])
+
+    def clear_parting(self) -> None:
+        if self._parted is not None:
+            for pane in self._parted:
+                if pane.is_attached:
+                    pane.show_parting(None)
+        self._parted = None
+
+    def mark_parting(self, a: Pane, b: Pane) -> None:
+        result = part(a.spans, a.answer, b.spans, b.answer)
+        if result is None:
+            self.notify(f"Panes {a.number} and {b.number} give the same answer.")
+            return
+        self._parted = (a, b)
+        for pane, side, other, other_side in ((a, result.a, b, result.b), (b, result.b, a, result.a)):
+            marks = [(*side.first, "part")] if side.first else []
+            marks += [(start, end, "diff") for start, end in side.later]
+            pane.output.set_marks(marks)
+            pane.show_parting(parting_text(result, pane, side, other, other_side))
+            if side.first:
+                lines = pane.output.lines_of(side.token) if side.token is not None else []
+                pane.output.scroll_to_line(lines[0] if lines else 0)
 
     def action_next_top_logprobs(self) -> None:
         """How many alternatives per token the heat view records (5, 10, 20, 1, 3, …)."""

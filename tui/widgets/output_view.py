@@ -11,6 +11,7 @@ from bisect import bisect_right
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -21,6 +22,10 @@ from tui.heat import TokenSpans, band_styles, cursor_style
 from tui.render import repaint, set_virtual_size
 from tui.render.plain import Frame, PlainLines
 from tui.wrap import WrappedText
+
+
+# Where two answers part (tui/divergence.py): the first difference, then the later ones.
+MARK_STYLES = {"part": Style(bold=True, underline=True, italic=True), "diff": Style(underline=True)}
 
 
 class OutputView(PlainLines, ScrollView, can_focus=True):
@@ -96,6 +101,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._cursor: int | None = None
         self._band_styles: list | None = None
         self._cursor_style = None
+        self._marks: list[tuple[int, int, str]] = []  # where this answer parts from another
 
     @property
     def text(self) -> str:
@@ -112,6 +118,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._strips.clear()
         self._framed.clear()
         self._cursor = None
+        self._marks = []
         self._top = 0
         self._update_virtual_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
@@ -315,11 +322,21 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         repaint(self)
 
     def _styled(self) -> bool:
-        return self.spans is not None and (self._heat or self._cursor is not None)
+        return bool(self._marks) or (self.spans is not None and (self._heat or self._cursor is not None))
+
+    @property
+    def marks(self) -> list[tuple[int, int, str]]:
+        return self._marks
+
+    def set_marks(self, marks: list[tuple[int, int, str]]) -> None:
+        """Character ranges to mark: (start, end, "part") for where the answer parts from another,
+        (start, end, "diff") for its later differences (see tui/divergence.py)."""
+        self._marks = sorted(marks)
+        self._redraw_lines()
 
     def _segments(self, index: int, text: str, style, frame: Frame | None) -> list[Segment]:
-        """One line's segments: in `style`, or, with heat or a cursor, cut at the tokens' spans
-        and each token in its band's colours (the cursor's token in the cursor's)."""
+        """One line's segments: in `style`, or cut where a token, a mark or the cursor begins or
+        ends, each piece in its token's band colours (with heat), its mark's and the cursor's."""
         def styled(value):
             return value if frame is None else frame.style(value)
 
@@ -333,21 +350,30 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             self._cursor_style = cursor_style(variables)
         spans = self.spans
         start = self._text.starts[index]
+        end = start + len(text)
+        cuts = {start, end}
+        tokens = spans is not None and (self._heat or self._cursor is not None)
+        if tokens:
+            for _, a, b in spans.within(start, end):
+                cuts.update((a, b))
+        marks = [(max(a, start), min(b, end), kind) for a, b, kind in self._marks if a < end and b > start]
+        for a, b, _ in marks:
+            cuts.update((a, b))
+        points = sorted(cuts)
         segments = []
-        at = start
-        for token, a, b in spans.within(start, start + len(text)):
-            if a > at:
-                segments.append(Segment(text[at - start:a - start], styled(style)))
-            if token == self._cursor:
-                token_style = style + self._cursor_style
-            elif self._heat:
-                token_style = style + self._band_styles[spans.bands[token]]
-            else:
-                token_style = style
-            segments.append(Segment(text[a - start:b - start], styled(token_style)))
-            at = b
-        if at < start + len(text):
-            segments.append(Segment(text[at - start:], styled(style)))
+        for a, b in zip(points, points[1:]):
+            piece_style = style
+            if tokens:
+                token = spans.index_at(a)
+                if token is not None and spans.span(token)[0] <= a:
+                    if token == self._cursor:
+                        piece_style = piece_style + self._cursor_style
+                    elif self._heat:
+                        piece_style = piece_style + self._band_styles[spans.bands[token]]
+            for mark_start, mark_end, kind in marks:
+                if mark_start <= a < mark_end:
+                    piece_style = piece_style + MARK_STYLES[kind]
+            segments.append(Segment(text[a - start:b - start], styled(piece_style)))
         return segments
 
     def framed_line(self, frame: Frame, y: int, width: int) -> Strip:

@@ -101,6 +101,8 @@ class Pane(Vertical):
     Pane .pane-legend { display: none; }
     Pane.-heat .pane-legend { display: block; }
     Pane .pane-token { display: none; }
+    Pane .pane-parting { display: none; height: auto; padding: 0 1; background: $boost; }
+    Pane.-parting .pane-parting { display: block; }
     Pane.-token-cursor .pane-token { display: block; }
     Pane.-has-error .pane-error { display: block; }
     """
@@ -154,6 +156,7 @@ class Pane(Vertical):
             yield self._more_row()
         yield Static("", classes="pane-error", markup=False)
         yield HeatLegend(classes="pane-legend")
+        yield Static("", classes="pane-parting", markup=False)
         yield OutputView()
         yield TokenPanel(classes="pane-token")
         yield StatusLine(status_text(self.figures), classes="pane-status")
@@ -275,6 +278,7 @@ class Pane(Vertical):
         self.leave_token_cursor()
         self.output.clear()
         self.spans.clear()
+        self.show_parting(None)
         self.prompt_ids = None
         self.logprobs_mode = getattr(backend, "logprobs_mode", None)
         self._pending.clear()
@@ -470,6 +474,15 @@ class Pane(Vertical):
         text = self.prompt + self.answer[:start] + chosen_text
         return Fork(parent=self.number, at=index + 1, token=chosen_text,
                     ids=[*self.prompt_ids, *before, chosen_id], text=text)
+
+    def show_parting(self, text: str | None) -> None:
+        """Where this answer parts from another's (marked in the answer), in a line above it."""
+        if text is None and not self.has_class("-parting"):
+            return
+        self.set_class(text is not None, "-parting")
+        self.query_one(".pane-parting", Static).update(text or "")
+        if text is None:
+            self.output.set_marks([])
 
     def restore_tokens(self, records: list[dict], mode: str | None, prompt_ids: list[int] | None,
                        fork: dict | None, heat: bool) -> None:
