@@ -274,3 +274,12 @@ async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded
         assert (*a.spans.span(first), "part") in a.output.marks
         assert (*b.spans.span(first), "part") in b.output.marks
         assert f"at token {first + 1}: here" in str(a.query_one(".pane-parting").render())
+        # how likely each pane found the other's token there: from its alternatives, or asked of
+        # the engine (logprob_token_ids) when it is not among them
+        await wait_until(lambda: all(" here" in str(p.query_one(".pane-parting").render()).split(", ")[-1]
+                                     and "not in the top" not in str(p.query_one(".pane-parting").render())
+                                     for p in (a, b)), timeout=30)
+        context = a.prompt_ids + ids_a[:first]
+        scored = await engine.next_token_logprobs(context, [ids_b[first]])
+        line = str(a.query_one(".pane-parting").render())
+        assert line.endswith(f"p {math.exp(scored[ids_b[first]]):.3f} here")

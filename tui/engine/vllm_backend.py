@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from tui.engine.protocol import (
 )
 
 log = logging.getLogger(__name__)
+_scores = itertools.count(1)
 
 # After SIGTERM the workers stop within a second, but EngineCore's own interpreter teardown takes
 # seconds more; vLLM force-kills what is still alive after this long (by then it holds nothing).
@@ -279,6 +281,24 @@ class VLLMBackend:
             raise EngineDead("the engine died; restart it") from exc
         except (VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_clean(exc)) from exc
+
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> dict[int, float]:
+        """How likely each of `token_ids` is to come next after `prompt_ids` (vLLM's
+        logprob_token_ids, one step of generation): {token id: logprob}."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        engine = self._require_engine()
+        params = SamplingParams(max_tokens=1, logprob_token_ids=list(token_ids), detokenize=False,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        (engine_input,) = await engine.renderer.render_cmpl_async([{"prompt_token_ids": list(prompt_ids)}])
+        final = None
+        async for output in engine.generate(engine_input, params, f"score-{next(_scores)}"):
+            final = output.outputs[0]
+        position = (final.logprobs or [None])[0] if final is not None else None
+        if not position:
+            return {}
+        return {tid: float(position[tid].logprob) for tid in token_ids if tid in position}
 
     async def abort(self, request_id: str) -> None:
         engine = self._engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, replace
 from functools import cached_property
@@ -28,11 +29,14 @@ from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
 from tui.widgets.xray_panel import XrayPanel
 
+log = logging.getLogger(__name__)
+
 PANE_MIN_WIDTH = 38
 TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
 
-def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> str:
+def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side,
+                 scored: float | None = None) -> str:
     """'parts from pane 2 at token 7: here ␣the (p 0.412); pane 2 has ␣a, p 0.213 here'."""
     unit = "token" if result.by_tokens else "word"
     text = f"parts from pane {other.number} at {unit} {result.place}"
@@ -46,8 +50,8 @@ def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_sid
         return text + f"; pane {other.number}'s answer ends there"
     theirs = other.spans.tokens[other_side.token]
     here = next((alt for alt in mine.top if alt.token_id == theirs.token_id), None)
-    if here is not None:
-        p = math.exp(here.logprob)
+    if here is not None or scored is not None:
+        p = math.exp(here.logprob) if here is not None else scored
         likely = f"p {p:.3f} here"
     else:
         likely = f"not in the top {len(mine.top)} here"
@@ -469,9 +473,28 @@ class WorkbenchScreen(Screen):
             marks += [(start, end, "diff") for start, end in side.later]
             pane.output.set_marks(marks)
             pane.show_parting(parting_text(result, pane, side, other, other_side))
+            if result.by_tokens and side.token is not None and other_side.token is not None:
+                self.run_worker(self._score_other(result, pane, side, other, other_side), group="parting")
             if side.first:
                 lines = pane.output.lines_of(side.token) if side.token is not None else []
                 pane.output.scroll_to_line(lines[0] if lines else 0)
+
+    async def _score_other(self, result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> None:
+        """Ask the engine how likely the other pane's token was here (one step with vLLM's
+        logprob_token_ids), when it is not among this token's recorded alternatives."""
+        mine, theirs = pane.spans.tokens[side.token], other.spans.tokens[other_side.token]
+        score = getattr(self.control.backend, "next_token_logprobs", None)
+        if score is None or pane.prompt_ids is None or any(a.token_id == theirs.token_id for a in mine.top):
+            return
+        context = pane.prompt_ids + [t.token_id for t in pane.spans.tokens[:side.token]]
+        try:
+            found = await score(context, [theirs.token_id])
+        except Exception as exc:  # a scoring request is a nicety: say why it is missing, go on
+            log.info("scoring the other pane's token failed: %s", exc)
+            return
+        if theirs.token_id in found and self._parted is not None and pane in self._parted:
+            pane.show_parting(parting_text(result, pane, side, other, other_side,
+                                           math.exp(found[theirs.token_id])))
 
     def action_next_top_logprobs(self) -> None:
         """How many alternatives per token the heat view records (5, 10, 20, 1, 3, …)."""
