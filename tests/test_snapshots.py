@@ -116,3 +116,63 @@ class _Done:
     def __init__(self, tokens: int, timing) -> None:
         self.tokens, self.timing = tokens, timing
         self.ttft, self.tok_per_s, self.finish_reason = 0.038, 310.0, "stop"
+
+
+def _heat_app(tmp_path, theme: str | None = None, seeds=(1, 2)):
+    panes = [PaneRecord(prompt="The key to happiness is", overrides={"max_tokens": "60", "seed": str(seed)})
+             for seed in seeds]
+    return make_app(ScriptedBackend(), session_path=tmp_path / "s.json", session=SessionRecord(panes=panes),
+                    theme=theme)
+
+
+async def _run_with_heat(app, pilot) -> None:
+    await pilot.pause()
+    for pane in app.workbench.panes():
+        pane.heat = True
+    await pilot.press("ctrl+r")
+    await wait_until(lambda: all(p.figures.state == "done" for p in app.workbench.panes()))
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("theme", ["panes-dark", "panes-light"])
+def test_heat_view(snap_compare, tmp_path, theme):
+    app = _heat_app(tmp_path, theme)
+
+    async def run_before(pilot):
+        await _run_with_heat(app, pilot)
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_token_cursor_and_alternatives(snap_compare, tmp_path):
+    app = _heat_app(tmp_path)
+
+    async def run_before(pilot):
+        await _run_with_heat(app, pilot)
+        pane = app.workbench.panes()[0]
+        pane.enter_token_cursor()
+        pane.move_token_cursor(7)
+        await pilot.pause(0.1)
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_where_two_panes_part(snap_compare, tmp_path):
+    app = _heat_app(tmp_path)
+
+    async def run_before(pilot):
+        await _run_with_heat(app, pilot)
+        for pane in app.workbench.panes():
+            pane.heat = False
+        app.workbench.panes()[0].editor.focus()
+        await pilot.press("f6")
+        app.workbench.panes()[1].editor.focus()
+        await pilot.press("f6")
+        await pilot.pause(0.1)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -77,7 +77,7 @@ WORKBENCH_BINDINGS = [
     Binding("f3", "toggle_heat", "Heat", priority=True),
     Binding("shift+f3", "toggle_heat_all", "Heat, all panes", show=False, priority=True),
     Binding("f4", "token_cursor", "Tokens", priority=True),
-    Binding("f6", "part", "Where panes part", priority=True),
+    Binding("f6", "part", "Where panes part", show=False, priority=True),
     Binding("ctrl+s", "export", "Export", priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]

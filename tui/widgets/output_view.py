@@ -25,7 +25,7 @@ from tui.wrap import WrappedText
 
 
 # Where two answers part (tui/divergence.py): the first difference, then the later ones.
-MARK_STYLES = {"part": Style(bold=True, underline=True, italic=True), "diff": Style(underline=True)}
+MARK_STYLES = {"part": Style(bold=True, reverse=True), "diff": Style(underline=True)}
 
 
 class OutputView(PlainLines, ScrollView, can_focus=True):

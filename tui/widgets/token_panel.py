@@ -41,8 +41,11 @@ class HeatLegend(Widget):
             text.append(" · no probabilities recorded for this answer: run it again (f5)", style="dim")
             return text
         for style, label in zip(band_styles(self.app.get_css_variables()), BAND_LABELS):
+            if not style:  # the most likely tokens are not tinted
+                text.append(f" plain {label}")
+                continue
             text.append(" ")
-            text.append("  ", style=style if style else "reverse dim")
+            text.append("  ", style=style)
             text.append(f" {label}")
         text.append(f" · {short_mode_label(self.mode)}", style="dim")
         return text
