@@ -10,7 +10,9 @@ app run to the raw run just before it. `render_path` says which drawing path the
 
 The engine X-ray's cost (`ratio_stats_8` and the `stat_logger_*` keys): raw runs without the app's
 stat logger (taken out of the engine) and with it, and the app with the X-ray panel shown and
-hidden, interleaved. `--only xray` measures just that.
+hidden, interleaved. `--only xray` measures just that. The heat view's (`ratio_lp_*`, `lag_lp_*`,
+`delta_cost_us_lp_*`, `cursor_key_p99_ms`): raw consumers asking for 5 logprobs per token against
+the app with the heat view on in every pane; `--only heat` measures just that.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ TARGETS = {
     "quit_sigterm_s": ("<=", 3), "quit_sigterm_max_s": ("<=", 3), "remote_quit_max_s": ("<=", 3),
     "remote_quit_sigterm_max_s": ("<=", 3), "orphans": ("<=", 0), "remote_orphans": ("<=", 0),
     "ratio_stats_8": (">=", 0.90),
+    "ratio_lp_4": (">=", 0.93), "ratio_lp_8": (">=", 0.90), "lag_lp_p99_ms": ("<=", 50),
+    "cursor_key_p99_ms": ("<=", 50),
 }
 
 
@@ -72,10 +76,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def workload(backend, tokens: int, index: int):
+def workload(backend, tokens: int, index: int, logprobs: int = 0):
     from tui.engine.params import Sampling
 
-    return Sampling().with_values(max_tokens=tokens, seed=1000 + index)
+    return Sampling(logprobs=logprobs).with_values(max_tokens=tokens, seed=1000 + index)
 
 
 def with_ignore_eos(backend):
@@ -98,12 +102,14 @@ CPU_US_PER_TOKEN: dict[tuple[str, int], list[float]] = {}
 
 
 # -- 1. raw engine -------------------------------------------------------------------------------
-async def raw_run(backend, streams: int, tokens: int) -> float:
+async def raw_run(backend, streams: int, tokens: int, logprobs: int = 0) -> float:
+    """Raw consumers; with `logprobs`, they ask for as many alternatives per token as the heat
+    view does (the same work for the engine), and only count tokens."""
     engine = backend._engine  # noqa: SLF001 - the raw AsyncLLM, no layer of ours in between
     counts = [0] * streams
 
     async def consume(i: int) -> None:
-        sampling = workload(backend, tokens, i)
+        sampling = workload(backend, tokens, i, logprobs)
         params = backend.sampling_params(sampling)
         engine_input = await backend._render(engine, PROMPTS[i % len(PROMPTS)], sampling)  # noqa: SLF001
         async for out in engine.generate(engine_input, params, f"raw-{time.monotonic_ns()}-{i}"):
@@ -129,7 +135,7 @@ def settle_like_the_app() -> None:
 
 # -- 2. through the app --------------------------------------------------------------------------
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
-                  visible_panes: list[int] | None = None, xray: bool = False) -> float:
+                  visible_panes: list[int] | None = None, xray: bool = False, heat: bool = False) -> float:
     from tests.support.app import make_app, send_key, wait_until
     from tui import render
     from tui.session import PaneRecord, SessionRecord
@@ -138,10 +144,10 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
     visible_panes = [] if visible_panes is None else visible_panes
     original_stream = backend.stream
 
-    async def timed_stream(prompt, sampling, request_id):
+    async def timed_stream(prompt, sampling, request_id, **kwargs):
         number = int(request_id.split("-")[0][4:])
         times = received.setdefault(number, [])
-        async for delta in original_stream(prompt, sampling, request_id):
+        async for delta in original_stream(prompt, sampling, request_id, **kwargs):
             times.append(time.perf_counter())
             yield delta
 
@@ -155,6 +161,8 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
     try:
         async with app.run_test(size=(200, 50)) as pilot:
             await pilot.pause()
+            for pane in app.workbench.panes():
+                pane.heat = heat  # every pane's tokens coloured, 5 alternatives recorded per token
             await asyncio.sleep(SETTLE_S)
             settle_like_the_app()
             if lags is not None:
@@ -296,7 +304,7 @@ async def key_latencies(backend, count: int) -> list[float]:
 WINDOW = 50
 
 
-async def delta_cost_us(length: int) -> float:
+async def delta_cost_us(length: int, heat: bool = False) -> float:
     """CPU per delta over the last 50 deltas of an answer `length` deltas long (a scripted stream
     at a steady 2 ms per delta, one paragraph with no newline: the worst case for re-wrapping)."""
     from tests.support.scripted import ScriptedBackend
@@ -311,9 +319,9 @@ async def delta_cost_us(length: int) -> float:
     backend = ScriptedBackend(script, delay_s=0.002, max_model_len=1_000_000)
     original = backend.stream
 
-    async def marked(prompt, sampling, request_id):
+    async def marked(prompt, sampling, request_id, **kwargs):
         index = 0
-        async for delta in original(prompt, sampling, request_id):
+        async for delta in original(prompt, sampling, request_id, **kwargs):
             index += 1
             if index == length - WINDOW:
                 marks["start"] = time.process_time()
@@ -327,12 +335,53 @@ async def delta_cost_us(length: int) -> float:
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
         settle_like_the_app()
-        send_key(app, "ctrl+r")
         pane = app.workbench.panes()[0]
+        pane.heat = heat
+        send_key(app, "ctrl+r")
         await wait_until(lambda: pane.figures.state == "done", timeout=120, step=0.01)
         await pilot.pause(0.1)
         assert pane.output.text.count(" ") == length
     return (marks["end"] - marks["start"]) / WINDOW * 1e6
+
+
+# -- 5b. the token cursor over a long answer ------------------------------------------------------
+async def cursor_key_latencies(count: int, length: int) -> list[float]:
+    """Key → screen for the token cursor's keys (right, down, left, up, in turn) over an answer of
+    `length` recorded tokens with the heat view on."""
+    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.scripted import ScriptedBackend
+    from tui.session import PaneRecord, SessionRecord
+
+    backend = ScriptedBackend(lambda prompt, sampling: [f"w{i % 97} " for i in range(length)],
+                              max_model_len=1_000_000)
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="x",
+                                                                    overrides={"max_tokens": str(length)})]))
+    app.save_session_now = lambda: None
+    out = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        pane = app.workbench.panes()[0]
+        pane.heat = True
+        send_key(app, "f5")
+        await wait_until(lambda: pane.figures.state == "done", timeout=120, step=0.01)
+        await pilot.pause(0.1)
+        assert len(pane.spans) == length
+        pane.enter_token_cursor()
+        pane.move_token_cursor(length // 2)
+        await pilot.pause(0.1)
+        settle_like_the_app()
+        keys = ["right", "down", "right", "down", "left", "up"]
+        for i in range(count):
+            before = pane.token_cursor
+            start = time.perf_counter()
+            send_key(app, keys[i % len(keys)])
+            while pane.token_cursor == before:
+                await asyncio.sleep(0)
+            shown = asyncio.get_running_loop().create_future()
+            after_next_frame(app).append(lambda now: shown.done() or shown.set_result(now))
+            out.append((await shown - start) * 1000)
+            await asyncio.sleep(0.02)
+    return out
 
 
 # -- 6. the real process in a pseudo-terminal ----------------------------------------------------
@@ -400,18 +449,21 @@ def one_real_process(args: list[str], how) -> dict[str, float]:
 
 
 # -- the run ---------------------------------------------------------------------------------------
-async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log) -> dict[str, float]:
-    """Raw and app runs, interleaved, at each number of streams; display lag at 8 streams."""
+async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log,
+                     heat: bool = False) -> dict[str, float]:
+    """Raw and app runs, interleaved, at each number of streams; display lag at 8 streams. With
+    `heat`, the heat view is on in every pane and the raw consumers ask for the same logprobs."""
     results: dict[str, float] = {}
     lags: list[float] = []
     visible: list[int] = []
     CPU_US_PER_TOKEN.clear()
+    logprobs = 5 if heat else 0
     for streams in stream_counts:
         raws, tuis = [], []
         for _ in range(plan.repeats):
-            raws.append(await raw_run(backend, streams, plan.tokens))
+            raws.append(await raw_run(backend, streams, plan.tokens, logprobs))
             tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None,
-                                      visible if streams == 8 else None))
+                                      visible if streams == 8 else None, heat=heat))
             log(f"  {streams} stream(s), repeat {len(raws)}: raw {raws[-1]:.0f} tok/s, app {tuis[-1]:.0f} tok/s")
         results[f"raw_tok_s_{streams}"] = statistics.median(raws)
         results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
@@ -493,6 +545,45 @@ async def measure_xray(plan: Plan, log) -> dict[str, float | str]:
     return results
 
 
+async def heat_cost(backend, plan: Plan, log) -> dict[str, float]:
+    """The heat view's cost: ratio_lp_4/8 and lag_lp_* (heat on in every pane, logprobs=5 for raw
+    and app), the per-delta cost with heat at two lengths, the token cursor's key → screen."""
+    log("the heat view on in every pane, 5 alternatives per token (raw consumers ask for them too):")
+    lp = await throughput(backend, plan, (4, 8), log, heat=True)
+    results = {key.replace("ratio_", "ratio_lp_").replace("lag_", "lag_lp_").replace("_tok_s_", "_tok_s_lp_"): value
+               for key, value in lp.items() if key.startswith(("ratio_", "lag_", "raw_tok_s", "tui_tok_s"))}
+    costs: dict[int, list[float]] = {100: [], plan.long_answer: []}
+    for _ in range(plan.cost_repeats):
+        for length in costs:
+            costs[length].append(await delta_cost_us(length, heat=True))
+    results["delta_cost_us_lp_100"] = statistics.median(costs[100])
+    results["delta_cost_us_lp_4000"] = statistics.median(costs[plan.long_answer])
+    keys = await cursor_key_latencies(plan.keys, plan.long_answer)
+    results["cursor_key_p99_ms"] = percentile(keys, 99)
+    log(f"heat: ratio_lp_4 {results['ratio_lp_4']:.3f}, ratio_lp_8 {results['ratio_lp_8']:.3f}, lag p99 "
+        f"{results.get('lag_lp_p99_ms', float('nan')):.1f} ms; per-delta cost {results['delta_cost_us_lp_100']:.0f} µs "
+        f"at 100, {results['delta_cost_us_lp_4000']:.0f} µs at {plan.long_answer}; token cursor key → screen "
+        f"p50 {percentile(keys, 50):.1f} ms, p99 {results['cursor_key_p99_ms']:.1f} ms over {len(keys)}")
+    return results
+
+
+async def measure_lp(plan: Plan, log) -> dict[str, float | str]:
+    from tui import render
+    from tui.demo_model import ensure_demo_model
+    from tui.engine.vllm_backend import VLLMBackend
+
+    results: dict[str, float | str] = {"render_path": render.current_path().name}
+    backend = VLLMBackend([], model=str(ensure_demo_model()))
+    await backend.start()
+    with_ignore_eos(backend)
+    try:
+        await raw_run(backend, 1, 16)  # warm-up
+        results.update(await heat_cost(backend, plan, log))
+    finally:
+        await backend.shutdown()
+    return results
+
+
 async def measure(plan: Plan, log) -> dict[str, float | str]:
     from tui import render
     from tui.demo_model import ensure_demo_model
@@ -521,6 +612,7 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
         log(f"cancel: p50 {percentile(cancels, 50):.1f} ms, p99 {results['cancel_p99_ms']:.1f} ms "
             f"over {len(cancels)}")
         results.update(await xray_cost(backend, plan, log))
+        results.update(await heat_cost(backend, plan, log))
         keys = await key_latencies(backend, plan.keys)
         results["key_p99_ms"] = percentile(keys, 99)
         log(f"key -> screen under 8 streams: p50 {percentile(keys, 50):.1f} ms, p99 {results['key_p99_ms']:.1f} ms "
@@ -556,8 +648,8 @@ def table(results: dict[str, float | str]) -> str:
             lines.append(f"{key:<28} {value:>12}")
             continue
         target = TARGETS.get(key)
-        if key == "delta_cost_us_4000":
-            target = ("<=", 1.5 * results["delta_cost_us_100"])
+        if key in ("delta_cost_us_4000", "delta_cost_us_lp_4000"):
+            target = ("<=", 1.5 * results[key.replace("4000", "100")])
         mark = ""
         if target:
             op, bound = target
@@ -573,8 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     parser.add_argument("--stock", action="store_true",
                         help="measure Textual's stock drawing path too (ratio_4/8 and lag, keys *_stock)")
-    parser.add_argument("--only", choices=("xray",), default=None,
-                        help="measure one part: xray (the engine X-ray's cost, ratio_stats_8)")
+    parser.add_argument("--only", choices=("xray", "heat"), default=None,
+                        help="measure one part: xray (the engine X-ray's cost, ratio_stats_8) or heat "
+                        "(the heat view's: ratio_lp_4/8, lag_lp_*, cursor_key_p99_ms)")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     plan.stock = args.stock
@@ -588,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, plan {plan}")
     started = time.perf_counter()
-    results = asyncio.run(measure_xray(plan, log) if args.only == "xray" else measure(plan, log))
+    parts = {"xray": measure_xray, "heat": measure_lp}
+    results = asyncio.run(parts.get(args.only, measure)(plan, log))
     log(f"done in {time.perf_counter() - started:.0f} s")
     if args.json:
         print(json.dumps({k: v if isinstance(v, str) else round(v, 4) for k, v in results.items()}), file=term.out)

@@ -52,3 +52,19 @@ def test_table_marks_missed_targets():
     text = bench.table({"render_path": "fast", "ratio_4": 0.9, "ratio_8": 0.95, "delta_cost_us_100": 10.0,
                         "delta_cost_us_4000": 20.0})
     assert "ratio_4" in text and "MISSED" in text and "ok" in text and "fast" in text
+
+
+@pytest.mark.ui
+async def test_heat_measurements_run(engine, render_path):
+    undo = bench.with_ignore_eos(engine)
+    try:
+        raw = await bench.raw_run(engine, 2, 16, logprobs=5)
+        tui = await bench.app_run(engine, 2, 16, heat=True)
+    finally:
+        undo()
+    assert raw > 0 and tui > 0
+    assert engine.running_requests() == 0
+    keys = await bench.cursor_key_latencies(6, 300)
+    assert len(keys) == 6 and all(0 <= k < 5000 for k in keys)
+    cost = await bench.delta_cost_us(120, heat=True)
+    assert math.isfinite(cost) and cost > 0

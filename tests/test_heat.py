@@ -215,7 +215,8 @@ async def test_fork_at_a_token_and_at_an_alternative_and_forks_of_forks():
         await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=10)
         fork = bench.panes()[1]
         assert bench.panes()[0] is first  # beside it, after it
-        expected = [ord(c) for c in first.prompt] + [t.token_id for t in first.spans.tokens[:3]] + [token.top[1].token_id]
+        before = [t.token_id for t in first.spans.tokens[:3]]
+        expected = [ord(c) for c in first.prompt] + before + [token.top[1].token_id]
         assert backend.sent_ids[-1] == expected == fork.fork.ids
         assert fork.prompt_ids == expected  # what the backend says it got
         assert fork.border_title.startswith(f"2 · fork of 1 @ 4 {token.top[1].text.strip()}")
@@ -313,7 +314,7 @@ def test_a_hand_edited_token_is_named_and_the_file_kept(tmp_path, change, field)
 
 async def test_export_carries_the_tokens():
     app = make_app(Recording(), session=session(2, 12))
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with app.run_test(size=(160, 30)):
         bench = app.workbench
         bench.panes()[0].heat = True
         send_key(app, "ctrl+r")

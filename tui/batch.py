@@ -14,8 +14,8 @@ JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and 
 `chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
 be given too. Results are written in the file's order, one JSON object per line: prompt, params,
 text, tokens, ttft_ms, tok_s, finish_reason, error; with logprobs, also token_logprobs (per token:
-text, id, logprob, rank, top alternatives), mean_logprob and perplexity. Requests run concurrently (vLLM batches them); seeded ones give the same
-text as when run alone.
+text, id, logprob, rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
+(vLLM batches them); seeded ones give the same text as when run alone.
 """
 
 from __future__ import annotations

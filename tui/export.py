@@ -89,7 +89,8 @@ def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = No
     lines = [f"# Comparison — {model}", "", f"Exported by vllm-panes {__version__} on {stamp}.", ""]
     lines.append("| | " + " | ".join(f"Pane {p.number}" for p in panes) + " |")
     lines.append("|---|" + "---|" * len(panes))
-    rows = (("Prompt", lambda p: _cell(p.prompt if p.fork is None else f"({p.fork}) {p.prompt}")), ("Settings", lambda p: _cell(_settings(p.params))),
+    rows = (("Prompt", lambda p: _cell(p.prompt if p.fork is None else f"({p.fork}) {p.prompt}")),
+            ("Settings", lambda p: _cell(_settings(p.params))),
             ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))),
             ("Probabilities", lambda p: _cell(_probabilities(p))))
     for title, cell in rows:

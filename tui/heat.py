@@ -20,8 +20,8 @@ from tui.text import token_text
 
 BANDS = (0.9, 0.5, 0.2, 0.05)  # lower bounds of the probability bands, most likely first
 BAND_LABELS = ("≥90%", "50–90%", "20–50%", "5–20%", "<5%")
-TAB = "    "
-ANSI_TINTS = (("green", "black"), ("yellow", "black"), ("magenta", "black"), ("red", "white"))  # the answer view shows a tab as four spaces
+# An ANSI theme's tints: the terminal's palette cannot be mixed, so four of its colours.
+ANSI_TINTS = (("green", "black"), ("yellow", "black"), ("magenta", "black"), ("red", "white"))
 
 
 def band(probability: float) -> int:
