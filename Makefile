@@ -25,7 +25,7 @@ bench:
 # README's picture (docs/screenshot.svg): the real app on the demo model, in a virtual terminal.
 screenshot:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
-	.venv/bin/python scripts/screenshot.py docs/screenshot.svg
+	.venv/bin/python scripts/screenshot.py docs/screenshot.svg docs/heat-view.svg
 
 clean:
 	rm -rf .venv .pytest_cache

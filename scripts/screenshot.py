@@ -1,9 +1,12 @@
-"""Make docs/screenshot.svg, README's picture: the workbench on the demo model, answers streamed.
+"""Make README's pictures: the workbench on the demo model, answers streamed.
 
-    .venv/bin/python scripts/screenshot.py [OUT.svg]     (or: make screenshot)
+    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg]]     (or: make screenshot)
 
-Three panes compare what a setting does: pane 2 is pane 1 at temperature 0, pane 3 another prompt
-with another seed. The app is the real one on the real engine; only the terminal is virtual.
+OUT (docs/screenshot.svg): three panes compare what a setting does: pane 2 is pane 1 at
+temperature 0, pane 3 another prompt with another seed. HEAT (docs/heat-view.svg): two seeds of
+one prompt with the heat view on, a fork of pane 1 at its fifth token with the second most likely
+alternative, and the token cursor on pane 1 showing that token's alternatives. The app is the
+real one on the real engine; only the terminal is virtual.
 """
 
 from __future__ import annotations
@@ -29,33 +32,63 @@ PANES = [
 ]
 
 
-async def screenshot(out: Path) -> None:
+HEAT_PANES = [
+    PaneRecord(prompt="The key to happiness is", overrides={"seed": "1", "max_tokens": "40"}, heat=True),
+    PaneRecord(prompt="The key to happiness is", overrides={"seed": "2", "max_tokens": "40"}, heat=True),
+]
+
+
+async def screenshot(out: Path, heat_out: Path) -> None:
     backend = VLLMBackend([], model=str(ensure_demo_model()))
     await backend.start()
     try:
         app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=PANES),
                            save_config=False)
         async with app.run_test(size=SIZE) as pilot:
-            app.workbench.action_run_all()
-            panes = app.workbench.panes()
-            while any(pane.running for pane in panes):
-                await asyncio.sleep(0.05)
+            await run_all(app)
             app.workbench.panes()[0].editor.focus()
-            for widget in app.screen.query("TextArea, Input"):
-                widget.cursor_blink = False
-            await pilot.pause(0.3)
-            app.save_screenshot(filename=out.name, path=str(out.parent))
+            await save(app, pilot, out)
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=HEAT_PANES),
+                           save_config=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await run_all(app)
+            first = app.workbench.panes()[0]
+            first.enter_token_cursor()
+            first.move_token_cursor(4)
+            await pilot.press("2")  # fork there with the second most likely token
+            await pilot.pause(0.2)
+            await run_all(app, start=False)
+            first.enter_token_cursor()
+            first.move_token_cursor(4)
+            await save(app, pilot, heat_out)
     finally:
         await backend.shutdown()
 
 
+async def run_all(app: WorkbenchApp, start: bool = True) -> None:
+    if start:
+        app.workbench.action_run_all()
+    await asyncio.sleep(0.1)
+    while any(pane.running for pane in app.workbench.panes()):
+        await asyncio.sleep(0.05)
+
+
+async def save(app: WorkbenchApp, pilot, out: Path) -> None:
+    for widget in app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause(0.3)
+    app.save_screenshot(filename=out.name, path=str(out.parent))
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.svg").resolve()
+    heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/heat-view.svg").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # as --demo does: a small model, a small cache
     term = divert_output_to_log(locations.log_dir() / "screenshot.log")  # vLLM's own output stays out
-    asyncio.run(screenshot(out))
-    print(f"wrote {out}", file=term.err)
+    asyncio.run(screenshot(out, heat_out))
+    print(f"wrote {out} and {heat_out}", file=term.err)
     return 0
 
 

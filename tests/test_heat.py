@@ -383,3 +383,17 @@ async def test_f6_marks_where_two_panes_part():
         send_key(app, "f6")  # again: the marks go
         await pilot.pause()
         assert a.output.marks == [] and b.output.marks == [] and not a.query_one(".pane-parting").display
+
+
+def test_byte_pieces_read_as_the_character_they_join_into():
+    from tui.engine.logprobs import TokenLogprob
+    from tui.widgets.token_panel import shown_piece
+
+    spans = TokenSpans()
+    # "é" split over two byte tokens: the first decodes to U+FFFD and brings no text of its own,
+    # the second brings the whole character to the answer
+    spans.add("", [TokenLogprob(1, "\ufffd", -0.1, 1)])
+    spans.add("é", [TokenLogprob(2, "\ufffd", -0.1, 1)])
+    assert shown_piece("\ufffd", spans, 1, "é") == "é"
+    assert shown_piece("\ufffd", spans, 0, "é") == "\ufffd (a piece of the next character)"
+    assert shown_piece(" the", spans, 1, "é") == " the"

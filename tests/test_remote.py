@@ -223,6 +223,15 @@ async def test_remote_logprobs_and_token_ids_and_forks(remote):
     fork_ids = prompt_ids + [tokens[0].token_id, tokens[1].token_id]
     forked = [d async for d in remote.stream("(a fork)", sampling, "fork-remote", prompt_ids=fork_ids)]
     assert next(d.prompt_ids for d in forked if d.prompt_ids) == fork_ids
+    # one step of the server scores any token: the first token's own logprob comes back
+    scored = await remote.next_token_logprobs(prompt_ids, [tokens[0].token_id])
+    assert scored[tokens[0].token_id] == pytest.approx(tokens[0].logprob, abs=1e-3)
+    # an alternative, named by its text only, found by /tokenize: its score is its logprob
+    alternative = next(a for a in tokens[0].top if a.text.strip())
+    alternative_id = await remote.token_id_of(alternative.text)
+    assert alternative_id is not None
+    scored = await remote.next_token_logprobs(prompt_ids, [alternative_id])
+    assert scored[alternative_id] == pytest.approx(alternative.logprob, abs=1e-3)
 
 async def test_xray_shows_the_servers_queue_and_kv_use(remote):
     """The X-ray panel's figures come from the server's /metrics while panes stream from it."""

@@ -246,6 +246,47 @@ class OpenAIBackend:
             return BackendError(f"the server reported an error: {_server_message(exc)}")
         return BackendError(f"the server sent a malformed stream ({one_line(f'{type(exc).__name__}: {exc}', 160)})")
 
+    async def token_id_of(self, text: str) -> int | None:
+        """The id of the token whose text is `text` (a server names the alternatives by text only):
+        vLLM's /tokenize, when it makes exactly one token of it; None otherwise."""
+        data = await self._post_root("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
+        ids = data.get("tokens") if isinstance(data, dict) else None
+        if isinstance(ids, list) and len(ids) == 1 and _count(ids[0]) is not None:
+            return ids[0]
+        return None
+
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> dict[int, float]:
+        """How likely each of `token_ids` is to come next after `prompt_ids`: one step on the
+        server with vLLM's logprob_token_ids, tokens named by id ("token_id:N")."""
+        if self._client is None:
+            raise BackendError("not connected to the server")
+        response = await self._client.completions.create(
+            model=self.model, prompt=list(prompt_ids), max_tokens=1, logprobs=1, stream=False,
+            extra_body={"logprob_token_ids": list(token_ids), "return_tokens_as_token_ids": True})
+        choices = getattr(response, "choices", None) or [None]
+        tops = field_of(field_of(choices[0], "logprobs"), "top_logprobs") if choices[0] is not None else None
+        found: dict[int, float] = {}
+        if isinstance(tops, list) and tops and isinstance(tops[0], dict):
+            for key, value in tops[0].items():
+                name, _, number = str(key).partition("token_id:")
+                if not name and number.isdigit() and int(number) in token_ids and _is_number(value):
+                    found[int(number)] = float(value)
+        return found
+
+    async def _post_root(self, path: str, body: dict[str, Any]) -> Any:
+        """POST to the server's root (vLLM's /tokenize lives beside /v1, not under it): parsed
+        JSON, or None when the answer is not JSON."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            async with httpx.AsyncClient(timeout=CONNECT_TIMEOUT_S, headers=headers) as client:
+                response = await client.post(server_root(self.base_url) + path, json=body)
+                return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("%s failed: %s", path, one_line(exc, 200))
+            return None
+
     async def abort(self, request_id: str) -> None:
         stream = self._streams.pop(request_id, None)
         if stream is not None:
@@ -318,6 +359,16 @@ def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None, list[To
     if raw is not None and logprobs is None:
         log.info("a chunk's logprobs were malformed; dropped")
     return text, finish, used, logprobs
+
+
+def server_root(base_url: str) -> str:
+    """http://host:8000/v1 → http://host:8000 (where vLLM serves /metrics and /tokenize)."""
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _ids(chunk: Any, name: str) -> list[int] | None:

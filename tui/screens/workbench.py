@@ -414,7 +414,7 @@ class WorkbenchScreen(Screen):
         """A new pane beside the answer, continuing from the token chosen at its cursor, run at once
         with the same settings (and heat view) as the pane it came from."""
         parent = event.pane
-        fork = parent.fork_point(event.choice)
+        fork = parent.fork_point(event.choice, await self._alternative_id(parent, event.choice))
         if isinstance(fork, str):
             self.notify(f"Cannot fork here: {fork}.", severity="warning")
             return
@@ -478,6 +478,18 @@ class WorkbenchScreen(Screen):
             if side.first:
                 lines = pane.output.lines_of(side.token) if side.token is not None else []
                 pane.output.scroll_to_line(lines[0] if lines else 0)
+
+    async def _alternative_id(self, pane: Pane, choice: int | None) -> int | None:
+        """The chosen alternative's token id when the backend named it by text only (a server):
+        asked of the backend (vLLM's /tokenize)."""
+        index = pane.token_cursor
+        lookup = getattr(self.control.backend, "token_id_of", None)
+        if choice is None or index is None or lookup is None:
+            return None
+        top = pane.spans.tokens[index].top
+        if not 1 <= choice <= len(top) or top[choice - 1].token_id is not None:
+            return None
+        return await lookup(top[choice - 1].text)
 
     async def _score_other(self, result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> None:
         """Ask the engine how likely the other pane's token was here (one step with vLLM's

@@ -416,7 +416,7 @@ class Pane(Vertical):
             return
         index = max(0, min(index, len(self.spans) - 1))
         self.output.set_cursor(index)
-        self._token_panel.show(self.spans, index)
+        self._token_panel.show(self.spans, index, self.answer)
 
     def leave_token_cursor(self) -> None:
         if self.is_mounted and self.output.cursor is not None:
@@ -451,9 +451,10 @@ class Pane(Vertical):
         if self.output.cursor is not None:
             self.post_message(self.ForkRequested(self, event.choice))
 
-    def fork_point(self, choice: int | None) -> Fork | str:
-        """The fork at the token cursor with the token itself or alternative `choice`, or why
-        there is none: the prompt's tokens, the answer's before the cursor, then the chosen one."""
+    def fork_point(self, choice: int | None, alternative_id: int | None = None) -> Fork | str:
+        """The fork at the token cursor with the token itself or alternative `choice` (whose id is
+        `alternative_id` when the backend did not record it), or why there is none: the prompt's
+        tokens, the answer's before the cursor, then the chosen one."""
         index = self.output.cursor
         if index is None:
             return "no token under the cursor"
@@ -462,7 +463,8 @@ class Pane(Vertical):
             chosen_id, chosen_text = token.token_id, token.text
         elif 1 <= choice <= len(token.top):
             alternative = token.top[choice - 1]
-            chosen_id, chosen_text = alternative.token_id, alternative.text
+            chosen_id = alternative_id if alternative.token_id is None else alternative.token_id
+            chosen_text = alternative.text
         else:
             return f"this token has {len(token.top)} alternatives"
         before = [t.token_id for t in self.spans.tokens[:index]]

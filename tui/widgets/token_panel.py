@@ -63,9 +63,10 @@ class TokenPanel(Widget):
         super().__init__(classes=classes)
         self.spans: TokenSpans | None = None
         self.index: int | None = None
+        self.answer = ""
 
-    def show(self, spans: TokenSpans | None, index: int | None) -> None:
-        self.spans, self.index = spans, index
+    def show(self, spans: TokenSpans | None, index: int | None, answer: str = "") -> None:
+        self.spans, self.index, self.answer = spans, index, answer
         self.refresh(layout=True)
 
     def render(self) -> Text:
@@ -77,7 +78,7 @@ class TokenPanel(Widget):
         accent = variables.get("accent", "yellow")
         text = Text()
         text.append(f"token {index + 1} of {len(spans)}  ", style="dim")
-        text.append(token_text(token.text), style="bold")
+        text.append(token_text(shown_piece(token.text, spans, index, self.answer)), style="bold")
         rank = f"rank {token.rank}" if token.rank is not None else f"not in the top {len(token.top)}"
         text.append(f"  p {token.probability:.3f}  logprob {_number(token.logprob)}  {rank}")
         for place, alt in enumerate(token.top, 1):
@@ -94,6 +95,18 @@ class TokenPanel(Widget):
             text.append(f"\nanswer: mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", style="dim")
         text.append("\n←→ token  ↑↓ line  pgup/pgdn page  home/end  esc leave", style="dim")
         return text
+
+
+def shown_piece(piece: str, spans: TokenSpans, index: int, answer: str) -> str:
+    """A token's text as read: a byte piece of a character split over tokens decodes to U+FFFD on
+    its own; the answer holds the joined character, at the token's place."""
+    if "\ufffd" not in piece and piece:
+        return piece
+    start, end = spans.span(index)
+    joined = answer[start:end]
+    if joined:
+        return joined
+    return f"{piece or '∅'} (a piece of the next character)"
 
 
 def _bar(p: float) -> str:
