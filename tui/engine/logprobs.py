@@ -82,9 +82,10 @@ def from_vllm(token_ids: Sequence[int], positions: Any, k: int) -> list[TokenLog
     return tokens
 
 
-def from_openai_completion(logprobs: Any) -> list[TokenLogprob] | None:
+def from_openai_completion(logprobs: Any, k: int = MAX_LOGPROBS) -> list[TokenLogprob] | None:
     """`choices[0].logprobs` of a streamed /v1/completions chunk: tokens, token_logprobs and
-    top_logprobs (a {text: logprob} per token). None when it is malformed."""
+    top_logprobs (a {text: logprob} per token; vLLM adds the sampled token when it is not among
+    the `k` asked for). None when it is malformed."""
     if logprobs is None:
         return None
     tokens = field_of(logprobs, "tokens")
@@ -102,13 +103,13 @@ def from_openai_completion(logprobs: Any) -> list[TokenLogprob] | None:
         if top is not None and not (isinstance(top, dict) and all(
                 isinstance(k, str) and _is_logprob(v) for k, v in top.items())):
             return None
-        alternatives = tuple(sorted((Alternative(None, k, float(v)) for k, v in (top or {}).items()),
-                                    key=lambda a: -a.logprob))
+        alternatives = tuple(sorted((Alternative(None, name, float(v)) for name, v in (top or {}).items()),
+                                    key=lambda a: -a.logprob))[:k]
         result.append(TokenLogprob(None, text, float(value), _rank(float(value), alternatives), alternatives))
     return result
 
 
-def from_openai_chat(logprobs: Any) -> list[TokenLogprob] | None:
+def from_openai_chat(logprobs: Any, k: int = MAX_LOGPROBS) -> list[TokenLogprob] | None:
     """`choices[0].logprobs` of a streamed chat chunk: `content`, a list of {token, logprob,
     top_logprobs: [{token, logprob}]}. None when it is malformed."""
     if logprobs is None:
@@ -131,8 +132,8 @@ def from_openai_chat(logprobs: Any) -> list[TokenLogprob] | None:
                 return None
             alternatives.append(Alternative(None, alt_text, float(alt_value)))
         alternatives.sort(key=lambda a: -a.logprob)
-        result.append(TokenLogprob(None, text, float(value), _rank(float(value), tuple(alternatives)),
-                                   tuple(alternatives)))
+        top_k = tuple(alternatives[:k])
+        result.append(TokenLogprob(None, text, float(value), _rank(float(value), top_k), top_k))
     return result
 
 
@@ -166,8 +167,8 @@ def _json_number(value: float) -> float | None:
 
 
 def _rank(value: float, alternatives: tuple[Alternative, ...]) -> int | None:
-    """The token's rank among the alternatives a server sent (1 = most likely); None when it is
-    not among them (its rank is then beyond them)."""
+    """The token's rank among the top alternatives a server sent (1 = most likely); None when it
+    is less likely than all of them (its rank is then beyond them)."""
     for index, alt in enumerate(alternatives, 1):
         if alt.logprob <= value:
             return index

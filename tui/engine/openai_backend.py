@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from tui.engine.params import ParamError, Sampling
+from tui.engine.params import MAX_LOGPROBS, ParamError, Sampling
 from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller
 from tui.engine.stats import RequestTiming
@@ -203,7 +203,7 @@ class OpenAIBackend:
             chat = sampling.chat_template and prompt_ids is None
             told = False  # the prompt's token ids go with the first delta
             async for chunk in stream:
-                piece = _piece(chunk, chat)
+                piece = _piece(chunk, chat, sampling.logprobs)
                 if piece is None:
                     continue  # the final usage-only chunk
                 text, finish, used, logprobs = piece
@@ -333,7 +333,10 @@ def _served_models(page: Any) -> list[Any]:
     return served
 
 
-def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None, list[TokenLogprob] | None] | None:
+Piece = tuple[str, str | None, int | None, list[TokenLogprob] | None]
+
+
+def _piece(chunk: Any, chat: bool, k: int = MAX_LOGPROBS) -> Piece | None:
     """(text, finish reason, tokens so far per the server, logprobs) of a streamed chunk, or None
     for a chunk without a choice (the final usage-only one). TypeError when a field has the wrong
     type; malformed logprobs are dropped (None), the text kept."""
@@ -355,7 +358,7 @@ def _piece(chunk: Any, chat: bool) -> tuple[str, str | None, int | None, list[To
     if not isinstance(used, int) or isinstance(used, bool) or used < 0:
         used = None
     raw = getattr(choice, "logprobs", None)
-    logprobs = (from_openai_chat(raw) if chat else from_openai_completion(raw)) if raw is not None else None
+    logprobs = (from_openai_chat(raw, k) if chat else from_openai_completion(raw, k)) if raw is not None else None
     if raw is not None and logprobs is None:
         log.info("a chunk's logprobs were malformed; dropped")
     return text, finish, used, logprobs
