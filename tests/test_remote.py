@@ -233,6 +233,34 @@ async def test_remote_logprobs_and_token_ids_and_forks(remote):
     scored = await remote.next_token_logprobs(prompt_ids, [alternative_id])
     assert scored[alternative_id] == pytest.approx(alternative.logprob, abs=1e-3)
 
+
+async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
+    """The heat view, a fork at an alternative (its id from the server's /tokenize; the ids read
+    back from the server's prompt_token_ids) and where the fork parts from its parent."""
+    record = PaneRecord(prompt="The key to happiness is", overrides={"max_tokens": "12", "seed": "4"})
+    app = make_app(remote, session=SessionRecord(panes=[record]), session_path=None)
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        first = bench.panes()[0]
+        first.heat = True
+        send_key(app, "f5")
+        await wait_until(lambda: first.figures.state == DONE, timeout=60)
+        assert len(first.spans) == 12 and first.prompt_ids
+        first.enter_token_cursor()
+        first.move_token_cursor(3)
+        await pilot.pause()
+        token = first.spans.tokens[3]
+        choice = next(i for i, alt in enumerate(token.top, 1) if alt.text != token.text)
+        send_key(app, str(choice))
+        await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=60)
+        fork = bench.panes()[1]
+        chosen = await remote.token_id_of(token.top[choice - 1].text)
+        assert fork.prompt_ids == first.prompt_ids + [t.token_id for t in first.spans.tokens[:3]] + [chosen]
+        bench.clear_parting()
+        bench.mark_parting(first, fork)
+        await pilot.pause()
+        assert any(kind == "part" for *_, kind in first.output.marks)
+
 async def test_xray_shows_the_servers_queue_and_kv_use(remote):
     """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
     panes = [PaneRecord(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})

@@ -202,13 +202,14 @@ class OpenAIBackend:
             self._streams[request_id] = stream
             chat = sampling.chat_template and prompt_ids is None
             told = False  # the prompt's token ids go with the first delta
+            sent_prompt: list[int] | None = None
             async for chunk in stream:
                 piece = _piece(chunk, chat, sampling.logprobs)
                 if piece is None:
                     continue  # the final usage-only chunk
                 text, finish, used, logprobs = piece
-                sent_prompt = None if told else _ids(chunk, "prompt_token_ids")
-                told = told or sent_prompt is not None
+                if sent_prompt is None and not told:
+                    sent_prompt = _ids(chunk, "prompt_token_ids")  # the first chunk may have no text
                 logprobs = _with_ids(logprobs, _ids(chunk, "token_ids"))
                 now = time.perf_counter()
                 before = tokens
@@ -221,6 +222,8 @@ class OpenAIBackend:
                 if text or finish or tokens > before:
                     yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk),
                                 logprobs if sampling.logprobs else None, sent_prompt)
+                    told = told or sent_prompt is not None
+                    sent_prompt = None
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
