@@ -220,7 +220,7 @@ async def test_fork_at_a_token_and_at_an_alternative_and_forks_of_forks():
         assert backend.sent_ids[-1] == expected == fork.fork.ids
         assert fork.prompt_ids == expected  # what the backend says it got
         assert fork.border_title.startswith(f"2 · fork of 1 @ 4 {token.top[1].text.strip()}")
-        assert fork.prompt == first.prompt + first.answer[:first.spans.span(3)[0]] + token.top[1].text
+        assert fork.prompt == f"{first.prompt}\n↳ {first.answer[:first.spans.span(3)[0]]}{token.top[1].text}"
         assert fork.heat and len(fork.spans) == 40
         # a fork of the fork, at its first token, with the token itself (enter)
         fork.enter_token_cursor()

@@ -473,7 +473,8 @@ class Pane(Vertical):
         if index and len(before) != index:
             return "the answer's tokens are not all recorded"
         start, _ = self.spans.span(index)
-        text = self.prompt + self.answer[:start] + chosen_text
+        # What the fork's editor shows (its request is the ids): the prompt, then the answer so far.
+        text = f"{self.prompt}\n↳ {self.answer[:start]}{chosen_text}"
         return Fork(parent=self.number, at=index + 1, token=chosen_text,
                     ids=[*self.prompt_ids, *before, chosen_id], text=text)
 
