@@ -344,6 +344,17 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
     return (marks["end"] - marks["start"]) / WINDOW * 1e6
 
 
+async def delta_costs(plan: Plan, heat: bool = False) -> dict[int, list[float]]:
+    """The per-delta cost at 100 and at `plan.long_answer` deltas, `plan.cost_repeats` times each.
+    A window of 50 deltas is 3 frames: one view jump more or less moves it by half. Runs at the
+    two lengths alternate, and each figure is the median of its runs."""
+    costs: dict[int, list[float]] = {100: [], plan.long_answer: []}
+    for _ in range(plan.cost_repeats):
+        for length in costs:
+            costs[length].append(await delta_cost_us(length, heat))
+    return costs
+
+
 # -- 5b. the token cursor over a long answer ------------------------------------------------------
 async def cursor_key_latencies(count: int, length: int) -> list[float]:
     """Key → screen for the token cursor's keys (right, down, left, up, in turn) over an answer of
@@ -528,7 +539,8 @@ async def xray_cost(backend, plan: Plan, log) -> dict[str, float]:
     return results
 
 
-async def measure_xray(plan: Plan, log) -> dict[str, float | str]:
+async def measure_part(part, plan: Plan, log) -> dict[str, float | str]:
+    """One part of the benchmark (`--only`) on an engine of its own."""
     from tui import render
     from tui.demo_model import ensure_demo_model
     from tui.engine.vllm_backend import VLLMBackend
@@ -539,7 +551,7 @@ async def measure_xray(plan: Plan, log) -> dict[str, float | str]:
     with_ignore_eos(backend)
     try:
         await raw_run(backend, 1, 16)  # warm-up
-        results.update(await xray_cost(backend, plan, log))
+        results.update(await part(backend, plan, log))
     finally:
         await backend.shutdown()
     return results
@@ -552,10 +564,7 @@ async def heat_cost(backend, plan: Plan, log) -> dict[str, float]:
     lp = await throughput(backend, plan, (4, 8), log, heat=True)
     results = {key.replace("ratio_", "ratio_lp_").replace("lag_", "lag_lp_").replace("_tok_s_", "_tok_s_lp_"): value
                for key, value in lp.items() if key.startswith(("ratio_", "lag_", "raw_tok_s", "tui_tok_s"))}
-    costs: dict[int, list[float]] = {100: [], plan.long_answer: []}
-    for _ in range(plan.cost_repeats):
-        for length in costs:
-            costs[length].append(await delta_cost_us(length, heat=True))
+    costs = await delta_costs(plan, heat=True)
     results["delta_cost_us_lp_100"] = statistics.median(costs[100])
     results["delta_cost_us_lp_4000"] = statistics.median(costs[plan.long_answer])
     keys = await cursor_key_latencies(plan.keys, plan.long_answer)
@@ -564,23 +573,6 @@ async def heat_cost(backend, plan: Plan, log) -> dict[str, float]:
         f"{results.get('lag_lp_p99_ms', float('nan')):.1f} ms; per-delta cost {results['delta_cost_us_lp_100']:.0f} µs "
         f"at 100, {results['delta_cost_us_lp_4000']:.0f} µs at {plan.long_answer}; token cursor key → screen "
         f"p50 {percentile(keys, 50):.1f} ms, p99 {results['cursor_key_p99_ms']:.1f} ms over {len(keys)}")
-    return results
-
-
-async def measure_lp(plan: Plan, log) -> dict[str, float | str]:
-    from tui import render
-    from tui.demo_model import ensure_demo_model
-    from tui.engine.vllm_backend import VLLMBackend
-
-    results: dict[str, float | str] = {"render_path": render.current_path().name}
-    backend = VLLMBackend([], model=str(ensure_demo_model()))
-    await backend.start()
-    with_ignore_eos(backend)
-    try:
-        await raw_run(backend, 1, 16)  # warm-up
-        results.update(await heat_cost(backend, plan, log))
-    finally:
-        await backend.shutdown()
     return results
 
 
@@ -619,12 +611,7 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
             f"over {len(keys)}")
     finally:
         await backend.shutdown()
-    # A window of 50 deltas is 3 frames: one view jump more or less moves it by half. Runs at
-    # the two lengths alternate, and each figure is the median of its runs.
-    costs: dict[int, list[float]] = {100: [], plan.long_answer: []}
-    for _ in range(plan.cost_repeats):
-        for length in costs:
-            costs[length].append(await delta_cost_us(length))
+    costs = await delta_costs(plan)
     results["delta_cost_us_100"] = statistics.median(costs[100])
     results["delta_cost_us_4000"] = statistics.median(costs[plan.long_answer])
     log(f"per-delta UI cost (last {WINDOW} deltas, median of {plan.cost_repeats}): "
@@ -681,8 +668,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, plan {plan}")
     started = time.perf_counter()
-    parts = {"xray": measure_xray, "heat": measure_lp}
-    results = asyncio.run(parts.get(args.only, measure)(plan, log))
+    parts = {"xray": xray_cost, "heat": heat_cost}
+    results = asyncio.run(measure_part(parts[args.only], plan, log) if args.only else measure(plan, log))
     log(f"done in {time.perf_counter() - started:.0f} s")
     if args.json:
         print(json.dumps({k: v if isinstance(v, str) else round(v, 4) for k, v in results.items()}), file=term.out)

@@ -7,7 +7,7 @@ import pytest
 from rich.segment import Segment
 from textual.geometry import Region
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, mark_parting, run_with_heat, send_key, wait_until
 from tests.support.scripted import SCRIPTED_PROBABILITIES, ScriptedBackend, echo_script
 from tests.support.terminal import cells
 from tui.figures import DONE
@@ -204,9 +204,7 @@ async def test_fork_at_a_token_and_at_an_alternative_and_forks_of_forks():
     app = make_app(backend, session=session(1, 40))
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
-        first = bench.panes()[0]
-        first.heat = True
-        await run_and_wait(app, pilot, first)
+        (first,) = await run_with_heat(app, timeout=10)
         first.enter_token_cursor()
         first.move_token_cursor(3)
         await pilot.pause()
@@ -258,11 +256,9 @@ async def test_sessions_keep_recorded_tokens_heat_and_forks(tmp_path):
     from tui.session import load_session, save_session
 
     app = make_app(Recording(), session=session(1, 40))
-    async with app.run_test(size=(200, 40)) as pilot:
+    async with app.run_test(size=(200, 40)):
         bench = app.workbench
-        first = bench.panes()[0]
-        first.heat = True
-        await run_and_wait(app, pilot, first)
+        (first,) = await run_with_heat(app, timeout=10)
         first.enter_token_cursor()
         first.move_token_cursor(3)
         send_key(app, "2")
@@ -274,7 +270,7 @@ async def test_sessions_keep_recorded_tokens_heat_and_forks(tmp_path):
     assert notice is None
     backend = Recording()
     app = make_app(backend, session=record)
-    async with app.run_test(size=(200, 40)) as pilot:
+    async with app.run_test(size=(200, 40)):
         panes = app.workbench.panes()
         restored = [(p.spans.ends, [t.token_id for t in p.spans.tokens], p.prompt_ids, p.fork, p.heat)
                     for p in panes]
@@ -357,17 +353,8 @@ async def test_f6_marks_where_two_panes_part():
     panes = [PaneRecord(prompt="same prompt", overrides={"max_tokens": "20", "seed": str(seed)}) for seed in (1, 2)]
     app = make_app(Recording(), session=SessionRecord(panes=panes))
     async with app.run_test(size=(200, 40)) as pilot:
-        bench = app.workbench
-        a, b = bench.panes()
-        a.heat = b.heat = True
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: a.figures.state == b.figures.state == DONE, timeout=10)
-        a.editor.focus()
-        send_key(app, "f6")
-        b.editor.focus()
-        await pilot.pause()
-        send_key(app, "f6")
-        await pilot.pause()
+        a, b = await run_with_heat(app, timeout=10)
+        await mark_parting(app, pilot, a, b)
         ids_a = [t.token_id for t in a.spans.tokens]
         ids_b = [t.token_id for t in b.spans.tokens]
         first = next(i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y)

@@ -216,7 +216,7 @@ def test_logprobs_flag_needs_headless():
 @pytest.mark.ui
 async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
     """Read back from the engine: RequestOutput.prompt_token_ids of the fork's request."""
-    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.app import make_app, run_with_heat, send_key, wait_until
     from tui.figures import DONE
     from tui.session import PaneRecord, SessionRecord
 
@@ -224,10 +224,7 @@ async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
     app = make_app(engine, session=SessionRecord(panes=[record]))
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
-        first = bench.panes()[0]
-        first.heat = True
-        send_key(app, "f5")
-        await wait_until(lambda: first.figures.state == DONE, timeout=60)
+        (first,) = await run_with_heat(app)
         assert first.prompt_ids and len(first.spans) == first.figures.tokens == 12
         first.enter_token_cursor()
         first.move_token_cursor(4)
@@ -248,29 +245,19 @@ async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
 @pytest.mark.engine
 @pytest.mark.ui
 async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded_panes(engine):
-    from tests.support.app import make_app, send_key, wait_until
-    from tui.figures import DONE
+    from tests.support.app import make_app, mark_parting, run_with_heat, wait_until
     from tui.session import PaneRecord, SessionRecord
 
     panes = [PaneRecord(prompt=REFERENCE_PROMPTS[0], overrides={"max_tokens": "40", "seed": str(seed),
                                                                  "temperature": "1.2"}) for seed in (11, 12)]
     app = make_app(engine, session=SessionRecord(panes=panes))
     async with app.run_test(size=(200, 40)) as pilot:
-        bench = app.workbench
-        a, b = bench.panes()
-        a.heat = b.heat = True
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: a.figures.state == b.figures.state == DONE, timeout=60)
+        a, b = await run_with_heat(app)
         ids_a = [t.token_id for t in a.spans.tokens]
         ids_b = [t.token_id for t in b.spans.tokens]
         assert ids_a != ids_b  # two seeds at temperature 1.2 part somewhere in 40 tokens
         first = next(i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y)
-        a.editor.focus()
-        send_key(app, "f6")
-        b.editor.focus()
-        await pilot.pause()
-        send_key(app, "f6")
-        await pilot.pause()
+        await mark_parting(app, pilot, a, b)
         assert (*a.spans.span(first), "part") in a.output.marks
         assert (*b.spans.span(first), "part") in b.output.marks
         assert f"at token {first + 1}: here" in str(a.query_one(".pane-parting").render())

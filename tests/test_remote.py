@@ -20,7 +20,7 @@ import pytest
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
-from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until
 from tests.support.processes import PtyApp
 from tui.figures import CANCELLED, DONE
 from tui.session import PaneRecord, SessionRecord
@@ -241,10 +241,7 @@ async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
     app = make_app(remote, session=SessionRecord(panes=[record]), session_path=None)
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
-        first = bench.panes()[0]
-        first.heat = True
-        send_key(app, "f5")
-        await wait_until(lambda: first.figures.state == DONE, timeout=60)
+        (first,) = await run_with_heat(app)
         assert len(first.spans) == 12 and first.prompt_ids
         first.enter_token_cursor()
         first.move_token_cursor(3)

@@ -44,3 +44,23 @@ def send_key(app, key: str) -> None:
     """A key press, without Pilot's wait for an idle app (which, while answers stream, only
     comes when they have finished)."""
     app.simulate_key(key)
+
+
+async def run_with_heat(app, timeout: float = 60.0) -> list:
+    """Every pane with the heat view on, run (ctrl+r) until all are done; returns the panes."""
+    panes = app.workbench.panes()
+    for pane in panes:
+        pane.heat = True
+    send_key(app, "ctrl+r")
+    await wait_until(lambda: all(pane.figures.state == "done" for pane in panes), timeout=timeout)
+    return panes
+
+
+async def mark_parting(app, pilot, a, b) -> None:
+    """f6 in pane `a`, then in pane `b`: where their answers part is marked in both."""
+    a.editor.focus()
+    send_key(app, "f6")
+    b.editor.focus()
+    await pilot.pause()
+    send_key(app, "f6")
+    await pilot.pause()
