@@ -270,3 +270,20 @@ async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded
         scored = await engine.next_token_logprobs(context, [ids_b[first]])
         line = str(a.query_one(".pane-parting").render())
         assert line.endswith(f"p {math.exp(scored[ids_b[first]]):.3f} here")
+
+
+def test_flat_logprobs_read_as_the_dicts():
+    from vllm.logprobs import FlatLogprobs, Logprob
+
+    positions = [{7: Logprob(-0.5, 2, " the"), 3: Logprob(-0.2, 1, " a"), 9: Logprob(-3.0, 3, " his")},
+                 {42: Logprob(-6.0, 57, "zz"), 3: Logprob(-0.2, 1, " a"), 9: Logprob(-3.0, 2, " his")}]
+    flat = FlatLogprobs()
+    for position in positions:
+        # as vLLM fills it: the sampled token first, then the top k, the sampled one again if there
+        first, *_ = position.items()
+        top = sorted((lp.rank, tid, lp) for tid, lp in position.items() if lp.rank <= 3)
+        flat.append_fast([first[0]] + [tid for _, tid, _ in top], [first[1].logprob] + [lp.logprob for *_, lp in top],
+                         iter([first[1].rank] + [r for r, _, _ in top]),
+                         [first[1].decoded_token] + [lp.decoded_token for *_, lp in top])
+    assert from_vllm([7, 42], flat, k=2) == from_vllm([7, 42], positions, k=2)
+    assert [t.rank for t in from_vllm([7, 42], flat, k=2)] == [2, 57]

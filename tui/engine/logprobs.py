@@ -69,7 +69,10 @@ def mode_label(mode: str | None) -> str:
 def from_vllm(token_ids: Sequence[int], positions: Any, k: int) -> list[TokenLogprob]:
     """vLLM's logprobs of the new tokens of one DELTA output (`CompletionOutput.logprobs`: per
     token, `{token_id: Logprob}` of the sampled token and the `k` most likely ones; the sampled
-    token is listed once, with its own rank, also when it is among them)."""
+    token is listed once, with its own rank, also when it is among them). Flat logprobs
+    (`SamplingParams(flat_logprobs=True)`, which the backend asks for) are read from their lists."""
+    if hasattr(positions, "start_indices"):
+        return _from_flat(token_ids, positions, k)
     tokens = []
     for token_id, position in zip(token_ids, positions or ()):
         own = position.get(token_id) if position else None
@@ -79,6 +82,28 @@ def from_vllm(token_ids: Sequence[int], positions: Any, k: int) -> list[TokenLog
                      if lp.rank is not None and lp.rank <= k)
         alternatives = tuple(Alternative(tid, lp.decoded_token or "", float(lp.logprob)) for _, tid, lp in top)
         tokens.append(TokenLogprob(token_id, own.decoded_token or "", float(own.logprob), own.rank, alternatives))
+    return tokens
+
+
+def _from_flat(token_ids: Sequence[int], flat: Any, k: int) -> list[TokenLogprob]:
+    """`from_vllm` on vLLM's FlatLogprobs, without making a Logprob per entry."""
+    tokens = []
+    ids, values, ranks, texts = flat.token_ids, flat.logprobs, flat.ranks, flat.decoded_tokens
+    for token_id, first, end in zip(token_ids, flat.start_indices, flat.end_indices):
+        own = None
+        top = []
+        seen = set()  # the sampled token comes first, then again among the top k when it is there
+        for i in range(first, end):
+            if ids[i] == token_id and own is None:
+                own = i
+            if ranks[i] is not None and ranks[i] <= k and ids[i] not in seen:
+                seen.add(ids[i])
+                top.append((ranks[i], i))
+        if own is None:
+            continue
+        top.sort()
+        alternatives = tuple(Alternative(ids[i], texts[i] or "", float(values[i])) for _, i in top)
+        tokens.append(TokenLogprob(token_id, texts[own] or "", float(values[own]), ranks[own], alternatives))
     return tokens
 
 

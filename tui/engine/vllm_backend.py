@@ -223,8 +223,10 @@ class VLLMBackend:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
+        # Flat logprobs: a few lists per output instead of a dict and objects per token (vLLM's own
+        # advice for less garbage collection).
         return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
-                              logprobs=sampling.logprobs or None)
+                              logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs))
 
     async def _render(self, engine: Any, prompt: str, sampling: Sampling,
                       prompt_ids: list[int] | None = None) -> Any:
