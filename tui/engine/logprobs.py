@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tui.engine.params import MAX_LOGPROBS  # noqa: F401 - where the bound lives
+from tui.engine.params import MAX_LOGPROBS
 
 # What the numbers are, by vLLM's --logprobs-mode (its default is raw_logprobs).
 MODE_LABELS = {

@@ -24,7 +24,7 @@ from typing import Any
 
 from tui.engine.params import MAX_LOGPROBS, ParamError, Sampling
 from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
-from tui.engine.remote_metrics import MetricsPoller
+from tui.engine.remote_metrics import MetricsPoller, server_root
 from tui.engine.stats import RequestTiming
 from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
@@ -365,12 +365,6 @@ def _piece(chunk: Any, chat: bool, k: int = MAX_LOGPROBS) -> Piece | None:
     if raw is not None and logprobs is None:
         log.info("a chunk's logprobs were malformed; dropped")
     return text, finish, used, logprobs
-
-
-def server_root(base_url: str) -> str:
-    """http://host:8000/v1 → http://host:8000 (where vLLM serves /metrics and /tokenize)."""
-    base = base_url.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
 def _is_number(value: Any) -> bool:

@@ -22,13 +22,15 @@ TIMEOUT_S = 5.0
 MAX_BYTES = 8 * 1024 * 1024  # a /metrics page larger than this is not read
 
 
-def metrics_url(base_url: str) -> str:
-    """http://host:8000/v1 → http://host:8000/metrics (vLLM serves it at the root)."""
+def server_root(base_url: str) -> str:
+    """http://host:8000/v1 → http://host:8000: vLLM serves /metrics and /tokenize beside /v1."""
     parts = urlsplit(base_url.rstrip("/"))
-    path = parts.path
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
-    return urlunsplit((parts.scheme, parts.netloc, f"{path}/metrics", "", ""))
+    path = parts.path[: -len("/v1")] if parts.path.endswith("/v1") else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def metrics_url(base_url: str) -> str:
+    return f"{server_root(base_url)}/metrics"
 
 
 def sample_totals(text: str) -> dict[str, float]:

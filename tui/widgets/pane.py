@@ -140,7 +140,7 @@ class Pane(Vertical):
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
-        self._show_engine = False  # the engine's timings in the status line (with the X-ray)
+        self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
         self.spans = TokenSpans()  # the answer's tokens with their logprobs, when recorded
         self.prompt_ids: list[int] | None = None  # the last run's prompt as the engine got it
         self.fork: Fork | None = None  # where this pane's prompt was forked from (its token ids)
@@ -168,6 +168,7 @@ class Pane(Vertical):
         self._status = self.query_one(".pane-status", StatusLine)
         self._engine_status = self.query_one(".pane-engine", StatusLine)
         self._output.spans = self.spans
+        self._output.heat = self.heat  # set before the pane was mounted
         self._legend = self.query_one(HeatLegend)
         self._token_panel = self.query_one(TokenPanel)
 
