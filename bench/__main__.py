@@ -265,6 +265,21 @@ async def cancel_latencies(backend, count: int) -> list[float]:
     return out
 
 
+async def key_to_screen_ms(app, key: str, state) -> float:
+    """ms from a key press to the end of the frame that shows its effect: `state()` changes when
+    the app has handled the key; what that marked for drawing is in the next frame."""
+    from tests.support.app import send_key
+
+    before = state()
+    start = time.perf_counter()
+    send_key(app, key)
+    while state() == before:
+        await asyncio.sleep(0)
+    shown = asyncio.get_running_loop().create_future()
+    after_next_frame(app).append(lambda now: shown.done() or shown.set_result(now))
+    return (await shown - start) * 1000
+
+
 # -- 4. key -> screen while 8 panes stream -------------------------------------------------------
 async def key_latencies(backend, count: int) -> list[float]:
     from tests.support.app import make_app, send_key, wait_until
@@ -286,14 +301,7 @@ async def key_latencies(backend, count: int) -> list[float]:
         for i in range(count):
             if not all(p.figures.state == "streaming" for p in all_panes):
                 break
-            before = editor.text
-            start = time.perf_counter()
-            send_key(app, "x")
-            while editor.text == before:
-                await asyncio.sleep(0)
-            shown = asyncio.get_running_loop().create_future()
-            after_next_frame(app).append(lambda now: shown.done() or shown.set_result(now))
-            out.append((await shown - start) * 1000)
+            out.append(await key_to_screen_ms(app, "x", lambda: editor.text))
             await asyncio.sleep(0.02)
         send_key(app, "ctrl+k")
         await wait_until(lambda: backend._engine.get_num_unfinished_requests() == 0)  # noqa: SLF001
@@ -383,14 +391,7 @@ async def cursor_key_latencies(count: int, length: int) -> list[float]:
         settle_like_the_app()
         keys = ["right", "down", "right", "down", "left", "up"]
         for i in range(count):
-            before = pane.token_cursor
-            start = time.perf_counter()
-            send_key(app, keys[i % len(keys)])
-            while pane.token_cursor == before:
-                await asyncio.sleep(0)
-            shown = asyncio.get_running_loop().create_future()
-            after_next_frame(app).append(lambda now: shown.done() or shown.set_result(now))
-            out.append((await shown - start) * 1000)
+            out.append(await key_to_screen_ms(app, keys[i % len(keys)], lambda: pane.token_cursor))
             await asyncio.sleep(0.02)
     return out
 

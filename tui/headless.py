@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 
@@ -84,7 +83,7 @@ def print_logprobs(tokens: list[TokenLogprob], out) -> None:
     print(f"Logprobs: {len(tokens)} tokens · mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", file=out)
     for place, token in enumerate(tokens, 1):
         rank = f"rank {token.rank}" if token.rank is not None else "rank >"
-        alternatives = "  ".join(f"{token_text(a.text, 16)} {math.exp(a.logprob):.3f}" for a in token.top)
+        alternatives = "  ".join(f"{token_text(a.text, 16)} {a.probability:.3f}" for a in token.top)
         print(f"{place:>5}  {token_text(token.text, 16):<16} p {token.probability:.3f}  "
               f"({token.logprob:.3f})  {rank:<7}│ {alternatives}", file=out)
 

@@ -30,6 +30,10 @@ class Alternative:
     text: str
     logprob: float
 
+    @property
+    def probability(self) -> float:
+        return probability(self.logprob)
+
 
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
@@ -44,7 +48,7 @@ class TokenLogprob:
 
     @property
     def probability(self) -> float:
-        return math.exp(self.logprob) if self.logprob > -math.inf else 0.0
+        return probability(self.logprob)
 
 
 SHORT_MODE_LABELS = {
@@ -53,6 +57,11 @@ SHORT_MODE_LABELS = {
     "raw_logits": "raw logits",
     "processed_logits": "processed logits",
 }
+
+
+def probability(logprob: float) -> float:
+    """exp(logprob); 0 for -inf (a token the distribution ruled out)."""
+    return math.exp(logprob) if logprob > -math.inf else 0.0
 
 
 def short_mode_label(mode: str | None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, replace
 from functools import cached_property
 
@@ -15,7 +14,7 @@ from textual.widgets import Footer
 
 from tui import render
 from tui.divergence import Parting, Side, part
-from tui.engine.logprobs import mean_logprob, perplexity, token_record
+from tui.engine.logprobs import mean_logprob, perplexity, probability, token_record
 from tui.engine.params import ParamError, Sampling
 from tui.engine.protocol import EngineState
 from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChanged
@@ -51,7 +50,7 @@ def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_sid
     theirs = other.spans.tokens[other_side.token]
     here = next((alt for alt in mine.top if alt.token_id == theirs.token_id), None)
     if here is not None or scored is not None:
-        p = math.exp(here.logprob) if here is not None else scored
+        p = here.probability if here is not None else scored
         likely = f"p {p:.3f} here"
     else:
         likely = f"not in the top {len(mine.top)} here"
@@ -506,7 +505,7 @@ class WorkbenchScreen(Screen):
             return
         if theirs.token_id in found and self._parted is not None and pane in self._parted:
             pane.show_parting(parting_text(result, pane, side, other, other_side,
-                                           math.exp(found[theirs.token_id])))
+                                           probability(found[theirs.token_id])))
 
     def action_next_top_logprobs(self) -> None:
         """How many alternatives per token the heat view records (5, 10, 20, 1, 3, …)."""

@@ -82,7 +82,7 @@ class TokenPanel(Widget):
         rank = f"rank {token.rank}" if token.rank is not None else f"not in the top {len(token.top)}"
         text.append(f"  p {token.probability:.3f}  logprob {_number(token.logprob)}  {rank}")
         for place, alt in enumerate(token.top, 1):
-            p = math.exp(alt.logprob) if alt.logprob > -math.inf else 0.0
+            p = alt.probability
             chosen = alt.token_id == token.token_id if token.token_id is not None else alt.text == token.text
             text.append(f"\n {place:>2} ", style="dim")
             text.append(f"{token_text(alt.text, 14):<14}", style="bold" if chosen else "")
