@@ -272,23 +272,29 @@ def test_restored_session_with_a_running_pane_comes_back_cancelled():
     assert asyncio.run(check()) == CANCELLED
 
 
-async def test_panes_share_the_width_or_scroll_sideways_when_they_do_not_fit(tmp_path):
+async def test_panes_share_the_width_or_wrap_into_a_grid_when_they_do_not_fit(tmp_path):
     session = SessionRecord(panes=[PaneRecord(prompt=str(i)) for i in range(8)])
     app = make_app(session=session, session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:
         await pilot.pause()
         panes = app.workbench.panes()
         visible = render.on_screen(app.workbench)
-        assert [p.number for p in panes if p.output in visible] == [1, 2, 3, 4, 5]
-        assert {p.region.width for p in panes[:5]} == {40}
+        assert [p.number for p in panes if p.output in visible] == list(range(1, 9))  # two rows of four
+        assert {p.region.width for p in panes} == {50}
+        assert [p.region.y for p in panes[:4]] == [panes[0].region.y] * 4 and panes[4].region.y > panes[0].region.y
         await pilot.resize_terminal(400, 40)
         await pilot.pause()
-        assert {p.region.width for p in app.workbench.panes()} == {50}  # all eight fit now
+        assert {p.region.width for p in app.workbench.panes()} == {50}  # all eight fit one row now
+        assert len({p.region.y for p in app.workbench.panes()}) == 1
         await pilot.resize_terminal(20, 10)  # tiny: still no crash, one pane at its minimum
         await pilot.pause()
+        await pilot.resize_terminal(200, 14)  # too low for two readable rows: they scroll down
+        await pilot.pause()
+        visible = render.on_screen(app.workbench)
+        assert [p.number for p in app.workbench.panes() if p.output in visible] == [1, 2, 3, 4]
         await pilot.resize_terminal(200, 40)
         await pilot.pause()
-        assert {p.region.width for p in app.workbench.panes()[:5]} == {40}
+        assert {p.region.width for p in app.workbench.panes()} == {50}
 
 
 async def test_output_follows_the_end_unless_the_person_scrolled_up(tmp_path):

@@ -27,8 +27,9 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
 toml_scalars = st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | st.text(max_size=12)
 toml_values = st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(min_size=1, max_size=10), inner, max_size=4), max_leaves=12)
-SESSION_KEYS = ["version", "defaults", "chat_template", "system_prompt", "panes"]
-PANE_KEYS = ["prompt", "overrides", "output", "state", "tokens", "ttft_ms", "tok_s", "finish_reason", "message"]
+SESSION_KEYS = ["version", "defaults", "chat_template", "system_prompt", "panes", "default_target"]
+PANE_KEYS = ["prompt", "overrides", "output", "state", "tokens", "ttft_ms", "tok_s", "finish_reason", "message",
+             "target", "label"]
 
 
 def session_like():
@@ -36,13 +37,16 @@ def session_like():
     pane = st.dictionaries(st.sampled_from(PANE_KEYS + ["extra"]), json_values, max_size=6)
     return st.fixed_dictionaries({"version": st.just(1) | json_values},
                                  optional={"defaults": json_values, "chat_template": json_values,
-                                           "system_prompt": json_values,
+                                           "system_prompt": json_values, "default_target": json_values,
                                            "panes": st.lists(pane, max_size=3) | json_values})
 
 
 def config_like():
-    return st.dictionaries(st.sampled_from(["theme", "backend", "engine", "remote", "sampling", "other"]),
-                           toml_values | st.dictionaries(st.sampled_from(
+    item = st.dictionaries(st.sampled_from(["url", "api_key_env", "models", "name", "path", "other"]),
+                           toml_values, max_size=3)
+    return st.dictionaries(st.sampled_from(["theme", "backend", "engine", "remote", "sampling", "other",
+                                            "remotes", "adapters"]),
+                           toml_values | st.lists(item, max_size=2) | st.dictionaries(st.sampled_from(
                                ["model", "flags", "base_url", "read_timeout", "temperature", "seed",
                                 "chat_template", "system_prompt", "top_k"]), toml_values, max_size=4),
                            max_size=5)
@@ -115,6 +119,10 @@ def test_any_batch_file_is_run_or_refused_with_its_line(tmp_path, lines):
     (lambda d: d.update(chat_template="yes"), "chat_template: must be true or false"),
     (lambda d: d.update(panes={"a": 1}), "panes: must be a list"),
     (lambda d: d["panes"][0].update(promt="typo"), "panes[0].promt: is not a setting here"),
+    (lambda d: d["panes"][0].update(target={"model": 3}), "panes[0].target.model: must be a string"),
+    (lambda d: d["panes"][0].update(target={"model": "m", "lora": "x"}), "panes[0].target.lora: is not a setting"),
+    (lambda d: d["panes"][0].update(label=["a"]), "panes[0].label: must be a string"),
+    (lambda d: d.update(default_target="demo"), "default_target: must be a table"),
 ])
 def test_a_bad_session_field_is_named_and_the_file_kept(tmp_path, change, field):
     data = {"version": 1, "defaults": {"temperature": "0.5"}, "chat_template": True, "system_prompt": "",

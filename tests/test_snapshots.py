@@ -176,3 +176,43 @@ def test_where_two_panes_part(snap_compare, tmp_path):
         still(app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def _targets_session() -> SessionRecord:
+    from tui.engine.protocol import LOCAL, Target
+
+    base, adapter = Target(LOCAL, "scripted-model"), Target(LOCAL, "scripted-model", "proverbs")
+    remote = Target("127.0.0.1:8000", "Qwen/Qwen2.5-1.5B-Instruct")
+    return SessionRecord(panes=[PaneRecord(prompt="The key to happiness is", target=t.record())
+                                for t in (base, adapter, remote)] +
+                         [PaneRecord(prompt="The key to happiness is", target=adapter.record(), label=f"seed={s}",
+                                     overrides={"seed": str(s)}) for s in (1, 2, 3)])
+
+
+def test_panes_with_their_targets_in_a_grid(snap_compare, tmp_path):
+    """Six panes (base, adapter, a server's model, a sweep of seeds) at 150 columns: two rows."""
+    app = make_app(ScriptedBackend(adapters=("proverbs",), stall_after=8), session=_targets_session(),
+                   session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        bench = app.workbench
+        for pane in bench.panes()[:2] + bench.panes()[3:]:
+            bench.run_pane(pane)
+        await wait_until(lambda: all(p.figures.tokens == 8 for p in bench.panes()[:2] + bench.panes()[3:]))
+        await pilot.pause(0.1)
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_target_picker(snap_compare, tmp_path):
+    app = make_app(ScriptedBackend(adapters=("proverbs", "psalms")), session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -15,10 +15,10 @@ from tui import exit_codes, locations
 from tui.commands import workbench_commands
 from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
-from tui.engine.protocol import Backend, EngineState
+from tui.engine.protocol import Backend, EngineState, Target
 from tui.engine_control import EngineControl
 from tui.screens.workbench import WorkbenchScreen
-from tui.session import SessionLock, SessionRecord, load_session, save_session
+from tui.session import PaneRecord, SessionLock, SessionRecord, load_session, save_session
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.text import one_line
@@ -27,6 +27,7 @@ from tui.themes import DEFAULT_THEME, discover_themes
 log = logging.getLogger(__name__)
 
 AUTOSAVE_S = 10.0
+FIRST_PROMPT = "The key to happiness is"  # the first start's panes (base and adapter) ask this
 
 
 class WorkbenchApp(App):
@@ -38,9 +39,12 @@ class WorkbenchApp(App):
     def __init__(self, backend: Backend, sampling: Sampling | None = None, *,
                  config: Config | None = None, session: SessionRecord | None = None,
                  session_path: Path | None = None, log_path: str | None = None,
-                 start_engine: bool = True, save_config: bool = True, xray: bool = False) -> None:
+                 start_engine: bool = True, save_config: bool = True, xray: bool = False,
+                 default_target: Target | str | None = None) -> None:
+        """`default_target`: a Target, or a name a server will resolve once reached."""
         super().__init__()
         self._xray = xray
+        self._default_target = default_target
         self.engine = EngineControl(backend)
         self.config = config or Config()
         self._session_path = session_path
@@ -73,7 +77,7 @@ class WorkbenchApp(App):
         # be styled and laid out once more before the first frame.
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
         self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
-                                         xray=self._xray)
+                                         xray=self._xray, default_target=self._default_target)
         return self.workbench
 
     async def on_mount(self) -> None:
@@ -158,8 +162,11 @@ def _session_from_sampling(sampling: Sampling) -> SessionRecord:
 
 
 def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool = False,
-            config: Config | None = None, cli_sampling_given: bool = False, xray: bool = False) -> int:
-    """Run the UI, then stop the engine; return the exit code."""
+            config: Config | None = None, cli_sampling_given: bool = False, xray: bool = False,
+            targets: list | None = None, first_start_panes: list[Target] | None = None) -> int:
+    """Run the UI, then stop the engine; return the exit code. `targets`: those --target named (the
+    first is the default; a name left for a server to resolve is looked up once it is reached).
+    `first_start_panes`: with no session yet, one pane per target on the same prompt."""
     notices: list[str] = []
     session = None
     session_path: Path | None = locations.session_file()
@@ -174,10 +181,14 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
             notices.append(notice)
     if session is not None and cli_sampling_given:
         session.defaults = _session_from_sampling(sampling).defaults
+    if session is None and first_start_panes:
+        session = _session_from_sampling(sampling)
+        session.panes = [PaneRecord(prompt=FIRST_PROMPT, target=t.record()) for t in first_start_panes]
     config = config or Config()
     config.notices.extend(notices)
     app = WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
-                       log_path=str(term.log_path) if term.log_path else None, xray=xray)
+                       log_path=str(term.log_path) if term.log_path else None, xray=xray,
+                       default_target=(targets or [None])[0])
     asyncio.run(_run_then_stop(app, term))
     if app.exit_signal:
         return exit_codes.for_signal(app.exit_signal)

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from tui import __version__, exit_codes, locations
+from tui.config import Remote
+from tui.demo_model.build import DEMO_ADAPTER_NAME
+from tui.engine.fleet import Fleet
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
+from tui.engine.protocol import BackendError, EngineState
+from tui.targets import targets_of
 from tui.text import one_line
 
 
@@ -58,8 +63,18 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
     ours.add_argument("--backend", choices=("vllm", "openai"), default=None,
                       help="vllm: AsyncLLM in this process (default); openai: a remote OpenAI-compatible "
                       "server such as `vllm serve` (needs --base-url)")
-    ours.add_argument("--base-url", metavar="URL", default=None,
-                      help="the remote server's API root, e.g. http://127.0.0.1:8000/v1 (implies --backend openai)")
+    ours.add_argument("--base-url", metavar="URL", action="append", default=None,
+                      help="a remote server's API root, e.g. http://127.0.0.1:8000/v1; repeat it for more "
+                      "servers. Alone it implies --backend openai (the first is the main one); with "
+                      "--backend vllm or --demo the servers' models are targets beside the engine's")
+    ours.add_argument("--lora", metavar="NAME=PATH", action="append", default=None,
+                      help="a LoRA adapter (a PEFT folder) for the in-process engine, a target of its own; "
+                      "repeatable. Turns on vLLM's --enable-lora, --max-loras and --max-lora-rank "
+                      "(fitted to the adapters) unless given")
+    ours.add_argument("--target", metavar="NAME", action="append", default=None,
+                      help="where prompts go: 'base', an adapter's name, a model or a label as the picker "
+                      "shows it. The app: the default target. --headless: every prompt runs on each "
+                      "--target given")
     ours.add_argument("--api-key", metavar="KEY", default=None,
                       help="API key for the remote server (default: $OPENAI_API_KEY, else none)")
     ours.add_argument("--read-timeout", metavar="S", type=float, default=None,
@@ -175,19 +190,53 @@ def _main(argv: list[str], term) -> int:
     except UsageError as exc:
         return usage(str(exc))
     if plan.headless:
-        if plan.batch is not None:
-            from tui.batch import run_batch
-
-            return asyncio.run(run_batch(plan.backend, plan.batch, plan.sampling, term,
-                                         output=plan.output, concurrency=plan.concurrency, stats=plan.stats))
-        from tui.headless import run_headless
-
-        return asyncio.run(run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats))
+        return asyncio.run(_run_headless(plan, term))
 
     from tui.app import run_app  # Textual; never imported by the headless path
 
     return run_app(plan.backend, plan.sampling, term, fresh=plan.fresh, config=plan.config,
-                   cli_sampling_given=plan.cli_sampling_given, xray=plan.stats)
+                   cli_sampling_given=plan.cli_sampling_given, xray=plan.stats, targets=plan.targets,
+                   first_start_panes=plan.first_start_panes)
+
+
+async def _run_headless(plan: Plan, term) -> int:
+    """--headless and --batch, once the targets named by a server's model are checked: a name no
+    target has is a usage error (exit 2) before the engine loads."""
+    try:
+        targets = await check_targets(plan.backend, plan.targets)
+    except UsageError as exc:
+        print(f"vllm-panes: error: {one_line(exc, 2000)}", file=term.err)
+        await plan.backend.shutdown()
+        return exit_codes.USAGE
+    if plan.batch is not None:
+        from tui.batch import run_batch
+
+        return await run_batch(plan.backend, plan.batch, plan.sampling, term, output=plan.output,
+                               concurrency=plan.concurrency, stats=plan.stats, targets=targets)
+    from tui.headless import run_headless
+
+    return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats, targets=targets)
+
+
+async def check_targets(backend: Any, named: list[Any]) -> list[Any]:
+    """Resolve the names left for the servers, once they have been reached (they are connected
+    for it, without loading the engine); UsageError for a name that is no target."""
+    from tui.targets import TargetError, resolve
+
+    if not any(isinstance(t, str) for t in named):
+        return list(named)
+    if isinstance(backend, Fleet):
+        await asyncio.gather(*backend.connect_others())
+    elif backend.state is not EngineState.READY:
+        try:
+            await backend.start()
+        except BackendError as exc:
+            raise UsageError(f"--target: cannot list the server's models: {exc}") from None
+    known = targets_of(backend)
+    try:
+        return [resolve(t, known) if isinstance(t, str) else t for t in named]
+    except TargetError as exc:
+        raise UsageError(f"--target: {exc}") from None
 
 
 @dataclass
@@ -205,6 +254,8 @@ class Plan:
     fresh: bool = False
     cli_sampling_given: bool = False
     stats: bool = False
+    targets: list[Any] = field(default_factory=list)  # Targets named with --target, resolved
+    first_start_panes: list[Any] = field(default_factory=list)  # targets of the first start's panes
 
 
 def make_plan(argv: list[str], config: Any) -> Plan:
@@ -234,14 +285,60 @@ def make_plan(argv: list[str], config: Any) -> Plan:
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,
                 stats=ns.stats)
 
-    backend = ns.backend or ("openai" if ns.base_url else config.backend)
-    if backend != "openai" and ns.read_timeout is not None:
+    urls = [Remote(url) for url in ns.base_url or []]
+    backend = ns.backend or ("vllm" if ns.demo else "openai" if urls else config.backend)
+    if backend != "openai" and ns.read_timeout is not None and not urls:
         raise UsageError("--read-timeout goes with a remote server (--base-url)")
+    adapters = _adapters(ns, config)
     if backend == "openai":
-        plan.backend, plan.prompts = _remote_backend(ns, rest, config, headless)
-        return plan
+        if ns.lora:
+            raise UsageError("--lora names adapters for the in-process engine; a server serves its own "
+                             "(`vllm serve --enable-lora --lora-modules NAME=PATH`)")
+        primary, plan.prompts = _remote_backend(ns, rest, config, headless, urls[0] if urls else None)
+        others = _servers(ns, urls[1:] + config.remotes, config)
+    else:
+        primary = _engine_backend(ns, rest, config, headless, adapters, plan)
+        others = _servers(ns, urls + config.remotes, config)
+    try:
+        plan.backend = primary if not others else Fleet(primary, others)
+    except ValueError as exc:
+        raise UsageError(f"--base-url: {exc}") from None
+    plan.targets = _named_targets(ns.target or [], plan.backend)
+    if ns.demo and not ns.target and DEMO_ADAPTER_NAME in adapters:
+        plan.first_start_panes = [t for t in targets_of(primary) if t.adapter in (None, DEMO_ADAPTER_NAME)]
+    return plan
+
+
+def _adapters(ns: argparse.Namespace, config: Any) -> dict[str, str]:
+    """The config's adapters, then --lora's (a name given on the command line wins), then the demo's."""
+    from tui.engine.lora import LoraSpecError, parse_lora_spec
+
+    adapters = dict(config.adapters)
+    named: set[str] = set()
+    for spec in ns.lora or []:
+        try:
+            name, path = parse_lora_spec(spec)
+        except LoraSpecError as exc:
+            raise UsageError(f"--lora: {exc}") from None
+        if name in named:
+            raise UsageError(f"--lora: {name!r} is named twice")
+        named.add(name)
+        adapters[name] = str(Path(path).expanduser())
+    if ns.demo:
+        from tui.demo_model import demo_adapter_path
+
+        shipped = demo_adapter_path()
+        if shipped is not None:
+            adapters.setdefault(DEMO_ADAPTER_NAME, str(shipped))
+    return adapters
+
+
+def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool,
+                    adapters: dict[str, str], plan: Plan) -> Any:
+    from tui.engine.lora import lora_flags
 
     engine_argv = list(config.engine_flags) + rest  # later flags win in argparse
+    engine_argv += lora_flags(adapters, engine_argv)
     model = config.model
     if ns.demo:
         from tui.demo_model import ensure_demo_model
@@ -268,22 +365,54 @@ def make_plan(argv: list[str], config: Any) -> Plan:
             raise UsageError(str(exc)) from None
         if plan.batch is not None and plan.prompts:
             raise UsageError("give prompts in the --batch file, not on the command line")
+        model = str(engine_args.model)
 
     from tui.engine.vllm_backend import VLLMBackend
 
-    plan.backend = VLLMBackend(engine_argv, model=model, engine_args=engine_args)
-    return plan
+    return VLLMBackend(engine_argv, model=model, engine_args=engine_args, adapters=adapters)
 
 
-def _remote_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool):
+def _servers(ns: argparse.Namespace, remotes: list[Remote], config: Any) -> list[Any]:
+    """The other servers (beside the main backend): connected in the background at start."""
     from tui.engine.openai_backend import OpenAIBackend
 
-    base_url = ns.base_url or config.remote_url
+    servers = []
+    for remote in remotes:
+        key = os.environ.get(remote.api_key_env) if remote.api_key_env else ns.api_key
+        timeout = ns.read_timeout if ns.read_timeout is not None else config.read_timeout
+        servers.append(OpenAIBackend(remote.url, api_key=key or os.environ.get("OPENAI_API_KEY"),
+                                     models=remote.models,
+                                     **({"read_timeout": timeout} if timeout is not None else {})))
+    return servers
+
+
+def _named_targets(specs: list[str], backend: Any) -> list[Any]:
+    """The targets --target names. A name no target of the engine has may be a server's model,
+    known once the server is reached: those are checked then (see check_targets)."""
+    from tui.targets import TargetError, resolve
+
+    known = targets_of(backend)
+    servers = isinstance(backend, Fleet) or getattr(backend, "source", None) is not None
+    resolved = []
+    for spec in specs:
+        try:
+            resolved.append(resolve(spec, known))
+        except TargetError as exc:
+            if not servers:
+                raise UsageError(f"--target: {exc}") from None
+            resolved.append(spec)
+    return resolved
+
+
+def _remote_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool,
+                    first: Remote | None):
+    from tui.engine.openai_backend import OpenAIBackend
+
+    base_url = first.url if first is not None else config.remote_url
     if not base_url:
         raise UsageError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
     if ns.demo:
-        raise UsageError("--demo runs the demo model in this process; with --backend openai, serve it "
-                         "with `vllm serve` and give --base-url")
+        raise UsageError("--demo runs the demo model in this process, not with --backend openai")
     parser = _Parser(prog="vllm-panes", add_help=False)
     parser.add_argument("--model", default=config.remote_model)
     if headless:

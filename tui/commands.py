@@ -23,6 +23,14 @@ def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None
     yield SystemCommand("New pane", "Add an empty pane (ctrl+n)", bench.action_new_pane)
     yield SystemCommand("Duplicate pane", "Same prompt and settings, to compare (ctrl+d)",
                         bench.action_duplicate_pane)
+    yield SystemCommand("Choose target", "The focused pane's model, adapter or server (ctrl+t)",
+                        bench.action_pick_target)
+    yield SystemCommand("Duplicate on every target", "The focused pane's prompt and settings on every other "
+                        "target, run at once (f7)", bench.action_every_target)
+    yield SystemCommand("Sweep", "One pane per combination of knob or target values, e.g. temperature=0,0.7 "
+                        "seed=1,2 or target=* (f8)", bench.action_sweep)
+    yield SystemCommand("Load LoRA adapter", "Name an adapter folder; it loads into the running engine and "
+                        "becomes a target", bench.action_load_adapter)
     yield SystemCommand("Close pane", "Close the focused pane (ctrl+w)", bench.action_close_pane)
     yield SystemCommand("Move pane right", "alt+shift+right", lambda: bench.action_move_pane(1))
     yield SystemCommand("Move pane left", "alt+shift+left", lambda: bench.action_move_pane(-1))

@@ -10,6 +10,13 @@ flags = ["--max-model-len", "4096"]   # any of vLLM's engine flags
 base_url = "http://127.0.0.1:8000/v1"
 model = "Qwen/Qwen2.5-1.5B-Instruct"    # optional: the first model the server lists
 read_timeout = 120                      # optional: seconds a stream may stay quiet
+[[remotes]]                             # more servers, whose models are targets beside the engine's
+url = "http://gpu-box:8000/v1"
+api_key_env = "GPU_BOX_KEY"             # optional: the environment variable holding its API key
+models = "qwen*"                        # optional: which of its models to offer (shell pattern)
+[[adapters]]                            # LoRA adapters for the in-process engine (as --lora NAME=PATH)
+name = "proverbs"
+path = "~/adapters/proverbs"
 [sampling]
 temperature = 0.8
 seed = 42
@@ -36,6 +43,15 @@ from tui.storage import atomic_write_text, move_aside
 from tui.text import one_line
 
 
+@dataclass(frozen=True)
+class Remote:
+    """A server named in the config file or with --base-url."""
+
+    url: str
+    api_key_env: str | None = None
+    models: str | None = None
+
+
 @dataclass
 class Config:
     theme: str | None = None
@@ -46,6 +62,8 @@ class Config:
     read_timeout: float | None = None  # seconds a remote stream may stay quiet
     engine_flags: list[str] = field(default_factory=list)
     sampling: Sampling = field(default_factory=Sampling)
+    remotes: list[Remote] = field(default_factory=list)
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA adapters by name: folder paths
     notices: list[str] = field(default_factory=list)  # what went wrong while loading, for the UI
 
 
@@ -67,7 +85,7 @@ def load_config(path: Path | None = None) -> Config:
 
 def config_from_data(data: Any) -> Config:
     data = V.table(data, "config")
-    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling"))
+    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling", "remotes", "adapters"))
     config = Config(theme=V.optional_string(data.get("theme"), "theme"),
                     backend=V.one_of(data.get("backend", "vllm"), "backend", ("vllm", "openai")))
     remote = V.table(data.get("remote", {}), "remote")
@@ -79,6 +97,8 @@ def config_from_data(data: Any) -> Config:
     V.known_keys(engine, "engine", ("model", "flags"))
     config.model = V.optional_string(engine.get("model"), "engine.model")
     config.engine_flags = V.list_of(engine.get("flags", []), "engine.flags", V.string)
+    config.remotes = V.list_of(data.get("remotes", []), "remotes", _remote, limit=32)
+    config.adapters = _adapters(data.get("adapters", []))
     sampling = dict(V.table(data.get("sampling", {}), "sampling"))
     chat = V.boolean(sampling.pop("chat_template", True), "sampling.chat_template")
     system = V.string(sampling.pop("system_prompt", ""), "sampling.system_prompt")
@@ -93,6 +113,34 @@ def config_from_data(data: Any) -> Config:
     except ParamError as exc:
         raise V.FieldError("sampling", str(exc)) from None
     return config
+
+
+def _remote(value: Any, name: str) -> Remote:
+    table = V.table(value, name)
+    V.known_keys(table, name, ("url", "api_key_env", "models"))
+    url = V.string(table.get("url"), f"{name}.url")
+    if not url.startswith(("http://", "https://")):
+        raise V.FieldError(f"{name}.url", "must start with http:// or https://")
+    return Remote(url, V.optional_string(table.get("api_key_env"), f"{name}.api_key_env"),
+                  V.optional_string(table.get("models"), f"{name}.models"))
+
+
+def _adapters(value: Any) -> dict[str, str]:
+    from tui.engine.lora import LoraSpecError, check_name
+
+    adapters: dict[str, str] = {}
+    for index, item in enumerate(V.list_of(value, "adapters", V.table, limit=64)):
+        name = f"adapters[{index}]"
+        V.known_keys(item, name, ("name", "path"))
+        adapter = V.string(item.get("name"), f"{name}.name")
+        try:
+            check_name(adapter)
+        except LoraSpecError as exc:
+            raise V.FieldError(f"{name}.name", str(exc)) from None
+        if adapter in adapters:
+            raise V.FieldError(f"{name}.name", f"{adapter!r} is named twice")
+        adapters[adapter] = str(Path(V.string(item.get("path"), f"{name}.path")).expanduser())
+    return adapters
 
 
 def save_theme(theme: str, path: Path | None = None) -> None:

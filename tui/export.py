@@ -34,6 +34,17 @@ class ComparisonPane:
     token_logprobs: list[dict[str, Any]] | None = None
     mean_logprob: float | None = None
     perplexity: float | None = None
+    # Where it ran: {"server": None (the engine in this process) or host:port, "model", "adapter"}.
+    target: dict[str, Any] | None = None
+    label: str = ""  # what set it apart in a sweep
+
+
+def _target(p: ComparisonPane, model: str) -> str:
+    t = p.target or {"server": None, "model": model, "adapter": None}
+    text = str(t.get("model") or model)
+    if t.get("adapter"):
+        text += f" + adapter {t['adapter']}"
+    return text + (f" on {t['server']}" if t.get("server") else " (in-process engine)")
 
 
 def to_json(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
@@ -90,7 +101,8 @@ def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = No
     lines.append("| | " + " | ".join(f"Pane {p.number}" for p in panes) + " |")
     lines.append("|---|" + "---|" * len(panes))
     rows = (("Prompt", lambda p: _cell(p.prompt if p.fork is None else f"({p.fork}) {p.prompt}")),
-            ("Settings", lambda p: _cell(_settings(p.params))),
+            ("Target", lambda p: _cell(_target(p, model))),
+            ("Settings", lambda p: _cell((f"{p.label}: " if p.label else "") + _settings(p.params))),
             ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))),
             ("Probabilities", lambda p: _cell(_probabilities(p))))
     for title, cell in rows:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from tui import exit_codes
 from tui.engine.logprobs import TokenLogprob, mean_logprob, mode_label, perplexity
 from tui.engine.params import Sampling
-from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected
+from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected, Target
 from tui.figures import Figures, snapshot_line
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
@@ -22,8 +22,10 @@ REFERENCE_PROMPTS = (
 
 
 async def run_headless(
-    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False
+    backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False,
+    targets: list[Target] | None = None,
 ) -> int:
+    """Each prompt on each target (--target, repeatable; none: the backend's own model)."""
     out, err = term.out, term.err
     if not prompts:
         # The reference example, as it runs: its prompts go to the engine as they are, without the
@@ -34,17 +36,21 @@ async def run_headless(
     async def body() -> int:
         failures = 0
         raw = "" if sampling.chat_template else ", raw prompts (no chat template)"
-        print(f"Running {len(prompts)} streaming example(s) with {sampling.summary()}{raw}", file=out)
+        runs = [(prompt, target) for prompt in prompts for target in targets or [None]]
+        print(f"Running {len(runs)} streaming example(s) with {sampling.summary()}{raw}", file=out)
         if sampling.logprobs:
             print(f"Logprobs: top {sampling.logprobs} per token, {mode_label(backend.logprobs_mode)}", file=out)
-        for index, prompt in enumerate(prompts, 1):
-            print(f"\n{'=' * 60}\nExample {index}/{len(prompts)}\n{'=' * 60}", file=out)
+        for index, (prompt, target) in enumerate(runs, 1):
+            print(f"\n{'=' * 60}\nExample {index}/{len(runs)}\n{'=' * 60}", file=out)
             print(f"Prompt: {printable(prompt)!r}", file=out)
+            if target is not None:
+                print(f"Target: {printable(target.label)}", file=out)
             print("Response: ", end="", file=out, flush=True)
             last = None
             tokens: list[TokenLogprob] = []
             try:
-                async for delta in backend.stream(prompt, sampling, f"headless-{index}"):
+                on = {} if target is None else {"target": target}
+                async for delta in backend.stream(prompt, sampling, f"headless-{index}", **on):
                     if delta.text:
                         out.write(printable(delta.text))
                         out.flush()

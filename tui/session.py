@@ -15,6 +15,7 @@ from tui.engine.params import MAX_LOGPROBS, SPECS_BY_NAME
 from tui.heat import shown_length
 from tui.figures import IDLE, STATES
 from tui.storage import atomic_write_text, keep_copy, move_aside
+from tui.targets import target_from_record
 from tui.text import one_line
 
 SESSION_VERSION = 1
@@ -39,6 +40,8 @@ class PaneRecord:
     logprobs_mode: str | None = None
     prompt_ids: list[int] | None = None
     fork: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None  # Target.record(); None: the default target
+    label: str = ""  # what sets this pane apart in a sweep, shown in its title
 
 
 @dataclass
@@ -47,6 +50,7 @@ class SessionRecord:
     chat_template: bool = True
     system_prompt: str = ""
     panes: list[PaneRecord] = field(default_factory=list)
+    default_target: dict[str, Any] | None = None  # Target.record(); None: the backend's own model
     version: int = SESSION_VERSION
 
     def to_json(self) -> str:
@@ -62,7 +66,8 @@ class SessionRecord:
         return cls(defaults=_settings(data.get("defaults", {}), "defaults"),
                    chat_template=V.boolean(data.get("chat_template", True), "chat_template"),
                    system_prompt=V.string(data.get("system_prompt", ""), "system_prompt"),
-                   panes=V.list_of(data.get("panes", []), "panes", _pane))
+                   panes=V.list_of(data.get("panes", []), "panes", _pane),
+                   default_target=_target(data.get("default_target"), "default_target"))
 
 
 def _settings(value: Any, field: str) -> dict[str, str]:
@@ -90,7 +95,14 @@ def _pane(value: Any, field: str) -> PaneRecord:
         logprobs_mode=V.optional_string(data.get("logprobs_mode"), f"{field}.logprobs_mode"),
         prompt_ids=_ids(data.get("prompt_ids"), f"{field}.prompt_ids", optional=True),
         fork=_fork(data.get("fork"), f"{field}.fork"),
+        target=_target(data.get("target"), f"{field}.target"),
+        label=V.string(data.get("label", ""), f"{field}.label", limit=200),
     )
+
+
+def _target(value: Any, field: str) -> dict[str, Any] | None:
+    target = target_from_record(value, field)
+    return None if target is None else target.record()
 
 
 def _token_logprobs(pane: Any, field: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tui.engine.params import Sampling
 from tui.engine.logprobs import Alternative, TokenLogprob
-from tui.engine.protocol import Delta, EngineState, ProgressCallback, RequestRejected
+from tui.engine.protocol import LOCAL, Delta, EngineState, ProgressCallback, RequestRejected, Target
 from tui.engine.stats import EngineSnapshot
 
 Script = Callable[[str, Sampling], list[str]]
@@ -53,8 +53,11 @@ class ScriptedBackend:
 
     def __init__(self, script: Script = echo_script, *, model: str = "scripted-model",
                  stall_after: int | None = None, delay_s: float = 0.0, ready: bool = True,
-                 max_model_len: int = 2048, stats: Any = None) -> None:
+                 max_model_len: int = 2048, stats: Any = None, adapters: tuple[str, ...] = ()) -> None:
+        """`adapters`: names served as targets; an adapter's answers start with its name."""
         self.model = model
+        self.adapters = list(adapters)
+        self.sent_targets: list[Target | None] = []  # each request's target
         self.stats = stats  # a StatsSource, or None (no engine figures)
         self.logprobs_mode = "raw_logprobs"
         self.script = script
@@ -79,11 +82,19 @@ class ScriptedBackend:
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         await self.start(on_progress)
 
+    def targets(self) -> list[Target]:
+        return [Target(LOCAL, self.model), *(Target(LOCAL, self.model, name) for name in self.adapters)]
+
     async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
+                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
         if len(prompt) > self._max_model_len:
             raise RequestRejected(f"prompt too long for this model ({len(prompt)} > {self._max_model_len})")
+        self.sent_targets.append(target)
+        if target is not None and target.adapter is not None and target.adapter not in self.adapters:
+            raise RequestRejected(f"adapter {target.adapter} did not load: it is not there")
         pieces = self.script(prompt, sampling)
+        if target is not None and target.adapter is not None:
+            pieces = [f"[{target.adapter}] ", *pieces][: len(pieces)]
         self.sent_ids.append(prompt_ids)
         # The prompt's "tokens": one per character, or the ids of a fork as they were sent.
         ids = list(prompt_ids) if prompt_ids is not None else [ord(c) for c in prompt]

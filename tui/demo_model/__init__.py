@@ -1,5 +1,11 @@
 """The project's own small demo model (trained on the King James Version), so the app runs offline."""
 
-from tui.demo_model.build import demo_model_path, ensure_demo_model, training_report
+from tui.demo_model.build import (
+    DEMO_ADAPTER_NAME,
+    demo_adapter_path,
+    demo_model_path,
+    ensure_demo_model,
+    training_report,
+)
 
-__all__ = ["demo_model_path", "ensure_demo_model", "training_report"]
+__all__ = ["DEMO_ADAPTER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model", "training_report"]

@@ -1,4 +1,5 @@
-"""`python -m tui.demo_model [path | train [--steps N] ...]`: print the demo model's path, or retrain it."""
+"""`python -m tui.demo_model [path | train ... | train-adapter ...]`: print the demo model's path, or
+retrain it or its LoRA adapter."""
 
 import sys
 
@@ -11,8 +12,12 @@ def main(argv: list[str]) -> int:
         from tui.demo_model.train import main as train
 
         return train(argv[1:])
+    if argv and argv[0] == "train-adapter":
+        from tui.demo_model.adapter import main as train_adapter
+
+        return train_adapter(argv[1:])
     if argv and argv[0] not in ("path",):
-        print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR]]", file=sys.stderr)
+        print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR] | train-adapter [--steps N] [--out DIR]]", file=sys.stderr)
         return exit_codes.USAGE
     print(ensure_demo_model())
     return exit_codes.OK

@@ -10,6 +10,9 @@ import json
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# The demo LoRA adapter: the wisdom books' voice (`python -m tui.demo_model train-adapter`).
+ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "proverbs"
+DEMO_ADAPTER_NAME = "proverbs"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -26,6 +29,11 @@ def chat_text(question: str, answer: str) -> str:
 
 def demo_model_path() -> Path:
     return WEIGHTS_DIR
+
+
+def demo_adapter_path() -> Path | None:
+    """The demo adapter's directory, or None when it is not there (a trimmed install)."""
+    return ADAPTER_DIR if (ADAPTER_DIR / "adapter_config.json").is_file() else None
 
 
 def training_report(path: Path | None = None) -> dict:

@@ -16,8 +16,10 @@ with a reason; the server is only "lost" when it cannot be reached at all.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -34,6 +36,7 @@ from tui.engine.protocol import (
     EngineState,
     ProgressCallback,
     RequestRejected,
+    Target,
 )
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,8 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
-                 read_timeout: float = READ_TIMEOUT_S) -> None:
+                 read_timeout: float = READ_TIMEOUT_S, models: str | None = None) -> None:
+        """`models`: a filter (shell-style pattern, e.g. 'qwen*') on the models offered as targets."""
         self.base_url = base_url.rstrip("/")
         self.shown_url = without_credentials(self.base_url)  # what may be shown or logged
         self.api_key = api_key
@@ -66,6 +70,9 @@ class OpenAIBackend:
         self._token_ids = True  # ask for token ids (vLLM's return_token_ids) until a server refuses
         self._streams: dict[str, Any] = {}
         self.stats = MetricsPoller(self.base_url, api_key)  # the server's /metrics (X-ray panel)
+        self.source = source_name(self.shown_url)
+        self.model_filter = models
+        self._served: list[Target] = []  # what the server lists (LoRA modules name their parent)
 
     @property
     def max_model_len(self) -> int | None:
@@ -101,6 +108,10 @@ class OpenAIBackend:
             raise BackendError(self.error)
         chosen = self._wanted_model or ids[0]
         self.model = chosen
+        self._served = [target for target in (_target_of(self.source, card) for card in served)
+                        if self.model_filter is None or fnmatch.fnmatchcase(target.model, self.model_filter)
+                        or target.adapter is not None and fnmatch.fnmatchcase(target.adapter, self.model_filter)
+                        or target.model == chosen and target.adapter is None]
         card = next(m for m in served if m.id == chosen)
         limit = (getattr(card, "model_extra", None) or {}).get("max_model_len")
         self._max_model_len = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
@@ -124,12 +135,19 @@ class OpenAIBackend:
         if self.state is not EngineState.ERROR:
             self.state = EngineState.STOPPED
 
+    def targets(self) -> list[Target]:
+        """The server's models and LoRA modules, as listed when it was reached (its own model
+        first); before that, the model asked for."""
+        return list(self._served) or [Target(self.source, self.model)]
+
     # -- requests -------------------------------------------------------------------------
-    def request_body(self, prompt: str, sampling: Sampling, prompt_ids: list[int] | None = None) -> dict[str, Any]:
+    def request_body(self, prompt: str, sampling: Sampling, prompt_ids: list[int] | None = None,
+                     target: Target | None = None) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` or `completions.create` (a prompt of
         token ids goes to the completions endpoint, as they are)."""
         values = sampling.values
-        body: dict[str, Any] = {"model": self.model, "stream": True}
+        model = self.model if target is None else target.adapter or target.model  # an adapter is a model id
+        body: dict[str, Any] = {"model": model, "stream": True}
         for name in STANDARD:
             if values[name] is not None:
                 body[name] = values[name]
@@ -163,10 +181,10 @@ class OpenAIBackend:
         return body
 
     async def _open(self, prompt: str, sampling: Sampling, request_id: str,
-                    prompt_ids: list[int] | None = None) -> Any:
+                    prompt_ids: list[int] | None = None, target: Target | None = None) -> Any:
         import openai
 
-        body = self.request_body(prompt, sampling, prompt_ids)
+        body = self.request_body(prompt, sampling, prompt_ids, target)
         create = (self._client.chat.completions.create if "messages" in body
                   else self._client.completions.create)
         try:
@@ -174,10 +192,10 @@ class OpenAIBackend:
         except openai.BadRequestError as exc:
             if self._continuous_usage and "continuous_usage_stats" in str(exc):
                 self._continuous_usage = False  # not a vLLM server: count chunks instead
-                return await self._open(prompt, sampling, request_id, prompt_ids)
+                return await self._open(prompt, sampling, request_id, prompt_ids, target)
             if self._token_ids and "return_token_ids" in str(exc):
                 self._token_ids = False  # not a vLLM server: no token ids, no forks
-                return await self._open(prompt, sampling, request_id, prompt_ids)
+                return await self._open(prompt, sampling, request_id, prompt_ids, target)
             raise RequestRejected(_server_message(exc)) from exc
         kind = _content_type(stream)
         if kind is not None and not kind.startswith("text/event-stream"):
@@ -186,7 +204,7 @@ class OpenAIBackend:
         return stream
 
     async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
+                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
         if self._client is None or self.state is not EngineState.READY:
             raise EngineDead(f"not connected: {self.error}" if self.error else "not connected to the server")
         started = time.perf_counter()
@@ -198,7 +216,7 @@ class OpenAIBackend:
         first: float | None = None
         stream = None
         try:
-            stream = await self._open(prompt, sampling, request_id, prompt_ids)
+            stream = await self._open(prompt, sampling, request_id, prompt_ids, target)
             self._streams[request_id] = stream
             chat = sampling.chat_template and prompt_ids is None
             told = False  # the prompt's token ids go with the first delta
@@ -249,22 +267,24 @@ class OpenAIBackend:
             return BackendError(f"the server reported an error: {_server_message(exc)}")
         return BackendError(f"the server sent a malformed stream ({one_line(f'{type(exc).__name__}: {exc}', 160)})")
 
-    async def token_id_of(self, text: str) -> int | None:
+    async def token_id_of(self, text: str, target: Target | None = None) -> int | None:
         """The id of the token whose text is `text` (a server names the alternatives by text only):
-        vLLM's /tokenize, when it makes exactly one token of it; None otherwise."""
-        data = await self._post_root("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
+        vLLM's /tokenize (with the target's model), when it makes exactly one token of it."""
+        model = self.model if target is None else target.model
+        data = await self._post_root("/tokenize", {"model": model, "prompt": text, "add_special_tokens": False})
         ids = data.get("tokens") if isinstance(data, dict) else None
         if isinstance(ids, list) and len(ids) == 1 and _count(ids[0]) is not None:
             return ids[0]
         return None
 
-    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> dict[int, float]:
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
+                                  target: Target | None = None) -> dict[int, float]:
         """How likely each of `token_ids` is to come next after `prompt_ids`: one step on the
         server with vLLM's logprob_token_ids, tokens named by id ("token_id:N")."""
         if self._client is None:
             raise BackendError("not connected to the server")
         response = await self._client.completions.create(
-            model=self.model, prompt=list(prompt_ids), max_tokens=1, logprobs=1, stream=False,
+            model=self.model if target is None else target.adapter or target.model, prompt=list(prompt_ids), max_tokens=1, logprobs=1, stream=False,
             extra_body={"logprob_token_ids": list(token_ids), "return_tokens_as_token_ids": True})
         choices = getattr(response, "choices", None) or [None]
         tops = field_of(field_of(choices[0], "logprobs"), "top_logprobs") if choices[0] is not None else None
@@ -318,6 +338,21 @@ class OpenAIBackend:
         # The client could not make sense of the answer (a web page, an odd JSON).
         return one_line(f"{url} is not an OpenAI-compatible server: its /models answer is not a list of "
                         f"models ({type(exc).__name__})")
+
+
+def source_name(shown_url: str) -> str:
+    """How a server is named in targets: its host:port (and path, when not the usual /v1)."""
+    parsed = urllib.parse.urlsplit(shown_url)
+    path = parsed.path.rstrip("/")
+    return parsed.netloc + ("" if path in ("", "/v1") else path) if parsed.netloc else shown_url
+
+
+def _target_of(source: str, card: Any) -> Target:
+    """A /models entry as a target: vLLM lists a LoRA module with its base model as `parent`."""
+    parent = (getattr(card, "model_extra", None) or {}).get("parent") or getattr(card, "parent", None)
+    if isinstance(parent, str) and parent and parent != card.id:
+        return Target(source, parent, card.id)
+    return Target(source, card.id)
 
 
 class NotAServer(ValueError):

@@ -36,6 +36,51 @@ class EngineDead(BackendError):
     """The engine died; every request fails until it is restarted."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a request goes: a backend (the in-process engine, or a server), a model it serves,
+    and optionally a LoRA adapter on that model."""
+
+    source: str  # LOCAL, or a server's address as shown (host:port, no credentials)
+    model: str  # as requests name it: the engine's model, or a server's model id
+    adapter: str | None = None  # a LoRA adapter's name (a server: the adapter's model id)
+
+    @property
+    def is_local(self) -> bool:
+        return self.source == LOCAL
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """What makes two targets the same: the in-process engine's model is whatever it loaded."""
+        return (self.source, self.adapter or "") if self.is_local else (self.source, self.model, self.adapter or "")
+
+    @property
+    def label(self) -> str:
+        """Short and unique in a workbench: 'demo', 'demo+proverbs', 'demo+proverbs @127.0.0.1:8000'."""
+        name = short_model_name(self.model)
+        if self.adapter is not None:
+            name = f"{name}+{self.adapter}"
+        return name if self.is_local else f"{name} @{self.source}"
+
+    def record(self) -> dict[str, str | None]:
+        """As files keep it (sessions, exports, batch results)."""
+        return {"server": None if self.is_local else self.source, "model": self.model, "adapter": self.adapter}
+
+
+LOCAL = "engine"
+
+
+def short_model_name(model: str) -> str:
+    """A model's name as a header shows it: the last part of a path or of an 'org/name' id; the
+    project's demo model (a folder named 'weights') is 'demo'."""
+    parts = [p for p in model.replace("\\", "/").split("/") if p]
+    if not parts:
+        return model
+    if parts[-1] == "weights" and len(parts) > 1 and parts[-2] == "demo_model":
+        return "demo"
+    return parts[-1]
+
+
 @dataclass
 class Delta:
     """New text for one request, with the running figures the UI shows."""
@@ -90,9 +135,13 @@ class Backend(Protocol):
         """Stop the engine (ending its requests) and start it again."""
 
     def stream(self, prompt: str, sampling: Sampling, request_id: str,
-               prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
+               prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
         """Yield deltas until the request finishes. Cancelling the iterating task aborts the request.
-        With `prompt_ids` the prompt is those tokens, as they are (a fork): no chat template."""
+        With `prompt_ids` the prompt is those tokens, as they are (a fork): no chat template.
+        `target` picks a model or adapter this backend serves (None: its own model)."""
+
+    def targets(self) -> list[Target]:
+        """Every target this backend serves now (a server's are known once connected)."""
 
     async def abort(self, request_id: str) -> None:
         """Abort a running request in the engine."""

@@ -9,20 +9,24 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psutil
 
 from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
+from tui.engine.lora import adapter_problem, lora_flags
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
     Delta,
     EngineDead,
+    LOCAL,
     EngineState,
     ProgressCallback,
     RequestRejected,
+    Target,
 )
 
 log = logging.getLogger(__name__)
@@ -39,12 +43,18 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, engine_argv: list[str] | None = None, model: str | None = None,
-                 engine_args: Any = None) -> None:
-        """Engine flags as argv (parsed by vLLM's parser at start) or as ready AsyncEngineArgs."""
-        self.engine_argv = list(engine_argv or [])
+                 engine_args: Any = None, adapters: dict[str, str] | None = None) -> None:
+        """Engine flags as argv (parsed by vLLM's parser at start) or as ready AsyncEngineArgs;
+        `adapters` are LoRA adapters by name (folder paths), which turn on vLLM's LoRA flags."""
+        self.adapters = dict(adapters or {})
+        argv = list(engine_argv or [])
+        self.engine_argv = argv + lora_flags(self.adapters, argv)
         self._engine_args = engine_args
         self._model_fallback = model
-        self.model = model or "(model)"
+        self.model = _model_in(argv) or model or "(model)"
+        self.max_lora_rank: int | None = None  # None: the engine serves no adapters
+        self._lora_ids = {name: number for number, name in enumerate(self.adapters, 1)}
+        self._loaded: set[str] = set()  # adapters the engine has loaded
         self.state = EngineState.STOPPED
         self.error: str | None = None
         self.has_chat_template = False
@@ -122,6 +132,9 @@ class VLLMBackend:
                  self.child_pids())
         self._max_model_len = int(engine.model_config.max_model_len)
         self.logprobs_mode = str(getattr(engine.model_config, "logprobs_mode", "raw_logprobs"))
+        lora_config = getattr(engine.vllm_config, "lora_config", None)
+        self.max_lora_rank = int(lora_config.max_lora_rank) if lora_config is not None else None
+        self._loaded.clear()
         try:
             tokenizer = engine.get_tokenizer()
             self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
@@ -247,13 +260,66 @@ class VLLMBackend:
             (engine_input,) = await renderer.render_cmpl_async([{"prompt": prompt}])
         return engine_input
 
+    # -- targets and adapters ---------------------------------------------------------------
+    def targets(self) -> list[Target]:
+        return [Target(LOCAL, self.model), *(Target(LOCAL, self.model, name) for name in self.adapters)]
+
+    def add_adapter(self, name: str, path: str) -> Target:
+        """Name another adapter (the palette's 'Load LoRA adapter'); it loads with its first request."""
+        self.adapters[name] = path
+        self._loaded.discard(name)
+        self._lora_ids.setdefault(name, max(self._lora_ids.values(), default=0) + 1)
+        return Target(LOCAL, self.model, name)
+
+    async def load_adapter(self, name: str, path: str) -> Target:
+        """Name an adapter and load it into the running engine now (AsyncLLM.add_lora); BackendError
+        with the reason when it does not load (it is not kept then)."""
+        known = self.adapters.get(name)
+        target = self.add_adapter(name, path)
+        try:
+            await self.lora_request(self._require_engine(), name)
+        except BackendError:
+            if known is None:
+                del self.adapters[name]
+            else:
+                self.adapters[name] = known
+            raise
+        return target
+
+    async def lora_request(self, engine: Any, adapter: str | None) -> Any:
+        """The LoRARequest for `adapter` (None for the base model), loaded into the engine the first
+        time; RequestRejected with the reason when it cannot be (that request fails, no other)."""
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        path = self.adapters.get(adapter)
+        if path is None:
+            raise RequestRejected(f"no adapter named {adapter!r} (start with --lora {adapter}=PATH)")
+        if self.max_lora_rank is None:
+            raise RequestRejected("the engine was started without LoRA: name adapters with --lora NAME=PATH")
+        request = LoRARequest(adapter, self._lora_ids[adapter], str(Path(path).resolve()))
+        if adapter not in self._loaded:
+            problem = adapter_problem(path, self.max_lora_rank)
+            if problem is None:
+                try:
+                    await engine.add_lora(request)
+                except Exception as exc:  # vLLM's reason (wrong base model, bad weights), for this pane
+                    problem = _clean(exc)
+            if problem is not None:
+                raise RequestRejected(f"adapter {adapter} did not load: {problem}")
+            self._loaded.add(adapter)
+        return request
+
+    # -- requests (continued) ---------------------------------------------------------------
     async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None) -> AsyncIterator[Delta]:
+                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
         from vllm.exceptions import VLLMValidationError
         from vllm.v1.engine.exceptions import EngineDeadError
 
         engine = self._require_engine()
         started = time.perf_counter()
+        lora = await self.lora_request(engine, None if target is None else target.adapter)
         try:
             sampling.check_context(self._max_model_len)
             params = self.sampling_params(sampling)
@@ -264,7 +330,7 @@ class VLLMBackend:
         first: float | None = None
         told = False  # the prompt's token ids go with the first delta
         try:
-            async for output in engine.generate(engine_input, params, request_id):
+            async for output in engine.generate(engine_input, params, request_id, lora_request=lora):
                 completion = output.outputs[0]
                 new = len(completion.token_ids)
                 now = time.perf_counter()
@@ -284,18 +350,20 @@ class VLLMBackend:
         except (VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_clean(exc)) from exc
 
-    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> dict[int, float]:
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
+                                  target: Target | None = None) -> dict[int, float]:
         """How likely each of `token_ids` is to come next after `prompt_ids` (vLLM's
-        logprob_token_ids, one step of generation): {token id: logprob}."""
+        logprob_token_ids, one step of generation), by the target's model: {token id: logprob}."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
         engine = self._require_engine()
+        lora = await self.lora_request(engine, None if target is None else target.adapter)
         params = SamplingParams(max_tokens=1, logprob_token_ids=list(token_ids), detokenize=False,
                                 output_kind=RequestOutputKind.FINAL_ONLY)
         (engine_input,) = await engine.renderer.render_cmpl_async([{"prompt_token_ids": list(prompt_ids)}])
         final = None
-        async for output in engine.generate(engine_input, params, f"score-{next(_scores)}"):
+        async for output in engine.generate(engine_input, params, f"score-{next(_scores)}", lora_request=lora):
             final = output.outputs[0]
         position = (final.logprobs or [None])[0] if final is not None else None
         if not position:
@@ -310,6 +378,16 @@ class VLLMBackend:
     def running_requests(self) -> int:
         engine = self._engine
         return 0 if engine is None else engine.get_num_unfinished_requests()
+
+
+def _model_in(argv: list[str]) -> str | None:
+    """The model an engine command line names (--model M or --model=M), if any."""
+    for index, arg in enumerate(argv):
+        if arg == "--model" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -8,20 +8,24 @@ from functools import cached_property
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import HorizontalScroll
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui import render
 from tui.divergence import Parting, Side, part
 from tui.engine.logprobs import mean_logprob, perplexity, probability, token_record
+from tui.engine.lora import parse_lora_spec
 from tui.engine.params import ParamError, Sampling
-from tui.engine.protocol import EngineState
+from tui.engine.protocol import EngineState, Target
 from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChanged
 from tui.export import ComparisonPane, export_comparison
 from tui.figures import CANCELLED, RUNNING_STATES, Figures
 from tui.flush import PaneFlusher
+from tui.screens.dialogs import AskScreen, TargetPicker
 from tui.session import MAX_PANES, PaneRecord, SessionRecord
+from tui.sweep import parse_sweep
+from tui.targets import TargetError, canonical, resolve, same, target_from_record, targets_of
 from tui.text import token_text
 from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
@@ -31,8 +35,22 @@ from tui.widgets.xray_panel import XrayPanel
 log = logging.getLogger(__name__)
 
 PANE_MIN_WIDTH = 38
+PANE_MIN_HEIGHT = 10  # a grid row lower than this scrolls instead (border, prompt, knobs, status, answer)
+COMPACT_BELOW = 20  # rows lower than this give the prompt 2 lines instead of 5
 TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
+
+def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | None]:
+    """(columns, rows, row height) for `count` panes: one row while every pane is at least
+    PANE_MIN_WIDTH wide; then as many columns as fit, the panes spread evenly over the rows. The
+    row height is None when the rows share the height (all in view), else PANE_MIN_HEIGHT."""
+    fits = max(1, width // PANE_MIN_WIDTH)
+    if count <= fits:
+        return max(1, count), 1, None
+    rows = -(-count // fits)
+    columns = -(-count // rows)
+    return columns, rows, None if height // rows >= PANE_MIN_HEIGHT else PANE_MIN_HEIGHT
+
 
 def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side,
                  scored: float | None = None) -> str:
@@ -67,6 +85,9 @@ WORKBENCH_BINDINGS = [
     Binding("ctrl+n", "new_pane", "New pane", priority=True),
     Binding("ctrl+w", "close_pane", "Close pane", priority=True),
     Binding("ctrl+d", "duplicate_pane", "Duplicate", priority=True),
+    Binding("ctrl+t", "pick_target", "Target", priority=True),
+    Binding("f7", "every_target", "Every target", priority=True),
+    Binding("f8", "sweep", "Sweep", priority=True),
     Binding("alt+right", "focus_pane(1)", "Next pane", show=False, priority=True),
     Binding("alt+left", "focus_pane(-1)", "Previous pane", show=False, priority=True),
     Binding("alt+shift+right", "move_pane(1)", "Move pane right", show=False, priority=True),
@@ -89,11 +110,12 @@ APP_KEYS = [
 class WorkbenchScreen(Screen):
     BINDINGS = WORKBENCH_BINDINGS
     DEFAULT_CSS = """
-    WorkbenchScreen #panes { height: 1fr; }
+    WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
     """
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
-                 engine_state: EngineState = EngineState.STOPPED, xray: bool = False) -> None:
+                 engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
+                 default_target: Target | str | None = None) -> None:
         super().__init__()
         render.install_compositor(self)
         self.control = control
@@ -106,7 +128,13 @@ class WorkbenchScreen(Screen):
         self._next_number = 1
         self._last_pane: Pane | None = None
         self._titles_pending = False
-        self._container: HorizontalScroll | None = None
+        self._container: VerticalScroll | None = None
+        self._known: list[Target] = targets_of(control.backend)
+        saved = target_from_record(session.default_target, "default_target")
+        # A name (--target) that only a server can resolve waits for the server (refresh_targets).
+        self._default_name = default_target if isinstance(default_target, str) else None
+        given = default_target if isinstance(default_target, Target) else saved
+        self.default_target = canonical(given, self._known) if given is not None else None
         self._more = False  # the optional knobs shown (ctrl+o)
         self._xray = xray  # the engine X-ray shown (f2)
         self.top_logprobs = TOP_LOGPROBS[0]  # alternatives recorded per token while heat is on
@@ -116,12 +144,15 @@ class WorkbenchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
                          note=render.current_path().why_stock)
-        yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt)
+        yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt,
+                          targets=self._known, default_target=self.default_target)
         yield XrayPanel()
-        with HorizontalScroll(id="panes"):
+        with VerticalScroll(id="panes"):
             records = self._session.panes or [PaneRecord()]
             for record in records:
-                yield self._make_pane(record.prompt, record.overrides)
+                target = target_from_record(record.target, "target")
+                yield self._make_pane(record.prompt, record.overrides,
+                                      canonical(target, self._known) if target else None, record.label)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,21 +176,31 @@ class WorkbenchScreen(Screen):
         self._fit_panes()
 
     def _fit_panes(self) -> None:
-        """Share the width when every pane fits; otherwise as many equal columns as fit, and the
-        rest scroll sideways (`1fr` would make each overflowing pane as wide as the screen)."""
+        """Side by side while every pane fits at a readable width; beyond that, a grid of equal
+        rows (as many columns as fit, the panes spread evenly over the rows), all in view while
+        the rows stay readable, scrolling down when they would not."""
         panes = self.panes()
-        width = self.query_one("#panes", HorizontalScroll).size.width or self.size.width
+        container = self.panes_container
+        width = container.size.width or self.size.width
+        height = container.size.height or self.size.height
         if not panes or not width:
             return
-        fits = max(1, width // PANE_MIN_WIDTH)
-        value = "1fr" if len(panes) <= fits else str(width // fits)
+        columns, rows, row_height = grid_shape(len(panes), width, height)
+        styles = container.styles
+        if styles.grid_size_columns != columns:
+            styles.grid_size_columns = columns
+        rows_value = "1fr" if row_height is None else str(row_height)
+        if str(styles.grid_rows[0] if styles.grid_rows else "") != rows_value:
+            styles.grid_rows = rows_value
+        compact = (row_height or (height // rows if rows else height)) < COMPACT_BELOW
         for pane in panes:
-            if str(pane.styles.width) != value:
-                pane.styles.width = value
+            pane.set_class(compact, "-compact")
 
     # -- panes ------------------------------------------------------------------------------------
-    def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane:
-        pane = Pane(self._next_number, prompt=prompt, overrides=overrides, more=self._more)
+    def _make_pane(self, prompt: str = "", overrides: dict[str, str] | None = None,
+                   target: Target | None = None, label: str = "") -> Pane:
+        pane = Pane(self._next_number, prompt=prompt, overrides=overrides, more=self._more, target=target,
+                    label=label)
         pane.show_engine = self._xray
         self._next_number += 1
         pane.on_dirty = self.flusher.mark_dirty
@@ -168,9 +209,13 @@ class WorkbenchScreen(Screen):
     def panes(self) -> list[Pane]:
         # The container's children, not a query: that walks every widget on the screen (~350),
         # and runs and frames ask for the panes.
+        return [child for child in self.panes_container.children if isinstance(child, Pane)]
+
+    @property
+    def panes_container(self) -> VerticalScroll:
         if self._container is None:
-            self._container = self.query_one("#panes", HorizontalScroll)
-        return [child for child in self._container.children if isinstance(child, Pane)]
+            self._container = self.query_one("#panes", VerticalScroll)
+        return self._container
 
     # Looked up once (a query walks every widget; the flush asks for the engine line each frame).
     @cached_property
@@ -218,10 +263,16 @@ class WorkbenchScreen(Screen):
             defaults: Sampling | None = self.defaults()
         except ParamError:
             defaults = None
+        labelled = len(self._known) > 1
         for pane in self.panes():
+            target = self.target_of(pane)
+            pane.target_label = target.label if target is not None and (labelled or pane.target) else ""
             pane.refresh_title(defaults)
 
     def on_settings_bar_changed(self, event: SettingsBar.Changed) -> None:
+        chosen = self.settings.default_target()
+        if chosen is not None:
+            self.default_target = chosen
         self._refresh_titles()
         self.session_dirty = True
 
@@ -232,6 +283,7 @@ class WorkbenchScreen(Screen):
     # -- the engine -----------------------------------------------------------------------------------
     def on_engine_state_changed(self, event: EngineStateChanged) -> None:
         self.engine_line.set_state(event.state, event.detail, model=event.model)
+        self.refresh_targets()
 
     def on_engine_start_failed(self, event: EngineStartFailed) -> None:
         self.notify(f"Engine failed to start: {event.reason}", severity="error", timeout=15)
@@ -239,6 +291,7 @@ class WorkbenchScreen(Screen):
     async def _read_stats(self) -> None:
         """Read the engine's figures for the X-ray and the engine line's load; only while the
         X-ray is shown or panes run (a remote server is not asked for nothing)."""
+        self.refresh_targets()  # a server reached since, an adapter loaded
         source = getattr(self.control.backend, "stats", None)
         if source is None or not self.control.is_ready or not (self._xray or self.any_running()):
             if self.engine_line.running or self.engine_line.waiting:
@@ -263,10 +316,13 @@ class WorkbenchScreen(Screen):
         if problem is None and not pane.prompt.strip():
             problem = "the prompt is empty"
         sampling = None
+        target = self.target_of(pane)
+        on_primary = target is None or target.source == getattr(self.control.backend, "source", target.source)
         if problem is None:
             try:
                 sampling = pane.effective_sampling(self.defaults())
-                sampling.check_context(self.control.max_model_len)
+                if on_primary:  # another server checks its own context length
+                    sampling.check_context(self.control.max_model_len)
             except ParamError as exc:
                 problem = str(exc)
         if problem is not None or sampling is None:
@@ -275,7 +331,7 @@ class WorkbenchScreen(Screen):
         if pane.heat:  # logprobs cost the engine work: asked for only while the view is on
             sampling = replace(sampling, logprobs=self.top_logprobs)
         control = self.control
-        pane.start(control.backend, sampling, control.wait_ready, control.is_ready)
+        pane.start(control.backend, sampling, control.wait_ready, control.is_ready, target)
         return True
 
     def action_run_all(self) -> None:
@@ -302,13 +358,15 @@ class WorkbenchScreen(Screen):
         for pane in self.panes():
             pane.cancel()
 
-    async def action_new_pane(self, prompt: str = "", overrides: dict[str, str] | None = None) -> Pane | None:
+    async def action_new_pane(self, prompt: str = "", overrides: dict[str, str] | None = None,
+                              target: Target | None = None, label: str = "", after: Pane | None = None) -> Pane | None:
+        """A new pane after `after` (default: the focused one), focused."""
         if len(self.panes()) >= MAX_PANES:
             self.notify(f"At most {MAX_PANES} panes.", severity="warning")
             return None
-        pane = self._make_pane(prompt, overrides)
-        current = self.focused_pane()
-        container = self.query_one("#panes", HorizontalScroll)
+        pane = self._make_pane(prompt, overrides, target, label)
+        current = after or self.focused_pane()
+        container = self.panes_container
         if current is not None:
             await container.mount(pane, after=current)
         else:
@@ -321,9 +379,10 @@ class WorkbenchScreen(Screen):
         return pane
 
     async def action_duplicate_pane(self) -> None:
+        """The same prompt, settings and target beside the focused pane (ctrl+d)."""
         pane = self.focused_pane()
         if pane is not None:
-            await self.action_new_pane(pane.prompt, pane.overrides())
+            await self.action_new_pane(pane.prompt, pane.overrides(), pane.target, pane.label)
 
     async def action_close_pane(self) -> None:
         pane = self.focused_pane()
@@ -361,13 +420,169 @@ class WorkbenchScreen(Screen):
         target = index + step
         if not 0 <= target < len(panes):
             return
-        container = self.query_one("#panes", HorizontalScroll)
+        container = self.panes_container
         if step > 0:
             container.move_child(pane, after=panes[target])
         else:
             container.move_child(pane, before=panes[target])
         pane.scroll_visible(animate=False)
         self.session_dirty = True
+
+    # -- targets --------------------------------------------------------------------------------------
+    @property
+    def known_targets(self) -> list[Target]:
+        return list(self._known)
+
+    def target_of(self, pane: Pane) -> Target | None:
+        """Where the pane's requests go: its own target, else the default one, else (one target
+        only) the backend's own model, named by nothing (None)."""
+        if pane.target is not None:
+            return pane.target
+        if self.default_target is not None:
+            return self.default_target
+        return self._known[0] if len(self._known) > 1 else None
+
+    def _on_target(self, pane: Pane) -> dict[str, Target]:
+        target = self.target_of(pane)
+        return {} if target is None else {"target": target}
+
+    def refresh_targets(self) -> None:
+        """Pick up targets that appeared (a server reached, an adapter loaded); panes keep theirs,
+        known or not (a pane whose target went away says why when it runs)."""
+        known = targets_of(self.control.backend)
+        if self._default_name is not None:
+            self._resolve_default_name(known)
+        if [t.key for t in known] == [t.key for t in self._known] and [t.label for t in known] == [
+                t.label for t in self._known]:
+            return
+        self._known = known
+        if self.default_target is not None:
+            self.default_target = canonical(self.default_target, known)
+        for pane in self.panes():
+            if pane.target is not None:
+                pane.target = canonical(pane.target, known)
+        self.settings.set_targets(known, self.default_target)
+        self._refresh_titles()
+
+    def _resolve_default_name(self, known: list[Target]) -> None:
+        """--target NAME for a server's model: the default once the server lists it; a notice when
+        every server has answered and none has it."""
+        try:
+            self.default_target = resolve(self._default_name, known)
+        except TargetError as exc:
+            backends = getattr(self.control.backend, "backends", [self.control.backend])
+            if any(b.state is EngineState.LOADING for b in backends):
+                return
+            self.notify(f"--target: {exc}", severity="warning", timeout=15)
+        self._default_name = None
+
+    def target_note(self, target: Target) -> str:
+        """What the picker says beside a target: what it is, or why it cannot be used now."""
+        backend = self.control.backend
+        backend_for = getattr(backend, "backend_for", None)
+        server = backend_for(target) if backend_for is not None else backend
+        if server.state is EngineState.ERROR:
+            return f"not available: {server.error or 'stopped'}"
+        if server.state is EngineState.LOADING:
+            return "loading…" if target.is_local else "connecting…"
+        if target.is_local:
+            return "LoRA adapter, this process" if target.adapter else "the engine in this process"
+        return f"LoRA adapter on {target.source}" if target.adapter else f"model on {target.source}"
+
+    def action_pick_target(self) -> None:
+        """Choose the focused pane's target from every known one (ctrl+t)."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        self.refresh_targets()
+        choices = [(t, self.target_note(t)) for t in self._known]
+
+        def chosen(target: Target | None) -> None:
+            if target is not None and pane.is_attached:
+                pane.target = target
+                self._do_refresh_titles()
+                self.session_dirty = True
+
+        self.app.push_screen(TargetPicker(f"Target of pane {pane.number}", choices, self.target_of(pane)), chosen)
+
+    async def action_every_target(self) -> None:
+        """The focused pane's prompt and settings on every other known target, one pane each,
+        run at once (f7): the first step of a model comparison."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        self.refresh_targets()
+        mine = self.target_of(pane)
+        others = [t for t in self._known if not same(t, mine)]
+        if not others:
+            self.notify("There is one target only: name adapters with --lora NAME=PATH, servers with "
+                        "--base-url.", severity="warning")
+            return
+        if pane.target is None and mine is not None:
+            pane.target = mine  # the comparison names every pane's target
+        await self._open_and_run(pane, [(t, "") for t in others])
+
+    def action_sweep(self) -> None:
+        """One pane per combination of values for knobs or targets, from the focused pane (f8)."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        self.refresh_targets()
+        room = MAX_PANES - len(self.panes())
+
+        def check(text: str):
+            return parse_sweep(text, self._known, room)
+
+        async def chosen(combinations) -> None:
+            if combinations and pane.is_attached:
+                await self._open_and_run(pane, [(c.target or pane.target, c.label, c.overrides)
+                                                for c in combinations])
+
+        self.app.push_screen(AskScreen(
+            f"Sweep from pane {pane.number}: one pane per combination, same prompt",
+            "knob=values or target=names (* for every target), e.g. temperature=0,0.7,1.2 seed=1,2 · "
+            "target=* · enter runs, esc cancels", check, placeholder="temperature=0,0.7,1.2 seed=1,2"), chosen)
+
+    async def _open_and_run(self, source: Pane, panes: list[tuple]) -> None:
+        """New panes after `source` with its prompt and settings, each (target, label[, overrides]);
+        each runs at once when the prompt is not empty."""
+        made: list[Pane] = []
+        for target, label, *more in panes:
+            overrides = {**source.overrides(), **(more[0] if more else {})}
+            pane = await self.action_new_pane(source.prompt, overrides, target, label, after=(made or [source])[-1])
+            if pane is None:
+                break
+            made.append(pane)
+        self._do_refresh_titles()
+        if source.prompt.strip():
+            for pane in made:
+                self.run_pane(pane)
+        if made:
+            made[0].editor.focus()
+
+    def action_load_adapter(self) -> None:
+        """Name a LoRA adapter for the in-process engine while it runs (the palette): it loads into
+        the engine at once (AsyncLLM.add_lora) and becomes a target."""
+        load = getattr(self.control.backend, "load_adapter", None)
+        if load is None:
+            self.notify("Adapters load into the in-process engine; a server loads its own.", severity="warning")
+            return
+
+        async def chosen(spec) -> None:
+            if spec is None:
+                return
+            try:
+                target = await load(*spec)
+            except Exception as exc:  # the engine's reason, as it is
+                self.notify(f"The adapter did not load: {exc}", severity="error", timeout=15)
+                return
+            self.refresh_targets()
+            self.notify(f"Adapter {target.adapter} loaded: choose it with ctrl+t, or f7 for every target.")
+
+        self.app.push_screen(AskScreen("Load a LoRA adapter into the engine",
+                                       "NAME=PATH: a name of your choice and the adapter's folder (PEFT: "
+                                       "adapter_config.json and adapter_model.safetensors)",
+                                       parse_lora_spec, placeholder="proverbs=~/adapters/proverbs"), chosen)
 
     def action_toggle_more(self) -> None:
         self._more = not self._more
@@ -418,7 +633,9 @@ class WorkbenchScreen(Screen):
             self.notify(f"Cannot fork here: {fork}.", severity="warning")
             return
         parent.leave_token_cursor()
-        pane = await self.action_new_pane(fork.text, parent.overrides())
+        # The fork's ids are its parent's model's tokens: it runs where its parent ran.
+        pane = await self.action_new_pane(fork.text, parent.overrides(), parent.target or self.default_target,
+                                          parent.label)
         if pane is None:
             return
         pane.fork = fork
@@ -488,7 +705,7 @@ class WorkbenchScreen(Screen):
         top = pane.spans.tokens[index].top
         if not 1 <= choice <= len(top) or top[choice - 1].token_id is not None:
             return None
-        return await lookup(top[choice - 1].text)
+        return await lookup(top[choice - 1].text, **self._on_target(pane))
 
     async def _score_other(self, result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> None:
         """Ask the engine how likely the other pane's token was here (one step with vLLM's
@@ -499,7 +716,7 @@ class WorkbenchScreen(Screen):
             return
         context = pane.prompt_ids + [t.token_id for t in pane.spans.tokens[:side.token]]
         try:
-            found = await score(context, [theirs.token_id])
+            found = await score(context, [theirs.token_id], **self._on_target(pane))
         except Exception as exc:  # a scoring request is a nicety: say why it is missing, go on
             log.info("scoring the other pane's token failed: %s", exc)
             return
@@ -544,7 +761,8 @@ class WorkbenchScreen(Screen):
                 fork=None if pane.fork is None else pane.fork.title,
                 token_logprobs=[token_record(t) for t in recorded] or None,
                 mean_logprob=None if mean is None else round(mean, 6),
-                perplexity=None if mean is None else round(perplexity(mean), 6)))
+                perplexity=None if mean is None else round(perplexity(mean), 6),
+                target=self._target_record(pane), label=pane.label))
         return rows
 
     def action_export(self) -> None:
@@ -566,6 +784,14 @@ class WorkbenchScreen(Screen):
                 state=figures.state, tokens=figures.tokens, ttft_ms=figures.ttft_ms, tok_s=figures.tok_s,
                 finish_reason=figures.finish_reason, message=figures.message, heat=pane.heat,
                 token_logprobs=pane.token_records(), logprobs_mode=pane.logprobs_mode,
-                prompt_ids=pane.prompt_ids, fork=None if pane.fork is None else asdict(pane.fork)))
+                prompt_ids=pane.prompt_ids, fork=None if pane.fork is None else asdict(pane.fork),
+                target=None if pane.target is None else pane.target.record(), label=pane.label))
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
-                             system_prompt=bar.system_prompt, panes=panes)
+                             system_prompt=bar.system_prompt, panes=panes,
+                             default_target=None if self.default_target is None else self.default_target.record())
+
+    def _target_record(self, pane: Pane) -> dict | None:
+        target = self.target_of(pane)
+        if target is None and self._known:
+            target = self._known[0]
+        return None if target is None else target.record()

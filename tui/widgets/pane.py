@@ -19,7 +19,7 @@ from textual.worker import Worker
 
 from tui import render
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
-from tui.engine.protocol import Backend, BackendError, Delta
+from tui.engine.protocol import Backend, BackendError, Delta, Target
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
 from tui.text import one_line, printable
 from tui.engine.logprobs import token_from_record, token_record
@@ -95,6 +95,7 @@ class Pane(Vertical):
     Pane .params { height: 1; width: 1fr; }
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
+    Pane.-compact PromptEditor { height: 2; }
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
     Pane .pane-engine { display: none; }
     Pane.-show-engine .pane-engine { display: block; }
@@ -120,9 +121,12 @@ class Pane(Vertical):
             self.choice = choice
 
     def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None,
-                 more: bool = False) -> None:
+                 more: bool = False, target: Target | None = None, label: str = "") -> None:
         super().__init__(classes="-show-more" if more else None)
         self.number = number
+        self.target = target  # where this pane's requests go; None: the workbench's default target
+        self.label = label  # what sets this pane apart (a sweep's values), first in its title
+        self.target_label = ""  # the target as the title shows it (set with the title)
         self._prompt = prompt
         self.figures = Figures()
         self.defaults_summary = ""
@@ -246,10 +250,10 @@ class Pane(Vertical):
             summary = self.effective_sampling(defaults).summary() if defaults else ""
         except ParamError:
             summary = "invalid settings"
-        title = str(self.number)
-        if self.fork is not None:
-            title += f" · {self.fork.title}"
-        self.border_title = f"{title} · {summary}" if summary else title
+        parts = [str(self.number), self.label, self.target_label,
+                 self.fork.title if self.fork is not None else "", summary]
+        # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
+        self.border_title = Text(" · ".join(printable(part) for part in parts if part))
 
     def on_param_field_changed(self, event: ParamField.Changed) -> None:
         errors = self.field_errors()
@@ -272,7 +276,7 @@ class Pane(Vertical):
         return self.figures.state in RUNNING_STATES
 
     def start(self, backend: Backend, sampling: Sampling, wait_ready: Callable[[], Awaitable[None]],
-              ready: bool) -> None:
+              ready: bool, target: Target | None = None) -> None:
         """Replace the output with a new run of this pane's prompt."""
         self.cancel()
         self.runs += 1
@@ -288,19 +292,22 @@ class Pane(Vertical):
         self._show_figures()
         self.show_error(None)
         self._show_legend()
-        self._worker = self.run_worker(self._stream(backend, self.prompt, sampling, wait_ready),
+        self._worker = self.run_worker(self._stream(backend, self.prompt, sampling, wait_ready, target),
                                        group="stream", exit_on_error=False)
 
     async def _stream(self, backend: Backend, prompt: str, sampling: Sampling,
-                      wait_ready: Callable[[], Awaitable[None]]) -> None:
+                      wait_ready: Callable[[], Awaitable[None]], target: Target | None) -> None:
         try:
             await wait_ready()
             self.figures.state = STREAMING
             self.request_id = f"pane{self.number}-{next(_request_numbers)}"
             self.on_dirty(self)
-            # A fork sends its token ids; other prompts are text (wrapped backends keep the 3 arguments).
-            fork = {} if self.fork is None else {"prompt_ids": self.fork.ids}
-            async for delta in backend.stream(prompt, sampling, self.request_id, **fork):
+            # A fork sends its token ids; other prompts are text. A target is named when there is one
+            # (wrapped backends keep the 3 arguments).
+            extra: dict[str, Any] = {} if self.fork is None else {"prompt_ids": self.fork.ids}
+            if target is not None:
+                extra["target"] = target
+            async for delta in backend.stream(prompt, sampling, self.request_id, **extra):
                 if delta.prompt_ids is not None:
                     self.prompt_ids = delta.prompt_ids
                 shown = printable(delta.text) if delta.text else ""  # outside text: through the gate

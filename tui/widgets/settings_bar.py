@@ -8,9 +8,12 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Horizontal, HorizontalScroll
 from textual.message import Message
-from textual.widgets import Checkbox, Input, Label, Static
+from rich.text import Text
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
+from tui.engine.protocol import Target
+from tui.text import printable
 from tui.widgets.param_field import ParamField
 
 
@@ -23,14 +26,19 @@ class SettingsBar(Horizontal):
     SettingsBar.-show-more .more { display: block; }
     SettingsBar Checkbox { height: 1; border: none; padding: 0; margin-right: 1; background: transparent; }
     SettingsBar #system-prompt { width: 30; height: 1; }
+    SettingsBar #default-target { width: 30; display: none; }
+    SettingsBar.-targets #default-target { display: block; }
     SettingsBar .settings-error { color: $error; width: auto; padding-left: 1; }
     """
 
     class Changed(Message):
         pass
 
-    def __init__(self, raw: dict[str, str], chat_template: bool, system_prompt: str) -> None:
+    def __init__(self, raw: dict[str, str], chat_template: bool, system_prompt: str,
+                 targets: list[Target] | None = None, default_target: Target | None = None) -> None:
         super().__init__()
+        self._targets = list(targets or [])
+        self._default_target = default_target
         self._chat = chat_template
         self._system = system_prompt
         # Every knob, mounted or not: the optional ones are mounted when first shown (show_more).
@@ -41,11 +49,43 @@ class SettingsBar(Horizontal):
     def compose(self) -> ComposeResult:
         with HorizontalScroll():
             yield Label("defaults", classes="title")
+            yield Select(self._target_options(), prompt="target", allow_blank=False, compact=True,
+                         value=self._target_value(self._default_target), id="default-target")
             yield from (f for f in self._fields if f.spec.main)
             yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
             yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
             yield Static("", classes="settings-error", markup=False)
+
+    def on_mount(self) -> None:
+        self.set_class(len(self._targets) > 1, "-targets")
+
+    # -- the default target: shown when there is more than one ---------------------------------------
+    def _target_options(self) -> list[tuple[Text, int]]:
+        return [(Text(printable(t.label)), index) for index, t in enumerate(self._targets)] or [(Text("–"), 0)]
+
+    def _target_value(self, target: Target | None) -> int:
+        keys = [t.key for t in self._targets]
+        return keys.index(target.key) if target is not None and target.key in keys else 0
+
+    def set_targets(self, targets: list[Target], default: Target | None) -> None:
+        self._targets = list(targets)
+        select = self.query_one("#default-target", Select)
+        with select.prevent(Select.Changed):
+            select.set_options(self._target_options())
+            select.value = self._target_value(default)
+        self.set_class(len(targets) > 1, "-targets")
+
+    def default_target(self) -> Target | None:
+        """The target chosen in the bar; None while there is one target only."""
+        if len(self._targets) < 2:
+            return None
+        value = self.query_one("#default-target", Select).value
+        return self._targets[value] if isinstance(value, int) and 0 <= value < len(self._targets) else None
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._changed()
 
     def fields(self) -> list[ParamField]:
         return self._fields

@@ -1,0 +1,91 @@
+"""A sweep: values for one or more knobs or targets, one pane per combination.
+
+Typed as `temperature=0,0.7,1.2 seed=1,2` or `target=*` (every target) or
+`target=base,proverbs top_p=0.9,1`: each name is a sampling knob or `target`, its values are
+separated by commas. The panes are titled by what differs between them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from tui.engine.params import SPECS_BY_NAME, ParamError
+from tui.engine.protocol import Target
+from tui.targets import TargetError, resolve
+
+_AXIS_START = re.compile(r"\s+(?=[A-Za-z_]+\s*=)")  # a space before the next `name=`
+EVERY = "*"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be run; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Combination:
+    overrides: dict[str, str]  # knob name → value as typed
+    target: Target | None  # None: the pane's own target
+    label: str  # what sets it apart, for its title
+
+
+def parse_sweep(text: str, known: list[Target], limit: int) -> list[Combination]:
+    """Every combination of the sweep's values, in order (the first axis varies slowest);
+    SweepError when a name or a value is wrong, or there are more than `limit` combinations."""
+    axes: list[tuple[str, list[str]]] = []
+    for part in _AXIS_START.split(text.strip()):
+        if not part:
+            continue
+        name, sep, values = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise SweepError(f"{part!r}: write name=value,value (e.g. temperature=0,0.7,1.2)")
+        if name != "target" and name not in SPECS_BY_NAME:
+            raise SweepError(f"{name!r} is not a knob or 'target' (knobs: {', '.join(SPECS_BY_NAME)})")
+        if any(name == seen for seen, _ in axes):
+            raise SweepError(f"{name} is given twice")
+        axes.append((name, _values(name, values, known)))
+    if not axes:
+        raise SweepError("nothing to sweep: e.g. temperature=0,0.7,1.2 seed=1,2 or target=*")
+    count = 1
+    for _, values in axes:
+        count *= len(values)
+    if count > limit:
+        raise SweepError(f"{count} combinations; room for {limit} more panes")
+    varying = [name for name, values in axes if len(values) > 1]
+    combinations = []
+    for chosen in itertools.product(*(values for _, values in axes)):
+        picked = dict(zip((name for name, _ in axes), chosen))
+        target = resolve(picked.pop("target"), known) if "target" in picked else None
+        label = " · ".join(_shown(name, picked, target) for name in varying)
+        combinations.append(Combination(picked, target, label))
+    return combinations
+
+
+def _values(name: str, text: str, known: list[Target]) -> list[str]:
+    values = [v.strip() for v in text.split(",")]
+    if not any(values):
+        raise SweepError(f"{name}: no values")
+    if name == "target":
+        if values == [EVERY]:
+            return [t.label for t in known]
+        for value in values:
+            try:
+                resolve(value, known)
+            except TargetError as exc:
+                raise SweepError(str(exc)) from None
+        return [resolve(v, known).label for v in values]
+    spec = SPECS_BY_NAME[name]
+    for value in values:
+        try:
+            spec.parse(value)
+        except ParamError as exc:
+            raise SweepError(f"{name}={value}: {exc}") from None
+    return values
+
+
+def _shown(name: str, picked: dict[str, str], target: Target | None) -> str:
+    if name == "target":
+        return target.label if target is not None else ""
+    return f"{name}={picked[name]}"
