@@ -34,13 +34,17 @@ def demo_model() -> Path:
 @pytest_asyncio.fixture(scope="session")
 async def engine(demo_model):
     """The real AsyncLLM on the demo model, shared by every test that needs an engine. It runs at
-    most 4 requests at once (--max-num-seqs 4), so that more panes than that queue in the engine.
+    most 4 requests at once (--max-num-seqs 4), so that more panes than that queue in the engine, and
+    serves the demo's LoRA adapter.
 
     Its teardown checks that shutting down leaves none of the processes it started alive.
     """
+    from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path
     from tui.engine.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend(["--max-num-seqs", str(MAX_NUM_SEQS)], model=str(demo_model))
+    # With the demo's LoRA adapter, as `make run` has it: LoRA is on, the base model answers as without.
+    backend = VLLMBackend(["--max-num-seqs", str(MAX_NUM_SEQS)], model=str(demo_model),
+                          adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
     await backend.start()
     children = [psutil.Process(pid) for pid in backend.child_pids()]
     assert children, "the engine should run in child processes (EngineCore, Worker)"

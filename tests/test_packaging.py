@@ -29,12 +29,14 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
-def test_the_wheel_holds_the_code_themes_demo_model_and_console_script(wheel):
+def test_the_wheel_holds_the_code_themes_demo_model_and_adapter_and_console_script(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     code = {str(p.relative_to(ROOT)) for p in (ROOT / "tui").rglob("*.py")}
     themes = {f"tui/builtin_themes/{p.name}" for p in (ROOT / "themes").glob("*.toml")}
-    weights = {f"tui/demo_model/weights/{p.name}" for p in (ROOT / "tui/demo_model/weights").iterdir()}
+    weights = {str(p.relative_to(ROOT)) for folder in ("weights", "adapters")
+               for p in (ROOT / "tui/demo_model" / folder).rglob("*") if p.is_file()}
     assert len(themes) >= 3 and "tui/demo_model/weights/model.safetensors" in weights
+    assert "tui/demo_model/adapters/proverbs/adapter_model.safetensors" in weights
     assert code - names == set()
     assert themes - names == set()
     assert weights - names == set()

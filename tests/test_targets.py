@@ -70,11 +70,12 @@ def test_a_server_is_named_by_its_address():
 # -- LoRA flags and adapters ------------------------------------------------------------------------------
 def test_lora_flags_fit_the_adapters_and_keep_the_persons_own(tmp_path):
     small, big = write_adapter(tmp_path / "a", 8), write_adapter(tmp_path / "b", 24)
-    assert lora_flags({"a": str(small)}, []) == ["--enable-lora", "--max-loras", "1", "--max-lora-rank", "8"]
-    assert lora_flags({"a": str(small), "b": str(big)}, []) == ["--enable-lora", "--max-loras", "2",
+    # A slot per adapter, one spare (the palette), one kept empty (vLLM's CPU kernels read it for the base).
+    assert lora_flags({"a": str(small)}, []) == ["--enable-lora", "--max-loras", "3", "--max-lora-rank", "8"]
+    assert lora_flags({"a": str(small), "b": str(big)}, []) == ["--enable-lora", "--max-loras", "4",
                                                                  "--max-lora-rank", "32"]
-    assert lora_flags({"a": str(small)}, ["--max-lora-rank=64", "--enable-lora"]) == ["--max-loras", "1"]
-    assert lora_flags({"x": "/missing"}, []) == ["--enable-lora", "--max-loras", "1", "--max-lora-rank", "16"]
+    assert lora_flags({"a": str(small)}, ["--max-lora-rank=64", "--enable-lora"]) == ["--max-loras", "3"]
+    assert lora_flags({"x": "/missing"}, []) == ["--enable-lora", "--max-loras", "3", "--max-lora-rank", "16"]
     assert lora_flags({}, []) == []
 
 
@@ -94,7 +95,7 @@ def test_lora_on_the_command_line_turns_on_the_engines_lora_flags(tmp_path):
     plan = make_plan(["--lora", f"mine={adapter}", "--max-num-seqs", "4"], Config())
     backend = plan.backend
     assert isinstance(backend, VLLMBackend) and backend.adapters == {"mine": str(adapter)}
-    assert backend.engine_argv == ["--max-num-seqs", "4", "--enable-lora", "--max-loras", "1", "--max-lora-rank", "8"]
+    assert backend.engine_argv == ["--max-num-seqs", "4", "--enable-lora", "--max-loras", "3", "--max-lora-rank", "8"]
     assert [t.adapter for t in backend.targets()] == [None, "mine"]
     assert make_plan(["--lora", f"mine={adapter}", "--target", "mine"], Config()).targets == [backend.targets()[1]]
 

@@ -12,8 +12,10 @@ max_tokens = 40
 
 JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and the same keys.
 `chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
-be given too. Results are written in the file's order, one JSON object per line: prompt, params,
-text, tokens, ttft_ms, tok_s, finish_reason, error; with logprobs, also token_logprobs (per token:
+be given too. Where requests go is a dimension of the grid too, with one of: `target` (any name
+`--target` takes), `lora` (an adapter of the in-process engine; "" for the base model) or `model`
+(a model id, of the engine or of a server). Results are written in the file's order, one JSON object per line: prompt, params,
+text, tokens, ttft_ms, tok_s, finish_reason, error, target (server, model, adapter: where it ran); with logprobs, also token_logprobs (per token:
 text, id, logprob, rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
 (vLLM batches them); seeded ones give the same text as when run alone.
 """
@@ -25,24 +27,26 @@ import itertools
 import json
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from tui import exit_codes
 from tui.engine.logprobs import TokenLogprob, mean_logprob, perplexity, token_record
 from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
-from tui.engine.protocol import Backend, BackendError, EngineDead
+from tui.engine.protocol import Backend, BackendError, EngineDead, Target
 from tui.figures import Figures
 from tui.headless import engine_summary
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
 from tui.storage import writable
+from tui.targets import TargetError, resolve_names
 from tui.text import one_line
 from tui.validate import describe
 
 MAX_JOBS = 100_000
 _EXTRA_KEYS = ("chat_template", "system_prompt", "logprobs")
+_TARGET_KEYS = ("target", "lora", "model")  # where requests go: one of them per grid
 
 
 class BatchError(ValueError):
@@ -54,6 +58,7 @@ class Job:
     index: int
     prompt: str
     sampling: Sampling
+    target: Target | str | None = None  # a name until resolved (run_batch); None: the backend's model
 
 
 def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
@@ -82,8 +87,8 @@ def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
         raise BatchError(f"{path}: a batch file is .toml or .jsonl")
     jobs: list[Job] = []
     for where, grid in grids:
-        for prompt, sampling in _expand(where, grid, base):
-            jobs.append(Job(len(jobs), prompt, sampling))
+        for prompt, sampling, target in _expand(where, grid, base):
+            jobs.append(Job(len(jobs), prompt, sampling, target))
             if len(jobs) > MAX_JOBS:
                 raise BatchError(f"{where}: more than {MAX_JOBS} requests")
     if not jobs:
@@ -102,9 +107,9 @@ def _expand(where: str, grid: Any, base: Sampling):
         prompts = [grid.pop("prompt"), *prompts]
     if not prompts or not all(isinstance(p, str) for p in prompts):
         raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings (or give one 'prompt')")
-    unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS))
+    unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS) - set(_TARGET_KEYS))
     if unknown:
-        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS))
+        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS) + list(_TARGET_KEYS))
         raise BatchError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {known})")
     axes = {name: value if isinstance(value, list) else [value] for name, value in grid.items()}
     for name, values in axes.items():
@@ -117,6 +122,7 @@ def _expand(where: str, grid: Any, base: Sampling):
             chat = chosen.pop("chat_template", base.chat_template)
             system = chosen.pop("system_prompt", base.system_prompt)
             logprobs = chosen.pop("logprobs", base.logprobs)
+            target = _target_name(where, chosen)
             if not isinstance(chat, bool):
                 raise BatchError(f"{where}: chat_template must be true or false, not {describe(chat)}")
             if not isinstance(system, str):
@@ -126,7 +132,20 @@ def _expand(where: str, grid: Any, base: Sampling):
                                     logprobs=logprobs)
             except ParamError as exc:
                 raise BatchError(f"{where}: {exc}") from None
-            yield prompt, sampling
+            yield prompt, sampling, target
+
+
+def _target_name(where: str, chosen: dict[str, Any]) -> str | None:
+    """The target a combination names (a name, resolved once the servers are known), or None."""
+    given = [key for key in _TARGET_KEYS if key in chosen]
+    if len(given) > 1:
+        raise BatchError(f"{where}: give one of {', '.join(_TARGET_KEYS)}, not {' and '.join(given)}")
+    if not given:
+        return None
+    value = chosen.pop(given[0])
+    if not isinstance(value, str) or (given[0] != "lora" and not value.strip()):
+        raise BatchError(f"{where}: {given[0]} must be a name (a string), not {describe(value)}")
+    return value.strip() or "base"
 
 
 def record(job: Job, text: str, last: Any, error: str | None, stats: bool = False,
@@ -139,6 +158,7 @@ def record(job: Job, text: str, last: Any, error: str | None, stats: bool = Fals
         "text": text,
         **Figures.of(last).record(engine=stats),
         "error": error,
+        "target": job.target.record() if isinstance(job.target, Target) else None,
     }
     if job.sampling.logprobs:
         mean = mean_logprob(tokens or [])
@@ -168,7 +188,8 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
             last = None
             error = None
             try:
-                async for delta in backend.stream(job.prompt, job.sampling, f"batch-{job.index}"):
+                on = {} if job.target is None else {"target": job.target}
+                async for delta in backend.stream(job.prompt, job.sampling, f"batch-{job.index}", **on):
                     pieces.append(delta.text)
                     if delta.logprobs:
                         tokens.extend(delta.logprobs)
@@ -198,7 +219,9 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
 
 
 async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Terminal, *,
-                    output: Path | None = None, concurrency: int = 8, stats: bool = False) -> int:
+                    output: Path | None = None, concurrency: int = 8, stats: bool = False,
+                    targets: list[Target] | None = None) -> int:
+    """The batch file's jobs; with `targets` (--target), each job that names none runs on each."""
     if output is not None and _same_file(output, path):
         print(f"vllm-panes: --output {one_line(output)} is the batch file itself", file=term.err)
         return exit_codes.USAGE
@@ -212,6 +235,12 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
         if problem:
             print(f"vllm-panes: cannot write {one_line(output)}: {one_line(problem)}", file=term.err)
             return exit_codes.USAGE
+    try:
+        jobs = await _resolved(backend, jobs, targets or [])
+    except TargetError as exc:
+        print(f"vllm-panes: {path}: {one_line(exc, 2000)}", file=term.err)
+        await backend.shutdown()  # the servers reached to resolve the names
+        return exit_codes.USAGE
 
     async def body() -> int:
         # Opened (and so emptied) only now that the engine is ready: a batch that cannot start
@@ -244,6 +273,17 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
         return exit_codes.FAILED if failed else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
+
+
+async def _resolved(backend: Backend, jobs: list[Job], targets: list[Target]) -> list[Job]:
+    """Jobs with their targets resolved (the servers reached, not the engine loaded: an unknown
+    name is a usage error before anything heavy starts); jobs without one run on each --target."""
+    if targets:
+        jobs = [replace(job, target=target) for job in jobs for target in
+                ([job.target] if job.target is not None else targets)]
+    names = sorted({job.target for job in jobs if isinstance(job.target, str)})
+    found = dict(zip(names, await resolve_names(backend, names)))
+    return [replace(job, index=index, target=found.get(job.target, job.target)) for index, job in enumerate(jobs)]
 
 
 def _same_file(a: Path, b: Path) -> bool:

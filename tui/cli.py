@@ -21,7 +21,7 @@ from tui.config import Remote
 from tui.demo_model.build import DEMO_ADAPTER_NAME
 from tui.engine.fleet import Fleet
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
-from tui.engine.protocol import BackendError, EngineState
+from tui.engine.protocol import LOCAL
 from tui.targets import targets_of
 from tui.text import one_line
 
@@ -202,10 +202,12 @@ def _main(argv: list[str], term) -> int:
 async def _run_headless(plan: Plan, term) -> int:
     """--headless and --batch, once the targets named by a server's model are checked: a name no
     target has is a usage error (exit 2) before the engine loads."""
+    from tui.targets import TargetError, resolve_names
+
     try:
-        targets = await check_targets(plan.backend, plan.targets)
-    except UsageError as exc:
-        print(f"vllm-panes: error: {one_line(exc, 2000)}", file=term.err)
+        targets = await resolve_names(plan.backend, plan.targets)
+    except TargetError as exc:
+        print(f"vllm-panes: error: --target: {one_line(exc, 2000)}", file=term.err)
         await plan.backend.shutdown()
         return exit_codes.USAGE
     if plan.batch is not None:
@@ -216,27 +218,6 @@ async def _run_headless(plan: Plan, term) -> int:
     from tui.headless import run_headless
 
     return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats, targets=targets)
-
-
-async def check_targets(backend: Any, named: list[Any]) -> list[Any]:
-    """Resolve the names left for the servers, once they have been reached (they are connected
-    for it, without loading the engine); UsageError for a name that is no target."""
-    from tui.targets import TargetError, resolve
-
-    if not any(isinstance(t, str) for t in named):
-        return list(named)
-    if isinstance(backend, Fleet):
-        await asyncio.gather(*backend.connect_others())
-    elif backend.state is not EngineState.READY:
-        try:
-            await backend.start()
-        except BackendError as exc:
-            raise UsageError(f"--target: cannot list the server's models: {exc}") from None
-    known = targets_of(backend)
-    try:
-        return [resolve(t, known) if isinstance(t, str) else t for t in named]
-    except TargetError as exc:
-        raise UsageError(f"--target: {exc}") from None
 
 
 @dataclass
@@ -392,7 +373,7 @@ def _named_targets(specs: list[str], backend: Any) -> list[Any]:
     from tui.targets import TargetError, resolve
 
     known = targets_of(backend)
-    servers = isinstance(backend, Fleet) or getattr(backend, "source", None) is not None
+    servers = isinstance(backend, Fleet) or getattr(backend, "source", LOCAL) != LOCAL
     resolved = []
     for spec in specs:
         try:

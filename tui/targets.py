@@ -3,6 +3,7 @@ and a backend's targets whatever kind of backend it is."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +48,24 @@ def resolve(spec: str, known: list[Target]) -> Target:
         raise TargetError(f"unknown target {spec!r} (known: {labels})")
     raise TargetError(f"{spec!r} names {len(found)} targets ({', '.join(t.label for t in found)}): "
                       "give the whole label")
+
+
+async def resolve_names(backend: Any, names: list[Target | str]) -> list[Target]:
+    """Names resolved to targets; a name no target has yet may be a server's model, so the servers
+    are reached first (without loading the engine). TargetError for a name that is no target."""
+    if any(isinstance(name, str) for name in names):
+        from tui.engine.fleet import Fleet
+        from tui.engine.protocol import BackendError, EngineState
+
+        if isinstance(backend, Fleet):
+            await asyncio.gather(*backend.connect_others())
+        elif getattr(backend, "source", LOCAL) != LOCAL and backend.state is not EngineState.READY:
+            try:
+                await backend.start()
+            except BackendError as exc:
+                raise TargetError(f"cannot list the server's models: {exc}") from None
+    known = targets_of(backend)
+    return [resolve(name, known) if isinstance(name, str) else name for name in names]
 
 
 def same(a: Target | None, b: Target | None) -> bool:

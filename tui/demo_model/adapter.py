@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m tui.demo_model train-adapter",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--out", type=Path, default=ADAPTER_DIR)
     ap.add_argument("--base", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--corpus-cache", type=Path, default=Path(tempfile.gettempdir()) / "vllm-panes-kjv")
@@ -172,6 +172,9 @@ def main(argv: list[str]) -> int:
                   str(tmp / "adapter_model.safetensors"))
         (tmp / "adapter_config.json").write_text(json.dumps(adapter_config("vllm-panes-demo"), indent=2) + "\n")
         (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the package ships it
+        for path in tmp.iterdir():
+            path.chmod(0o644)
         if args.out.exists():
             shutil.rmtree(args.out)
         tmp.rename(args.out)

@@ -15,7 +15,12 @@ from tui.text import one_line
 # vLLM's allowed --max-lora-rank values (vllm/config/lora.py, MaxLoRARanks).
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_RANK = 16  # vLLM's default, when no adapter says its rank
-MAX_LORAS = 4  # adapters in one batch at most (vLLM's --max-loras); more are swapped in and out
+# vLLM's CPU LoRA kernels (vllm/lora/ops/torch_ops, bgmv_*) index the adapter slots with the base
+# model's -1 unmasked, which is the last slot: while that slot holds an adapter, base-model requests
+# batched beside adapter requests are computed with it. So the last of the --max-loras slots is
+# kept empty: an engine of M slots loads at most M - 1 adapters (see VLLMBackend.lora_request).
+EMPTY_SLOTS = 1
+SPARE_SLOTS = 1  # room for one adapter loaded while the engine runs (the palette)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -54,14 +59,14 @@ def adapter_rank(path: str | Path) -> int | None:
 
 def lora_flags(adapters: dict[str, str], engine_argv: list[str]) -> list[str]:
     """The engine flags that serve `adapters`, for those the person did not give: --enable-lora,
-    --max-loras (one per adapter, at most MAX_LORAS) and --max-lora-rank (the smallest vLLM
-    allows that fits every adapter's rank)."""
+    --max-loras (a slot per adapter, a spare one, and the one kept empty) and --max-lora-rank (the
+    smallest vLLM allows that fits every adapter's rank)."""
     if not adapters:
         return []
     given = {arg.split("=", 1)[0] for arg in engine_argv if arg.startswith("--")}
     flags = [] if "--enable-lora" in given else ["--enable-lora"]
     if "--max-loras" not in given:
-        flags += ["--max-loras", str(min(len(adapters), MAX_LORAS))]
+        flags += ["--max-loras", str(len(adapters) + SPARE_SLOTS + EMPTY_SLOTS)]
     if "--max-lora-rank" not in given:
         ranks = [r for r in (adapter_rank(path) for path in adapters.values()) if r is not None]
         wanted = max(ranks, default=DEFAULT_RANK)

@@ -16,7 +16,7 @@ import psutil
 
 from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
-from tui.engine.lora import adapter_problem, lora_flags
+from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
@@ -41,6 +41,7 @@ class VLLMBackend:
     """One AsyncLLM in this process (its EngineCore and Worker run as child processes)."""
 
     name = "vllm"
+    source = LOCAL  # its targets' source
 
     def __init__(self, engine_argv: list[str] | None = None, model: str | None = None,
                  engine_args: Any = None, adapters: dict[str, str] | None = None) -> None:
@@ -53,6 +54,7 @@ class VLLMBackend:
         self._model_fallback = model
         self.model = _model_in(argv) or model or "(model)"
         self.max_lora_rank: int | None = None  # None: the engine serves no adapters
+        self.max_loras = 0  # the engine's adapter slots (--max-loras)
         self._lora_ids = {name: number for number, name in enumerate(self.adapters, 1)}
         self._loaded: set[str] = set()  # adapters the engine has loaded
         self.state = EngineState.STOPPED
@@ -134,6 +136,7 @@ class VLLMBackend:
         self.logprobs_mode = str(getattr(engine.model_config, "logprobs_mode", "raw_logprobs"))
         lora_config = getattr(engine.vllm_config, "lora_config", None)
         self.max_lora_rank = int(lora_config.max_lora_rank) if lora_config is not None else None
+        self.max_loras = int(lora_config.max_loras) if lora_config is not None else 0
         self._loaded.clear()
         try:
             tokenizer = engine.get_tokenizer()
@@ -286,6 +289,16 @@ class VLLMBackend:
             raise
         return target
 
+    async def remove_adapter(self, name: str) -> None:
+        """Forget an adapter and unload it from the engine (its slot is free again); panes that
+        name it say so when they run."""
+        self.adapters.pop(name, None)
+        if name in self._loaded:
+            self._loaded.discard(name)
+            engine = self._engine
+            if engine is not None and not engine.errored:
+                await engine.remove_lora(self._lora_ids[name])
+
     async def lora_request(self, engine: Any, adapter: str | None) -> Any:
         """The LoRARequest for `adapter` (None for the base model), loaded into the engine the first
         time; RequestRejected with the reason when it cannot be (that request fails, no other)."""
@@ -300,7 +313,10 @@ class VLLMBackend:
             raise RequestRejected("the engine was started without LoRA: name adapters with --lora NAME=PATH")
         request = LoRARequest(adapter, self._lora_ids[adapter], str(Path(path).resolve()))
         if adapter not in self._loaded:
-            problem = adapter_problem(path, self.max_lora_rank)
+            room = self.max_loras - EMPTY_SLOTS
+            problem = adapter_problem(path, self.max_lora_rank) or (None if len(self._loaded) < room else (
+                f"the engine holds {room} adapter(s) ({', '.join(sorted(self._loaded))}); start it with "
+                f"more --max-loras (one of its slots stays empty, see tui/engine/lora.py)"))
             if problem is None:
                 try:
                     await engine.add_lora(request)

@@ -1,0 +1,148 @@
+"""LoRA adapters per request on the real engine (demo model and the demo adapter, shared engine):
+an adapter's answer is its own and the raw engine's, the base model's is unchanged beside it, and
+an adapter that cannot load fails its pane only."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+
+import pytest
+
+from tests.support.app import make_app, wait_until
+from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, training_report
+from tui.engine.params import Sampling
+from tui.engine.protocol import LOCAL, RequestRejected, Target
+from tui.figures import DONE, ERROR
+from tui.session import PaneRecord, SessionRecord
+
+pytestmark = pytest.mark.engine
+_ids = itertools.count()
+REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
+PROMPT = "The key to happiness is"
+
+
+async def collect(engine, prompt: str, target: Target | None = None, sampling: Sampling = REFERENCE) -> str:
+    on = {} if target is None else {"target": target}
+    return "".join([d.text async for d in engine.stream(prompt, sampling, f"lora{next(_ids)}", **on)])
+
+
+async def raw_generate(engine, prompt: str, lora_request) -> str:
+    """vLLM's own AsyncLLM.generate with the chat template applied as the backend applies it."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    params = SamplingParams(**REFERENCE.values, output_kind=RequestOutputKind.FINAL_ONLY)
+    engine_input = await engine._render(engine._engine, prompt, REFERENCE)  # the same prompt tokens
+    final = None
+    async for output in engine._engine.generate(engine_input, params, f"raw{next(_ids)}", lora_request=lora_request):
+        final = output
+    return final.outputs[0].text
+
+
+def adapter_target(engine, name: str = DEMO_ADAPTER_NAME) -> Target:
+    return Target(LOCAL, engine.model, name)
+
+
+def wrong_base_adapter(folder):
+    """An adapter made for another model: its matrices are 512 wide, the demo model's 256."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    shutil.copy(demo_adapter_path() / "adapter_config.json", folder)
+    tensors = {}
+    for layer in range(4):
+        for module in ("q_proj", "v_proj"):
+            name = f"base_model.model.model.layers.{layer}.self_attn.{module}"
+            tensors[f"{name}.lora_A.weight"] = torch.zeros(8, 512)
+            tensors[f"{name}.lora_B.weight"] = torch.zeros(512, 8)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    return folder
+
+
+async def test_the_adapters_answer_is_its_own_and_the_raw_engines_and_the_base_is_unchanged_beside_it(engine):
+    from vllm.lora.request import LoRARequest
+
+    adapter = adapter_target(engine)
+    base_alone = await collect(engine, PROMPT)
+    base_beside, tuned, tuned_again = await asyncio.gather(
+        collect(engine, PROMPT), collect(engine, PROMPT, adapter), collect(engine, PROMPT, adapter))
+    assert base_beside == base_alone  # the seeded base answer, with adapter requests in the same batch
+    assert tuned == tuned_again and tuned != base_alone and tuned
+    request = LoRARequest(DEMO_ADAPTER_NAME, 1, str(demo_adapter_path().resolve()))
+    assert tuned == await raw_generate(engine, PROMPT, request)
+    assert base_alone == await raw_generate(engine, PROMPT, None)
+
+
+async def test_the_demo_adapter_speaks_like_the_wisdom_books(engine):
+    """What `make run` shows: for the reference prompts, the adapter answers in the proverbs' words
+    ('fool', 'wise', 'understanding', 'wisdom', 'knowledge', 'righteous', 'wicked') more than the base."""
+    words = ("fool", "wise", "understanding", "wisdom", "knowledge", "righteous", "wicked", "my son")
+    prompts = ["The future of artificial intelligence is", "In a galaxy far, far away", PROMPT]
+
+    def count(texts):
+        return sum(text.lower().count(word) for text in texts for word in words)
+
+    base = await asyncio.gather(*(collect(engine, p) for p in prompts))
+    tuned = await asyncio.gather(*(collect(engine, p, adapter_target(engine)) for p in prompts))
+    assert count(tuned) >= 3 and count(tuned) > 2 * count(base), (base, tuned)
+    report = training_report(demo_adapter_path())
+    assert report["adapter_held_out_nats_per_token"] < report["base_held_out_nats_per_token"]
+    assert json.loads((demo_adapter_path() / "adapter_config.json").read_text())["r"] == report["rank"]
+
+
+async def test_an_adapter_that_cannot_load_fails_its_pane_only(engine, tmp_path):
+    """Missing path, rank above --max-lora-rank, made for another model: each pane says why, the
+    base and the demo adapter stream beside them, and the engine serves on."""
+    high_rank = tmp_path / "high-rank"
+    shutil.copytree(demo_adapter_path(), high_rank)
+    config = json.loads((high_rank / "adapter_config.json").read_text())
+    (high_rank / "adapter_config.json").write_text(json.dumps({**config, "r": 64}))
+    bad = {"missing": str(tmp_path / "nowhere"), "high-rank": str(high_rank),
+           "wrong-base": str(wrong_base_adapter(tmp_path / "wrong-base"))}
+    for name, path in bad.items():
+        engine.add_adapter(name, path)
+    try:
+        names = [None, DEMO_ADAPTER_NAME, *bad]
+        session = SessionRecord(panes=[PaneRecord(prompt=PROMPT, target=None if n is None else
+                                                  adapter_target(engine, n).record()) for n in names])
+        app = make_app(engine, session=session, session_path=tmp_path / "s.json")
+        async with app.run_test(size=(200, 50)) as pilot:
+            bench = app.workbench
+            await pilot.press("ctrl+r")
+            await wait_until(lambda: all(p.figures.state in (DONE, ERROR) for p in bench.panes()), timeout=120)
+            panes = bench.panes()
+            assert [p.figures.state for p in panes] == [DONE, DONE, ERROR, ERROR, ERROR]
+            messages = [p.figures.message for p in panes[2:]]
+            assert "adapter missing did not load:" in messages[0] and messages[0].endswith("does not exist")
+            assert "its rank 64 is above the engine's --max-lora-rank 8" in messages[1]
+            assert "adapter wrong-base did not load" in messages[2] and "size of tensor" in messages[2]
+            assert panes[0].answer == await collect(engine, PROMPT)
+            assert panes[1].answer == await collect(engine, PROMPT, adapter_target(engine))
+            assert all(f"+{name}" in str(p.border_title) for name, p in zip(bad, panes[2:]))
+        with pytest.raises(RequestRejected, match="no adapter named 'psalms'"):
+            await collect(engine, PROMPT, adapter_target(engine, "psalms"))
+    finally:
+        for name in bad:
+            await engine.remove_adapter(name)
+
+
+async def test_an_adapter_loads_into_the_running_engine(engine, tmp_path):
+    """The palette's 'Load LoRA adapter': AsyncLLM.add_lora while the engine runs; a new target."""
+    copy = shutil.copytree(demo_adapter_path(), tmp_path / "copy")
+    try:
+        target = await engine.load_adapter("copy", str(copy))
+        assert target in engine.targets() and target.label == "demo+copy"
+        assert await collect(engine, PROMPT, target) == await collect(engine, PROMPT, adapter_target(engine))
+        with pytest.raises(RequestRejected, match="does not exist"):
+            await engine.load_adapter("gone", str(tmp_path / "gone"))
+        assert "gone" not in engine.adapters
+        third = shutil.copytree(demo_adapter_path(), tmp_path / "third")
+        with pytest.raises(RequestRejected, match=r"the engine holds 2 adapter\(s\) \(copy, proverbs\)"):
+            await engine.load_adapter("third", str(third))  # its last slot stays empty (tui/engine/lora.py)
+    finally:
+        await engine.remove_adapter("copy")
+    assert "copy" not in engine.adapters and [t.adapter for t in engine.targets()] == [None, DEMO_ADAPTER_NAME]
