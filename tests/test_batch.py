@@ -51,6 +51,8 @@ def test_base_settings_fill_what_the_file_leaves_out(tmp_path):
     ("b.jsonl", '{"prompt": "a", "seed": []}\n', "seed is an empty list"),
     ("b.csv", "a,b\n", "a batch file is .toml or .jsonl"),
     ("b.toml", 'prompts = ["x"]\nmin_tokens = 50\nmax_tokens = 10\n', "min_tokens must be ≤ max_tokens"),
+    ("b.toml", 'prompts = ["x"]\ntarget = "base"\nlora = "a"\n', "give one of target, lora, model, not target and lora"),
+    ("b.jsonl", '{"prompt": "a", "model": [1]}\n', "b.jsonl:1: model must be a name (a string), not 1"),
 ])
 def test_bad_batch_files_name_the_place_and_the_reason(tmp_path, name, text, message):
     path = tmp_path / name
@@ -69,7 +71,7 @@ async def test_toml_example_output_through_the_real_engine(engine):
     assert [r["index"] for r in records] == list(range(12))  # written in the file's order
     for r in records:
         assert set(r) == {"index", "prompt", "params", "text", "tokens", "ttft_ms", "tok_s", "finish_reason",
-                          "error"}
+                          "error", "target"}
         assert r["text"] and 0 < r["tokens"] <= 60 and r["finish_reason"] in ("stop", "length")
         assert r["ttft_ms"] is not None and r["error"] is None
         json.dumps(r)  # one JSON line each
@@ -81,6 +83,32 @@ async def test_toml_example_output_through_the_real_engine(engine):
     prompt = "The key to happiness is"
     alone = "".join([d.text async for d in engine.stream(prompt, jobs[10].sampling, "alone")])
     assert jobs[10].prompt == prompt and jobs[10].sampling["seed"] == 42 and by[(prompt, 0.8, 42)] == alone
+
+
+def test_targets_are_a_dimension_of_the_grid(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('prompts = ["x", "y"]\nlora = ["", "proverbs"]\nseed = [1, 2]\n')
+    jobs = load_batch(path)
+    assert [(j.prompt, j.target, j.sampling["seed"]) for j in jobs[:4]] == [
+        ("x", "base", 1), ("x", "base", 2), ("x", "proverbs", 1), ("x", "proverbs", 2)]
+
+
+@pytest.mark.engine
+async def test_a_batch_across_base_and_adapter_on_the_real_engine(engine, tmp_path):
+    from tui.batch import _resolved
+
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"prompt": "The key to happiness is", "target": ["base", "proverbs"], "max_tokens": 30}\n'
+                    '{"prompt": "The key to happiness is", "max_tokens": 30}\n')
+    jobs = await _resolved(engine, load_batch(path), [])
+    records: list[dict] = []
+    assert await run_jobs(engine, jobs, records.append) == 0
+    assert [r["target"] and r["target"]["adapter"] for r in records] == [None, "proverbs", None]
+    assert records[0]["target"] == {"server": None, "model": engine.model, "adapter": None}
+    assert records[0]["text"] == records[2]["text"] != records[1]["text"]
+    # --target: the jobs that name none run on each target given
+    both = await _resolved(engine, load_batch(path), [t for t in engine.targets()])
+    assert [(j.index, j.target.adapter) for j in both] == [(0, None), (1, "proverbs"), (2, None), (3, "proverbs")]
 
 
 @pytest.mark.engine

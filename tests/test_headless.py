@@ -44,6 +44,19 @@ def test_headless_stats_say_where_the_time_went(demo_model):
     assert left == []
 
 
+@pytest.mark.engine
+def test_headless_runs_each_prompt_on_each_target(demo_model):
+    result, left = run_cli(["--headless", "--demo", "--target", "base", "--target", "proverbs",
+                            "--max-tokens", "24", "The key to happiness is"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Running 2 streaming example(s)" in out
+    assert "Target: demo\n" in out and "Target: demo+proverbs\n" in out
+    answers = re.findall(r"Response: (.*)", out)
+    assert len(answers) == 2 and answers[0] != answers[1]
+    assert left == []
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -53,6 +66,8 @@ def test_headless_stats_say_where_the_time_went(demo_model):
         (["--seed", "abc"], "--seed: seed must be a whole number"),
         (["--dtype", "nope"], "engine flags: argument --dtype: invalid choice: 'nope'"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--target", "psalms"], "--target: unknown target 'psalms' (known: demo, demo+proverbs)"),
+        (["--lora", "x"], "--lora: 'x' is not NAME=PATH"),
     ],
 )
 def test_headless_bad_flags_exit_2_with_a_clear_message(args, message):

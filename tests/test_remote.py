@@ -1,6 +1,7 @@
 """The remote backend against a real `vllm serve` (the installed vLLM's OpenAI server) on loopback.
 
-The server serves the demo model; it is started once for this module and stopped at its end.
+The server serves the demo model and the demo LoRA adapter; it is started once for this module and
+stopped at its end.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import urllib.request
 
 import pytest
 
+from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path
+from tui.engine.fleet import Fleet
 from tui.engine.openai_backend import OpenAIBackend
+from tui.engine.protocol import LOCAL, Target
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
 from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until
@@ -47,7 +51,10 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
              "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--host", "127.0.0.1",
-             "--port", str(self.port), "--enable-log-requests"],
+             "--port", str(self.port), "--enable-log-requests",
+             # The demo adapter as a model of its own; two slots, the last kept empty (see tui/engine/lora.py).
+             "--enable-lora", "--max-lora-rank", "8", "--max-loras", "2",
+             "--lora-modules", f"{DEMO_ADAPTER_NAME}={demo_adapter_path()}"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             process_group=0)  # (not start_new_session: a session leader did not notice disconnects)
 
@@ -199,6 +206,37 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         assert second.figures.tokens == 30 and second.figures.ttft_ms is not None
         assert first.output.text and first.prompt == "The key to happiness is"
 
+
+
+async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine_in_one_session(
+        remote, engine, tmp_path):
+    """The server lists the adapter (vllm serve --lora-modules) as a model whose parent is the base;
+    one workbench streams base and adapter from the server and from the in-process engine at once,
+    and each answer is the same from both (same weights, same seed)."""
+    served = remote.targets()
+    assert [(t.model, t.adapter) for t in served] == [(remote.model, None), (remote.model, DEMO_ADAPTER_NAME)]
+    fleet = Fleet(engine, [OpenAIBackend(remote.base_url)])
+    targets = [Target(LOCAL, engine.model), Target(LOCAL, engine.model, DEMO_ADAPTER_NAME)]
+    panes = [PaneRecord(prompt="The key to happiness is", target=t.record()) for t in targets]
+    panes += [PaneRecord(prompt="The key to happiness is", target=Target(remote.source, remote.model, a).record())
+              for a in (None, DEMO_ADAPTER_NAME)]
+    app = make_app(fleet, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
+    try:
+        async with app.run_test(size=(200, 50)) as pilot:
+            bench = app.workbench
+            await wait_until(lambda: len(bench.known_targets) == 4, timeout=30)
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()), timeout=120)
+            await pilot.pause(0.1)
+            local_base, local_tuned, remote_base, remote_tuned = (p.answer for p in bench.panes())
+            assert local_tuned != local_base and remote_tuned != remote_base
+            assert (remote_base, remote_tuned) == (local_base, local_tuned)
+            titles = [str(p.border_title) for p in bench.panes()]
+            assert "demo+proverbs" in titles[1] and f"+proverbs @{remote.source}" in titles[3]
+            rows = bench.comparison()
+            assert [r.target["server"] for r in rows] == [None, None, remote.source, remote.source]
+    finally:
+        await asyncio.gather(*(b.shutdown() for b in fleet.others))
 
 
 async def test_remote_logprobs_and_token_ids_and_forks(remote):

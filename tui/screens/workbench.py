@@ -167,6 +167,9 @@ class WorkbenchScreen(Screen):
         for pane in self.panes():
             pane.show_engine = self._xray
         self.set_interval(STATS_EVERY_S, self._read_stats)
+        connect = getattr(self.control.backend, "connect_others", None)
+        if connect is not None:  # the other servers, even when the engine was started before the UI
+            connect()
         self._fit_panes()
         panes = self.panes()
         if panes:
