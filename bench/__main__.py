@@ -1,6 +1,6 @@
 """The benchmark: what the workbench costs next to the raw engine, measured in one run.
 
-    python -m bench [--quick] [--json] [--stock] [--only xray]
+    python -m bench [--quick] [--json] [--stock] [--only xray|heat|grid|lora]
 
 All figures come from this run on this machine, on the demo model (float32, ignore_eos, fixed
 seeds). Raw and app runs are interleaved and medians of the repeats are reported, because the raw
@@ -12,7 +12,11 @@ The engine X-ray's cost (`ratio_stats_8` and the `stat_logger_*` keys): raw runs
 stat logger (taken out of the engine) and with it, and the app with the X-ray panel shown and
 hidden, interleaved. `--only xray` measures just that. The heat view's (`ratio_lp_*`, `lag_lp_*`,
 `delta_cost_us_lp_*`, `cursor_key_p99_ms`): raw consumers asking for 5 logprobs per token against
-the app with the heat view on in every pane; `--only heat` measures just that.
+the app with the heat view on in every pane; `--only heat` measures just that. Many panes
+(`ratio_16`, `lag_16_*`): 16 panes in a grid of 4 × 4, all in view at 200 × 50; `--only grid`. LoRA
+(`ratio_lora_4`): 4 panes on 2 adapters against raw consumers with the same LoRARequests, on an
+engine started with the adapters (`raw_tok_s_4_lora_engine_base` is the same engine without
+adapters in the requests, `raw_tok_s_4` an engine without LoRA); `--only lora`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ TARGETS = {
     "ratio_stats_8": (">=", 0.90),
     "ratio_lp_4": (">=", 0.93), "ratio_lp_8": (">=", 0.90), "lag_lp_p99_ms": ("<=", 50),
     "cursor_key_p99_ms": ("<=", 50),
+    "ratio_16": (">=", 0.92), "lag_16_p99_ms": ("<=", 50), "ratio_lora_4": (">=", 0.93),
 }
 
 
@@ -102,9 +107,10 @@ CPU_US_PER_TOKEN: dict[tuple[str, int], list[float]] = {}
 
 
 # -- 1. raw engine -------------------------------------------------------------------------------
-async def raw_run(backend, streams: int, tokens: int, logprobs: int = 0) -> float:
+async def raw_run(backend, streams: int, tokens: int, logprobs: int = 0, loras: list | None = None) -> float:
     """Raw consumers; with `logprobs`, they ask for as many alternatives per token as the heat
-    view does (the same work for the engine), and only count tokens."""
+    view does (the same work for the engine), and only count tokens. With `loras`, stream i asks
+    for LoRARequest i modulo their number."""
     engine = backend._engine  # noqa: SLF001 - the raw AsyncLLM, no layer of ours in between
     counts = [0] * streams
 
@@ -112,7 +118,8 @@ async def raw_run(backend, streams: int, tokens: int, logprobs: int = 0) -> floa
         sampling = workload(backend, tokens, i, logprobs)
         params = backend.sampling_params(sampling)
         engine_input = await backend._render(engine, PROMPTS[i % len(PROMPTS)], sampling)  # noqa: SLF001
-        async for out in engine.generate(engine_input, params, f"raw-{time.monotonic_ns()}-{i}"):
+        lora = loras[i % len(loras)] if loras else None
+        async for out in engine.generate(engine_input, params, f"raw-{time.monotonic_ns()}-{i}", lora_request=lora):
             counts[i] += len(out.outputs[0].token_ids)
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -135,7 +142,8 @@ def settle_like_the_app() -> None:
 
 # -- 2. through the app --------------------------------------------------------------------------
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
-                  visible_panes: list[int] | None = None, xray: bool = False, heat: bool = False) -> float:
+                  visible_panes: list[int] | None = None, xray: bool = False, heat: bool = False,
+                  targets: list | None = None) -> float:
     from tests.support.app import make_app, send_key, wait_until
     from tui import render
     from tui.session import PaneRecord, SessionRecord
@@ -152,7 +160,8 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
             yield delta
 
     panes = [PaneRecord(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
-                                                                    "seed": str(1000 + i)})
+                                                                    "seed": str(1000 + i)},
+                        target=targets[i % len(targets)].record() if targets else None)
              for i in range(streams)]
     app = make_app(backend, session=SessionRecord(panes=panes), session_path=None, xray=xray)
     app.save_session_now = lambda: None  # the benchmark writes no session
@@ -166,8 +175,8 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
             await asyncio.sleep(SETTLE_S)
             settle_like_the_app()
             if lags is not None:
-                # Display lag is measured on the panes in view: panes scrolled out of view (8 panes
-                # of min-width 38 in 200 columns) are drawn when they come into view.
+                # Display lag is measured on the panes in view (a grid too low for its rows
+                # scrolls; panes out of view are drawn when they come into view).
                 visible = render.on_screen(app.workbench)
                 for pane in app.workbench.panes():
                     if pane.output in visible:
@@ -462,9 +471,9 @@ def one_real_process(args: list[str], how) -> dict[str, float]:
 
 # -- the run ---------------------------------------------------------------------------------------
 async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log,
-                     heat: bool = False) -> dict[str, float]:
-    """Raw and app runs, interleaved, at each number of streams; display lag at 8 streams. With
-    `heat`, the heat view is on in every pane and the raw consumers ask for the same logprobs."""
+                     heat: bool = False, lag_at: int = 8) -> dict[str, float]:
+    """Raw and app runs, interleaved, at each number of streams; display lag at `lag_at` streams.
+    With `heat`, the heat view is on in every pane and the raw consumers ask for the same logprobs."""
     results: dict[str, float] = {}
     lags: list[float] = []
     visible: list[int] = []
@@ -474,8 +483,8 @@ async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log,
         raws, tuis = [], []
         for _ in range(plan.repeats):
             raws.append(await raw_run(backend, streams, plan.tokens, logprobs))
-            tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == 8 else None,
-                                      visible if streams == 8 else None, heat=heat))
+            tuis.append(await app_run(backend, streams, plan.tokens, lags if streams == lag_at else None,
+                                      visible if streams == lag_at else None, heat=heat))
             log(f"  {streams} stream(s), repeat {len(raws)}: raw {raws[-1]:.0f} tok/s, app {tuis[-1]:.0f} tok/s")
         results[f"raw_tok_s_{streams}"] = statistics.median(raws)
         results[f"tui_tok_s_{streams}"] = statistics.median(tuis)
@@ -491,7 +500,7 @@ async def throughput(backend, plan: Plan, stream_counts: tuple[int, ...], log,
     if lags:
         results["lag_p50_ms"] = percentile(lags, 50)
         results["lag_p99_ms"] = percentile(lags, 99)
-        log(f"display lag over {len(lags)} deltas of the {len(set(visible))} panes in view (of 8): "
+        log(f"display lag over {len(lags)} deltas of the {len(set(visible))} panes in view (of {lag_at}): "
             f"p50 {results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms")
     return results
 
@@ -540,14 +549,59 @@ async def xray_cost(backend, plan: Plan, log) -> dict[str, float]:
     return results
 
 
+async def grid_cost(backend, plan: Plan, log) -> dict[str, float]:
+    """16 panes in a 4 × 4 grid, every one in view at 200 × 50: ratio_16 and lag_16_*."""
+    log("16 panes in a grid, all in view:")
+    grid = await throughput(backend, plan, (16,), log, lag_at=16)
+    return {key.replace("lag_", "lag_16_"): value for key, value in grid.items()
+            if key.startswith(("ratio_", "lag_", "raw_tok_s", "tui_tok_s"))}
+
+
+def adapters_for_the_bench() -> dict[str, str]:
+    """Two adapters: the demo's, and a copy of it under another name (vLLM loads it as another)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tui.demo_model import demo_adapter_path
+
+    copy = Path(tempfile.mkdtemp(prefix="bench-adapter-")) / "second"
+    shutil.copytree(demo_adapter_path(), copy)
+    return {"proverbs": str(demo_adapter_path()), "second": str(copy)}
+
+
+async def lora_cost(backend, plan: Plan, log) -> dict[str, float]:
+    """4 panes on 2 adapters ÷ 4 raw consumers with the same LoRARequests (ratio_lora_4), on an
+    engine started with them; raw tok/s with and without adapters in the requests."""
+    from tui.engine.protocol import LOCAL, Target
+
+    targets = [Target(LOCAL, backend.model, name) for name in backend.adapters]
+    loras = [await backend.lora_request(backend._engine, t.adapter) for t in targets]  # noqa: SLF001
+    raws, tuis, bases = [], [], []
+    for repeat in range(plan.repeats):
+        bases.append(await raw_run(backend, 4, plan.tokens))
+        raws.append(await raw_run(backend, 4, plan.tokens, loras=loras))
+        tuis.append(await app_run(backend, 4, plan.tokens, targets=targets))
+        log(f"  LoRA, repeat {repeat + 1}: raw without adapters {bases[-1]:.0f}, raw on 2 adapters {raws[-1]:.0f}, "
+            f"app on 2 adapters {tuis[-1]:.0f} tok/s")
+    results = {"raw_tok_s_4_lora_engine_base": statistics.median(bases),
+               "raw_tok_s_4_lora": statistics.median(raws), "tui_tok_s_4_lora": statistics.median(tuis),
+               "ratio_lora_4": statistics.median(t / r for r, t in zip(raws, tuis))}
+    log(f"LoRA: raw {results['raw_tok_s_4_lora_engine_base']:.0f} tok/s without adapters, "
+        f"{results['raw_tok_s_4_lora']:.0f} on 2 adapters; app {results['tui_tok_s_4_lora']:.0f}; "
+        f"ratio_lora_4 {results['ratio_lora_4']:.3f}")
+    return results
+
+
 async def measure_part(part, plan: Plan, log) -> dict[str, float | str]:
-    """One part of the benchmark (`--only`) on an engine of its own."""
+    """One part of the benchmark (`--only`) on an engine of its own (with the adapters for lora)."""
     from tui import render
     from tui.demo_model import ensure_demo_model
     from tui.engine.vllm_backend import VLLMBackend
 
     results: dict[str, float | str] = {"render_path": render.current_path().name}
-    backend = VLLMBackend([], model=str(ensure_demo_model()))
+    adapters = adapters_for_the_bench() if part is lora_cost else None
+    backend = VLLMBackend([], model=str(ensure_demo_model()), adapters=adapters)
     await backend.start()
     with_ignore_eos(backend)
     try:
@@ -606,12 +660,15 @@ async def measure(plan: Plan, log) -> dict[str, float | str]:
             f"over {len(cancels)}")
         results.update(await xray_cost(backend, plan, log))
         results.update(await heat_cost(backend, plan, log))
+        results.update(await grid_cost(backend, plan, log))
         keys = await key_latencies(backend, plan.keys)
         results["key_p99_ms"] = percentile(keys, 99)
         log(f"key -> screen under 8 streams: p50 {percentile(keys, 50):.1f} ms, p99 {results['key_p99_ms']:.1f} ms "
             f"over {len(keys)}")
     finally:
         await backend.shutdown()
+    log("an engine with two LoRA adapters:")
+    results.update(await measure_part(lora_cost, plan, log))
     costs = await delta_costs(plan)
     results["delta_cost_us_100"] = statistics.median(costs[100])
     results["delta_cost_us_4000"] = statistics.median(costs[plan.long_answer])
@@ -653,9 +710,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     parser.add_argument("--stock", action="store_true",
                         help="measure Textual's stock drawing path too (ratio_4/8 and lag, keys *_stock)")
-    parser.add_argument("--only", choices=("xray", "heat"), default=None,
-                        help="measure one part: xray (the engine X-ray's cost, ratio_stats_8) or heat "
-                        "(the heat view's: ratio_lp_4/8, lag_lp_*, cursor_key_p99_ms)")
+    parser.add_argument("--only", choices=("xray", "heat", "grid", "lora"), default=None,
+                        help="measure one part: xray (the engine X-ray's cost, ratio_stats_8), heat "
+                        "(the heat view's: ratio_lp_4/8, lag_lp_*, cursor_key_p99_ms), grid (16 panes "
+                        "in view: ratio_16, lag_16_*) or lora (4 panes on 2 adapters: ratio_lora_4)")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     plan.stock = args.stock
@@ -669,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, plan {plan}")
     started = time.perf_counter()
-    parts = {"xray": xray_cost, "heat": heat_cost}
+    parts = {"xray": xray_cost, "heat": heat_cost, "grid": grid_cost, "lora": lora_cost}
     results = asyncio.run(measure_part(parts[args.only], plan, log) if args.only else measure(plan, log))
     log(f"done in {time.perf_counter() - started:.0f} s")
     if args.json:

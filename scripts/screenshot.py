@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg]]     (or: make screenshot)
 
-OUT (docs/screenshot.svg): three panes compare what a setting does: pane 2 is pane 1 at
-temperature 0, pane 3 another prompt with another seed. HEAT (docs/heat-view.svg): two seeds of
+OUT (docs/screenshot.svg): one prompt three ways: on the demo model, on the demo model with its
+LoRA adapter (the same seed), and on the demo model at temperature 0. HEAT (docs/heat-view.svg): two seeds of
 one prompt with the heat view on, a fork of pane 1 at its fifth token with the second most likely
 alternative, and the token cursor on pane 1 showing that token's alternatives. The app is the
 real one on the real engine; only the terminal is virtual.
@@ -19,16 +19,19 @@ from pathlib import Path
 from tui import locations
 from tui.app import WorkbenchApp
 from tui.config import Config
-from tui.demo_model import ensure_demo_model
+from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, ensure_demo_model
+from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
 from tui.session import PaneRecord, SessionRecord
 from tui.terminal import divert_output_to_log
 
 SIZE = (150, 34)
+BASE = Target(LOCAL, str(ensure_demo_model()))
+ADAPTER = Target(LOCAL, BASE.model, DEMO_ADAPTER_NAME)
 PANES = [
-    PaneRecord(prompt="The key to happiness is"),
-    PaneRecord(prompt="The key to happiness is", overrides={"temperature": "0"}),
-    PaneRecord(prompt="In a galaxy far, far away", overrides={"seed": "7"}),
+    PaneRecord(prompt="The key to happiness is", target=BASE.record()),
+    PaneRecord(prompt="The key to happiness is", target=ADAPTER.record()),
+    PaneRecord(prompt="The key to happiness is", overrides={"temperature": "0"}, target=BASE.record()),
 ]
 
 
@@ -39,7 +42,7 @@ HEAT_PANES = [
 
 
 async def screenshot(out: Path, heat_out: Path) -> None:
-    backend = VLLMBackend([], model=str(ensure_demo_model()))
+    backend = VLLMBackend([], model=str(ensure_demo_model()), adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
     await backend.start()
     try:
         app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=PANES),

@@ -51,7 +51,8 @@ def test_base_settings_fill_what_the_file_leaves_out(tmp_path):
     ("b.jsonl", '{"prompt": "a", "seed": []}\n', "seed is an empty list"),
     ("b.csv", "a,b\n", "a batch file is .toml or .jsonl"),
     ("b.toml", 'prompts = ["x"]\nmin_tokens = 50\nmax_tokens = 10\n', "min_tokens must be ≤ max_tokens"),
-    ("b.toml", 'prompts = ["x"]\ntarget = "base"\nlora = "a"\n', "give one of target, lora, model, not target and lora"),
+    ("b.toml", 'prompts = ["x"]\ntarget = "base"\nlora = "a"\n',
+     "give one of target, lora, model, not target and lora"),
     ("b.jsonl", '{"prompt": "a", "model": [1]}\n', "b.jsonl:1: model must be a name (a string), not 1"),
 ])
 def test_bad_batch_files_name_the_place_and_the_reason(tmp_path, name, text, message):

@@ -68,3 +68,16 @@ async def test_heat_measurements_run(engine, render_path):
     assert len(keys) == 6 and all(0 <= k < 5000 for k in keys)
     cost = await bench.delta_cost_us(120, heat=True)
     assert math.isfinite(cost) and cost > 0
+
+
+async def test_grid_and_lora_measurements_run(engine):
+    undo = bench.with_ignore_eos(engine)
+    plan = bench.Plan(tokens=12, repeats=1)
+    try:
+        grid = await bench.grid_cost(engine, plan, log=lambda message: None)
+        lora = await bench.lora_cost(engine, plan, log=lambda message: None)
+    finally:
+        undo()
+    assert grid["ratio_16"] > 0 and grid["lag_16_p99_ms"] >= 0
+    assert all(lora[key] > 0 for key in ("raw_tok_s_4_lora_engine_base", "raw_tok_s_4_lora", "ratio_lora_4"))
+    assert engine.running_requests() == 0

@@ -17,7 +17,7 @@ from tui.figures import CANCELLED, DONE, ERROR
 
 # Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
 KEYS = ["a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete", "escape",
-        "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "alt+left", "alt+right",
+        "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "ctrl+t", "f7", "f8", "alt+left", "alt+right",
         "alt+shift+left", "alt+shift+right", "ctrl+o", "ctrl+s", "f1", "ctrl+p", "up", "down", "left", "right",
         "home", "end", "pageup", "pagedown"]
 
@@ -43,7 +43,8 @@ def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
     batches = data.draw(key_storm(key_storm_size))
 
     async def main():
-        app = make_app(ScriptedBackend(delay_s=0.001), session=SessionRecord(panes=[PaneRecord(prompt="p")]))
+        app = make_app(ScriptedBackend(delay_s=0.001, adapters=("a",)),
+                       session=SessionRecord(panes=[PaneRecord(prompt="p")]))
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
             await run_keys(app, pilot, batches)

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import shutil
+import time
 
 import pytest
 
@@ -109,20 +110,24 @@ async def test_an_adapter_that_cannot_load_fails_its_pane_only(engine, tmp_path)
         names = [None, DEMO_ADAPTER_NAME, *bad]
         session = SessionRecord(panes=[PaneRecord(prompt=PROMPT, target=None if n is None else
                                                   adapter_target(engine, n).record()) for n in names])
+        gone = Target("127.0.0.1:9", "some-model")  # a server of an earlier session, not given now
+        session.panes.append(PaneRecord(prompt=PROMPT, target=gone.record()))
         app = make_app(engine, session=session, session_path=tmp_path / "s.json")
         async with app.run_test(size=(200, 50)) as pilot:
             bench = app.workbench
             await pilot.press("ctrl+r")
             await wait_until(lambda: all(p.figures.state in (DONE, ERROR) for p in bench.panes()), timeout=120)
             panes = bench.panes()
-            assert [p.figures.state for p in panes] == [DONE, DONE, ERROR, ERROR, ERROR]
+            assert [p.figures.state for p in panes] == [DONE, DONE, ERROR, ERROR, ERROR, ERROR]
+            assert panes[5].figures.message == (
+                "some-model @127.0.0.1:9 is not served here (no server 127.0.0.1:9 in this workbench)")
             messages = [p.figures.message for p in panes[2:]]
             assert "adapter missing did not load:" in messages[0] and messages[0].endswith("does not exist")
             assert "its rank 64 is above the engine's --max-lora-rank 8" in messages[1]
             assert "adapter wrong-base did not load" in messages[2] and "size of tensor" in messages[2]
             assert panes[0].answer == await collect(engine, PROMPT)
             assert panes[1].answer == await collect(engine, PROMPT, adapter_target(engine))
-            assert all(f"+{name}" in str(p.border_title) for name, p in zip(bad, panes[2:]))
+            assert all(f"+{name}" in str(p.border_title) for name, p in zip(bad, panes[2:5]))
         with pytest.raises(RequestRejected, match="no adapter named 'psalms'"):
             await collect(engine, PROMPT, adapter_target(engine, "psalms"))
     finally:
@@ -146,3 +151,30 @@ async def test_an_adapter_loads_into_the_running_engine(engine, tmp_path):
     finally:
         await engine.remove_adapter("copy")
     assert "copy" not in engine.adapters and [t.adapter for t in engine.targets()] == [None, DEMO_ADAPTER_NAME]
+
+
+@pytest.mark.subprocess
+def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_path):
+    """What `make run` shows the first time: two panes on one prompt, the demo model and its adapter;
+    ctrl+r runs both, ctrl+q quits with exit 0 and no process left."""
+    from tests.support.processes import PtyApp
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c"),
+           "XDG_STATE_HOME": str(tmp_path / "s")}
+    app = PtyApp(["--demo", "--max-tokens", "24"], env=env)
+    try:
+        assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
+        assert app.wait_for("1 · demo · ".encode()) and app.wait_for("2 · demo+proverbs · ".encode())
+        app.write(b"\x12")  # ctrl+r
+        assert app.wait_for(b"done", timeout=60)
+        time.sleep(1.0)
+        app.quit("ctrl+q")
+        assert app.proc.wait(5) == 0
+        assert not app.seen(b"crashed") and not app.seen(b"Traceback")
+        saved = json.loads((tmp_path / "d" / "vllm-panes" / "session.json").read_text())
+        answers = [pane["output"] for pane in saved["panes"]]
+        assert [pane["target"]["adapter"] for pane in saved["panes"]] == [None, DEMO_ADAPTER_NAME]
+        assert [pane["prompt"] for pane in saved["panes"]] == [PROMPT, PROMPT]
+        assert all(answers) and answers[0] != answers[1]
+    finally:
+        app.close()

@@ -225,6 +225,7 @@ async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine
         async with app.run_test(size=(200, 50)) as pilot:
             bench = app.workbench
             await wait_until(lambda: len(bench.known_targets) == 4, timeout=30)
+            assert bench.engine_line.servers == f"{remote.source} ●"
             send_key(app, "ctrl+r")
             await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()), timeout=120)
             await pilot.pause(0.1)

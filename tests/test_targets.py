@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.support.app import make_app, type_prompt, wait_until
 from tests.support.scripted import ScriptedBackend
-from tui.cli import UsageError, make_plan
+from tui.cli import make_plan
 from tui.config import Config, load_config
 from tui.engine.fleet import Fleet
 from tui.engine.lora import adapter_problem, lora_flags
@@ -266,3 +266,40 @@ async def test_a_target_name_is_shown_as_text_never_as_markup():
         pane = app.workbench.panes()[0]
         # The title as markup: its brackets escaped (the title was set as text), no ESC left.
         assert "\\[bold red]evil␛[31m" in pane.border_title and "\x1b" not in pane.border_title
+
+
+async def test_adapters_load_and_go_from_the_palette_and_their_panes_stay_readable():
+    backend = ScriptedBackend(adapters=("proverbs",))
+    loaded: list[tuple[str, str]] = []
+
+    async def load_adapter(name, path):
+        loaded.append((name, path))
+        backend.adapters.append(name)
+        return Target(LOCAL, backend.model, name)
+
+    async def remove_adapter(name):
+        backend.adapters.remove(name)
+
+    backend.load_adapter, backend.remove_adapter = load_adapter, remove_adapter
+    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="p", target=PROVERBS.record())]))
+    async with app.run_test(size=(150, 36)) as pilot:
+        bench = app.workbench
+        bench.action_load_adapter()
+        await pilot.pause()
+        await pilot.press(*"psalms")
+        await pilot.press("enter")  # no '=': the dialog says so and stays
+        await pilot.pause()
+        assert type(app.screen).__name__ == "AskScreen" and loaded == []
+        await pilot.press(*"=/adapters/psalms", "enter")
+        await wait_until(lambda: loaded == [("psalms", "/adapters/psalms")])
+        await pilot.pause()
+        assert [t.adapter for t in bench.known_targets] == [None, "proverbs", "psalms"]
+        bench.action_remove_adapter()
+        await pilot.pause()
+        await pilot.press(*"proverbs", "enter")
+        await wait_until(lambda: "proverbs" not in backend.adapters)
+        await pilot.pause()
+        pane = bench.panes()[0]
+        bench.run_pane(pane)
+        await wait_until(lambda: pane.figures.state == "error")
+        assert "adapter proverbs did not load" in pane.figures.message and "+proverbs" in str(pane.border_title)

@@ -166,7 +166,7 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
             targets: list | None = None, first_start_panes: list[Target] | None = None) -> int:
     """Run the UI, then stop the engine; return the exit code. `targets`: those --target named (the
     first is the default; a name left for a server to resolve is looked up once it is reached).
-    `first_start_panes`: with no session yet, one pane per target on the same prompt."""
+    `first_start_panes`: with no session yet (not --fresh), one pane per target on the same prompt."""
     notices: list[str] = []
     session = None
     session_path: Path | None = locations.session_file()
@@ -181,7 +181,7 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
             notices.append(notice)
     if session is not None and cli_sampling_given:
         session.defaults = _session_from_sampling(sampling).defaults
-    if session is None and first_start_panes:
+    if session is None and first_start_panes and not fresh:
         session = _session_from_sampling(sampling)
         session.panes = [PaneRecord(prompt=FIRST_PROMPT, target=t.record()) for t in first_start_panes]
     config = config or Config()

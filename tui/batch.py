@@ -14,9 +14,10 @@ JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and 
 `chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
 be given too. Where requests go is a dimension of the grid too, with one of: `target` (any name
 `--target` takes), `lora` (an adapter of the in-process engine; "" for the base model) or `model`
-(a model id, of the engine or of a server). Results are written in the file's order, one JSON object per line: prompt, params,
-text, tokens, ttft_ms, tok_s, finish_reason, error, target (server, model, adapter: where it ran); with logprobs, also token_logprobs (per token:
-text, id, logprob, rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
+(a model id, of the engine or of a server). Results are written in the file's order, one JSON
+object per line: prompt, params, text, tokens, ttft_ms, tok_s, finish_reason, error, target (server,
+model, adapter: where it ran); with logprobs, also token_logprobs (per token: text, id, logprob,
+rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
 (vLLM batches them); seeded ones give the same text as when run alone.
 """
 

@@ -31,6 +31,8 @@ def workbench_commands(bench: WorkbenchScreen, restart_engine: Callable[[], None
                         "seed=1,2 or target=* (f8)", bench.action_sweep)
     yield SystemCommand("Load LoRA adapter", "Name an adapter folder; it loads into the running engine and "
                         "becomes a target", bench.action_load_adapter)
+    yield SystemCommand("Remove LoRA adapter", "Unload an adapter from the engine; its panes keep their answers",
+                        bench.action_remove_adapter)
     yield SystemCommand("Close pane", "Close the focused pane (ctrl+w)", bench.action_close_pane)
     yield SystemCommand("Move pane right", "alt+shift+right", lambda: bench.action_move_pane(1))
     yield SystemCommand("Move pane left", "alt+shift+left", lambda: bench.action_move_pane(-1))

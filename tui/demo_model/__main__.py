@@ -17,7 +17,8 @@ def main(argv: list[str]) -> int:
 
         return train_adapter(argv[1:])
     if argv and argv[0] not in ("path",):
-        print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR] | train-adapter [--steps N] [--out DIR]]", file=sys.stderr)
+        print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR] | train-adapter [--steps N] "
+              "[--out DIR]]", file=sys.stderr)
         return exit_codes.USAGE
     print(ensure_demo_model())
     return exit_codes.OK

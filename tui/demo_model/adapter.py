@@ -12,9 +12,9 @@ weights frozen on two kinds of document packed into 256-token windows:
 * chat turns whose question is a verse (or its opening words) from anywhere in the Bible, and whose
   answer is one to three consecutive wisdom verses, closed by `<|im_end|>`.
 
-The wisdom chapters the model itself never saw (its held-out ones) are held out; the report (`training.json`) gives the held-out
-cross-entropy of the base model and of the base with the adapter. Deterministic for a given machine
-and torch version (fixed seeds).
+The wisdom chapters the model itself never saw (its held-out ones) are held out; the report
+(`training.json`) gives the held-out cross-entropy of the base model and of the base with the
+adapter. Deterministic for a given machine and torch version (fixed seeds).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tui.demo_model import kjv
 from tui.demo_model.build import ADAPTER_DIR, WEIGHTS_DIR, chat_text
-from tui.demo_model.train import BATCH, SEQ_LEN, held_out_loss, pack, plain_text, split
+from tui.demo_model.train import BATCH, SEQ_LEN, held_out_loss, pack, plain_text, publish, split
 
 WISDOM_BOOKS = ("Proverbs", "Ecclesiastes")
 RANK = 8
@@ -172,12 +172,7 @@ def main(argv: list[str]) -> int:
                   str(tmp / "adapter_model.safetensors"))
         (tmp / "adapter_config.json").write_text(json.dumps(adapter_config("vllm-panes-demo"), indent=2) + "\n")
         (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes it private; the package ships it
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        tmp.rename(args.out)
+        publish(tmp, args.out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))

@@ -124,6 +124,17 @@ def held_out_loss(model, tokenizer, text: str, seq_len: int = SEQ_LEN) -> tuple[
     return total / count, count
 
 
+def publish(tmp: Path, out: Path) -> None:
+    """The finished folder `tmp` becomes `out` (replacing it), readable by all: the package ships it
+    (mkdtemp made it private)."""
+    tmp.chmod(0o755)
+    for path in tmp.iterdir():
+        path.chmod(0o644)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
 def main(argv: list[str]) -> int:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -221,9 +232,7 @@ def main(argv: list[str]) -> int:
             "torch": torch.__version__,
         }
         (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        tmp.rename(args.out)
+        publish(tmp, args.out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))

@@ -208,6 +208,8 @@ class OpenAIBackend:
         if self._client is None or self.state is not EngineState.READY:
             raise EngineDead(f"not connected: {self.error}" if self.error else "not connected to the server")
         started = time.perf_counter()
+        if target is not None:
+            target.check_source(self.source)
         try:
             sampling.check_context(self._max_model_len)
         except ParamError as exc:
@@ -283,8 +285,9 @@ class OpenAIBackend:
         server with vLLM's logprob_token_ids, tokens named by id ("token_id:N")."""
         if self._client is None:
             raise BackendError("not connected to the server")
+        model = self.model if target is None else target.adapter or target.model
         response = await self._client.completions.create(
-            model=self.model if target is None else target.adapter or target.model, prompt=list(prompt_ids), max_tokens=1, logprobs=1, stream=False,
+            model=model, prompt=list(prompt_ids), max_tokens=1, logprobs=1, stream=False,
             extra_body={"logprob_token_ids": list(token_ids), "return_tokens_as_token_ids": True})
         choices = getattr(response, "choices", None) or [None]
         tops = field_of(field_of(choices[0], "logprobs"), "top_logprobs") if choices[0] is not None else None

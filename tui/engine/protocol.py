@@ -62,6 +62,12 @@ class Target:
             name = f"{name}+{self.adapter}"
         return name if self.is_local else f"{name} @{self.source}"
 
+    def check_source(self, source: str) -> None:
+        """RequestRejected unless this target is served by the backend named `source`."""
+        if self.source != source:
+            where = "no engine in this process" if self.is_local else f"no server {self.source}"
+            raise RequestRejected(f"{self.label} is not served here ({where} in this workbench)")
+
     def record(self) -> dict[str, str | None]:
         """As files keep it (sessions, exports, batch results)."""
         return {"server": None if self.is_local else self.source, "model": self.model, "adapter": self.adapter}

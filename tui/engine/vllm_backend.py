@@ -335,6 +335,8 @@ class VLLMBackend:
 
         engine = self._require_engine()
         started = time.perf_counter()
+        if target is not None:
+            target.check_source(LOCAL)
         lora = await self.lora_request(engine, None if target is None else target.adapter)
         try:
             sampling.check_context(self._max_model_len)

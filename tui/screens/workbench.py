@@ -40,6 +40,15 @@ COMPACT_BELOW = 20  # rows lower than this give the prompt 2 lines instead of 5
 TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 STATS_EVERY_S = 0.5  # the engine's figures are read this often (while shown or while panes run)
 
+SERVER_MARKS = {EngineState.READY: "●", EngineState.LOADING: "…", EngineState.ERROR: "✖",
+                EngineState.STOPPED: "○"}
+
+
+def servers_text(servers: list) -> str:
+    """'gpu-box:8000 ● · 10.0.0.2:8000 ✖': each other server and whether it answers."""
+    return " · ".join(f"{getattr(s, 'source', '?')} {SERVER_MARKS.get(s.state, '?')}" for s in servers)
+
+
 def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | None]:
     """(columns, rows, row height) for `count` panes: one row while every pane is at least
     PANE_MIN_WIDTH wide; then as many columns as fit, the panes spread evenly over the rows. The
@@ -452,6 +461,7 @@ class WorkbenchScreen(Screen):
     def refresh_targets(self) -> None:
         """Pick up targets that appeared (a server reached, an adapter loaded); panes keep theirs,
         known or not (a pane whose target went away says why when it runs)."""
+        self.engine_line.set_servers(servers_text(getattr(self.control.backend, "others", [])))
         known = targets_of(self.control.backend)
         if self._default_name is not None:
             self._resolve_default_name(known)
@@ -586,6 +596,29 @@ class WorkbenchScreen(Screen):
                                        "NAME=PATH: a name of your choice and the adapter's folder (PEFT: "
                                        "adapter_config.json and adapter_model.safetensors)",
                                        parse_lora_spec, placeholder="proverbs=~/adapters/proverbs"), chosen)
+
+    def action_remove_adapter(self) -> None:
+        """Unload a LoRA adapter from the engine (the palette); its panes keep their answers and say
+        why when they run again."""
+        remove = getattr(self.control.backend, "remove_adapter", None)
+        names = sorted({t.adapter for t in self._known if t.is_local and t.adapter})
+        if remove is None or not names:
+            self.notify("No adapter of the engine in this process to remove.", severity="warning")
+            return
+
+        def check(text: str) -> str:
+            if text.strip() not in names:
+                raise ValueError(f"no adapter {text.strip()!r} (the engine has {', '.join(names)})")
+            return text.strip()
+
+        async def chosen(name) -> None:
+            if name is not None:
+                await remove(name)
+                self.refresh_targets()
+                self.notify(f"Adapter {name} removed.")
+
+        self.app.push_screen(AskScreen("Remove a LoRA adapter from the engine", f"one of: {', '.join(names)}",
+                                       check, placeholder=names[0]), chosen)
 
     def action_toggle_more(self) -> None:
         self._more = not self._more

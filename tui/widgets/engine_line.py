@@ -26,6 +26,7 @@ class EngineLine(Static):
         self.note = one_line(note)  # e.g. that the stock drawing path runs
         self.state = state
         self.detail = ""
+        self.servers = ""  # the other servers and their states (several backends)
         self.running = 0  # requests the engine runs and keeps waiting (see set_load)
         self.waiting = 0
         self._since = time.monotonic()
@@ -58,6 +59,13 @@ class EngineLine(Static):
             self.running, self.waiting = running, waiting
             self._render_line()
 
+    def set_servers(self, text: str) -> None:
+        """The other servers beside the main backend, e.g. 'gpu-box:8000 ● · 10.0.0.2:8000 ✖'."""
+        text = one_line(text, 200)
+        if text != self.servers:
+            self.servers = text
+            self._render_line()
+
     def _tick(self) -> None:
         self._frame += 1
         self._render_line()
@@ -84,6 +92,9 @@ class EngineLine(Static):
             line.append("○ stopped", style="dim")
         line.append("  │  ")
         line.append(self.model, style="italic")
+        if self.servers:
+            line.append("  │  servers: ", style="dim")
+            line.append(self.servers)
         if self.note:
             line.append("  │  ", style="dim")
             line.append(self.note, style="dim")
