@@ -14,7 +14,7 @@ from tests.support.scripted import ScriptedBackend
 from tui.cli import make_plan
 from tui.config import Config, load_config
 from tui.engine.fleet import Fleet
-from tui.engine.lora import adapter_problem, lora_flags
+from tui.engine.lora import adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.openai_backend import OpenAIBackend, source_name
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
@@ -303,3 +303,14 @@ async def test_adapters_load_and_go_from_the_palette_and_their_panes_stay_readab
         bench.run_pane(pane)
         await wait_until(lambda: pane.figures.state == "error")
         assert "adapter proverbs did not load" in pane.figures.message and "+proverbs" in str(pane.border_title)
+
+
+def test_an_adapter_made_for_another_model_is_found_from_its_file_header():
+    from tui.demo_model import demo_adapter_path
+
+    demo = module_shapes(hidden=256, intermediate=640, heads=4, kv_heads=2, head_dim=64)
+    assert shape_problem(demo_adapter_path(), demo) is None
+    other = module_shapes(hidden=512, intermediate=640, heads=8, kv_heads=2, head_dim=64)
+    assert shape_problem(demo_adapter_path(), other) == (  # the first mismatch in the file's order
+        "made for another model: its down_proj has 256 outputs, this model's 512")
+    assert shape_problem(demo_adapter_path(), None) is None

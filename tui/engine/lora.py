@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 
 from tui.text import one_line
@@ -19,6 +20,9 @@ DEFAULT_RANK = 16  # vLLM's default, when no adapter says its rank
 # model's -1 unmasked, which is the last slot: while that slot holds an adapter, base-model requests
 # batched beside adapter requests are computed with it. So the last of the --max-loras slots is
 # kept empty: an engine of M slots loads at most M - 1 adapters (see VLLMBackend.lora_request).
+# An adapter that fails while vLLM copies it into a slot leaves that slot taken (and part-written):
+# each such failure costs the engine a slot for good, so weights made for another model are found
+# here first (shape_problem).
 EMPTY_SLOTS = 1
 SPARE_SLOTS = 1  # room for one adapter loaded while the engine runs (the palette)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -91,4 +95,50 @@ def adapter_problem(path: str | Path, max_rank: int | None) -> str | None:
         return f"{one_line(folder)}/adapter_config.json has no rank ('r') that can be read"
     if max_rank is not None and rank > max_rank:
         return f"its rank {rank} is above the engine's --max-lora-rank {max_rank}"
+    return None
+
+
+def module_shapes(hidden: int, intermediate: int, heads: int, kv_heads: int,
+                  head_dim: int) -> dict[str, tuple[int, int]]:
+    """(inputs, outputs) of a Llama-style decoder layer's projections, which LoRA adapters target."""
+    return {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv_heads * head_dim),
+            "v_proj": (hidden, kv_heads * head_dim), "o_proj": (heads * head_dim, hidden),
+            "gate_proj": (hidden, intermediate), "up_proj": (hidden, intermediate),
+            "down_proj": (intermediate, hidden)}
+
+
+def tensor_shapes(path: Path) -> dict[str, list[int]]:
+    """The tensors' shapes from a safetensors file's header (8 bytes of length, then JSON), without
+    loading them; {} when the header cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > 100_000_000:
+                return {}
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error, RecursionError):
+        return {}
+    if not isinstance(header, dict):
+        return {}
+    return {name: info["shape"] for name, info in header.items()
+            if isinstance(info, dict) and isinstance(info.get("shape"), list)}
+
+
+def shape_problem(path: str | Path, shapes: dict[str, tuple[int, int]] | None) -> str | None:
+    """Why the adapter's matrices do not fit the model's projections (made for another model), or
+    None (also when either side's shapes are not known)."""
+    if not shapes:
+        return None
+    for name, shape in tensor_shapes(Path(path) / "adapter_model.safetensors").items():
+        parts = name.split(".")
+        if len(parts) < 3 or parts[-1] != "weight" or parts[-2] not in ("lora_A", "lora_B"):
+            continue
+        module = parts[-3]
+        if module not in shapes or len(shape) != 2:
+            continue
+        inputs, outputs = shapes[module]
+        a_side = parts[-2] == "lora_A"
+        wanted, have, side = (inputs, shape[1], "inputs") if a_side else (outputs, shape[0], "outputs")
+        if have != wanted:
+            return (f"made for another model: its {module} has {have} {side}, this model's {wanted}")
     return None

@@ -16,7 +16,7 @@ import psutil
 
 from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
-from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags
+from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
@@ -55,6 +55,8 @@ class VLLMBackend:
         self.model = _model_in(argv) or model or "(model)"
         self.max_lora_rank: int | None = None  # None: the engine serves no adapters
         self.max_loras = 0  # the engine's adapter slots (--max-loras)
+        self._lost_slots = 0  # slots left taken by adapters that failed while loading (tui/engine/lora.py)
+        self._module_shapes: dict[str, tuple[int, int]] | None = None
         self._lora_ids = {name: number for number, name in enumerate(self.adapters, 1)}
         self._loaded: set[str] = set()  # adapters the engine has loaded
         self.state = EngineState.STOPPED
@@ -137,6 +139,8 @@ class VLLMBackend:
         lora_config = getattr(engine.vllm_config, "lora_config", None)
         self.max_lora_rank = int(lora_config.max_lora_rank) if lora_config is not None else None
         self.max_loras = int(lora_config.max_loras) if lora_config is not None else 0
+        self._module_shapes = _module_shapes(engine.model_config)
+        self._lost_slots = 0
         self._loaded.clear()
         try:
             tokenizer = engine.get_tokenizer()
@@ -313,14 +317,16 @@ class VLLMBackend:
             raise RequestRejected("the engine was started without LoRA: name adapters with --lora NAME=PATH")
         request = LoRARequest(adapter, self._lora_ids[adapter], str(Path(path).resolve()))
         if adapter not in self._loaded:
-            room = self.max_loras - EMPTY_SLOTS
-            problem = adapter_problem(path, self.max_lora_rank) or (None if len(self._loaded) < room else (
-                f"the engine holds {room} adapter(s) ({', '.join(sorted(self._loaded))}); start it with "
-                f"more --max-loras (one of its slots stays empty, see tui/engine/lora.py)"))
+            room = self.max_loras - EMPTY_SLOTS - self._lost_slots
+            problem = (adapter_problem(path, self.max_lora_rank) or shape_problem(path, self._module_shapes)
+                       or (None if len(self._loaded) < room else (
+                           f"the engine holds {room} adapter(s) ({', '.join(sorted(self._loaded)) or 'none'}); "
+                           "start it with more --max-loras (one of its slots stays empty, see tui/engine/lora.py)")))
             if problem is None:
                 try:
                     await engine.add_lora(request)
-                except Exception as exc:  # vLLM's reason (wrong base model, bad weights), for this pane
+                except Exception as exc:  # vLLM's reason (bad weights), for this pane
+                    self._lost_slots += 1  # the slot it was being copied into stays taken
                     problem = _clean(exc)
             if problem is not None:
                 raise RequestRejected(f"adapter {adapter} did not load: {problem}")
@@ -396,6 +402,18 @@ class VLLMBackend:
     def running_requests(self) -> int:
         engine = self._engine
         return 0 if engine is None else engine.get_num_unfinished_requests()
+
+
+def _module_shapes(model_config: Any) -> dict[str, tuple[int, int]] | None:
+    """The model's projection shapes (Llama-style names), or None when its config does not say."""
+    config = getattr(model_config, "hf_text_config", None) or getattr(model_config, "hf_config", None)
+    try:
+        hidden, heads = int(config.hidden_size), int(config.num_attention_heads)
+        head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
+        return module_shapes(hidden, int(config.intermediate_size), heads,
+                             int(getattr(config, "num_key_value_heads", None) or heads), head_dim)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _model_in(argv: list[str]) -> str | None:
