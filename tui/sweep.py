@@ -2,7 +2,8 @@
 
 Typed as `temperature=0,0.7,1.2 seed=1,2` or `target=*` (every target) or
 `target=base,proverbs top_p=0.9,1`: each name is a sampling knob or `target`, its values are
-separated by commas. The panes are titled by what differs between them.
+separated by commas. The panes are titled by what differs between them (the target is in every
+pane's title already).
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def parse_sweep(text: str, known: list[Target], limit: int) -> list[Combination]
         count *= len(values)
     if count > limit:
         raise SweepError(f"{count} combinations; room for {limit} more panes")
-    varying = [name for name, values in axes if len(values) > 1]
+    # The target is in every title already (with more than one target): the label names the rest.
+    varying = [name for name, values in axes if len(values) > 1 and name != "target"]
     combinations = []
     for chosen in itertools.product(*(values for _, values in axes)):
         picked = dict(zip((name for name, _ in axes), chosen))
         target = resolve(picked.pop("target"), known) if "target" in picked else None
-        label = " · ".join(_shown(name, picked, target) for name in varying)
+        label = " · ".join(f"{name}={picked[name]}" for name in varying)
         combinations.append(Combination(picked, target, label))
     return combinations
 
@@ -84,8 +86,3 @@ def _values(name: str, text: str, known: list[Target]) -> list[str]:
             raise SweepError(f"{name}={value}: {exc}") from None
     return values
 
-
-def _shown(name: str, picked: dict[str, str], target: Target | None) -> str:
-    if name == "target":
-        return target.label if target is not None else ""
-    return f"{name}={picked[name]}"
