@@ -369,7 +369,7 @@ def _servers(ns: argparse.Namespace, remotes: list[Remote], config: Any) -> list
 
 def _named_targets(specs: list[str], backend: Any) -> list[Any]:
     """The targets --target names. A name no target of the engine has may be a server's model,
-    known once the server is reached: those are checked then (see check_targets)."""
+    known once the server is reached: those are checked then (tui.targets.resolve_names)."""
     from tui.targets import TargetError, resolve
 
     known = targets_of(backend)
