@@ -59,25 +59,24 @@ def parse_sweep(text: str, known: list[Target], limit: int) -> list[Combination]
     combinations = []
     for chosen in itertools.product(*(values for _, values in axes)):
         picked = dict(zip((name for name, _ in axes), chosen))
-        target = resolve(picked.pop("target"), known) if "target" in picked else None
+        target = picked.pop("target", None)
         label = " · ".join(f"{name}={picked[name]}" for name in varying)
         combinations.append(Combination(picked, target, label))
     return combinations
 
 
-def _values(name: str, text: str, known: list[Target]) -> list[str]:
+def _values(name: str, text: str, known: list[Target]) -> list:
+    """The axis's values: knob values as typed (checked), or the targets named."""
     values = [v.strip() for v in text.split(",")]
     if not any(values):
         raise SweepError(f"{name}: no values")
     if name == "target":
         if values == [EVERY]:
-            return [t.label for t in known]
-        for value in values:
-            try:
-                resolve(value, known)
-            except TargetError as exc:
-                raise SweepError(str(exc)) from None
-        return [resolve(v, known).label for v in values]
+            return list(known)
+        try:
+            return [resolve(value, known) for value in values]
+        except TargetError as exc:
+            raise SweepError(str(exc)) from None
     spec = SPECS_BY_NAME[name]
     for value in values:
         try:

@@ -19,24 +19,28 @@ from textual.widgets.option_list import Option
 from tui.engine.protocol import Target
 from tui.text import one_line, printable
 
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{
-    width: 80%; max-width: 100; height: auto; max-height: 80%;
-    border: round $accent; background: $panel; padding: 0 1;
-}}
-{name} .dialog-title {{ text-style: bold; }}
-{name} .dialog-hint {{ color: $text-muted; }}
-{name} .dialog-error {{ color: $error; }}
-{name} OptionList {{ height: auto; max-height: 20; border: none; }}
-"""
+class Dialog(ModalScreen[Any]):
+    """A box in the middle of the screen over the workbench; esc leaves it with nothing chosen."""
 
-
-class TargetPicker(ModalScreen[Target | None]):
-    """Every known target, keyboard first: ↑↓ and enter choose, esc leaves."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="TargetPicker")
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > Vertical {
+        width: 80%; max-width: 100; height: auto; max-height: 80%;
+        border: round $accent; background: $panel; padding: 0 1;
+    }
+    Dialog .dialog-title { text-style: bold; }
+    Dialog .dialog-hint { color: $text-muted; }
+    Dialog .dialog-error { color: $error; }
+    Dialog OptionList { height: auto; max-height: 20; border: none; }
+    """
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class TargetPicker(Dialog):
+    """Every known target, keyboard first: ↑↓ and enter choose, esc leaves."""
 
     def __init__(self, title: str, targets: list[tuple[Target, str]], current: Target | None) -> None:
         """`targets`: each with a note (what it is, or why it cannot be used now)."""
@@ -68,16 +72,10 @@ class TargetPicker(ModalScreen[Target | None]):
         event.stop()
         self.dismiss(self._targets[event.option_index][0])
 
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
 
-
-class AskScreen(ModalScreen[Any]):
+class AskScreen(Dialog):
     """One line to type, checked by `check` (the value, or raises ValueError with the reason,
     shown under the line); enter accepts, esc leaves."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="AskScreen")
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
 
     def __init__(self, title: str, hint: str, check: Callable[[str], Any], value: str = "",
                  placeholder: str = "") -> None:
@@ -106,6 +104,3 @@ class AskScreen(ModalScreen[Any]):
             self.query_one(".dialog-error", Static).update(one_line(exc, 300))
             return
         self.dismiss(result)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)

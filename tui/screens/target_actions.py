@@ -22,7 +22,6 @@ def servers_text(servers: list) -> str:
     return " · ".join(f"{getattr(s, 'source', '?')} {SERVER_MARKS.get(s.state, '?')}" for s in servers)
 
 
-
 class TargetActions(Screen):
     """What WorkbenchScreen does with targets (it keeps `_known`, `default_target` and
     `_default_name`; the panes, settings bar and engine line are its own)."""
@@ -55,8 +54,7 @@ class TargetActions(Screen):
         known = targets_of(self.control.backend)
         if self._default_name is not None:
             self._resolve_default_name(known)
-        if [t.key for t in known] == [t.key for t in self._known] and [t.label for t in known] == [
-                t.label for t in self._known]:
+        if known == self._known:  # a label is made of a target's fields: equal targets, equal labels
             return
         self._known = known
         if self.default_target is not None:
