@@ -9,6 +9,8 @@ terminal is kept on duplicated descriptors, used only by the app (Textual draws 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import os
@@ -42,7 +44,7 @@ def divert_output_to_log(log_path: Path) -> Terminal:
     os.close(log_fd)
     encoding = sys.stdout.encoding or "utf-8"
     out = os.fdopen(term_out_fd, "w", buffering=1, encoding=encoding, errors="replace")
-    err = os.fdopen(term_err_fd, "w", buffering=1, encoding=encoding, errors="replace")
+    err = terminal_stream(term_err_fd, encoding)
     # sys.stdout/sys.stderr stay on fds 1/2 (the log), so stray prints and warnings land there.
     sys.__stdout__ = out  # type: ignore[misc]
     sys.__stderr__ = err  # type: ignore[misc]
@@ -50,6 +52,40 @@ def divert_output_to_log(log_path: Path) -> Terminal:
     _route_vllm_logging(log_path)
     _start_resource_tracker()
     return Terminal(out=out, err=err, log_path=log_path)
+
+
+# A terminal that has gone away: its window was closed or its ssh connection dropped (EIO from a
+# pseudo-terminal whose other side is closed; ENXIO from some; EPIPE when it was a pipe).
+GONE_ERRNOS = frozenset({errno.EIO, errno.ENXIO, errno.EPIPE})
+
+
+class TerminalDevice(io.FileIO):
+    """The terminal's file descriptor, whose writes do not fail once the terminal is gone: from then
+    on what is written is dropped, and `gone` is set.
+
+    Textual writes from one thread through a bounded queue. An exception in that thread ends it; the
+    next frames then fill the queue and the event loop blocks on it for good, so the SIGHUP that
+    follows a closed terminal would never be handled and the engine would be left running."""
+
+    gone = False
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if self.gone:
+            return size
+        try:
+            return super().write(data)
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS:
+                raise
+            self.gone = True
+            return size
+
+
+def terminal_stream(fd: int, encoding: str) -> io.TextIOWrapper:
+    """A line-buffered text stream on the terminal's `fd` that keeps working after the terminal goes."""
+    return io.TextIOWrapper(io.BufferedWriter(TerminalDevice(fd, "w")), encoding=encoding, errors="replace",
+                            line_buffering=True)
 
 
 def _route_vllm_logging(log_path: Path) -> None:
@@ -82,9 +118,13 @@ def _start_resource_tracker() -> None:
 
 
 def keep_terminal() -> Terminal:
-    """No diversion (e.g. --log-to-terminal for debugging)."""
+    """No diversion (e.g. --log-to-terminal for debugging). Textual still draws on a stream that
+    survives the terminal going away."""
     _start_resource_tracker()
-    return Terminal(out=sys.stdout, err=sys.stderr, log_path=None)
+    sys.stderr.flush()
+    err = terminal_stream(os.dup(2), sys.stderr.encoding or "utf-8")
+    sys.__stderr__ = err  # type: ignore[misc]
+    return Terminal(out=sys.stdout, err=err, log_path=None)
 
 
 def _configure_logging() -> None:

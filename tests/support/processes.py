@@ -43,6 +43,9 @@ def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
     return None
 
 
+TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
+
+
 class PtyApp:
     """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
 
@@ -113,10 +116,16 @@ class PtyApp:
 
     def quit(self, how) -> float:
         """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
-        first). Seconds until none of its processes is left (AssertionError after 20 s)."""
+        first), or TERMINAL_GONE (the terminal goes while the app is drawing, and its SIGHUP comes
+        later, as when an ssh connection drops). Seconds until none of its processes is left
+        (AssertionError after 20 s)."""
         start = time.perf_counter()
         if how == "ctrl+q":
             self.write(b"\x11")
+        elif how == TERMINAL_GONE:
+            os.close(self.master)
+            time.sleep(2)
+            os.kill(self.pid, signal.SIGHUP)
         else:
             if how == signal.SIGHUP:
                 os.close(self.master)
