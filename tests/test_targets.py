@@ -137,12 +137,14 @@ def test_a_sweep_makes_every_combination_titled_by_what_differs():
     assert [c.target for c in every] == KNOWN and every[1].label == ""  # the title shows the target
     assert every[0].overrides == {"max_tokens": "20"}
     assert [c.target for c in parse_sweep("target=base, proverbs", KNOWN, 32)] == [BASE, PROVERBS]
+    unseeded = parse_sweep("seed=1,random,None", KNOWN, 32)  # as in a pane's field: no seed
+    assert [c.overrides["seed"] for c in unseeded] == ["1", "random", "None"]
 
 
 @pytest.mark.parametrize("text, message", [
     ("", "nothing to sweep"), ("temperature", "write name=value"), ("warmth=1,2", "'warmth' is not a knob"),
     ("temperature=0,hot", "temperature=hot"), ("target=psalms", "unknown target 'psalms'"),
-    ("seed=1,2 seed=3", "seed is given twice"), ("seed=1,2,3 temperature=0,1", "6 combinations; room for 5"),
+    ("seed=1,2 seed=3", "seed is given twice"), ("temperature=0,random", "temperature=random"), ("seed=1,2,3 temperature=0,1", "6 combinations; room for 5"),
 ])
 def test_a_wrong_sweep_says_what_is_wrong(text, message):
     with pytest.raises(SweepError, match=message):
@@ -242,6 +244,22 @@ async def test_a_sweep_from_the_keyboard_fills_a_grid_and_titles_each_pane():
         assert container.styles.grid_size_columns == 4
         assert {p.region.y for p in panes} == {panes[0].region.y, panes[4].region.y}
         assert all(container.region.contains_region(p.region) for p in panes)
+
+
+async def test_a_sweep_can_ask_for_an_unseeded_pane():
+    backend = ScriptedBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        await type_prompt(pilot, bench.panes()[0], "hello")
+        await pilot.press("f8")
+        await pilot.pause()
+        await pilot.press(*"seed=7,random")
+        await pilot.press("enter")
+        await wait_until(lambda: len(bench.panes()) == 3 and all(p.figures.state == "done" for p in bench.panes()[1:]))
+        seeded, unseeded = bench.panes()[1:]
+        assert [seeded.label, unseeded.label] == ["seed=7", "seed=random"]
+        assert "With seed 7 " in seeded.output.text and "With seed None " in unseeded.output.text
 
 
 async def test_an_adapter_that_fails_fails_its_pane_only():

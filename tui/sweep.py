@@ -2,7 +2,7 @@
 
 Typed as `temperature=0,0.7,1.2 seed=1,2` or `target=*` (every target) or
 `target=base,proverbs top_p=0.9,1`: each name is a sampling knob or `target`, its values are
-separated by commas. The panes are titled by what differs between them (the target is in every
+separated by commas (`seed=1,2,random`: "random" or "none" asks for no seed, as in a pane). The panes are titled by what differs between them (the target is in every
 pane's title already).
 """
 
@@ -79,6 +79,8 @@ def _values(name: str, text: str, known: list[Target]) -> list:
             raise SweepError(str(exc)) from None
     spec = SPECS_BY_NAME[name]
     for value in values:
+        if spec.means_unset(value):  # seed=1,2,random
+            continue
         try:
             spec.parse(value)
         except ParamError as exc:

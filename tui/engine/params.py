@@ -18,6 +18,9 @@ class ParamError(ValueError):
     """A value a person typed that cannot be used; the message says why, in a few words."""
 
 
+UNSET_WORDS = ("random", "none")
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     name: str
@@ -39,6 +42,11 @@ class ParamSpec:
         if self.lo is not None:
             return f"> {_fmt(self.lo)}" if self.lo_open else f"≥ {_fmt(self.lo)}"
         return ""
+
+    def means_unset(self, text: str) -> bool:
+        """An optional knob left unset on purpose ("random", "none"): where blank means "the
+        default above" (a pane, a sweep), this is how to ask for no value."""
+        return self.optional and text.strip().lower() in UNSET_WORDS
 
     def parse(self, text: str | None) -> Any:
         """Parse what was typed; raise ParamError with a short reason."""

@@ -13,8 +13,6 @@ from textual.widgets import Input, Label
 
 from tui.engine.params import ParamError, ParamSpec
 
-RANDOM_WORDS = ("random", "none")
-
 
 class ParamField(Horizontal):
     """`label [value]`. In a pane (inherit=True) blank means 'use the default above'."""
@@ -84,7 +82,7 @@ class ParamField(Horizontal):
         raw = self.raw.strip()
         if self.inherit and raw == "":
             return False, None
-        if self.spec.optional and raw.lower() in RANDOM_WORDS:
+        if self.spec.means_unset(raw):
             return True, None
         return True, self.spec.parse(raw)
 
