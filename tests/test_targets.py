@@ -144,7 +144,8 @@ def test_a_sweep_makes_every_combination_titled_by_what_differs():
 @pytest.mark.parametrize("text, message", [
     ("", "nothing to sweep"), ("temperature", "write name=value"), ("warmth=1,2", "'warmth' is not a knob"),
     ("temperature=0,hot", "temperature=hot"), ("target=psalms", "unknown target 'psalms'"),
-    ("seed=1,2 seed=3", "seed is given twice"), ("temperature=0,random", "temperature=random"), ("seed=1,2,3 temperature=0,1", "6 combinations; room for 5"),
+    ("seed=1,2 seed=3", "seed is given twice"), ("temperature=0,random", "temperature=random"),
+    ("seed=1,2,3 temperature=0,1", "6 combinations; room for 5"),
 ])
 def test_a_wrong_sweep_says_what_is_wrong(text, message):
     with pytest.raises(SweepError, match=message):
