@@ -2,8 +2,8 @@
 
 Typed as `temperature=0,0.7,1.2 seed=1,2` or `target=*` (every target) or
 `target=base,proverbs top_p=0.9,1`: each name is a sampling knob or `target`, its values are
-separated by commas (`seed=1,2,random`: "random" or "none" asks for no seed, as in a pane). The panes are titled by what differs between them (the target is in every
-pane's title already).
+separated by commas (`seed=1,2,random`: "random" or "none" asks for no seed, as in a pane). The
+panes are titled by what differs between them (the target is in every pane's title already).
 """
 
 from __future__ import annotations
