@@ -183,6 +183,23 @@ async def test_impossible_engine_flag_is_shown_and_the_app_stays_usable(demo_mod
 
 
 @pytest.mark.subprocess
+def test_an_engine_that_cannot_start_says_why_instead_of_see_above(demo_model, tmp_path):
+    """vLLM tells this process only "Engine core initialization failed. See root cause above."; the
+    cause is in the log, from the Worker that failed (here: more KV cache memory than there is)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "100000", "XDG_STATE_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "hi"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    err = proc.communicate(timeout=300)[1].decode()
+    assert proc.returncode == 1, err
+    assert "engine failed to start: ValueError: Available memory" in err, err
+    assert "VLLM_CPU_KVCACHE_SPACE" in err and "See root cause above" not in err
+    assert wait_session_gone(proc.pid, timeout=10) is not None, session_members(proc.pid)
+
+
+@pytest.mark.subprocess
 def test_headless_engine_death_exits_non_zero_with_a_message(demo_model):
     proc = start_headless_mid_answer()
     try:

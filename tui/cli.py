@@ -186,7 +186,7 @@ def _main(argv: list[str], term) -> int:
     from tui.config import load_config
 
     try:
-        plan = make_plan(argv, load_config())
+        plan = make_plan(argv, load_config(), term.log_path)
     except UsageError as exc:
         return usage(str(exc))
     if plan.headless:
@@ -239,8 +239,9 @@ class Plan:
     first_start_panes: list[Any] = field(default_factory=list)  # targets of the first start's panes
 
 
-def make_plan(argv: list[str], config: Any) -> Plan:
-    """Parse our flags and the engine's; raise UsageError with a short message.
+def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Plan:
+    """Parse our flags and the engine's; raise UsageError with a short message. `log_path`: where
+    vLLM's processes log (None: to the terminal).
 
     The interactive app leaves vLLM's engine flags to the engine's loader (the first frame must
     not wait for the vLLM import); headless runs check them here, before anything loads.
@@ -278,7 +279,7 @@ def make_plan(argv: list[str], config: Any) -> Plan:
         primary, plan.prompts = _remote_backend(ns, rest, config, headless, urls[0] if urls else None)
         others = _servers(ns, urls[1:] + config.remotes, config)
     else:
-        primary = _engine_backend(ns, rest, config, headless, adapters, plan)
+        primary = _engine_backend(ns, rest, config, headless, adapters, plan, log_path)
         others = _servers(ns, urls + config.remotes, config)
     try:
         plan.backend = primary if not others else Fleet(primary, others)
@@ -315,7 +316,7 @@ def _adapters(ns: argparse.Namespace, config: Any) -> dict[str, str]:
 
 
 def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool,
-                    adapters: dict[str, str], plan: Plan) -> Any:
+                    adapters: dict[str, str], plan: Plan, log_path: Path | None) -> Any:
     from tui.engine.lora import lora_flags
 
     engine_argv = list(config.engine_flags) + rest  # later flags win in argparse
@@ -350,7 +351,7 @@ def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headle
 
     from tui.engine.vllm_backend import VLLMBackend
 
-    return VLLMBackend(engine_argv, model=model, engine_args=engine_args, adapters=adapters)
+    return VLLMBackend(engine_argv, model=model, engine_args=engine_args, adapters=adapters, log_path=log_path)
 
 
 def _servers(ns: argparse.Namespace, remotes: list[Remote], config: Any) -> list[Any]:

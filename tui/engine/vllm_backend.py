@@ -17,6 +17,7 @@ import psutil
 from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
 from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_shapes, shape_problem
+from tui.engine.root_cause import LogMark, root_cause
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     BackendError,
@@ -44,10 +45,13 @@ class VLLMBackend:
     source = LOCAL  # its targets' source
 
     def __init__(self, engine_argv: list[str] | None = None, model: str | None = None,
-                 engine_args: Any = None, adapters: dict[str, str] | None = None) -> None:
+                 engine_args: Any = None, adapters: dict[str, str] | None = None,
+                 log_path: Path | None = None) -> None:
         """Engine flags as argv (parsed by vLLM's parser at start) or as ready AsyncEngineArgs;
-        `adapters` are LoRA adapters by name (folder paths), which turn on vLLM's LoRA flags."""
+        `adapters` are LoRA adapters by name (folder paths), which turn on vLLM's LoRA flags;
+        `log_path`: the file vLLM's processes log to, where the reason for a failed start is."""
         self.adapters = dict(adapters or {})
+        self.log_path = log_path
         argv = list(engine_argv or [])
         self.engine_argv = argv + lora_flags(self.adapters, argv)
         self._engine_args = engine_args
@@ -91,6 +95,7 @@ class VLLMBackend:
             self.error = None
             report(EngineState.LOADING, "importing vLLM")
             self._pids_before = {p.pid for p in psutil.Process().children(recursive=True)}
+            log_mark = LogMark(self.log_path) if self.log_path is not None else None
             # A thread cannot be interrupted: if we are cancelled (quit while loading), the build
             # goes on and shutdown() deals with what it leaves.
             self._build_task = asyncio.ensure_future(asyncio.to_thread(self._build, report))
@@ -105,8 +110,9 @@ class VLLMBackend:
                 report(EngineState.ERROR, self.error)
                 raise
             except Exception as exc:  # vLLM raises many kinds of errors while loading
-                self.error = _first_line(exc) or type(exc).__name__
                 log.exception("engine failed to start")
+                message = _first_line(exc) or type(exc).__name__
+                self.error = root_cause(message, log_mark) or message
                 self._reap_children()
                 report(EngineState.ERROR, self.error)
                 raise BackendError(f"engine failed to start: {self.error}") from exc
