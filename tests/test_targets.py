@@ -223,6 +223,34 @@ async def test_the_picker_sets_the_focused_panes_target():
                                                           "adapter": "proverbs"}
 
 
+async def test_the_picker_filters_as_you_type():
+    backend = ScriptedBackend(adapters=("proverbs", "psalms", "ecclesiastes"))
+    app = make_app(backend)
+    async with app.run_test(size=(150, 36)) as pilot:
+        pane = app.workbench.panes()[0]
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        picker = app.screen
+
+        def listed() -> list[str]:
+            options = picker.query_one("OptionList")
+            return [str(options.get_option_at_index(i).prompt).split("  ")[0] for i in range(options.option_count)]
+
+        assert len(listed()) == 4
+        await pilot.press(*"zzz")
+        await pilot.pause()
+        assert listed() == []
+        await pilot.press("enter")  # nothing to choose: the picker stays
+        await pilot.pause()
+        assert app.screen is picker
+        await pilot.press("backspace", "backspace", "backspace", *"ps")
+        await pilot.pause()
+        assert listed()[:2] == ["scripted-model+psalms", "scripted-model+proverbs"]  # closest first
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.screen is not picker and pane.target.adapter == "proverbs"
+
+
 async def test_a_sweep_from_the_keyboard_fills_a_grid_and_titles_each_pane():
     backend = ScriptedBackend(adapters=("proverbs",))
     app = make_app(backend)

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.fuzzy import FuzzySearch
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -40,7 +41,18 @@ class Dialog(ModalScreen[Any]):
 
 
 class TargetPicker(Dialog):
-    """Every known target, keyboard first: ↑↓ and enter choose, esc leaves."""
+    """Every known target, keyboard first: type to filter (fuzzy, as the command palette), ↑↓ and
+    enter choose, esc leaves."""
+
+    DEFAULT_CSS = """
+    TargetPicker #filter { border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost; }
+    """
+    BINDINGS = [
+        Binding("down", "move('cursor_down')", show=False),
+        Binding("up", "move('cursor_up')", show=False),
+        Binding("pagedown", "move('page_down')", show=False),
+        Binding("pageup", "move('page_up')", show=False),
+    ]
 
     def __init__(self, title: str, targets: list[tuple[Target, str]], current: Target | None) -> None:
         """`targets`: each with a note (what it is, or why it cannot be used now)."""
@@ -48,29 +60,64 @@ class TargetPicker(Dialog):
         self._title = title
         self._targets = targets
         self._current = current
+        self._shown: list[int] = []  # the targets listed, by index into _targets
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
-            options = []
-            for target, note in self._targets:
-                line = Text(printable(target.label), style="bold")
-                if note:
-                    line.append(f"  {one_line(note, 120)}", style="dim")
-                options.append(Option(line))
-            yield OptionList(*options)
-            yield Static(Text("↑↓ choose · enter: this target · esc: cancel"), classes="dialog-hint")
+            yield Input(placeholder="type to filter", id="filter")
+            yield OptionList()
+            yield Static(Text("type to filter · ↑↓ choose · enter: this target · esc: cancel"), classes="dialog-hint")
 
     def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        keys = [t.key for t, _ in self._targets]
+        self._show("")
+        keys = [self._targets[i][0].key for i in self._shown]
         current = self._current.key if self._current is not None else None
-        options.highlighted = keys.index(current) if current in keys else 0
-        options.focus()
+        self.query_one(OptionList).highlighted = keys.index(current) if current in keys else 0
+        self.query_one("#filter", Input).focus()
+
+    def _show(self, query: str) -> None:
+        """List the targets whose label matches `query`, best first (all, in order, when blank)."""
+        search = FuzzySearch()
+        scored = []
+        for index, (target, _) in enumerate(self._targets):
+            label = printable(target.label)
+            score, offsets = search.match(query, label) if query else (1.0, ())
+            if score > 0:
+                scored.append((-score, index, label, offsets))
+        scored.sort()
+        self._shown = [index for _, index, _, _ in scored]
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([self._option(label, offsets, self._targets[index][1])
+                             for _, index, label, offsets in scored])
+        options.highlighted = 0 if scored else None
+
+    @staticmethod
+    def _option(label: str, matched, note: str) -> Option:
+        line = Text(label, style="bold")
+        for offset in matched:
+            line.stylize("underline", offset, offset + 1)
+        if note:
+            line.append(f"  {one_line(note, 120)}", style="dim")
+        return Option(line)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._show(event.value.strip())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        highlighted = self.query_one(OptionList).highlighted
+        if highlighted is not None:
+            self.dismiss(self._targets[self._shown[highlighted]][0])
+
+    def action_move(self, action: str) -> None:
+        getattr(self.query_one(OptionList), f"action_{action}")()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.dismiss(self._targets[event.option_index][0])
+        event.stop()  # a click, or enter with the list focused
+        self.dismiss(self._targets[self._shown[event.option_index]][0])
 
 
 class AskScreen(Dialog):
