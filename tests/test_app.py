@@ -233,6 +233,24 @@ async def test_command_palette_lists_every_action(tmp_path):
             assert wanted in titles
 
 
+async def test_the_footer_fits_120_columns_and_the_keys_it_leaves_out_are_in_help_and_the_palette(tmp_path):
+    from textual.widgets import Footer
+
+    from tui.screens.workbench import WORKBENCH_BINDINGS
+
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        footer = app.workbench.query_one(Footer)
+        assert footer.virtual_size.width <= 120  # nothing scrolled out of sight
+        shown = {key.description for key in footer.query("FooterKey")}
+        assert {"Run all", "Run pane", "Cancel pane", "New pane", "Target", "Help", "Quit"} <= shown
+        palette = " ".join(f"{c.title} {c.help}" for c in app.get_system_commands(app.screen))
+        for binding in WORKBENCH_BINDINGS:
+            if not binding.show:  # left out of the footer: F1 lists it, the palette has it
+                assert binding.key.split(",")[0] in palette or binding.description.split(",")[0] in palette, binding
+
+
 async def test_output_is_plain_text_never_markup(tmp_path):
     def script(prompt, sampling):
         return ["[bold]not bold[/bold] ", "[link=x]y[/link] ", "\x1b[31mred?\x1b[0m"]

@@ -78,13 +78,13 @@ WORKBENCH_BINDINGS = [
     Binding("ctrl+r", "run_all", "Run all", priority=True),
     Binding("f5,ctrl+enter", "run_focused", "Run pane", priority=True),
     Binding("escape", "cancel_focused", "Cancel pane", priority=True),
-    Binding("ctrl+k", "cancel_all", "Cancel all", priority=True),
+    Binding("ctrl+k", "cancel_all", "Cancel all", show=False, priority=True),
     Binding("ctrl+n", "new_pane", "New pane", priority=True),
-    Binding("ctrl+w", "close_pane", "Close pane", priority=True),
-    Binding("ctrl+d", "duplicate_pane", "Duplicate", priority=True),
+    Binding("ctrl+w", "close_pane", "Close pane", show=False, priority=True),
+    Binding("ctrl+d", "duplicate_pane", "Duplicate", show=False, priority=True),
     Binding("ctrl+t", "pick_target", "Target", priority=True),
-    Binding("f7", "every_target", "Every target", priority=True),
-    Binding("f8", "sweep", "Sweep", priority=True),
+    Binding("f7", "every_target", "Every target", show=False, priority=True),
+    Binding("f8", "sweep", "Sweep", show=False, priority=True),
     Binding("alt+right", "focus_pane(1)", "Next pane", show=False, priority=True),
     Binding("alt+left", "focus_pane(-1)", "Previous pane", show=False, priority=True),
     Binding("alt+shift+right", "move_pane(1)", "Move pane right", show=False, priority=True),
@@ -95,7 +95,7 @@ WORKBENCH_BINDINGS = [
     Binding("shift+f3", "toggle_heat_all", "Heat, all panes", show=False, priority=True),
     Binding("f4", "token_cursor", "Tokens", priority=True),
     Binding("f6", "part", "Where panes part", show=False, priority=True),
-    Binding("ctrl+s", "export", "Export", priority=True),
+    Binding("ctrl+s", "export", "Export", show=False, priority=True),
     Binding("f1", "help", "Help", priority=True),
 ]
 APP_KEYS = [
@@ -150,7 +150,7 @@ class WorkbenchScreen(TargetActions):
                 target = target_from_record(record.target, "target")
                 yield self._make_pane(record.prompt, record.overrides,
                                       canonical(target, self._known) if target else None, record.label)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         for pane, record in zip(self.panes(), self._session.panes):
