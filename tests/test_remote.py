@@ -236,6 +236,11 @@ async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine
             assert "demo+proverbs" in titles[1] and f"+proverbs @{remote.source}" in titles[3]
             rows = bench.comparison()
             assert [r.target["server"] for r in rows] == [None, None, remote.source, remote.source]
+            send_key(app, "f2")  # the X-ray: the engine's figures, and a line for the server from its /metrics
+            await wait_until(lambda: [name for name, _ in bench.xray.others] == [remote.source], timeout=10)
+            server_figures = bench.xray.others[0][1]
+            assert server_figures.unavailable == "" and server_figures.kv_blocks
+            assert str(bench.xray.query_one(".servers").render()).startswith(f"{remote.source} · 0 running")
     finally:
         await asyncio.gather(*(b.shutdown() for b in fleet.others))
 

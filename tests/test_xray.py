@@ -242,6 +242,30 @@ async def test_f2_toggles_the_panel_above_the_panes():
 
 
 @pytest.mark.ui
+async def test_with_other_servers_each_has_a_line_of_its_own():
+    from tui.engine.fleet import Fleet
+
+    engine = ScriptedBackend(stats=ScriptedSource(EngineSnapshot(running=1, waiting=0, gen_tok_s=50.0)))
+    busy = ScriptedBackend(stats=ScriptedSource(EngineSnapshot(running=3, waiting=2, kv_usage=0.25,
+                                                                gen_tok_s=310.0)))
+    busy.source = "gpu-box:8000"
+    gone = ScriptedBackend(stats=ScriptedSource(EngineSnapshot(unavailable="cannot read the server's /metrics")))
+    gone.source = "[evil]\x1b]0;x\x07:1"
+    app = make_app(Fleet(engine, [busy, gone]))
+    async with app.run_test(size=(160, 30)) as pilot:
+        panel = app.workbench.query_one(XrayPanel)
+        pane = app.workbench.panes()[0]
+        send_key(app, "f2")
+        await wait_until(lambda: len(panel.others) == 2)
+        await pilot.pause()
+        lines = str(panel.query_one(".servers").render()).splitlines()
+        assert lines[0] == "gpu-box:8000 · 3 running · 2 waiting · KV 25% · generation 310 tok/s"
+        assert lines[1].endswith(" · cannot read the server's /metrics") and "\x1b" not in lines[1]
+        assert "engine · 1 running" in str(panel.query_one(".figures").render())
+        assert panel.region.height == 4 and panel.region.bottom <= pane.region.y  # above the panes, whole
+
+
+@pytest.mark.ui
 async def test_hidden_and_idle_nothing_is_read():
     source = ScriptedSource(EngineSnapshot(running=0, waiting=0))
     app = make_app(ScriptedBackend(stats=source))

@@ -1,7 +1,8 @@
 """Several backends as one: the in-process engine (or a first server) and more servers beside it.
 
 The fleet is a Backend whose requests go where their target says. The primary backend is the one
-the engine line, the X-ray and a restart are about; the other servers connect in the background
+the engine line and a restart are about (the X-ray shows the others' figures under its own); the
+other servers connect in the background
 when the fleet starts, and one that cannot be reached fails only the requests sent to it, with
 its reason.
 """
@@ -89,6 +90,10 @@ class Fleet:
         await asyncio.gather(*self._connecting.values(), return_exceptions=True)
         await asyncio.gather(*(b.shutdown() for b in self.others), return_exceptions=True)
         await self.primary.shutdown()
+
+    def other_stats(self) -> list[tuple[str, Any]]:
+        """The other servers' figures (their /metrics) for the X-ray, by server name."""
+        return [(source_of(b), b.stats) for b in self.others if getattr(b, "stats", None) is not None]
 
     # -- targets -----------------------------------------------------------------------------
     def targets(self) -> list[Target]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, replace
 from functools import cached_property
@@ -16,6 +17,7 @@ from tui.divergence import Parting, Side, part
 from tui.engine.logprobs import mean_logprob, perplexity, probability, token_record
 from tui.engine.params import ParamError, Sampling
 from tui.engine.protocol import EngineState, Target
+from tui.engine.stats import EngineSnapshot
 from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChanged
 from tui.export import ComparisonPane, export_comparison
 from tui.figures import CANCELLED, RUNNING_STATES, Figures
@@ -300,7 +302,14 @@ class WorkbenchScreen(TargetActions):
         snapshot = await source.snapshot()
         self.engine_line.set_load(snapshot.running, snapshot.waiting)
         if self._xray:
-            self.xray.show(snapshot)
+            self.xray.show(snapshot, await self._other_snapshots())
+
+    async def _other_snapshots(self) -> list[tuple[str, EngineSnapshot]]:
+        """The other servers' figures (several backends), read side by side."""
+        others = getattr(self.control.backend, "other_stats", None)
+        named = others() if others is not None else []
+        snapshots = await asyncio.gather(*(source.snapshot() for _, source in named))
+        return [(name, snapshot) for (name, _), snapshot in zip(named, snapshots)]
 
     def any_running(self) -> bool:
         return any(pane.running for pane in self.panes())

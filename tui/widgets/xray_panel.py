@@ -2,6 +2,7 @@
 
 Two lines above the panes, never over them: the scheduler's figures on the first, and the
 generation and prompt token rates with their recent history (Textual's `Sparkline`) on the second.
+With other servers beside the engine, a line each follows: their figures and generation rate.
 A figure the source does not report is left out.
 
 A sparkline costs milliseconds to draw (a style per bar), taken from the panes' streaming: they are
@@ -29,10 +30,10 @@ SPARKLINE_EVERY_S = 1.0
 _EMPHASIS = {"": "", "warn": "bold yellow", "bad": "bold red"}
 
 
-def figures_text(snapshot: EngineSnapshot) -> Text:
+def figures_text(snapshot: EngineSnapshot, name: str = "engine") -> Text:
     """The first line: 'engine · 4 running · 4 waiting · KV 12% of 320 blocks · …'."""
     text = Text()
-    text.append("engine", style="bold")
+    text.append(one_line(name, 60), style="bold")
     if snapshot.unavailable:
         text.append(f" · {one_line(snapshot.unavailable)}", style="dim")
         return text
@@ -49,9 +50,23 @@ def rate_label(name: str, rate: float | None) -> str:
     return f"{name} {rate:.0f} tok/s" if rate is not None else f"{name} –"
 
 
+def servers_text(others: list[tuple[str, EngineSnapshot]]) -> Text:
+    """A line per other server (several backends): its figures and its generation rate."""
+    text = Text()
+    for number, (name, snapshot) in enumerate(others):
+        if number:
+            text.append("\n")
+        text.append_text(figures_text(snapshot, name))
+        if not snapshot.unavailable and snapshot.gen_tok_s is not None:
+            text.append(f" · {rate_label('generation', snapshot.gen_tok_s)}")
+    return text
+
+
 class XrayPanel(Vertical):
     DEFAULT_CSS = """
-    XrayPanel { height: 2; background: $panel; padding: 0 1; display: none; }
+    XrayPanel { height: auto; background: $panel; padding: 0 1; display: none; }
+    XrayPanel .servers { display: none; }
+    XrayPanel .servers.-some { display: block; }
     XrayPanel.-shown { display: block; }
     XrayPanel Horizontal { height: 1; }
     XrayPanel .rate { width: %d; color: $text-muted; }
@@ -61,6 +76,7 @@ class XrayPanel(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot = EngineSnapshot()
+        self.others: list[tuple[str, EngineSnapshot]] = []  # other servers (several backends)
         self._drawn_history_at = float("-inf")
 
     def compose(self) -> ComposeResult:
@@ -70,16 +86,23 @@ class XrayPanel(Vertical):
             yield Sparkline([], id="gen-history")
             yield Static(rate_label("prompt", None), classes="rate prompt-rate", markup=False)
             yield Sparkline([], id="prompt-history")
+        yield Static(Text(), classes="servers", markup=False)
 
     @property
     def shown(self) -> bool:
         return self.has_class("-shown")
 
-    def show(self, snapshot: EngineSnapshot, now: float | None = None) -> None:
-        """Draw a new snapshot (only what changed; the histories at most once a SPARKLINE_EVERY_S)."""
+    def show(self, snapshot: EngineSnapshot, others: list[tuple[str, EngineSnapshot]] | None = None,
+             now: float | None = None) -> None:
+        """Draw a new snapshot, and the other servers' (only what changed; the histories at most
+        once a SPARKLINE_EVERY_S)."""
         self.snapshot = snapshot
+        self.others = list(others or [])
         if not self.is_mounted:
             return
+        servers = self.query_one(".servers", Static)
+        servers.set_class(bool(self.others), "-some")
+        self._set(".servers", servers_text(self.others))
         self._set(".figures", figures_text(snapshot))
         self._set(".gen-rate", Text(rate_label("generation", snapshot.gen_tok_s)))
         self._set(".prompt-rate", Text(rate_label("prompt", snapshot.prompt_tok_s)))
