@@ -32,6 +32,34 @@ def test_headless_demo_streams_three_answers_quietly(demo_model):
 
 
 @pytest.mark.engine
+def test_headless_into_a_reader_that_stops_early_ends_quietly(demo_model, tmp_path):
+    """`vllm-panes --headless … | head -c 100`: the run stops when the reader goes, without a crash
+    line, with SIGPIPE's exit code, and the engine is stopped."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.processes import session_members, wait_session_gone
+
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--headless", "--demo", "--max-tokens", "1500",
+                             "--min-tokens", "1500", "a", "b"], stdout=write_end, stderr=subprocess.PIPE,
+                            env={**os.environ, "XDG_STATE_HOME": str(tmp_path)}, start_new_session=True)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as reader:
+            head = reader.read(100)  # then the reader goes away, as `head` does
+        err = proc.communicate(timeout=120)[1].decode()
+        assert b"Response" in head or b"Running" in head
+        assert proc.returncode == 128 + 13, err  # SIGPIPE's
+        assert "crashed" not in err and "Traceback" not in err and "BrokenPipe" not in err, err
+        assert wait_session_gone(proc.pid, timeout=10) is not None, session_members(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.engine
 def test_headless_stats_say_where_the_time_went(demo_model):
     result, left = run_cli(["--headless", "--demo", "--stats", "--max-tokens", "16", "The key to happiness is"])
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,8 @@ async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], 
     """Start the backend, run `body`, and always shut the backend down.
 
     SIGTERM, SIGHUP and SIGINT cancel the body; the engine is stopped (quit signals are ignored
-    while that happens) and the exit code is 128 + the signal's number.
+    while that happens) and the exit code is 128 + the signal's number. Output whose reader has
+    gone ends the run the same way, as SIGPIPE.
     """
     err = term.err
     stopped_by: list[int] = []
@@ -41,6 +42,9 @@ async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], 
             print(f"vllm-panes: {one_line(exc)}", file=err)
             return exit_codes.FAILED
         return await body()
+    except BrokenPipeError:
+        # Whoever read the output has gone (`| head`): stop quietly, as commands in a pipeline do.
+        return exit_codes.for_signal(signal.SIGPIPE)
     except asyncio.CancelledError:
         if not stopped_by:
             raise
