@@ -251,18 +251,25 @@ async def test_the_picker_filters_as_you_type():
         assert app.screen is not picker and pane.target.adapter == "proverbs"
 
 
+async def sweep_from_the_keyboard(pilot, bench, sweep: str, made: int) -> list:
+    """Type "hello" in the first pane, sweep it with `sweep` (f8), and wait for the `made` new
+    panes to finish; every pane."""
+    await type_prompt(pilot, bench.panes()[0], "hello")
+    await pilot.press("f8")
+    await pilot.pause()
+    await pilot.press(*sweep)
+    await pilot.press("enter")
+    await wait_until(lambda: len(bench.panes()) == made + 1
+                     and all(p.figures.state == "done" for p in bench.panes()[1:]))
+    return bench.panes()
+
+
 async def test_a_sweep_from_the_keyboard_fills_a_grid_and_titles_each_pane():
     backend = ScriptedBackend(adapters=("proverbs",))
     app = make_app(backend)
     async with app.run_test(size=(200, 50)) as pilot:
         bench = app.workbench
-        await type_prompt(pilot, bench.panes()[0], "hello")
-        await pilot.press("f8")
-        await pilot.pause()
-        await pilot.press(*"target=* seed=1,2,3")
-        await pilot.press("enter")
-        await wait_until(lambda: len(bench.panes()) == 7 and all(p.figures.state == "done" for p in bench.panes()[1:]))
-        panes = bench.panes()
+        panes = await sweep_from_the_keyboard(pilot, bench, "target=* seed=1,2,3", 6)
         assert [p.label for p in panes[1:]] == [f"seed={s}" for _ in range(2) for s in (1, 2, 3)]
         assert [str(p.border_title).split(" · ")[2] for p in panes[1:]] == (
             ["scripted-model"] * 3 + ["scripted-model+proverbs"] * 3)
@@ -279,14 +286,7 @@ async def test_a_sweep_can_ask_for_an_unseeded_pane():
     backend = ScriptedBackend()
     app = make_app(backend)
     async with app.run_test(size=(200, 50)) as pilot:
-        bench = app.workbench
-        await type_prompt(pilot, bench.panes()[0], "hello")
-        await pilot.press("f8")
-        await pilot.pause()
-        await pilot.press(*"seed=7,random")
-        await pilot.press("enter")
-        await wait_until(lambda: len(bench.panes()) == 3 and all(p.figures.state == "done" for p in bench.panes()[1:]))
-        seeded, unseeded = bench.panes()[1:]
+        seeded, unseeded = (await sweep_from_the_keyboard(pilot, app.workbench, "seed=7,random", 2))[1:]
         assert [seeded.label, unseeded.label] == ["seed=7", "seed=random"]
         assert "With seed 7 " in seeded.output.text and "With seed None " in unseeded.output.text
 
