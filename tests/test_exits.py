@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.fault_server import FaultServer
 from tests.support.processes import PtyApp
+from tui.engine.openai_backend import source_name
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.remote, pytest.mark.ui]
 
@@ -111,3 +112,33 @@ def test_a_hand_edited_session_of_the_wrong_shape_is_set_aside_and_the_app_start
         assert kept.read_text() == bad
     finally:
         app.close()
+
+
+def test_a_target_no_server_has_is_exit_2_before_the_ui_and_one_a_server_has_is_the_default(server, tmp_path):
+    """`--target` names a server's model: the servers are asked before the UI starts. A name none of
+    them has is exit 2 with the names they have; a name one has is the default target."""
+    other = FaultServer().start()
+    try:
+        urls = ["--base-url", server.url(), "--base-url", other.url(), "--fresh"]
+        app = PtyApp([*urls, "--target", "psalms"], env=home(tmp_path))
+        try:
+            assert app.proc.wait(30) == 2, bytes(app.screen[-2000:])
+            time.sleep(0.2)  # the reader thread takes the last bytes
+            assert app.seen(b"--target: unknown target 'psalms'") and app.seen(b"fault-model @127.0.0.1:")
+            assert not app.seen(b"ready") and app.survivors() == []
+        finally:
+            app.close()
+        chosen = f"fault-model @{source_name(other.url())}"
+        app = PtyApp([*urls, "--target", chosen], env=home(tmp_path))
+        try:
+            assert app.wait_for(b"ready", timeout=30), bytes(app.screen[-2000:])
+            app.run_prompt(b"hello")
+            assert app.wait_for(b"done", timeout=20)
+            app.quit("ctrl+q")
+            assert app.proc.wait(5) == 0
+        finally:
+            app.close()
+        saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
+        assert saved["default_target"]["server"] == source_name(other.url())
+    finally:
+        other.stop()

@@ -105,7 +105,28 @@ def test_the_demo_opens_base_and_adapter_side_by_side_and_servers_beside_it():
     assert [t.label for t in plan.first_start_panes] == ["demo", "demo+proverbs"]
     plan = make_plan(["--demo", "--base-url", "http://127.0.0.1:9/v1", "--target", "somewhere"], Config())
     assert isinstance(plan.backend, Fleet) and isinstance(plan.backend.others[0], OpenAIBackend)
-    assert plan.targets == ["somewhere"]  # a server's model: looked up once the server answers
+    assert plan.targets == ["somewhere"]  # maybe a server's model: the servers are asked before the UI starts
+
+
+@pytest.mark.remote
+async def test_names_are_looked_up_on_every_server_the_first_one_too():
+    """--base-url A --base-url B --target NAME: both servers are asked (A is the primary backend),
+    and the engine is never needed for it."""
+    from tests.support.fault_server import FaultServer
+    from tui.targets import resolve_names
+
+    first, second = FaultServer().start(), FaultServer().start()
+    fleet = Fleet(OpenAIBackend(first.url()), [OpenAIBackend(second.url())])
+    try:
+        names = [f"fault-model @{source_name(first.url())}", f"fault-model @{source_name(second.url())}"]
+        found = await resolve_names(fleet, names)
+        assert [t.source for t in found] == [source_name(first.url()), source_name(second.url())]
+        with pytest.raises(TargetError, match="unknown target 'psalms'"):
+            await resolve_names(fleet, ["psalms"])
+    finally:
+        await fleet.shutdown()
+        first.stop()
+        second.stop()
 
 
 def test_config_lists_of_remotes_and_adapters_are_checked(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -17,6 +17,7 @@ from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
 from tui.engine.protocol import Backend, EngineState, Target
 from tui.engine_control import EngineControl
+from tui.lifecycle import named_targets
 from tui.screens.workbench import WorkbenchScreen
 from tui.session import PaneRecord, SessionLock, SessionRecord, load_session, save_session
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
@@ -40,8 +41,7 @@ class WorkbenchApp(App):
                  config: Config | None = None, session: SessionRecord | None = None,
                  session_path: Path | None = None, log_path: str | None = None,
                  start_engine: bool = True, save_config: bool = True, xray: bool = False,
-                 default_target: Target | str | None = None) -> None:
-        """`default_target`: a Target, or a name a server will resolve once reached."""
+                 default_target: Target | None = None) -> None:
         super().__init__()
         self._xray = xray
         self._default_target = default_target
@@ -165,8 +165,9 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
             config: Config | None = None, cli_sampling_given: bool = False, xray: bool = False,
             targets: list | None = None, first_start_panes: list[Target] | None = None) -> int:
     """Run the UI, then stop the engine; return the exit code. `targets`: those --target named (the
-    first is the default; a name left for a server to resolve is looked up once it is reached).
-    `first_start_panes`: with no session yet (not --fresh), one pane per target on the same prompt."""
+    first is the default; a name only a server can resolve is looked up before the UI starts: exit
+    2 if no server has it). `first_start_panes`: with no session yet (not --fresh), one pane per
+    target on the same prompt."""
     notices: list[str] = []
     session = None
     session_path: Path | None = locations.session_file()
@@ -186,19 +187,33 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
         session.panes = [PaneRecord(prompt=FIRST_PROMPT, target=t.record()) for t in first_start_panes]
     config = config or Config()
     config.notices.extend(notices)
-    app = WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
-                       log_path=str(term.log_path) if term.log_path else None, xray=xray,
-                       default_target=(targets or [None])[0])
-    asyncio.run(_run_then_stop(app, term))
+
+    def make_app(default_target: Target | None) -> WorkbenchApp:
+        return WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
+                            log_path=str(term.log_path) if term.log_path else None, xray=xray,
+                            default_target=default_target)
+
+    return asyncio.run(_run_then_stop(make_app, backend, targets or [], term))
+
+
+async def _run_then_stop(make_app: Callable[[Target | None], WorkbenchApp], backend: Backend,
+                         names: list[Target | str], term: Terminal) -> int:
+    """The targets named, the UI, then the engine's shutdown, in one event loop: the backend's
+    connections and tasks belong to the loop they were made in (a remote client closed from
+    another loop raised 'Event loop is closed'). The exit code."""
+    if any(isinstance(name, str) for name in names):
+        print("vllm-panes: asking the servers for the --target named…", file=term.err, flush=True)
+    targets = await named_targets(backend, names, term)
+    if targets is None:
+        return exit_codes.USAGE
+    app = make_app(targets[0] if targets else None)
+    await _run_app_then_stop_engine(app, term)
     if app.exit_signal:
         return exit_codes.for_signal(app.exit_signal)
     return app.return_code or exit_codes.OK
 
 
-async def _run_then_stop(app: WorkbenchApp, term: Terminal) -> None:
-    """The UI, then the engine's shutdown, in one event loop: the backend's connections and tasks
-    belong to the loop they were made in (a remote client closed from another loop raised
-    'Event loop is closed')."""
+async def _run_app_then_stop_engine(app: WorkbenchApp, term: Terminal) -> None:
     try:
         await app.run_async()
     finally:

@@ -202,13 +202,10 @@ def _main(argv: list[str], term) -> int:
 async def _run_headless(plan: Plan, term) -> int:
     """--headless and --batch, once the targets named by a server's model are checked: a name no
     target has is a usage error (exit 2) before the engine loads."""
-    from tui.targets import TargetError, resolve_names
+    from tui.lifecycle import named_targets
 
-    try:
-        targets = await resolve_names(plan.backend, plan.targets)
-    except TargetError as exc:
-        print(f"vllm-panes: error: --target: {one_line(exc, 2000)}", file=term.err)
-        await plan.backend.shutdown()
+    targets = await named_targets(plan.backend, plan.targets, term)
+    if targets is None:
         return exit_codes.USAGE
     if plan.batch is not None:
         from tui.batch import run_batch

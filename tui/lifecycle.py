@@ -1,4 +1,5 @@
-"""The backend's life cycle for the commands without a UI (headless, batch): start, run, stop."""
+"""The backend's life cycle: the targets named on the command line, checked before anything loads;
+and, for the commands without a UI (headless, batch), start, run, stop."""
 
 from __future__ import annotations
 
@@ -7,10 +8,23 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from tui import exit_codes
-from tui.engine.protocol import Backend, BackendError, EngineState
+from tui.engine.protocol import Backend, BackendError, EngineState, Target
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.text import one_line
+
+
+async def named_targets(backend: Backend, names: list[Target | str], term: Terminal) -> list[Target] | None:
+    """The targets --target names, servers reached first when a name needs them (the engine is not
+    loaded); None once a name that is no target has been reported (the command exits 2)."""
+    from tui.targets import TargetError, resolve_names
+
+    try:
+        return await resolve_names(backend, names)
+    except TargetError as exc:
+        print(f"vllm-panes: error: --target: {one_line(exc, 2000)}", file=term.err)
+        await backend.shutdown()
+        return None
 
 
 async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], Awaitable[int]]) -> int:

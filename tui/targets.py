@@ -57,13 +57,14 @@ async def resolve_names(backend: Any, names: list[Target | str]) -> list[Target]
         from tui.engine.fleet import Fleet
         from tui.engine.protocol import BackendError, EngineState
 
-        if isinstance(backend, Fleet):
-            await asyncio.gather(*backend.connect_others())
-        elif getattr(backend, "source", LOCAL) != LOCAL and backend.state is not EngineState.READY:
-            try:
-                await backend.start()
+        others = backend.connect_others() if isinstance(backend, Fleet) else []
+        primary = backend.primary if isinstance(backend, Fleet) else backend
+        if getattr(primary, "source", LOCAL) != LOCAL and primary.state is not EngineState.READY:
+            try:  # a server first (not the engine: it is not loaded for this)
+                await primary.start()
             except BackendError as exc:
                 raise TargetError(f"cannot list the server's models: {exc}") from None
+        await asyncio.gather(*others)
     known = targets_of(backend)
     return [resolve(name, known) if isinstance(name, str) else name for name in names]
 

@@ -10,7 +10,7 @@ from tui.engine.protocol import EngineState, Target
 from tui.screens.dialogs import AskScreen, TargetPicker
 from tui.session import MAX_PANES
 from tui.sweep import parse_sweep
-from tui.targets import TargetError, canonical, resolve, same, targets_of
+from tui.targets import canonical, same, targets_of
 from tui.widgets.pane import Pane
 
 SERVER_MARKS = {EngineState.READY: "●", EngineState.LOADING: "…", EngineState.ERROR: "✖",
@@ -23,12 +23,11 @@ def servers_text(servers: list) -> str:
 
 
 class TargetActions(Screen):
-    """What WorkbenchScreen does with targets (it keeps `_known`, `default_target` and
-    `_default_name`; the panes, settings bar and engine line are its own)."""
+    """What WorkbenchScreen does with targets (it keeps `_known` and `default_target`; the panes,
+    settings bar and engine line are its own)."""
 
     _known: list[Target]
     default_target: Target | None
-    _default_name: str | None
 
     @property
     def known_targets(self) -> list[Target]:
@@ -52,8 +51,6 @@ class TargetActions(Screen):
         known or not (a pane whose target went away says why when it runs)."""
         self.engine_line.set_servers(servers_text(getattr(self.control.backend, "others", [])))
         known = targets_of(self.control.backend)
-        if self._default_name is not None:
-            self._resolve_default_name(known)
         if known == self._known:  # a label is made of a target's fields: equal targets, equal labels
             return
         self._known = known
@@ -64,18 +61,6 @@ class TargetActions(Screen):
                 pane.target = canonical(pane.target, known)
         self.settings.set_targets(known, self.default_target)
         self._refresh_titles()
-
-    def _resolve_default_name(self, known: list[Target]) -> None:
-        """--target NAME for a server's model: the default once the server lists it; a notice when
-        every server has answered and none has it."""
-        try:
-            self.default_target = resolve(self._default_name, known)
-        except TargetError as exc:
-            backends = getattr(self.control.backend, "backends", [self.control.backend])
-            if any(b.state is EngineState.LOADING for b in backends):
-                return
-            self.notify(f"--target: {exc}", severity="warning", timeout=15)
-        self._default_name = None
 
     def target_note(self, target: Target) -> str:
         """What the picker says beside a target: what it is, or why it cannot be used now."""

@@ -114,7 +114,7 @@ class WorkbenchScreen(TargetActions):
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
-                 default_target: Target | str | None = None) -> None:
+                 default_target: Target | None = None) -> None:
         super().__init__()
         render.install_compositor(self)
         self.control = control
@@ -129,10 +129,7 @@ class WorkbenchScreen(TargetActions):
         self._titles_pending = False
         self._container: VerticalScroll | None = None
         self._known: list[Target] = targets_of(control.backend)
-        saved = target_from_record(session.default_target, "default_target")
-        # A name (--target) that only a server can resolve waits for the server (refresh_targets).
-        self._default_name = default_target if isinstance(default_target, str) else None
-        given = default_target if isinstance(default_target, Target) else saved
+        given = default_target or target_from_record(session.default_target, "default_target")
         self.default_target = canonical(given, self._known) if given is not None else None
         self._more = False  # the optional knobs shown (ctrl+o)
         self._xray = xray  # the engine X-ray shown (f2)
