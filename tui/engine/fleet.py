@@ -2,9 +2,8 @@
 
 The fleet is a Backend whose requests go where their target says. The primary backend is the one
 the engine line and a restart are about (the X-ray shows the others' figures under its own); the
-other servers connect in the background
-when the fleet starts, and one that cannot be reached fails only the requests sent to it, with
-its reason.
+other servers connect in the background when the fleet starts, and one that cannot be reached
+fails only the requests sent to it, with its reason.
 """
 
 from __future__ import annotations
