@@ -144,9 +144,9 @@ def settle_like_the_app() -> None:
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
                   visible_panes: list[int] | None = None, xray: bool = False, heat: bool = False,
                   targets: list | None = None) -> float:
-    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
     from tui import render
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
     received: dict[int, list[float]] = {}  # pane number -> receive time of each delta
     visible_panes = [] if visible_panes is None else visible_panes
@@ -159,11 +159,11 @@ async def app_run(backend, streams: int, tokens: int, lags: list[float] | None =
             times.append(time.perf_counter())
             yield delta
 
-    panes = [PaneRecord(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
+    panes = [saved_pane(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
                                                                     "seed": str(1000 + i)},
                         target=targets[i % len(targets)].record() if targets else None)
              for i in range(streams)]
-    app = make_app(backend, session=SessionRecord(panes=panes), session_path=None, xray=xray)
+    app = make_app(backend, session=session_of(panes), session_path=None, xray=xray)
     app.save_session_now = lambda: None  # the benchmark writes no session
     if lags is not None:  # only the lag run pays for the extra timing layer
         backend.stream = timed_stream
@@ -249,10 +249,10 @@ def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float])
 # -- 3. cancel latency ---------------------------------------------------------------------------
 async def cancel_latencies(backend, count: int) -> list[float]:
     from tests.support.app import make_app, send_key, wait_until
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
     engine = backend._engine  # noqa: SLF001
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt=PROMPTS[0],
+    app = make_app(backend, session=session_of([saved_pane(prompt=PROMPTS[0],
                                                                     overrides={"max_tokens": "1500"})]))
     app.save_session_now = lambda: None
     out = []
@@ -292,10 +292,10 @@ async def key_to_screen_ms(app, key: str, state) -> float:
 # -- 4. key -> screen while 8 panes stream -------------------------------------------------------
 async def key_latencies(backend, count: int) -> list[float]:
     from tests.support.app import make_app, send_key, wait_until
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
-    panes = [PaneRecord(prompt=PROMPTS[i % 3], overrides={"max_tokens": "1900"}) for i in range(8)]
-    app = make_app(backend, session=SessionRecord(panes=panes))
+    panes = [saved_pane(prompt=PROMPTS[i % 3], overrides={"max_tokens": "1900"}) for i in range(8)]
+    app = make_app(backend, session=session_of(panes))
     app.save_session_now = lambda: None
     out = []
     async with app.run_test(size=(200, 50)) as pilot:
@@ -326,7 +326,7 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
     at a steady 2 ms per delta, one paragraph with no newline: the worst case for re-wrapping)."""
     from tests.support.scripted import ScriptedBackend
     from tests.support.app import make_app, send_key, wait_until
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
     marks: dict[str, float] = {}
 
@@ -346,7 +346,7 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
         marks["end"] = time.process_time()
 
     backend.stream = marked
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="x",
+    app = make_app(backend, session=session_of([saved_pane(prompt="x",
                                                                     overrides={"max_tokens": str(length)})]))
     app.save_session_now = lambda: None
     async with app.run_test(size=(200, 50)) as pilot:
@@ -378,11 +378,11 @@ async def cursor_key_latencies(count: int, length: int) -> list[float]:
     `length` recorded tokens with the heat view on."""
     from tests.support.app import make_app, send_key, wait_until
     from tests.support.scripted import ScriptedBackend
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
     backend = ScriptedBackend(lambda prompt, sampling: [f"w{i % 97} " for i in range(length)],
                               max_model_len=1_000_000)
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="x",
+    app = make_app(backend, session=session_of([saved_pane(prompt="x",
                                                                     overrides={"max_tokens": str(length)})]))
     app.save_session_now = lambda: None
     out = []

@@ -16,28 +16,29 @@ import os
 import sys
 from pathlib import Path
 
+from tests.support.app import saved_pane, session_of
 from tui import locations
 from tui.app import WorkbenchApp
 from tui.config import Config
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, ensure_demo_model
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 from tui.terminal import divert_output_to_log
 
 SIZE = (150, 34)
 BASE = Target(LOCAL, str(ensure_demo_model()))
 ADAPTER = Target(LOCAL, BASE.model, DEMO_ADAPTER_NAME)
 PANES = [
-    PaneRecord(prompt="The key to happiness is", target=BASE.record()),
-    PaneRecord(prompt="The key to happiness is", target=ADAPTER.record()),
-    PaneRecord(prompt="The key to happiness is", overrides={"temperature": "0"}, target=BASE.record()),
+    saved_pane(prompt="The key to happiness is", target=BASE.record()),
+    saved_pane(prompt="The key to happiness is", target=ADAPTER.record()),
+    saved_pane(prompt="The key to happiness is", overrides={"temperature": "0"}, target=BASE.record()),
 ]
 
 
 HEAT_PANES = [
-    PaneRecord(prompt="The key to happiness is", overrides={"seed": "1", "max_tokens": "40"}, heat=True),
-    PaneRecord(prompt="The key to happiness is", overrides={"seed": "2", "max_tokens": "40"}, heat=True),
+    saved_pane(prompt="The key to happiness is", overrides={"seed": "1", "max_tokens": "40"}, heat=True),
+    saved_pane(prompt="The key to happiness is", overrides={"seed": "2", "max_tokens": "40"}, heat=True),
 ]
 
 
@@ -45,13 +46,13 @@ async def screenshot(out: Path, heat_out: Path) -> None:
     backend = VLLMBackend([], model=str(ensure_demo_model()), adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
     await backend.start()
     try:
-        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=PANES),
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session_of(PANES),
                            save_config=False)
         async with app.run_test(size=SIZE) as pilot:
             await run_all(app)
             app.workbench.panes()[0].editor.focus()
             await save(app, pilot, out)
-        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=HEAT_PANES),
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session_of(HEAT_PANES),
                            save_config=False)
         async with app.run_test(size=SIZE) as pilot:
             await run_all(app)

@@ -7,12 +7,12 @@ import re
 import pytest
 
 from tui import render
-from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.terminal import row_text, terminal_copy
 from tui.engine.params import PARAM_SPECS
 from tui.engine.protocol import EngineState
 from tests.support.scripted import ScriptedBackend
-from tui.session import PaneRecord, SessionRecord, load_session
+from tui.session import SessionRecord, load_session
 from tui.figures import CANCELLED, DONE, ERROR, IDLE
 
 pytestmark = pytest.mark.ui
@@ -23,26 +23,63 @@ async def test_pane_management_keys(tmp_path):
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
         await type_prompt(pilot, bench.panes()[0], "first")
-        await pilot.press("ctrl+d")  # duplicate: same prompt, after the current pane
+        await pilot.press("alt+n")  # duplicate: the same draft and thread, after the current pane
         await pilot.pause()
-        assert [p.prompt for p in bench.panes()] == ["first", "first"]
+        assert [p.draft for p in bench.panes()] == ["first", "first"]
         await pilot.press("ctrl+n")
         await pilot.pause()
         await type_prompt(pilot, bench.panes()[2], "third")
         await pilot.press("alt+shift+left")  # move it left
         await pilot.pause()
-        assert [p.prompt for p in bench.panes()] == ["first", "third", "first"]
+        assert [p.draft for p in bench.panes()] == ["first", "third", "first"]
+        assert [p.number for p in bench.panes()] == [1, 3, 2]  # a pane keeps its number
         await pilot.press("alt+left")
         assert bench.focused_pane() is bench.panes()[0]
+        await pilot.press("alt+w")
+        await pilot.pause()
+        assert [p.draft for p in bench.panes()] == ["third", "first"]
+        await pilot.press("alt+u")  # closed by mistake: back where it was, with its number
+        await pilot.pause()
+        assert [(p.number, p.draft) for p in bench.panes()] == [(1, "first"), (3, "third"), (2, "first")]
+        await pilot.press("alt+w", "alt+w", "alt+w")
+        await pilot.pause()
+        assert len(bench.panes()) == 1 and bench.panes()[0].draft == ""  # never zero panes
+        assert bench.panes()[0].number == 4  # numbers are never given twice
+
+
+async def test_a_shell_users_editing_keys_edit_the_prompt_and_touch_no_pane(tmp_path):
+    """ctrl+w deletes a word, ctrl+k to the end of the line, ctrl+u to its start, ctrl+d the next
+    character: in a shell and in the prompt editor; they used to close, cancel and duplicate panes."""
+    backend = ScriptedBackend(stall_after=3)
+    app = make_app(backend, session=session_of([saved_pane(prompt="one"), saved_pane(prompt="two")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        first, second = bench.panes()
+        second.editor.focus()
+        await pilot.press("f5")
+        await wait_until(lambda: second.tokens_received == 3)
+        await type_prompt(pilot, first, "the quick brown fox")
+        first.editor.move_cursor((0, 19))
         await pilot.press("ctrl+w")
+        assert first.editor.text == "the quick brown "
+        first.editor.move_cursor((0, 4))
+        await pilot.press("ctrl+k")
+        assert first.editor.text == "the "
+        await pilot.press("ctrl+u")
+        assert first.editor.text == ""
+        await type_prompt(pilot, first, "ab")
+        first.editor.move_cursor((0, 0))
+        await pilot.press("ctrl+d")
+        assert first.editor.text == "b"
         await pilot.pause()
-        assert [p.prompt for p in bench.panes()] == ["third", "first"]
-        await pilot.press("ctrl+w", "ctrl+w")
-        await pilot.pause()
-        assert len(bench.panes()) == 1 and bench.panes()[0].prompt == ""  # never zero panes
+        assert len(bench.panes()) == 2 and second.running  # nothing closed, cancelled or duplicated
+        assert not backend.aborted
+        await pilot.press("ctrl+g")  # cancel all: a key no editor uses
+        await wait_until(lambda: second.figures.state == CANCELLED)
 
 
-async def test_cancel_keeps_partial_answer_and_prompt_and_rerun_replaces(tmp_path):
+async def test_cancel_keeps_the_partial_answer_and_running_again_makes_a_sibling(tmp_path):
     backend = ScriptedBackend(stall_after=7)
     app = make_app(backend, session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:
@@ -50,18 +87,22 @@ async def test_cancel_keeps_partial_answer_and_prompt_and_rerun_replaces(tmp_pat
         await type_prompt(pilot, pane, "keep me")
         await pilot.press("f5")
         await wait_until(lambda: pane.figures.tokens == 7)
-        partial = pane.output.text
+        assert pane.draft == ""  # sent: the question is in the thread now
+        partial = pane.answer
         await pilot.press("escape")
         await wait_until(lambda: pane.figures.state == CANCELLED)
         await pilot.pause(0.1)
         assert backend.aborted and not backend.running
-        assert pane.output.text == partial and partial.startswith("You asked: keep me")
-        assert pane.prompt == "keep me"
+        assert pane.answer == partial and partial.startswith("You asked: keep me")
+        assert pane.output.text == "› keep me\n\n" + partial
         backend.stall_after = None
-        await pilot.press("f5")
+        await pilot.press("f5")  # nothing typed: a new answer to the same question
         await wait_until(lambda: pane.figures.state == DONE)
         await pilot.pause(0.1)
-        assert pane.output.text.count("You asked") == 1  # replaced, not appended
+        assert pane.output.text.count("You asked") == 1  # the new answer is shown, not both
+        question = pane.state.thread()[0]
+        assert [m.reply.state for m in question.children] == [CANCELLED, DONE]  # the old one is kept
+        assert "‹ 2/2 ›" in pane.query_one(".pane-status").text.plain
 
 
 async def test_runs_queue_while_the_engine_loads(tmp_path):
@@ -114,8 +155,8 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
     restored, checked, run with and saved."""
     seen = []
     backend = ScriptedBackend(script=lambda prompt, sampling: seen.append(sampling) or ["ok "])
-    session = SessionRecord(defaults={"presence_penalty": "0.5"},
-                            panes=[PaneRecord(prompt="x", overrides={"top_k": "5", "min_p": "lots"})])
+    session = session_of([saved_pane(prompt="x", overrides={"top_k": "5", "min_p": "lots"})],
+                         defaults={"presence_penalty": "0.5"})
     path = tmp_path / "s.json"
     app = make_app(backend, session=session, session_path=path)
     async with app.run_test(size=(200, 40)) as pilot:
@@ -210,15 +251,17 @@ async def test_session_is_saved_on_quit_and_restored(tmp_path):
     assert app.return_code == 0 and app.exit_signal is None
     record, notice = load_session(path)
     assert notice is None
-    assert record.panes[0].prompt == "remember me" and record.panes[0].overrides == {"seed": "7"}
-    assert "seed 7" in record.panes[0].output and record.panes[0].state == DONE
+    state = record.panes[0]
+    question, answer = state.thread()
+    assert question.content == "remember me" and state.overrides == {"seed": "7"} and state.draft == ""
+    assert "seed 7" in answer.content and answer.reply.state == DONE and answer.reply.figures.tokens
 
     app2 = make_app(ScriptedBackend(), session=record, session_path=path)
     async with app2.run_test(size=(200, 40)) as pilot:
         await pilot.pause()
         pane = app2.workbench.panes()[0]
-        assert pane.prompt == "remember me" and "seed 7" in pane.output.text
-        assert pane.figures.state == DONE
+        assert pane.output.text.startswith("› remember me") and "seed 7" in pane.answer
+        assert pane.figures.state == DONE and pane.number == 1
 
 
 async def test_command_palette_lists_every_action(tmp_path):
@@ -227,16 +270,17 @@ async def test_command_palette_lists_every_action(tmp_path):
         await pilot.pause()
         titles = {command.title for command in app.get_system_commands(app.screen)}
         for wanted in ("Run all panes", "Run focused pane", "Cancel focused pane", "Cancel all panes",
-                       "New pane", "Duplicate pane", "Close pane", "Move pane right", "Move pane left",
+                       "New pane", "Duplicate pane", "Close pane", "Reopen closed pane", "Move pane right",
+                       "Move pane left", "Regenerate answer", "Edit a message", "Message all panes",
                        "Restart engine", "Help", "Theme", "Quit", "More sampling knobs", "Save session",
-                       "Engine X-ray"):
+                       "Engine X-ray", "Copy answer"):
             assert wanted in titles
 
 
 async def test_the_footer_fits_120_columns_and_the_keys_it_leaves_out_are_in_help_and_the_palette(tmp_path):
     from textual.widgets import Footer
 
-    from tui.screens.workbench import WORKBENCH_BINDINGS
+    from tui.keymap import ACTIONS
 
     app = make_app(session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -244,11 +288,11 @@ async def test_the_footer_fits_120_columns_and_the_keys_it_leaves_out_are_in_hel
         footer = app.workbench.query_one(Footer)
         assert footer.virtual_size.width <= 120  # nothing scrolled out of sight
         shown = {key.description for key in footer.query("FooterKey")}
-        assert {"Run all", "Run pane", "Cancel pane", "New pane", "Target", "Help", "Quit"} <= shown
+        assert {"Run all", "Run pane", "Cancel", "New pane", "Target", "Help", "Quit"} <= shown
         palette = " ".join(f"{c.title} {c.help}" for c in app.get_system_commands(app.screen))
-        for binding in WORKBENCH_BINDINGS:
-            if not binding.show:  # left out of the footer: F1 lists it, the palette has it
-                assert binding.key.split(",")[0] in palette or binding.description.split(",")[0] in palette, binding
+        for action in ACTIONS:
+            if not action.footer:  # left out of the footer: F1 lists it, the palette has it
+                assert action.title in palette and action.key in palette, action
 
 
 async def test_output_is_plain_text_never_markup(tmp_path):
@@ -262,7 +306,8 @@ async def test_output_is_plain_text_never_markup(tmp_path):
         await pilot.press("f5")
         await wait_until(lambda: pane.figures.state == DONE)
         await pilot.pause(0.1)
-        line = "".join(segment.text for segment in pane.output.render_line(0))
+        first = pane.output.line_at(pane.output.base)  # the answer's first line, under the question
+        line = "".join(segment.text for segment in pane.output.render_line(first))
         assert "[bold]not bold[/bold]" in line and "\x1b" not in line and "\u241b[31mred?" in line
 
 
@@ -278,7 +323,7 @@ async def test_theme_choice_from_the_palette_command_changes_the_app(tmp_path):
 
 
 def test_restored_session_with_a_running_pane_comes_back_cancelled():
-    record = SessionRecord(panes=[PaneRecord(prompt="p", output="partial", state="streaming")])
+    record = session_of([saved_pane(prompt="p", output="partial", state="streaming")])
     import asyncio
 
     async def check():
@@ -291,7 +336,7 @@ def test_restored_session_with_a_running_pane_comes_back_cancelled():
 
 
 async def test_panes_share_the_width_or_wrap_into_a_grid_when_they_do_not_fit(tmp_path):
-    session = SessionRecord(panes=[PaneRecord(prompt=str(i)) for i in range(8)])
+    session = session_of([saved_pane(prompt=str(i)) for i in range(8)])
     app = make_app(session=session, session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:
         await pilot.pause()
@@ -317,7 +362,7 @@ async def test_panes_share_the_width_or_wrap_into_a_grid_when_they_do_not_fit(tm
 
 async def test_output_follows_the_end_unless_the_person_scrolled_up(tmp_path):
     backend = ScriptedBackend(lambda prompt, s: [f"line {i}\n" for i in range(400)], delay_s=0.002)
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="long",
+    app = make_app(backend, session=session_of([saved_pane(prompt="long",
                                                                    overrides={"max_tokens": "400"})]),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -340,7 +385,7 @@ async def test_output_follows_the_end_unless_the_person_scrolled_up(tmp_path):
 
 async def test_restarting_the_engine_ends_the_runs_as_cancelled_and_keeps_what_they_wrote(tmp_path):
     backend = ScriptedBackend(stall_after=5)
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="one"), PaneRecord(prompt="two")]),
+    app = make_app(backend, session=session_of([saved_pane(prompt="one"), saved_pane(prompt="two")]),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:
         panes = app.workbench.panes()
@@ -360,7 +405,7 @@ async def test_a_finished_pane_shows_its_final_figures_from_the_moment_it_is_don
     """The state and the figures change in one step: 'done' never comes with the figures of an
     earlier frame (a test once read 8 of 10 tokens on a pane already done)."""
     backend = ScriptedBackend(lambda prompt, s: ["tok "] * 40, delay_s=0.001)
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="p")]), session_path=tmp_path / "s.json")
+    app = make_app(backend, session=session_of([saved_pane(prompt="p")]), session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 30)):
         pane = app.workbench.panes()[0]
         for _ in range(5):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from tui.engine.params import Sampling
 from tui.engine.protocol import EngineState
 from tests.support.scripted import ScriptedBackend, echo_script
-from tui.session import PaneRecord, SessionRecord
-from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tui.session import SessionRecord
+from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
 from tui.figures import CANCELLED, DONE, ERROR
 
 # Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
@@ -44,7 +44,7 @@ def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
 
     async def main():
         app = make_app(ScriptedBackend(delay_s=0.001, adapters=("a",)),
-                       session=SessionRecord(panes=[PaneRecord(prompt="p")]))
+                       session=session_of([saved_pane(prompt="p")]))
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
             await run_keys(app, pilot, batches)
@@ -59,7 +59,7 @@ def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
 def test_resize_to_20x10_and_back_while_streaming():
     async def main():
         app = make_app(ScriptedBackend(delay_s=0.002),
-                       session=SessionRecord(panes=[PaneRecord(prompt=f"p{i}") for i in range(3)]))
+                       session=session_of([saved_pane(prompt=f"p{i}") for i in range(3)]))
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
             panes = app.workbench.panes()
@@ -83,7 +83,7 @@ def test_resize_to_20x10_and_back_while_streaming():
 def test_control_characters_empty_prompt_and_a_1_mb_paste():
     async def main():
         backend = ScriptedBackend(lambda prompt, s: ["ok "] * 5, max_model_len=4096)
-        app = make_app(backend, session=SessionRecord(panes=[PaneRecord() for _ in range(3)]))
+        app = make_app(backend, session=session_of([saved_pane() for _ in range(3)]))
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
             empty, binary, huge = app.workbench.panes()
@@ -105,7 +105,7 @@ def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
     blocker.write_text("a file where the data dir should be")
 
     async def main():
-        app = make_app(ScriptedBackend(), session=SessionRecord(panes=[PaneRecord(prompt="keep")]),
+        app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="keep")]),
                        session_path=blocker / "session.json")
         notices = []
         async with app.run_test(size=(160, 40)) as pilot:
@@ -127,7 +127,7 @@ async def test_engine_that_fails_to_start_says_why_and_the_app_stays_usable(tmp_
     from tui.engine.vllm_backend import VLLMBackend
 
     backend = VLLMBackend([], model=str(tmp_path / "no-such-model"))
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="hello")]),
+    app = make_app(backend, session=session_of([saved_pane(prompt="hello")]),
                    session_path=tmp_path / "s.json")
     app._start_engine_on_mount = True
     async with app.run_test(size=(160, 40)) as pilot:
@@ -146,7 +146,7 @@ async def test_engine_that_fails_to_start_says_why_and_the_app_stays_usable(tmp_
 
 @pytest.mark.engine
 async def test_cancel_storm_leaves_the_engine_healthy(engine, tmp_path):
-    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=f"storm {i}",
+    app = make_app(engine, session=session_of([saved_pane(prompt=f"storm {i}",
                                                                     overrides={"max_tokens": "500"})
                                                         for i in range(4)]),
                    session_path=tmp_path / "s.json")
@@ -177,7 +177,7 @@ async def test_cancel_storm_leaves_the_engine_healthy(engine, tmp_path):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(batches=key_storm(50))
 async def test_50_random_key_sequences_against_the_real_engine(engine, batches):
-    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt="The key to happiness is",
+    app = make_app(engine, session=session_of([saved_pane(prompt="The key to happiness is",
                                                                    overrides={"max_tokens": "30"})]))
     app.save_session_now = lambda: None
     async with app.run_test(size=(160, 40)) as pilot:

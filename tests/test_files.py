@@ -13,10 +13,11 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.app import saved_pane, session_of
 from tui import locations
 from tui.batch import BatchError, load_batch
 from tui.config import load_config
-from tui.session import MAX_PANES, PaneRecord, SessionRecord, load_session, save_session
+from tui.session import MAX_PANES, SessionRecord, load_session, save_session
 from tui.themes import discover_themes, load_theme_file
 from tui.validate import FieldError
 
@@ -139,7 +140,7 @@ def test_a_bad_session_field_is_named_and_the_file_kept(tmp_path, change, field)
 
 def test_a_session_larger_than_the_workbench_is_cut_and_the_whole_file_kept(tmp_path):
     path = tmp_path / "session.json"
-    save_session(SessionRecord(panes=[PaneRecord(prompt=f"p{i}") for i in range(MAX_PANES + 8)]), path)
+    save_session(session_of([saved_pane(prompt=f"p{i}") for i in range(MAX_PANES + 8)]), path)
     record, notice = load_session(path)
     assert len(record.panes) == MAX_PANES and record.panes[-1].prompt == f"p{MAX_PANES - 1}"
     assert f"has {MAX_PANES + 8} panes" in notice
@@ -149,7 +150,7 @@ def test_a_session_larger_than_the_workbench_is_cut_and_the_whole_file_kept(tmp_
 
 def test_a_lone_surrogate_is_written_as_a_replacement_character_and_logged(tmp_path, caplog):
     path = tmp_path / "session.json"
-    save_session(SessionRecord(panes=[PaneRecord(prompt="p", output="half \ud83d emoji")]), path)
+    save_session(session_of([saved_pane(prompt="p", output="half \ud83d emoji")]), path)
     record, notice = load_session(path)
     assert notice is None and record.panes[0].output == "half \ufffd emoji"
     assert "lone surrogate" in caplog.text

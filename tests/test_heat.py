@@ -7,13 +7,14 @@ import pytest
 from rich.segment import Segment
 from textual.geometry import Region
 
-from tests.support.app import make_app, mark_parting, run_with_heat, send_key, wait_until
+from tests.support.app import make_app, mark_parting, run_with_heat, send_key, wait_until, saved_pane, session_of
 from tests.support.scripted import SCRIPTED_PROBABILITIES, ScriptedBackend, echo_script
 from tests.support.terminal import cells
 from tui.figures import DONE
-from tui.heat import BAND_LABELS, TokenSpans, band, band_styles, contrast_ratio
+from tui.core.tokens import BAND_LABELS, TokenSpans, band
+from tui.heat import band_styles, contrast_ratio
 from tui.render import probes
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 from tui.themes import discover_themes
 
 pytestmark = pytest.mark.ui
@@ -32,7 +33,7 @@ class Recording(ScriptedBackend):
 
 
 def session(count: int = 1, max_tokens: int = 30) -> SessionRecord:
-    return SessionRecord(panes=[PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(max_tokens)})
+    return session_of([saved_pane(prompt=f"prompt {i}", overrides={"max_tokens": str(max_tokens)})
                                 for i in range(count)])
 
 
@@ -352,8 +353,8 @@ def test_parting_by_tokens_and_by_words():
 
 
 async def test_f6_marks_where_two_panes_part():
-    panes = [PaneRecord(prompt="same prompt", overrides={"max_tokens": "20", "seed": str(seed)}) for seed in (1, 2)]
-    app = make_app(Recording(), session=SessionRecord(panes=panes))
+    panes = [saved_pane(prompt="same prompt", overrides={"max_tokens": "20", "seed": str(seed)}) for seed in (1, 2)]
+    app = make_app(Recording(), session=session_of(panes))
     async with app.run_test(size=(200, 40)) as pilot:
         a, b = await run_with_heat(app, timeout=10)
         await mark_parting(app, pilot, a, b)

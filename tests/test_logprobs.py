@@ -216,12 +216,12 @@ def test_logprobs_flag_needs_headless():
 @pytest.mark.ui
 async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
     """Read back from the engine: RequestOutput.prompt_token_ids of the fork's request."""
-    from tests.support.app import make_app, run_with_heat, send_key, wait_until
+    from tests.support.app import make_app, run_with_heat, send_key, wait_until, saved_pane, session_of
     from tui.figures import DONE
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
-    record = PaneRecord(prompt=REFERENCE_PROMPTS[2], overrides={"max_tokens": "12", "seed": "5"})
-    app = make_app(engine, session=SessionRecord(panes=[record]))
+    record = saved_pane(prompt=REFERENCE_PROMPTS[2], overrides={"max_tokens": "12", "seed": "5"})
+    app = make_app(engine, session=session_of([record]))
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
         (first,) = await run_with_heat(app)
@@ -246,11 +246,11 @@ async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
 @pytest.mark.ui
 async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded_panes(engine):
     from tests.support.app import make_app, mark_parting, run_with_heat, wait_until
-    from tui.session import PaneRecord, SessionRecord
+    from tui.session import SessionRecord
 
-    panes = [PaneRecord(prompt=REFERENCE_PROMPTS[0], overrides={"max_tokens": "40", "seed": str(seed),
+    panes = [saved_pane(prompt=REFERENCE_PROMPTS[0], overrides={"max_tokens": "40", "seed": str(seed),
                                                                  "temperature": "1.2"}) for seed in (11, 12)]
-    app = make_app(engine, session=SessionRecord(panes=panes))
+    app = make_app(engine, session=session_of(panes))
     async with app.run_test(size=(200, 40)) as pilot:
         a, b = await run_with_heat(app)
         ids_a = [t.token_id for t in a.spans.tokens]

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from tests.support.app import make_app, wait_until
+from tests.support.app import make_app, wait_until, saved_pane, session_of
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, training_report
 from tui.engine.params import Sampling
 from tui.engine.protocol import LOCAL, RequestRejected, Target
 from tui.figures import DONE, ERROR
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 
 pytestmark = pytest.mark.engine
 _ids = itertools.count()
@@ -108,10 +108,10 @@ async def test_an_adapter_that_cannot_load_fails_its_pane_only(engine, tmp_path)
         engine.add_adapter(name, path)
     try:
         names = [None, DEMO_ADAPTER_NAME, *bad]
-        session = SessionRecord(panes=[PaneRecord(prompt=PROMPT, target=None if n is None else
+        session = session_of([saved_pane(prompt=PROMPT, target=None if n is None else
                                                   adapter_target(engine, n).record()) for n in names])
         gone = Target("127.0.0.1:9", "some-model")  # a server of an earlier session, not given now
-        session.panes.append(PaneRecord(prompt=PROMPT, target=gone.record()))
+        session.panes.append(saved_pane(prompt=PROMPT, target=gone.record()))
         app = make_app(engine, session=session, session_path=tmp_path / "s.json")
         async with app.run_test(size=(200, 50)) as pilot:
             bench = app.workbench

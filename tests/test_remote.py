@@ -24,10 +24,10 @@ from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
-from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until
+from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.processes import PtyApp
 from tui.figures import CANCELLED, DONE
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 
 pytestmark = [pytest.mark.engine, pytest.mark.remote]
 
@@ -217,10 +217,10 @@ async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine
     assert [(t.model, t.adapter) for t in served] == [(remote.model, None), (remote.model, DEMO_ADAPTER_NAME)]
     fleet = Fleet(engine, [OpenAIBackend(remote.base_url)])
     targets = [Target(LOCAL, engine.model), Target(LOCAL, engine.model, DEMO_ADAPTER_NAME)]
-    panes = [PaneRecord(prompt="The key to happiness is", target=t.record()) for t in targets]
-    panes += [PaneRecord(prompt="The key to happiness is", target=Target(remote.source, remote.model, a).record())
+    panes = [saved_pane(prompt="The key to happiness is", target=t.record()) for t in targets]
+    panes += [saved_pane(prompt="The key to happiness is", target=Target(remote.source, remote.model, a).record())
               for a in (None, DEMO_ADAPTER_NAME)]
-    app = make_app(fleet, session=SessionRecord(panes=panes), session_path=tmp_path / "s.json")
+    app = make_app(fleet, session=session_of(panes), session_path=tmp_path / "s.json")
     try:
         async with app.run_test(size=(200, 50)) as pilot:
             bench = app.workbench
@@ -281,8 +281,8 @@ async def test_remote_logprobs_and_token_ids_and_forks(remote):
 async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
     """The heat view, a fork at an alternative (its id from the server's /tokenize; the ids read
     back from the server's prompt_token_ids) and where the fork parts from its parent."""
-    record = PaneRecord(prompt="The key to happiness is", overrides={"max_tokens": "12", "seed": "4"})
-    app = make_app(remote, session=SessionRecord(panes=[record]), session_path=None)
+    record = saved_pane(prompt="The key to happiness is", overrides={"max_tokens": "12", "seed": "4"})
+    app = make_app(remote, session=session_of([record]), session_path=None)
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
         (first,) = await run_with_heat(app)
@@ -304,9 +304,9 @@ async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
 
 async def test_xray_shows_the_servers_queue_and_kv_use(remote):
     """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
-    panes = [PaneRecord(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})
+    panes = [saved_pane(prompt=prompt, overrides={"max_tokens": "500", "min_tokens": "500", "seed": str(i)})
              for i, prompt in enumerate(["The key to happiness is", "In a galaxy far, far away"] * 2)]
-    app = make_app(remote, session=SessionRecord(panes=panes), xray=True, session_path=None)
+    app = make_app(remote, session=session_of(panes), xray=True, session_path=None)
     seen = []
     async with app.run_test(size=(200, 50)):
         bench = app.workbench

@@ -14,9 +14,9 @@ from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineState, RequestRejected
 from tui.figures import CANCELLED, DONE, ERROR, STREAMING
-from tui.session import PaneRecord, SessionRecord, load_session
+from tui.session import SessionRecord, load_session
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tests.support.fault_server import ESCAPES, HUGE, FaultServer
 from tests.support.processes import run_cli
 from tests.support.terminal import row_text, terminal_copy
@@ -152,7 +152,7 @@ async def test_the_workbench_against_every_fault(server, tmp_path):
     backend = OpenAIBackend(server.url("inject"), read_timeout=1.5)
     await backend.start()
     faults = ["error400", "number", "garbage", "error_event", "surrogate", "inject", "quiet", "huge"]
-    session = SessionRecord(panes=[PaneRecord(prompt=f"fault:{f}") for f in faults] + [PaneRecord(prompt="hi")])
+    session = session_of([saved_pane(prompt=f"fault:{f}") for f in faults] + [saved_pane(prompt="hi")])
     path = tmp_path / "session.json"
     try:
         with terminal_copy() as terminal:
@@ -192,7 +192,7 @@ async def test_escape_cancels_a_pane_whose_server_went_quiet(server, tmp_path):
     backend = OpenAIBackend(server.url())
     await backend.start()
     try:
-        app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="fault:quiet")]),
+        app = make_app(backend, session=session_of([saved_pane(prompt="fault:quiet")]),
                        session_path=tmp_path / "s.json")
         async with app.run_test(size=(120, 30)) as pilot:
             pane = app.workbench.panes()[0]

@@ -17,12 +17,12 @@ from textual.strip import Strip
 
 from tui.render import probes
 from tui.render.plain import LightStrip
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 from tui.widgets.output_view import OutputView
 from tui.widgets.pane import Figures, status_text
 from tui.widgets.status_line import StatusLine
 
-from tests.support.app import make_app, send_key, still, wait_until
+from tests.support.app import make_app, send_key, still, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend
 from tests.support.terminal import (
     CONSOLE,
@@ -70,9 +70,9 @@ async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_per
 @pytest.mark.fast_path
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast", "textual-light"])
 async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
-    panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
-    panes.append(PaneRecord(prompt="wide", overrides={"max_tokens": "200"}))
-    app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=SessionRecord(panes=panes),
+    panes = [saved_pane(prompt=f"p{i}", overrides={"max_tokens": str(60 + 90 * i)}) for i in range(3)]
+    panes.append(saved_pane(prompt="wide", overrides={"max_tokens": "200"}))
+    app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=session_of(panes),
                    session_path=tmp_path / "s.json", theme=theme, xray=True)  # with each pane's engine line
     async with app.run_test(size=(150, 40)) as pilot:
         all_panes = app.workbench.panes()
@@ -122,8 +122,8 @@ async def test_cached_lines_follow_a_change_of_line_filters(tmp_path):
     """Answers and status lines keep their lines with the line filters applied. The filters change
     without a style update (`App.ansi_color` turns the ANSI-to-truecolour filter on or off): the
     kept lines must follow, as Textual's own drawing does."""
-    panes = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": "80"}) for i in range(2)]
-    app = make_app(ScriptedBackend(script, delay_s=0.001), session=SessionRecord(panes=panes),
+    panes = [saved_pane(prompt=f"p{i}", overrides={"max_tokens": "80"}) for i in range(2)]
+    app = make_app(ScriptedBackend(script, delay_s=0.001), session=session_of(panes),
                    session_path=tmp_path / "s.json", theme="ansi-dark")
     async with app.run_test(size=(120, 30)) as pilot:
         all_panes = app.workbench.panes()
@@ -146,7 +146,7 @@ async def test_cached_lines_follow_a_change_of_line_filters(tmp_path):
 
 
 async def test_a_widget_with_a_border_is_drawn_textuals_way(tmp_path):
-    app = make_app(ScriptedBackend(script), session=SessionRecord(panes=[PaneRecord(prompt="p")]),
+    app = make_app(ScriptedBackend(script), session=session_of([saved_pane(prompt="p")]),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(100, 30)) as pilot:
         status = app.workbench.query_one(StatusLine)
@@ -242,7 +242,7 @@ async def test_typed_text_is_drawn_on_the_next_turns_of_the_loop_while_answers_s
     Figures("error", message="engine [bold]died[/bold] 漢字 " + "x" * 80),
 ])
 async def test_the_status_line_draws_what_rich_draws(figures, tmp_path):
-    app = make_app(ScriptedBackend(), session=SessionRecord(panes=[PaneRecord(prompt="p")]),
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="p")]),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -274,7 +274,7 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path)
     another run: what the terminal shows must equal a full redraw. (The index's column list was
     once not rebuilt with the map: the first pane's editor and settings stayed blank.)"""
     with terminal_copy() as terminal:
-        app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=[PaneRecord(prompt="")]),
+        app = make_app(ScriptedBackend(script, delay_s=0.002), session=session_of([saved_pane(prompt="")]),
                        session_path=tmp_path / "s.json")
         async with app.run_test(size=(150, 36)) as pilot:
             await pilot.pause()
@@ -312,8 +312,8 @@ async def test_both_paths_draw_the_same_screen(theme, tmp_path):
     is the same, but for the engine line, which says on the stock path that it runs."""
     from tui import render
 
-    answers = [PaneRecord(prompt=f"p{i}", overrides={"max_tokens": str(40 + 70 * i)}) for i in range(3)]
-    session = SessionRecord(panes=[answers[0], PaneRecord(prompt="wide", overrides={"max_tokens": "90"}),
+    answers = [saved_pane(prompt=f"p{i}", overrides={"max_tokens": str(40 + 70 * i)}) for i in range(3)]
+    session = session_of([answers[0], saved_pane(prompt="wide", overrides={"max_tokens": "90"}),
                                    *answers[1:]])
     screens = {}
     for fast in (True, False):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.app import make_app, still, type_prompt, wait_until
+from tests.support.app import make_app, still, type_prompt, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend, ScriptedSource
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 
 SIZE = (150, 36)
 
@@ -45,7 +45,7 @@ def test_three_panes_mid_stream(snap_compare, tmp_path):
 
 def test_validation_error(snap_compare, tmp_path):
     app = make_app(session_path=tmp_path / "s.json",
-                   session=SessionRecord(panes=[PaneRecord(prompt="hello", overrides={"top_p": "1.5"})]))
+                   session=session_of([saved_pane(prompt="hello", overrides={"top_p": "1.5"})]))
 
     async def run_before(pilot):
         await pilot.pause()
@@ -68,10 +68,10 @@ def test_help_screen(snap_compare, tmp_path):
 
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast"])
 def test_theme(snap_compare, tmp_path, theme):
-    session = SessionRecord(panes=[
-        PaneRecord(prompt="The key to happiness is", output="a quiet morning and a cup of tea.", state="done",
+    session = session_of([
+        saved_pane(prompt="The key to happiness is", output="a quiet morning and a cup of tea.", state="done",
                    tokens=9, ttft_ms=50.0, tok_s=100.0, finish_reason="stop"),
-        PaneRecord(prompt="In a galaxy far, far away", overrides={"temperature": "x"}, output="", state="idle"),
+        saved_pane(prompt="In a galaxy far, far away", overrides={"temperature": "x"}, output="", state="idle"),
     ])
     app = make_app(session=session, session_path=tmp_path / "s.json", theme=theme)
 
@@ -92,10 +92,10 @@ def test_xray_panel(snap_compare, tmp_path):
         running=4, waiting=4, kv_usage=0.37, kv_blocks=1200, prefix_hit_rate=0.43, preemptions=0,
         gen_tok_s=640.0, prompt_tok_s=85.0, steps_s=160.0, gen_history=history,
         prompt_history=[v / 8 for v in reversed(history)]))
-    panes = [PaneRecord(prompt="The key to happiness is", output="to be kind to yourself and others."),
-             PaneRecord(prompt="The key to happiness is", output="a warm cup of tea.")]
+    panes = [saved_pane(prompt="The key to happiness is", output="to be kind to yourself and others."),
+             saved_pane(prompt="The key to happiness is", output="a warm cup of tea.")]
     app = make_app(ScriptedBackend(stats=source), session_path=tmp_path / "s.json",
-                   session=SessionRecord(panes=panes), xray=True)
+                   session=session_of(panes), xray=True)
 
     async def run_before(pilot):
         await pilot.pause()
@@ -119,9 +119,9 @@ class _Done:
 
 
 def _heat_app(tmp_path, theme: str | None = None, seeds=(1, 2)):
-    panes = [PaneRecord(prompt="The key to happiness is", overrides={"max_tokens": "60", "seed": str(seed)})
+    panes = [saved_pane(prompt="The key to happiness is", overrides={"max_tokens": "60", "seed": str(seed)})
              for seed in seeds]
-    return make_app(ScriptedBackend(), session_path=tmp_path / "s.json", session=SessionRecord(panes=panes),
+    return make_app(ScriptedBackend(), session_path=tmp_path / "s.json", session=session_of(panes),
                     theme=theme)
 
 
@@ -183,9 +183,9 @@ def _targets_session() -> SessionRecord:
 
     base, adapter = Target(LOCAL, "scripted-model"), Target(LOCAL, "scripted-model", "proverbs")
     remote = Target("127.0.0.1:8000", "Qwen/Qwen2.5-1.5B-Instruct")
-    return SessionRecord(panes=[PaneRecord(prompt="The key to happiness is", target=t.record())
+    return session_of([saved_pane(prompt="The key to happiness is", target=t.record())
                                 for t in (base, adapter, remote)] +
-                         [PaneRecord(prompt="The key to happiness is", target=adapter.record(), label=f"seed={s}",
+                         [saved_pane(prompt="The key to happiness is", target=adapter.record(), label=f"seed={s}",
                                      overrides={"seed": str(s)}) for s in (1, 2, 3)])
 
 

@@ -6,14 +6,15 @@ import os
 import subprocess
 import sys
 
+from tests.support.app import saved_pane, session_of
 from tui.config import load_config, save_theme
-from tui.session import PaneRecord, SessionRecord, load_session, save_session
+from tui.session import SessionRecord, load_session, save_session
 
 
 def test_session_round_trip(tmp_path):
     path = tmp_path / "session.json"
     record = SessionRecord(defaults={"temperature": "0.5"}, system_prompt="be brief",
-                           panes=[PaneRecord(prompt="hi", overrides={"seed": "7"}, output="hello", state="done")])
+                           panes=[saved_pane(prompt="hi", overrides={"seed": "7"}, output="hello", state="done")])
     save_session(record, path)
     loaded, notice = load_session(path)
     assert notice is None and loaded == record
@@ -31,7 +32,7 @@ def test_corrupt_session_is_moved_aside(tmp_path):
 
 def test_save_interrupted_mid_write_keeps_the_previous_session(tmp_path):
     path = tmp_path / "session.json"
-    save_session(SessionRecord(panes=[PaneRecord(prompt="old")]), path)
+    save_session(session_of([saved_pane(prompt="old")]), path)
     # A process killed while writing a big session: it never reaches the rename.
     code = (
         "import os, sys\n"
@@ -40,8 +41,8 @@ def test_save_interrupted_mid_write_keeps_the_previous_session(tmp_path):
         "real_replace = os.replace\n"
         "def die(*a): os.kill(os.getpid(), 9)\n"
         "s.os.replace = die\n"
-        "from tui.session import SessionRecord, PaneRecord, save_session\n"
-        f"save_session(SessionRecord(panes=[PaneRecord(prompt='new' * 100000)]), Path({str(path)!r}))\n"
+        "from tui.session import SessionRecord, save_session\n"
+        f"save_session(session_of([saved_pane(prompt='new' * 100000)]), Path({str(path)!r}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code])
     assert result.returncode == -9

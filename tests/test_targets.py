@@ -9,18 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.app import make_app, type_prompt, wait_until
+from tests.support.app import make_app, type_prompt, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend
 from tui.cli import make_plan
 from tui.config import Config, load_config
 from tui.engine.fleet import Fleet
 from tui.engine.lora import adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.openai_backend import OpenAIBackend, source_name
-from tui.engine.protocol import LOCAL, Target
+from tui.engine.protocol import LOCAL, Abilities, Target
 from tui.engine.vllm_backend import VLLMBackend
-from tui.export import ComparisonPane, to_markdown
+from tui.export import ExportedPane, to_markdown
 from tui.screens.workbench import PANE_MIN_HEIGHT, PANE_MIN_WIDTH, grid_shape
-from tui.session import PaneRecord, SessionRecord, load_session, save_session
+from tui.session import SessionRecord, load_session, save_session
 from tui.sweep import SweepError, parse_sweep
 from tui.targets import TargetError, resolve
 
@@ -190,15 +190,13 @@ def test_the_grid_holds_every_pane_and_keeps_panes_readable(count, width, height
 # -- files --------------------------------------------------------------------------------------------------
 def test_targets_and_sweep_labels_are_saved_and_exported(tmp_path):
     path = tmp_path / "session.json"
-    record = SessionRecord(panes=[PaneRecord(prompt="p", target=REMOTE_LORA.record(), label="seed=2")],
-                           default_target=PROVERBS.record())
+    record = session_of([saved_pane(prompt="p", output="answer", state="done", target=REMOTE_LORA.record(),
+                                    label="seed=2")], default_target=PROVERBS)
     save_session(record, path)
-    assert load_session(path)[0] == record
-    pane = ComparisonPane(1, "p", None, "answer", "done", 3, 1.0, 2.0, "stop", target=REMOTE_LORA.record(),
-                          label="seed=2")
-    markdown = to_markdown([pane], "demo", when=0)
-    assert "| **Target** | Qwen/Qwen2.5-1.5B-Instruct + adapter sql on 127.0.0.1:8000 |" in markdown
-    assert "seed=2: (invalid settings)" in markdown
+    assert load_session(path)[0].to_data() == record.to_data()
+    markdown = to_markdown([ExportedPane(record.panes[0], REMOTE_LORA, None)], "demo", when=0)
+    assert "### Pane 1 · Qwen/Qwen2.5-1.5B-Instruct + adapter sql on 127.0.0.1:8000" in markdown
+    assert "| seed=2: (invalid settings) |" in markdown
 
 
 # -- the workbench --------------------------------------------------------------------------------------------
@@ -217,11 +215,14 @@ async def test_every_target_opens_a_pane_per_target_in_order_and_runs_them():
         assert panes[1].answer.startswith("[proverbs] You asked: hello")
         assert [t.adapter for t in backend.sent_targets] == ["proverbs", "psalms"]
         assert app.workbench.focused_pane() is panes[1]
-        await pilot.press("ctrl+d")  # the duplicate keeps the target
+        assert [p.state.thread()[0].content for p in panes[1:]] == ["hello", "hello"]  # the message, sent
+        assert panes[0].draft == "hello"  # the first pane's own draft stays where it was
+        await pilot.press("alt+n")  # the duplicate keeps the target and the thread
         await pilot.pause()
         assert bench.panes()[2].target == panes[1].target
+        assert bench.panes()[2].answer == panes[1].answer
         rows = bench.comparison()
-        assert [r.target["adapter"] for r in rows] == [None, "proverbs", "proverbs", "psalms"]
+        assert [r.target.adapter for r in rows] == [None, "proverbs", "proverbs", "psalms"]
 
 
 async def test_the_picker_sets_the_focused_panes_target():
@@ -240,8 +241,8 @@ async def test_the_picker_sets_the_focused_panes_target():
         await pilot.press("f5")
         await wait_until(lambda: pane.figures.state == "done")
         assert backend.sent_targets[-1].adapter == "proverbs"
-        assert bench.session_record().panes[0].target == {"server": None, "model": "scripted-model",
-                                                          "adapter": "proverbs"}
+        assert bench.session_record().panes[0].target.record() == {"server": None, "model": "scripted-model",
+                                                                   "adapter": "proverbs"}
 
 
 async def test_the_picker_filters_as_you_type():
@@ -314,8 +315,8 @@ async def test_a_sweep_can_ask_for_an_unseeded_pane():
 
 async def test_an_adapter_that_fails_fails_its_pane_only():
     backend = ScriptedBackend(adapters=("proverbs",))
-    session = SessionRecord(panes=[PaneRecord(prompt="a"), PaneRecord(prompt="b", target=PROVERBS.record()),
-                                   PaneRecord(prompt="c", target=Target(LOCAL, "m", "gone").record())])
+    session = session_of([saved_pane(prompt="a"), saved_pane(prompt="b", target=PROVERBS.record()),
+                                   saved_pane(prompt="c", target=Target(LOCAL, "m", "gone").record())])
     app = make_app(backend, session=session)
     async with app.run_test(size=(200, 50)) as pilot:
         bench = app.workbench
@@ -350,7 +351,8 @@ async def test_adapters_load_and_go_from_the_palette_and_their_panes_stay_readab
         backend.adapters.remove(name)
 
     backend.load_adapter, backend.remove_adapter = load_adapter, remove_adapter
-    app = make_app(backend, session=SessionRecord(panes=[PaneRecord(prompt="p", target=PROVERBS.record())]))
+    backend.abilities = Abilities(adapters=True)
+    app = make_app(backend, session=session_of([saved_pane(prompt="p", target=PROVERBS.record())]))
     async with app.run_test(size=(150, 36)) as pilot:
         bench = app.workbench
         bench.action_load_adapter()

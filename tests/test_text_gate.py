@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from tui.batch import run_batch
 from tui.engine.params import Sampling
 from tui.figures import ERROR, Figures
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 from tui.terminal import Terminal
 from tui.text import one_line, printable, without_credentials
 
-from tests.support.app import make_app, wait_until
+from tests.support.app import make_app, wait_until, saved_pane, session_of
 from tests.support.fault_server import ESCAPES
 from tests.support.scripted import ScriptedBackend
 from tests.support.terminal import row_text, terminal_copy
@@ -62,8 +62,8 @@ def test_credentials_are_taken_out_of_urls(url, shown):
 
 @pytest.mark.ui
 async def test_notifications_status_lines_and_the_engine_line_show_outside_text_as_text(tmp_path):
-    app = make_app(ScriptedBackend(model=f"model{ESCAPES}[bold]"), session=SessionRecord(panes=[
-        PaneRecord(prompt="p", state=ERROR, message=f"the server said {ESCAPES} [red]x[/")]),
+    app = make_app(ScriptedBackend(model=f"model{ESCAPES}[bold]"), session=session_of([
+        saved_pane(prompt="p", state=ERROR, message=f"the server said {ESCAPES} [red]x[/")]),
         session_path=tmp_path / "s.json")
     with terminal_copy() as terminal:
         async with app.run_test(size=(160, 30), notifications=True) as pilot:

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tests.support.fault_server import FaultServer
 from tests.support.scripted import ScriptedBackend, ScriptedSource
 from tui.engine.remote_metrics import MetricsPoller, metrics_url
 from tui.engine.stats import EngineSnapshot, Rates, StepRecorder
 from tui.figures import snapshot_line
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 from tui.widgets.xray_panel import XrayPanel, figures_text
 
 
@@ -281,8 +281,8 @@ async def test_hidden_and_idle_nothing_is_read():
 async def test_engine_line_says_when_requests_wait():
     source = ScriptedSource(EngineSnapshot(running=4, waiting=3))
     backend = ScriptedBackend(stats=source, stall_after=2)
-    panes = [PaneRecord(prompt="a b c d e f")]
-    app = make_app(backend, session=SessionRecord(panes=panes))
+    panes = [saved_pane(prompt="a b c d e f")]
+    app = make_app(backend, session=session_of(panes))
     async with app.run_test(size=(160, 30)):
         line = app.workbench.engine_line
         send_key(app, "ctrl+r")  # a run is going: the line reads the engine's load, panel or not

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tui.batch import Job, run_jobs
 from tui.engine.params import Sampling
 from tui.figures import DONE
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 
 pytestmark = pytest.mark.engine
 
@@ -33,9 +33,9 @@ async def test_more_panes_than_seqs_show_running_and_waiting(engine):
     seqs = max_num_seqs(engine)
     assert seqs == 4  # the session's engine runs with --max-num-seqs 4 (conftest.py)
     count = 2 * seqs
-    panes = [PaneRecord(prompt=PROMPTS[i % 3], overrides={"max_tokens": "400", "min_tokens": "400", "seed": str(i)})
+    panes = [saved_pane(prompt=PROMPTS[i % 3], overrides={"max_tokens": "400", "min_tokens": "400", "seed": str(i)})
              for i in range(count)]
-    app = make_app(engine, session=SessionRecord(panes=panes), xray=True)
+    app = make_app(engine, session=session_of(panes), xray=True)
     seen: set[tuple[int | None, int | None]] = set()
     lines: set[str] = set()
     async with app.run_test(size=(200, 50)):
@@ -60,7 +60,7 @@ async def test_more_panes_than_seqs_show_running_and_waiting(engine):
 @pytest.mark.ui
 async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix_cache(engine):
     prompt = long_prompt()
-    app = make_app(engine, session=SessionRecord(panes=[PaneRecord(prompt=prompt, overrides={"max_tokens": "8"})]),
+    app = make_app(engine, session=session_of([saved_pane(prompt=prompt, overrides={"max_tokens": "8"})]),
                    xray=True)
     async with app.run_test(size=(200, 50)) as pilot:
         bench = app.workbench
@@ -82,8 +82,8 @@ async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix
 
 @pytest.mark.ui
 async def test_request_timings_fit_inside_what_the_app_measured(engine):
-    record = PaneRecord(prompt=PROMPTS[0], overrides={"max_tokens": "60", "min_tokens": "60"})
-    app = make_app(engine, session=SessionRecord(panes=[record]))
+    record = saved_pane(prompt=PROMPTS[0], overrides={"max_tokens": "60", "min_tokens": "60"})
+    app = make_app(engine, session=session_of([record]))
     async with app.run_test(size=(160, 40)):
         pane = app.workbench.panes()[0]
         send_key(app, "f5")

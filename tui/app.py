@@ -17,9 +17,12 @@ from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
 from tui.engine.protocol import Backend, EngineState, Target
 from tui.engine_control import EngineControl
+from tui.core.pane_state import PaneState
+from tui.guard import guarded
+from tui.keymap import keymap, with_keys, ACTIONS
 from tui.lifecycle import named_targets
 from tui.screens.workbench import WorkbenchScreen
-from tui.session import PaneRecord, SessionLock, SessionRecord, load_session, save_session
+from tui.session import SessionLock, SessionRecord, load_session, save_session
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.text import one_line
@@ -63,6 +66,9 @@ class WorkbenchApp(App):
             self._notices.append(f"theme {wanted!r} not found; using {DEFAULT_THEME}")
             wanted = DEFAULT_THEME
         self.theme = wanted
+        self.actions, problems = with_keys(ACTIONS, self.config.keys)
+        self._notices.extend(problems)
+        self.set_keymap(keymap(self.actions))
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -77,7 +83,8 @@ class WorkbenchApp(App):
         # be styled and laid out once more before the first frame.
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
         self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
-                                         xray=self._xray, default_target=self._default_target)
+                                         xray=self._xray, default_target=self._default_target,
+                                         actions=self.actions)
         return self.workbench
 
     async def on_mount(self) -> None:
@@ -110,7 +117,11 @@ class WorkbenchApp(App):
             self.workbench.session_dirty = False
         except OSError as exc:
             self.notify(f"Could not save the session: {exc}", severity="error")
+        except Exception as exc:  # a bug must not stop the quit that saves: the log has it
+            log.exception("saving the session failed")
+            self.notify(f"Could not save the session: {type(exc).__name__}: {exc}", severity="error")
 
+    @guarded("saving the session")
     def _autosave(self) -> None:
         if self.workbench.session_dirty:
             self.save_session_now()
@@ -184,7 +195,8 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
         session.defaults = _session_from_sampling(sampling).defaults
     if session is None and first_start_panes and not fresh:
         session = _session_from_sampling(sampling)
-        session.panes = [PaneRecord(prompt=FIRST_PROMPT, target=t.record()) for t in first_start_panes]
+        session.panes = [PaneState(number, draft=FIRST_PROMPT, target=target)
+                         for number, target in enumerate(first_start_panes, 1)]
     config = config or Config()
     config.notices.extend(notices)
 

@@ -12,7 +12,10 @@ max_tokens = 40
 
 JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and the same keys.
 `chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
-be given too. Where requests go is a dimension of the grid too, with one of: `target` (any name
+be given too. Instead of prompts, a job may continue a conversation: "messages" (an OpenAI message
+list; the model writes the next assistant message) or "turns" (user messages sent one after
+another, each after the answer to the one before); each result line then carries the whole
+thread as "messages", and with several turns each answer's figures under "replies". Where requests go is a dimension of the grid too, with one of: `target` (any name
 `--target` takes), `lora` (an adapter of the in-process engine; "" for the base model) or `model`
 (a model id, of the engine or of a server). Results are written in the file's order, one JSON
 object per line: prompt, params, text, tokens, ttft_ms, tok_s, finish_reason, error, target (server,
@@ -33,10 +36,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tui import exit_codes
-from tui.engine.logprobs import TokenLogprob, mean_logprob, perplexity, token_record
+from tui.core.conversation import ASSISTANT, USER, Conversation, Message
+from tui.core.pane_state import request_for
+from tui.core.records import openai_messages
+from tui.core.run import Run, new_reply
+from tui.engine.logprobs import mean_logprob, perplexity, token_record
 from tui.engine.params import PARAM_SPECS, SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, Target
-from tui.figures import Figures
+from tui.figures import DONE, STREAMING
 from tui.headless import engine_summary
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
@@ -47,6 +54,8 @@ from tui.validate import describe
 
 MAX_JOBS = 100_000
 _EXTRA_KEYS = ("chat_template", "system_prompt", "logprobs")
+_THREAD_KEYS = ("messages", "turns")  # a conversation to continue, instead of prompts
+_MESSAGE_ROLES = ("system", "user", "assistant")
 _TARGET_KEYS = ("target", "lora", "model")  # where requests go: one of them per grid
 
 
@@ -57,9 +66,19 @@ class BatchError(ValueError):
 @dataclass(frozen=True)
 class Job:
     index: int
-    prompt: str
+    prompt: str  # the first message the model answers
     sampling: Sampling
     target: Target | str | None = None  # a name until resolved (run_batch); None: the backend's model
+    before: tuple[tuple[str, str], ...] = ()  # (role, content) of the conversation before `prompt`
+    then: tuple[str, ...] = ()  # user messages sent after, each after the answer to the one before
+
+    def conversation(self) -> tuple[Conversation, Message]:
+        """The job's conversation so far, and the message the model answers first."""
+        conversation = Conversation()
+        parent = None
+        for role, content in self.before:
+            parent = conversation.add(parent, role, content)
+        return conversation, conversation.add(parent, USER, self.prompt)
 
 
 def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
@@ -88,8 +107,8 @@ def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
         raise BatchError(f"{path}: a batch file is .toml or .jsonl")
     jobs: list[Job] = []
     for where, grid in grids:
-        for prompt, sampling, target in _expand(where, grid, base):
-            jobs.append(Job(len(jobs), prompt, sampling, target))
+        for job in _expand(where, grid, base):
+            jobs.append(replace(job, index=len(jobs)))
             if len(jobs) > MAX_JOBS:
                 raise BatchError(f"{where}: more than {MAX_JOBS} requests")
     if not jobs:
@@ -101,27 +120,21 @@ def _expand(where: str, grid: Any, base: Sampling):
     if not isinstance(grid, dict):
         raise BatchError(f"{where}: expected a table/object of prompts and settings")
     grid = dict(grid)
-    prompts = grid.pop("prompts", [])
-    if not isinstance(prompts, list):
-        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings, not {describe(prompts)}")
-    if "prompt" in grid:
-        prompts = [grid.pop("prompt"), *prompts]
-    if not prompts or not all(isinstance(p, str) for p in prompts):
-        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings (or give one 'prompt')")
+    threads = _threads(where, grid)
     unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS) - set(_TARGET_KEYS))
     if unknown:
-        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS) + list(_TARGET_KEYS))
+        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS) + list(_TARGET_KEYS) + list(_THREAD_KEYS))
         raise BatchError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {known})")
     axes = {name: value if isinstance(value, list) else [value] for name, value in grid.items()}
     for name, values in axes.items():
         if not values:
             raise BatchError(f"{where}: {name} is an empty list")
     names = list(axes)
-    for prompt in prompts:
+    for before, prompt, then, system_given in threads:
         for combo in itertools.product(*(axes[n] for n in names)):
             chosen = dict(zip(names, combo))
             chat = chosen.pop("chat_template", base.chat_template)
-            system = chosen.pop("system_prompt", base.system_prompt)
+            system = chosen.pop("system_prompt", base.system_prompt if system_given is None else system_given)
             logprobs = chosen.pop("logprobs", base.logprobs)
             target = _target_name(where, chosen)
             if not isinstance(chat, bool):
@@ -133,7 +146,59 @@ def _expand(where: str, grid: Any, base: Sampling):
                                     logprobs=logprobs)
             except ParamError as exc:
                 raise BatchError(f"{where}: {exc}") from None
-            yield prompt, sampling, target
+            yield Job(0, prompt, sampling, target, before, then)
+
+
+def _threads(where: str, grid: dict[str, Any]) -> list[tuple[tuple[tuple[str, str], ...], str, tuple[str, ...], str | None]]:
+    """What a grid's jobs say first: (messages before, the message answered first, the user messages
+    after, the system message a message list gives) for each prompt, or the one conversation that
+    "messages" or "turns" give."""
+    given = [key for key in ("prompt", "prompts", *_THREAD_KEYS) if key in grid]
+    thread_keys = [key for key in given if key in _THREAD_KEYS]
+    if thread_keys and len(given) > 1:
+        raise BatchError(f"{where}: give prompts, messages or turns, not {' and '.join(given)}")
+    if "turns" in grid:
+        turns = grid.pop("turns")
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise BatchError(f"{where}: 'turns' must be a non-empty list of messages (strings), not {describe(turns)}")
+        return [((), turns[0], tuple(turns[1:]), None)]
+    if "messages" in grid:
+        return [_messages(where, grid.pop("messages"))]
+    prompts = grid.pop("prompts", [])
+    if not isinstance(prompts, list):
+        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings, not {describe(prompts)}")
+    if "prompt" in grid:
+        prompts = [grid.pop("prompt"), *prompts]
+    if not prompts or not all(isinstance(p, str) for p in prompts):
+        raise BatchError(f"{where}: 'prompts' must be a non-empty list of strings (or give one 'prompt')")
+    return [((), prompt, (), None) for prompt in prompts]
+
+
+def _messages(where: str, value: Any) -> tuple[tuple[tuple[str, str], ...], str, tuple[str, ...], str | None]:
+    """An OpenAI message list to continue: a system message (first, at most one), then user and
+    assistant messages ending with the user's (the model writes the next answer)."""
+    if not isinstance(value, list) or not value:
+        raise BatchError(f"{where}: 'messages' must be a non-empty list of messages, not {describe(value)}")
+    turns: list[tuple[str, str]] = []
+    system = None
+    for index, item in enumerate(value):
+        place = f"{where}: messages[{index}]"
+        if not isinstance(item, dict) or set(item) - {"role", "content", "name"} or "role" not in item:
+            raise BatchError(f"{place} must be {{\"role\": …, \"content\": …}}")
+        role, content = item.get("role"), item.get("content")
+        if role not in _MESSAGE_ROLES:
+            raise BatchError(f"{place}.role must be one of {', '.join(_MESSAGE_ROLES)}, not {describe(role)}")
+        if not isinstance(content, str):
+            raise BatchError(f"{place}.content must be a string (text), not {describe(content)}")
+        if role == "system":
+            if index:
+                raise BatchError(f"{place}: a system message comes first")
+            system = content
+        else:
+            turns.append((role, content))
+    if not turns or turns[-1][0] != USER:
+        raise BatchError(f"{where}: 'messages' must end with a user message (the model answers it)")
+    return tuple(turns[:-1]), turns[-1][1], (), system
 
 
 def _target_name(where: str, chosen: dict[str, Any]) -> str | None:
@@ -149,24 +214,58 @@ def _target_name(where: str, chosen: dict[str, Any]) -> str | None:
     return value.strip() or "base"
 
 
-def record(job: Job, text: str, last: Any, error: str | None, stats: bool = False,
-           tokens: list[TokenLogprob] | None = None) -> dict[str, Any]:
+def batch_record(job: Job, conversation: Conversation, answers: list[Message], error: str | None,
+                 stats: bool = False) -> dict[str, Any]:
+    """A job's result line: its last answer's text and figures, the whole thread as OpenAI
+    messages, and with several turns each answer's figures too."""
+    last = answers[-1].reply
+    sampling = job.sampling
+    thread = conversation.thread_to(answers[-1])
     result = {
         "index": job.index,
         "prompt": job.prompt,
-        "params": {**job.sampling.values, "chat_template": job.sampling.chat_template,
-                   "system_prompt": job.sampling.system_prompt, "logprobs": job.sampling.logprobs},
-        "text": text,
-        **Figures.of(last).record(engine=stats),
+        "params": {**sampling.values, "chat_template": sampling.chat_template,
+                   "system_prompt": sampling.system_prompt, "logprobs": sampling.logprobs},
+        "text": answers[-1].content,
+        **last.figures.record(engine=stats),
         "error": error,
         "target": job.target.record() if isinstance(job.target, Target) else None,
     }
-    if job.sampling.logprobs:
-        mean = mean_logprob(tokens or [])
-        result["token_logprobs"] = [token_record(t) for t in tokens or []]
+    if job.before or job.then:
+        result["messages"] = openai_messages(thread, sampling.system_prompt if sampling.chat_template else "")
+    if job.then:
+        result["replies"] = [{"text": m.content, **m.reply.figures.record(engine=stats)} for m in answers]
+    if sampling.logprobs:
+        tokens = last.tokens.tokens
+        mean = mean_logprob(tokens)
+        result["token_logprobs"] = [token_record(t) for t in tokens]
         result["mean_logprob"] = None if mean is None else round(mean, 6)
         result["perplexity"] = None if mean is None else round(perplexity(mean), 6)
     return result
+
+
+async def run_job(backend: Backend, job: Job) -> tuple[Conversation, list[Message], str | None]:
+    """A job's turns, each after the answer to the one before: the conversation, its answers, and
+    why it stopped early (a failed request), if it did. EngineDead propagates."""
+    conversation, question = job.conversation()
+    target = job.target if isinstance(job.target, Target) else None
+    answers: list[Message] = []
+    for turn, message in enumerate((None, *job.then)):
+        if message is not None:
+            question = conversation.add(answers[-1], USER, message)
+        answer = conversation.add(question, ASSISTANT, reply=new_reply(job.sampling, target, STREAMING))
+        answers.append(answer)
+        run = Run(answer, request_for(conversation, answer, job.sampling, f"batch-{job.index}-{turn}", target))
+        try:
+            async for delta in backend.stream(run.request):
+                run.take(delta)
+        except EngineDead:
+            raise
+        except BackendError as exc:
+            run.fail(exc)
+            return conversation, answers, one_line(exc)
+        run.end(DONE)
+    return conversation, answers, None
 
 
 async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None,
@@ -184,23 +283,9 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
     async def one(job: Job) -> None:
         nonlocal next_out, failed
         async with limit:
-            pieces: list[str] = []
-            tokens: list[TokenLogprob] = []
-            last = None
-            error = None
-            try:
-                on = {} if job.target is None else {"target": job.target}
-                async for delta in backend.stream(job.prompt, job.sampling, f"batch-{job.index}", **on):
-                    pieces.append(delta.text)
-                    if delta.logprobs:
-                        tokens.extend(delta.logprobs)
-                    last = delta
-            except EngineDead:
-                raise
-            except BackendError as exc:
-                error = one_line(exc)
-                failed += 1
-        results[job.index] = record(job, "".join(pieces), last, error, stats, tokens)
+            conversation, answers, error = await run_job(backend, job)
+        failed += error is not None
+        results[job.index] = batch_record(job, conversation, answers, error, stats)
         if on_done is not None:
             on_done()
         while next_out in results:

@@ -22,7 +22,6 @@ from tui.demo_model.build import DEMO_ADAPTER_NAME
 from tui.engine.fleet import Fleet
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import LOCAL
-from tui.targets import targets_of
 from tui.text import one_line
 
 
@@ -53,6 +52,9 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
                       help="use the project's own small demo model (built locally; works offline)")
     ours.add_argument("--headless", action="store_true",
                       help="no UI: stream PROMPTs (default: the reference example's three) to stdout")
+    ours.add_argument("--then", metavar="TEXT", action="append", default=None,
+                      help="with --headless: a message sent after each prompt's answer, continuing its "
+                      "conversation; repeat it for more turns")
     ours.add_argument("--batch", metavar="FILE", type=Path, default=None,
                       help="with --headless: run prompts × settings from a TOML or JSONL file and write "
                       "JSONL results (see scripts/batch-example.toml)")
@@ -214,7 +216,8 @@ async def _run_headless(plan: Plan, term) -> int:
                                concurrency=plan.concurrency, stats=plan.stats, targets=targets)
     from tui.headless import run_headless
 
-    return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats, targets=targets)
+    return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats, targets=targets,
+                              then=plan.then)
 
 
 @dataclass
@@ -234,6 +237,7 @@ class Plan:
     stats: bool = False
     targets: list[Any] = field(default_factory=list)  # Targets named with --target, resolved
     first_start_panes: list[Any] = field(default_factory=list)  # targets of the first start's panes
+    then: list[str] = field(default_factory=list)  # --then: messages after each prompt's answer
 
 
 def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Plan:
@@ -250,6 +254,10 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
         raise UsageError("--batch and --output go with --headless")
     if ns.output and not ns.batch:
         raise UsageError("--output goes with --batch")
+    if ns.then and not headless:
+        raise UsageError("--then goes with --headless (in the app, type the next message in the pane)")
+    if ns.then and ns.batch:
+        raise UsageError("--then goes with prompts; in a --batch file, give 'turns'")
     if ns.concurrency < 1:
         raise UsageError("--concurrency must be ≥ 1")
     if ns.logprobs is not None:
@@ -262,7 +270,7 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
     given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
     plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,
-                stats=ns.stats)
+                stats=ns.stats, then=list(ns.then or []))
 
     urls = [Remote(url) for url in ns.base_url or []]
     backend = ns.backend or ("vllm" if ns.demo else "openai" if urls else config.backend)
@@ -284,7 +292,7 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
         raise UsageError(f"--base-url: {exc}") from None
     plan.targets = _named_targets(ns.target or [], plan.backend)
     if ns.demo and not ns.target and DEMO_ADAPTER_NAME in adapters:
-        plan.first_start_panes = [t for t in targets_of(primary) if t.adapter in (None, DEMO_ADAPTER_NAME)]
+        plan.first_start_panes = [t for t in primary.targets() if t.adapter in (None, DEMO_ADAPTER_NAME)]
     return plan
 
 
@@ -370,8 +378,8 @@ def _named_targets(specs: list[str], backend: Any) -> list[Any]:
     known once the server is reached: those are checked then (tui.targets.resolve_names)."""
     from tui.targets import TargetError, resolve
 
-    known = targets_of(backend)
-    servers = isinstance(backend, Fleet) or getattr(backend, "source", LOCAL) != LOCAL
+    known = backend.targets()
+    servers = isinstance(backend, Fleet) or backend.source != LOCAL
     resolved = []
     for spec in specs:
         try:

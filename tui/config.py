@@ -17,6 +17,8 @@ models = "qwen*"                        # optional: which of its models to offer
 [[adapters]]                            # LoRA adapters for the in-process engine (as --lora NAME=PATH)
 name = "proverbs"
 path = "~/adapters/proverbs"
+[keys]                                  # other keys for the workbench's actions (see f1 for their names)
+close_pane = "alt+w"
 [sampling]
 temperature = 0.8
 seed = 42
@@ -64,6 +66,7 @@ class Config:
     sampling: Sampling = field(default_factory=Sampling)
     remotes: list[Remote] = field(default_factory=list)
     adapters: dict[str, str] = field(default_factory=dict)  # LoRA adapters by name: folder paths
+    keys: dict[str, str] = field(default_factory=dict)  # other keys for actions (tui/keymap.py): action = "keys"
     notices: list[str] = field(default_factory=list)  # what went wrong while loading, for the UI
 
 
@@ -85,7 +88,7 @@ def load_config(path: Path | None = None) -> Config:
 
 def config_from_data(data: Any) -> Config:
     data = V.table(data, "config")
-    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling", "remotes", "adapters"))
+    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling", "remotes", "adapters", "keys"))
     config = Config(theme=V.optional_string(data.get("theme"), "theme"),
                     backend=V.one_of(data.get("backend", "vllm"), "backend", ("vllm", "openai")))
     remote = V.table(data.get("remote", {}), "remote")
@@ -99,6 +102,8 @@ def config_from_data(data: Any) -> Config:
     config.engine_flags = V.list_of(engine.get("flags", []), "engine.flags", V.string)
     config.remotes = V.list_of(data.get("remotes", []), "remotes", _remote, limit=32)
     config.adapters = _adapters(data.get("adapters", []))
+    keys = V.table(data.get("keys", {}), "keys")
+    config.keys = {name: V.string(value, f"keys.{name}", limit=100) for name, value in keys.items()}
     sampling = dict(V.table(data.get("sampling", {}), "sampling"))
     chat = V.boolean(sampling.pop("chat_template", True), "sampling.chat_template")
     system = V.string(sampling.pop("system_prompt", ""), "sampling.system_prompt")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from tui.heat import TokenSpans
+from tui.core.tokens import TokenSpans
 
 _WORD = re.compile(r"\S+")
 

@@ -43,7 +43,7 @@ class EngineControl:
 
     @property
     def model(self) -> str:
-        return getattr(self.backend, "model", "") or ""
+        return self.backend.model or ""
 
     @property
     def is_ready(self) -> bool:

@@ -1,116 +1,181 @@
-"""Export the current comparison: Markdown (panes side by side in one table) and JSON.
+"""Export the panes: Markdown to read (turn by turn, each pane's answer under the question it
+answers) and JSON to process (each pane's thread as OpenAI messages, its answers' figures and
+tokens, and every branch).
 
-Pure functions over `ComparisonPane`s, so the format is tested without a UI. Files go to the
-platformdirs data dir (`exports/comparison-YYYYmmdd-HHMMSS.{md,json}`), written atomically.
+Made from the panes' states (`ExportedPane`) by pure functions, so the formats are tested without
+a UI. Files go to the platformdirs data dir (`exports/comparison-YYYYmmdd-HHMMSS.{md,json}`),
+written atomically.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui import __version__, locations
-from tui.figures import Figures
+from tui.core.conversation import USER, Message
+from tui.core.pane_state import PaneState
+from tui.core.records import conversation_record, openai_messages, tokens_record
+from tui.core.run import settings_record
+from tui.engine.logprobs import mean_logprob, perplexity
+from tui.engine.params import PARAM_SPECS, Sampling
+from tui.engine.protocol import Target
 from tui.storage import atomic_write_text
 
 
-@dataclass
-class ComparisonPane:
-    number: int
-    prompt: str
-    params: dict[str, Any] | None  # None: the pane's settings are invalid
-    text: str
-    state: str
-    tokens: int
-    ttft_ms: float | None
-    tok_s: float | None
-    finish_reason: str | None
-    message: str = ""
-    fork: str | None = None  # where the prompt was forked from ("fork of 1 @ 4 ␣the")
-    # Per recorded token: text, id, logprob, rank, top alternatives (tui.engine.logprobs.token_record).
-    token_logprobs: list[dict[str, Any]] | None = None
-    mean_logprob: float | None = None
-    perplexity: float | None = None
-    # Where it ran: {"server": None (the engine in this process) or host:port, "model", "adapter"}.
-    target: dict[str, Any] | None = None
-    label: str = ""  # what set it apart in a sweep
+QUOTE_WIDTH = 100  # model text is folded at spaces to lines of about this many characters
 
 
-def _target(p: ComparisonPane, model: str) -> str:
-    t = p.target or {"server": None, "model": model, "adapter": None}
-    text = str(t.get("model") or model)
-    if t.get("adapter"):
-        text += f" + adapter {t['adapter']}"
-    return text + (f" on {t['server']}" if t.get("server") else " (in-process engine)")
+@dataclass(frozen=True)
+class ExportedPane:
+    """A pane as exported: its state, where it runs and with which settings now (None: invalid)."""
+
+    state: PaneState
+    target: Target | None
+    sampling: Sampling | None
 
 
-def to_json(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
+def reply_record(message: Message) -> dict[str, Any]:
+    """An answer's figures, target, settings and tokens (JSON)."""
+    reply = message.reply
+    mean = mean_logprob(reply.tokens.tokens)
+    return {"message_id": message.id, **reply.figures.record(engine=True), "state": reply.state,
+            "error": reply.figures.message or None,
+            "target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
+            "fork": None if reply.origin is None else reply.origin.title,
+            "tokens_recorded": tokens_record(reply.tokens),
+            "mean_logprob": None if mean is None else round(mean, 6),
+            "perplexity": None if mean is None else round(perplexity(mean), 6)}
+
+
+def pane_record(pane: ExportedPane) -> dict[str, Any]:
+    state = pane.state
+    thread = state.thread()
+    system = pane.sampling.system_prompt if pane.sampling is not None and pane.sampling.chat_template else ""
+    return {"number": state.number, "label": state.label,
+            "target": None if pane.target is None else pane.target.record(),
+            "settings": None if pane.sampling is None else settings_record(pane.sampling),
+            "messages": openai_messages(thread, system),
+            "replies": [reply_record(m) for m in thread if m.is_reply],
+            "draft": state.draft or None,
+            "conversation": conversation_record(state.conversation)}
+
+
+def to_json(panes: list[ExportedPane], model: str, when: float | None = None) -> str:
     when = time.time() if when is None else when
-    doc = {
-        "tool": f"vllm-panes {__version__}",
-        "model": model,
-        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(when)),
-        "panes": [asdict(p) for p in panes],
-    }
+    doc = {"tool": f"vllm-panes {__version__}", "model": model,
+           "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(when)),
+           "panes": [pane_record(p) for p in panes]}
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: pipes escaped, line breaks as <br>."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "<br>".join(line if line.strip() else "&nbsp;" for line in text.split("\n")) or " "
+# -- Markdown ---------------------------------------------------------------------------------------
+def _target(target: Target | None, model: str) -> str:
+    if target is None:
+        return f"{model} (in-process engine)"
+    text = target.model + (f" + adapter {target.adapter}" if target.adapter else "")
+    return text + (" (in-process engine)" if target.is_local else f" on {target.source}")
 
 
-def _settings(params: dict[str, Any] | None) -> str:
+def _settings(sampling: Sampling | None) -> str:
     """The four main knobs always; the others only where they differ from their defaults."""
-    if params is None:
+    if sampling is None:
         return "(invalid settings)"
-    from tui.engine.params import PARAM_SPECS
-
     shown = []
     for spec in PARAM_SPECS:
-        value = params.get(spec.name, spec.default)
+        value = sampling[spec.name]
         if spec.main or value != spec.default:
             shown.append(f"{spec.name} {'random' if value is None else spec.format(value)}")
-    if not params.get("chat_template", True):
-        shown.append("raw prompt (no chat template)")
-    if params.get("system_prompt"):
-        shown.append(f"system prompt: {params['system_prompt']}")
+    if not sampling.chat_template:
+        shown.append("raw text (no chat template)")
     return ", ".join(shown)
 
 
-def _figures(p: ComparisonPane) -> str:
-    return Figures(p.state, p.tokens, p.ttft_ms, p.tok_s, p.finish_reason, p.message).line()
+def _cell(text: str) -> str:
+    """Short text safe inside a Markdown table cell."""
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split()) or " "
 
 
-def _probabilities(p: ComparisonPane) -> str:
-    if not p.token_logprobs or p.mean_logprob is None or p.perplexity is None:
-        return "not recorded"
-    return (f"{len(p.token_logprobs)} tokens · mean logprob {p.mean_logprob:.3f} · "
-            f"perplexity {p.perplexity:.2f} (per token in the JSON)")
+def _quote(text: str) -> str:
+    """Model text as a block quote: its line breaks kept (hard breaks), long lines folded at spaces
+    (a soft break reads as a space: the text renders the same, and the file reads well too), no
+    HTML let through. The JSON has the text exactly."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    quoted = []
+    for index, line in enumerate(lines):
+        hard = "\\" if index < len(lines) - 1 and line.strip() else ""
+        folded = textwrap.wrap(line, QUOTE_WIDTH, break_long_words=False, break_on_hyphens=False,
+                               drop_whitespace=True) if len(line) > QUOTE_WIDTH else []
+        folded = folded or [line.strip() if len(line) > QUOTE_WIDTH else line]
+        quoted += ["> " + part for part in folded[:-1]] + ["> " + folded[-1] + hard]
+    return "\n".join(quoted) if text.strip() else "> *(nothing)*"
 
 
-def to_markdown(panes: list[ComparisonPane], model: str, when: float | None = None) -> str:
+def _figures(message: Message) -> str:
+    reply = message.reply
+    line = reply.figures.line()
+    mean = mean_logprob(reply.tokens.tokens)
+    if mean is not None:
+        line += f" · {len(reply.tokens)} tokens recorded · mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}"
+    if reply.origin is not None:
+        line += f" · {reply.origin.title}"
+    return line
+
+
+def _turns(thread: list[Message]) -> list[tuple[Message | None, list[Message]]]:
+    """A thread cut into turns: a question (None before the first) and the answers after it."""
+    turns: list[tuple[Message | None, list[Message]]] = []
+    for message in thread:
+        if message.role == USER or not turns:
+            turns.append((message if message.role == USER else None, []))
+            if message.role == USER:
+                continue
+        turns[-1][1].append(message)
+    return turns
+
+
+def to_markdown(panes: list[ExportedPane], model: str, when: float | None = None) -> str:
     when = time.time() if when is None else when
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
-    lines = [f"# Comparison — {model}", "", f"Exported by vllm-panes {__version__} on {stamp}.", ""]
-    lines.append("| | " + " | ".join(f"Pane {p.number}" for p in panes) + " |")
-    lines.append("|---|" + "---|" * len(panes))
-    rows = (("Prompt", lambda p: _cell(p.prompt if p.fork is None else f"({p.fork}) {p.prompt}")),
-            ("Target", lambda p: _cell(_target(p, model))),
-            ("Settings", lambda p: _cell((f"{p.label}: " if p.label else "") + _settings(p.params))),
-            ("Answer", lambda p: _cell(p.text)), ("Figures", lambda p: _cell(_figures(p))),
-            ("Probabilities", lambda p: _cell(_probabilities(p))))
-    for title, cell in rows:
-        lines.append(f"| **{title}** | " + " | ".join(cell(p) for p in panes) + " |")
+    lines = [f"# Comparison — {model}", "", f"Exported by vllm-panes {__version__} on {stamp}.", "",
+             "| pane | target | settings | answers | last answer |", "|---|---|---|---|---|"]
+    threads = {p.state.number: _turns(p.state.thread()) for p in panes}
+    for pane in panes:
+        replies = [m for m in pane.state.thread() if m.is_reply]
+        last = replies[-1].reply.figures.line() if replies else "not run"
+        label = f"{pane.state.label}: " if pane.state.label else ""
+        lines.append(f"| {pane.state.number} | {_cell(_target(pane.target, model))} | "
+                     f"{_cell(label + _settings(pane.sampling))} | {len(replies)} | {_cell(last)} |")
+    turn_count = max((len(turns) for turns in threads.values()), default=0)
+    for index in range(turn_count):
+        lines += ["", f"## Turn {index + 1}"]
+        present = [(p, threads[p.state.number][index]) for p in panes if index < len(threads[p.state.number])]
+        questions: dict[str, list[int]] = {}
+        for pane, (question, _) in present:
+            if question is not None:
+                questions.setdefault(question.content, []).append(pane.state.number)
+        for text, numbers in questions.items():
+            who = "pane" if len(numbers) == 1 else "panes"
+            lines += ["", f"**You** ({who} {', '.join(map(str, numbers))}):", "", _quote(text)]
+        for pane, (_, answers) in present:
+            for answer in answers:
+                target = answer.reply.target or pane.target
+                lines += ["", f"### Pane {pane.state.number} · {_cell(_target(target, model))}", "",
+                          f"*{_cell(_figures(answer))}*", "", _quote(answer.content)]
+    drafts = [p for p in panes if p.state.draft.strip()]
+    if drafts:
+        lines += ["", "## Not sent yet"]
+        for pane in drafts:
+            lines += ["", f"**Pane {pane.state.number}:**", "", _quote(pane.state.draft)]
     return "\n".join(lines) + "\n"
 
 
-def export_comparison(panes: list[ComparisonPane], model: str, directory: Path | None = None,
+def export_comparison(panes: list[ExportedPane], model: str, directory: Path | None = None,
                       when: float | None = None) -> tuple[Path, Path]:
     """Write both files; return their paths. OSError reaches the caller (shown in the UI)."""
     when = time.time() if when is None else when

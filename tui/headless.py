@@ -6,10 +6,13 @@ import sys
 from dataclasses import replace
 
 from tui import exit_codes
+from tui.core.conversation import ASSISTANT, USER, Conversation
+from tui.core.pane_state import request_for
+from tui.core.run import Run, new_reply
 from tui.engine.logprobs import TokenLogprob, mean_logprob, mode_label, perplexity
 from tui.engine.params import Sampling
 from tui.engine.protocol import Backend, BackendError, EngineDead, RequestRejected, Target
-from tui.figures import Figures, snapshot_line
+from tui.figures import DONE, STREAMING, Figures, snapshot_line
 from tui.lifecycle import run_with_backend
 from tui.terminal import Terminal
 from tui.text import one_line, printable, token_text
@@ -23,10 +26,12 @@ REFERENCE_PROMPTS = (
 
 async def run_headless(
     backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False,
-    targets: list[Target] | None = None,
+    targets: list[Target] | None = None, then: list[str] | None = None,
 ) -> int:
-    """Each prompt on each target (--target, repeatable; none: the backend's own model)."""
+    """Each prompt on each target (--target, repeatable; none: the backend's own model); with
+    `then` (--then, repeatable), a conversation: each message sent after the answer before it."""
     out, err = term.out, term.err
+    then = list(then or [])
     if not prompts:
         # The reference example, as it runs: its prompts go to the engine as they are, without the
         # chat template, so that its answers are the reference script's, byte for byte.
@@ -37,46 +42,61 @@ async def run_headless(
         failures = 0
         raw = "" if sampling.chat_template else ", raw prompts (no chat template)"
         runs = [(prompt, target) for prompt in prompts for target in targets or [None]]
-        print(f"Running {len(runs)} streaming example(s) with {sampling.summary()}{raw}", file=out)
+        turns = f", {len(then) + 1} turns each" if then else ""
+        print(f"Running {len(runs)} streaming example(s){turns} with {sampling.summary()}{raw}", file=out)
         if sampling.logprobs:
             print(f"Logprobs: top {sampling.logprobs} per token, {mode_label(backend.logprobs_mode)}", file=out)
         for index, (prompt, target) in enumerate(runs, 1):
             print(f"\n{'=' * 60}\nExample {index}/{len(runs)}\n{'=' * 60}", file=out)
-            print(f"Prompt: {printable(prompt)!r}", file=out)
             if target is not None:
                 print(f"Target: {printable(target.label)}", file=out)
-            print("Response: ", end="", file=out, flush=True)
-            last = None
-            tokens: list[TokenLogprob] = []
-            try:
-                on = {} if target is None else {"target": target}
-                async for delta in backend.stream(prompt, sampling, f"headless-{index}", **on):
-                    if delta.text:
-                        out.write(printable(delta.text))
-                        out.flush()
-                    if delta.logprobs:
-                        tokens.extend(delta.logprobs)
-                    last = delta
-            except EngineDead as exc:
-                print(f"\nvllm-panes: {one_line(exc)}", file=err)
-                return exit_codes.FAILED
-            except BackendError as exc:  # this request failed; the others may not
-                failures += 1
-                label = "Rejected" if isinstance(exc, RequestRejected) else "Failed"
-                print(f"\n{label}: {one_line(exc)}", file=out)
-                continue
-            if last is not None:
-                print(f"\nGeneration complete: {Figures.of(last).line(with_state=False)}", file=out)
+            conversation = Conversation()
+            question = conversation.add(None, USER, prompt)
+            for turn, message in enumerate([prompt, *then], 1):
+                if turn > 1:
+                    question = conversation.add(conversation.last(), USER, message)
+                label = "Prompt" if turn == 1 else f"Turn {turn}"
+                print(f"{label}: {printable(message)!r}", file=out)
+                answer = conversation.add(question, ASSISTANT, reply=new_reply(sampling, target, STREAMING))
+                request = request_for(conversation, answer, sampling, f"headless-{index}-{turn}", target)
+                try:
+                    await stream_to(backend, Run(answer, request), out)
+                except EngineDead as exc:
+                    print(f"\nvllm-panes: {one_line(exc)}", file=err)
+                    return exit_codes.FAILED
+                except BackendError as exc:  # this request failed; the others may not
+                    failures += 1
+                    kind = "Rejected" if isinstance(exc, RequestRejected) else "Failed"
+                    print(f"\n{kind}: {one_line(exc)}", file=out)
+                    break
+                figures = answer.reply.figures
+                print(f"\nGeneration complete: {figures.line(with_state=False)}", file=out)
                 if stats:
-                    print(f"In the engine: {engine_line(Figures.of(last))}", file=out)
+                    print(f"In the engine: {engine_line(figures)}", file=out)
                 if sampling.logprobs:
-                    print_logprobs(tokens, out)
+                    print_logprobs(answer.reply.tokens.tokens, out)
         print("\nAll streaming examples completed.", file=out, flush=True)
         if stats:
             print(await engine_summary(backend), file=out, flush=True)
         return exit_codes.FAILED if failures else exit_codes.OK
 
     return await run_with_backend(backend, term, body)
+
+
+async def stream_to(backend: Backend, run: Run, out) -> None:
+    """Stream one answer to `out` as it comes (through the gate), recorded by `run`; BackendError
+    fails it (recorded as an error, then raised)."""
+    print("Response: ", end="", file=out, flush=True)
+    try:
+        async for delta in backend.stream(run.request):
+            text = run.take(delta)
+            if text:
+                out.write(printable(text))
+                out.flush()
+    except BackendError as exc:
+        run.fail(exc)
+        raise
+    run.end(DONE)
 
 
 def print_logprobs(tokens: list[TokenLogprob], out) -> None:
@@ -100,7 +120,7 @@ def engine_line(figures: Figures) -> str:
 
 async def engine_summary(backend: Backend) -> str:
     """The engine's totals at the end of a run (--stats), as one line."""
-    source = getattr(backend, "stats", None)
+    source = backend.stats
     if source is None:
         return "engine · no figures from this backend"
     return one_line(snapshot_line(await source.snapshot(), totals=True), 400)

@@ -1,119 +1,17 @@
-"""The heat view's model: where each token of an answer is in its text, and how likely it was.
+"""The answer view's colours: the heat view's probability bands, the token cursor, and the
+thread's questions, figures and selected message.
 
-A pane records each token's span in the answer as shown (after tui/text.py's gate and the view's
-tab expansion) beside its `TokenLogprob`. The answer view colours each span by its probability's
-band, and the token cursor moves over the spans. No drawing here but the band colours, which are
-made from the theme's own colours so that the scale reads on dark and light themes alike.
+They are made from the theme's own colours so that they read on dark and light themes alike. The
+tokens and their bands are the core's (tui/core/tokens.py).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 from rich.style import Style
 from textual.color import Color
 
-from tui.engine.logprobs import TokenLogprob
-from tui.text import token_text
-
-BANDS = (0.9, 0.5, 0.2, 0.05)  # lower bounds of the probability bands, most likely first
-BAND_LABELS = ("≥90%", "50–90%", "20–50%", "5–20%", "<5%")
 # An ANSI theme's tints: the terminal's palette cannot be mixed, so four of its colours.
 ANSI_TINTS = (("green", "black"), ("yellow", "black"), ("magenta", "black"), ("red", "white"))
-
-
-def band(probability: float) -> int:
-    """0 for the most likely band … 4 for the least likely."""
-    for index, bound in enumerate(BANDS):
-        if probability >= bound:
-            return index
-    return len(BANDS)
-
-
-def shown_length(text: str) -> int:
-    """How many characters a piece of (gated) text takes in the answer view."""
-    return len(text) + 3 * text.count("\t")
-
-
-class TokenSpans:
-    """The recorded tokens of one answer, in order, with the end of each in the shown text."""
-
-    def __init__(self) -> None:
-        self.tokens: list[TokenLogprob] = []
-        self.ends: list[int] = []
-        self.bands: list[int] = []
-        self.length = 0  # the shown text's length so far, recorded tokens or not
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def clear(self) -> None:
-        self.tokens.clear()
-        self.ends.clear()
-        self.bands.clear()
-        self.length = 0
-
-    def add(self, shown: str, tokens: list[TokenLogprob] | None) -> None:
-        """A delta's text as shown and its tokens. Their pieces give each token's share when they
-        add up to the text; otherwise (a stop string cut off, pieces that decode differently
-        together) the whole text goes to the last token."""
-        start = self.length
-        self.length += shown_length(shown)
-        if not tokens:
-            return
-        pieces = [shown_length(t.text) for t in tokens]
-        if sum(pieces) != self.length - start:
-            pieces = [0] * (len(tokens) - 1) + [self.length - start]
-        end = start
-        for token, piece in zip(tokens, pieces):
-            end += piece
-            self.tokens.append(token)
-            self.ends.append(end)
-            self.bands.append(band(token.probability))
-
-    def restore(self, tokens: list[TokenLogprob], ends: list[int], length: int) -> None:
-        """Tokens and span ends as saved (checked: ends rise and stay within `length`)."""
-        self.clear()
-        self.tokens.extend(tokens)
-        self.ends.extend(ends)
-        self.bands.extend(band(t.probability) for t in tokens)
-        self.length = length
-
-    def span(self, index: int) -> tuple[int, int]:
-        return (self.ends[index - 1] if index else 0), self.ends[index]
-
-    def index_at(self, offset: int) -> int | None:
-        """The token whose span holds `offset`, or None past the recorded ones."""
-        index = bisect_right(self.ends, offset)
-        return index if index < len(self.ends) else None
-
-    def within(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-        """(token index, span start, span end) of the tokens that overlap [start, end), clipped."""
-        index = bisect_right(self.ends, start)
-        while index < len(self.ends):
-            a, b = self.span(index)
-            if a >= end:
-                return
-            if b > a:
-                yield index, max(a, start), min(b, end)
-            index += 1
-
-
-@dataclass(frozen=True)
-class Fork:
-    """A prompt made at a token of another pane's answer: sent as token ids, exactly."""
-
-    parent: int  # the pane it was forked from
-    at: int  # the chosen token's place in that answer (1 = its first token)
-    token: str  # the chosen token's text
-    ids: list[int]  # the parent's prompt tokens, its answer's tokens before `at`, the chosen token
-    text: str  # what the pane's prompt editor shows: the parent's prompt and answer up to the token
-
-    @property
-    def title(self) -> str:
-        return f"fork of {self.parent} @ {self.at} {token_text(self.token, 12)}"
 
 
 def band_styles(variables: dict[str, str]) -> list[Style]:
@@ -132,6 +30,22 @@ def band_styles(variables: dict[str, str]) -> list[Style]:
         tint = surface.blend(Color.parse(variables.get(name, "#888888")), amount)
         styles.append(Style(bgcolor=tint.rich_color, color=readable_on(tint).rich_color))
     return styles
+
+
+def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
+    """The thread's styles (tui/thread_text.py): a question in the theme's primary text colour, an
+    earlier answer's figures dimmed, the message under the message cursor on an accent tint."""
+    surface = Color.parse(variables.get("surface", "#1e1e1e"))
+    question = variables.get("text-primary") or variables.get("primary", "")
+    selected = surface.blend(Color.parse(variables.get("accent", "#ffa62b")), 0.35)
+    user = Style(bold=True)
+    if question and not question.startswith("ansi_"):
+        try:
+            user = Style(bold=True, color=Color.parse(question).rich_color)
+        except Exception:  # a colour Textual cannot parse: bold alone
+            pass
+    return {"user": user, "meta": Style(dim=True),
+            "selected": Style(bgcolor=selected.rich_color, color=readable_on(selected).rich_color)}
 
 
 def cursor_style(variables: dict[str, str]) -> Style:

@@ -1,9 +1,12 @@
-"""The workbench's session (prompts, settings, outputs), saved atomically and restored on start."""
+"""The workbench's session (every pane's conversation, draft, settings and target), saved
+atomically and restored on start. Version 2 keeps each pane's whole conversation tree; a version-1
+file (one prompt and one answer per pane, tui/session_v1.py) opens as one-turn conversations and
+is kept beside the new file."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,37 +14,18 @@ from filelock import FileLock, Timeout
 
 from tui import locations
 from tui import validate as V
-from tui.engine.params import MAX_LOGPROBS, SPECS_BY_NAME
-from tui.heat import shown_length
-from tui.figures import IDLE, STATES
+from tui.core.pane_state import PaneState
+from tui.core.records import knobs_from_record, pane_from_record, pane_record
+from tui.engine.protocol import Target
+from tui.session_v1 import panes_of_version_1
 from tui.storage import atomic_write_text, keep_copy, move_aside
 from tui.targets import target_from_record
 from tui.text import one_line
 
-SESSION_VERSION = 1
+SESSION_VERSION = 2
 MAX_PANES = 32  # the workbench holds at most this many panes
-
-
-@dataclass
-class PaneRecord:
-    prompt: str = ""
-    overrides: dict[str, str] = field(default_factory=dict)
-    output: str = ""
-    state: str = IDLE
-    tokens: int = 0
-    ttft_ms: float | None = None
-    tok_s: float | None = None
-    finish_reason: str | None = None
-    message: str = ""
-    heat: bool = False
-    # The answer's recorded tokens (tui.engine.logprobs.token_record, with "end": where the token
-    # ends in the shown answer), the prompt's token ids, and where a fork came from.
-    token_logprobs: list[dict[str, Any]] = field(default_factory=list)
-    logprobs_mode: str | None = None
-    prompt_ids: list[int] | None = None
-    fork: dict[str, Any] | None = None
-    target: dict[str, Any] | None = None  # Target.record(); None: the default target
-    label: str = ""  # what sets this pane apart in a sweep, shown in its title
+_KEYS = {"version", "defaults", "chat_template", "system_prompt", "panes", "default_target", "next_number",
+         "composer"}
 
 
 @dataclass
@@ -49,115 +33,46 @@ class SessionRecord:
     defaults: dict[str, str] = field(default_factory=dict)  # as typed in the settings bar
     chat_template: bool = True
     system_prompt: str = ""
-    panes: list[PaneRecord] = field(default_factory=list)
-    default_target: dict[str, Any] | None = None  # Target.record(); None: the backend's own model
+    panes: list[PaneState] = field(default_factory=list)
+    default_target: Target | None = None  # None: the backend's own model
+    next_number: int = 1  # the next new pane's number (numbers are never given twice)
+    composer: str = ""  # the message box's text, not sent yet
     version: int = SESSION_VERSION
 
+    def to_data(self) -> dict[str, Any]:
+        return {"version": SESSION_VERSION, "defaults": self.defaults, "chat_template": self.chat_template,
+                "system_prompt": self.system_prompt,
+                "default_target": None if self.default_target is None else self.default_target.record(),
+                "next_number": self.next_number, "composer": self.composer,
+                "panes": [pane_record(state) for state in self.panes]}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+        return json.dumps(self.to_data(), ensure_ascii=False, indent=1)
 
     @classmethod
     def from_data(cls, data: Any) -> SessionRecord:
-        """A record from a file's JSON, every field checked; FieldError names the first bad one."""
+        """A record from a file's JSON (version 2, or 1), every field checked; FieldError names the
+        first bad one."""
         data = V.table(data, "session")
-        if data.get("version") != SESSION_VERSION:
-            raise V.FieldError("version", f"must be {SESSION_VERSION}, not {V.describe(data.get('version'))}")
-        V.known_keys(data, "", {f.name for f in fields(cls)})
-        return cls(defaults=_settings(data.get("defaults", {}), "defaults"),
+        version = data.get("version")
+        if version not in (1, SESSION_VERSION):
+            raise V.FieldError("version", f"must be 1 or {SESSION_VERSION}, not {V.describe(version)}")
+        V.known_keys(data, "", _KEYS)
+        if version == 1:
+            panes = panes_of_version_1(data.get("panes", []))
+        else:
+            panes = V.list_of(data.get("panes", []), "panes", pane_from_record)
+        numbers = [state.number for state in panes]
+        if len(set(numbers)) != len(numbers):
+            raise V.FieldError("panes", "two panes have the same number")
+        return cls(defaults=knobs_from_record(data.get("defaults", {}), "defaults"),
                    chat_template=V.boolean(data.get("chat_template", True), "chat_template"),
                    system_prompt=V.string(data.get("system_prompt", ""), "system_prompt"),
-                   panes=V.list_of(data.get("panes", []), "panes", _pane),
-                   default_target=_target(data.get("default_target"), "default_target"))
-
-
-def _settings(value: Any, field: str) -> dict[str, str]:
-    """Knobs as typed: {name: text}; the text is checked when it is used, as when it is typed."""
-    settings = V.table(value, field)
-    V.known_keys(settings, field, set(SPECS_BY_NAME))
-    return {name: V.string(text, f"{field}.{name}", limit=100) for name, text in settings.items()}
-
-
-def _pane(value: Any, field: str) -> PaneRecord:
-    data = V.table(value, field)
-    V.known_keys(data, field, {f.name for f in fields(PaneRecord)})
-    return PaneRecord(
-        prompt=V.string(data.get("prompt", ""), f"{field}.prompt"),
-        overrides=_settings(data.get("overrides", {}), f"{field}.overrides"),
-        output=V.string(data.get("output", ""), f"{field}.output"),
-        state=V.one_of(data.get("state", IDLE), f"{field}.state", STATES),
-        tokens=V.integer(data.get("tokens", 0), f"{field}.tokens", low=0),
-        ttft_ms=V.number(data.get("ttft_ms"), f"{field}.ttft_ms", low=0, optional=True),
-        tok_s=V.number(data.get("tok_s"), f"{field}.tok_s", low=0, optional=True),
-        finish_reason=V.optional_string(data.get("finish_reason"), f"{field}.finish_reason"),
-        message=V.string(data.get("message", ""), f"{field}.message"),
-        heat=V.boolean(data.get("heat", False), f"{field}.heat"),
-        token_logprobs=_token_logprobs(data, field),
-        logprobs_mode=V.optional_string(data.get("logprobs_mode"), f"{field}.logprobs_mode"),
-        prompt_ids=_ids(data.get("prompt_ids"), f"{field}.prompt_ids", optional=True),
-        fork=_fork(data.get("fork"), f"{field}.fork"),
-        target=_target(data.get("target"), f"{field}.target"),
-        label=V.string(data.get("label", ""), f"{field}.label", limit=200),
-    )
-
-
-def _target(value: Any, field: str) -> dict[str, Any] | None:
-    target = target_from_record(value, field)
-    return None if target is None else target.record()
-
-
-def _token_logprobs(pane: Any, field: str) -> list[dict[str, Any]]:
-    """Recorded tokens: each with its text, id, logprob, rank, alternatives and span end; the
-    ends rise and stay within the saved answer, so the heat view can find every token in it."""
-    tokens = V.list_of(pane.get("token_logprobs", []), f"{field}.token_logprobs", _token)
-    limit = shown_length(pane.get("output", "") if isinstance(pane.get("output", ""), str) else "")
-    previous = 0
-    for index, token in enumerate(tokens):
-        if not previous <= token["end"] <= limit:
-            raise V.FieldError(f"{field}.token_logprobs[{index}].end",
-                               f"must be between {previous} and {limit} (the answer's length)")
-        previous = token["end"]
-    return tokens
-
-
-def _token(value: Any, field: str) -> dict[str, Any]:
-    data = V.table(value, field)
-    V.known_keys(data, field, {"text", "id", "logprob", "rank", "top", "end"})
-    return {"text": V.string(data.get("text", ""), f"{field}.text", limit=1000),
-            "id": _token_id(data.get("id"), f"{field}.id"),
-            "logprob": V.number(data.get("logprob"), f"{field}.logprob", high=0, optional=True),
-            "rank": None if data.get("rank") is None else V.integer(data.get("rank"), f"{field}.rank", low=1),
-            "top": V.list_of(data.get("top", []), f"{field}.top", _alternative, limit=MAX_LOGPROBS),
-            "end": V.integer(data.get("end"), f"{field}.end", low=0)}
-
-
-def _alternative(value: Any, field: str) -> dict[str, Any]:
-    data = V.table(value, field)
-    V.known_keys(data, field, {"text", "id", "logprob"})
-    return {"text": V.string(data.get("text", ""), f"{field}.text", limit=1000),
-            "id": _token_id(data.get("id"), f"{field}.id"),
-            "logprob": V.number(data.get("logprob"), f"{field}.logprob", high=0, optional=True)}
-
-
-def _token_id(value: Any, field: str) -> int | None:
-    return None if value is None else V.integer(value, field, low=0)
-
-
-def _ids(value: Any, field: str, optional: bool = False) -> list[int] | None:
-    if value is None and optional:
-        return None
-    return V.list_of(value, field, lambda item, where: V.integer(item, where, low=0))
-
-
-def _fork(value: Any, field: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    data = V.table(value, field)
-    V.known_keys(data, field, {"parent", "at", "token", "ids", "text"})
-    return {"parent": V.integer(data.get("parent"), f"{field}.parent", low=1),
-            "at": V.integer(data.get("at"), f"{field}.at", low=1),
-            "token": V.string(data.get("token", ""), f"{field}.token", limit=1000),
-            "ids": _ids(data.get("ids"), f"{field}.ids"),
-            "text": V.string(data.get("text", ""), f"{field}.text")}
+                   panes=panes,
+                   default_target=target_from_record(data.get("default_target"), "default_target"),
+                   next_number=V.integer(data.get("next_number", 1), "next_number", low=1),
+                   composer=V.string(data.get("composer", ""), "composer"),
+                   version=version)
 
 
 def save_session(record: SessionRecord, path: Path | None = None) -> None:
@@ -183,8 +98,13 @@ def load_session(path: Path | None = None) -> tuple[SessionRecord | None, str | 
         return None, _set_aside(path, f"has a bad value: {exc}")
     except RecursionError:
         return None, _set_aside(path, "is nested too deeply")
+    notice = None
+    if record.version != SESSION_VERSION:
+        kept = keep_copy(path)
+        where = f" (the old file is kept as {kept})" if kept else ""
+        notice = f"the saved session was opened as conversations{where}"
     if len(record.panes) <= MAX_PANES:
-        return record, None
+        return record, notice
     kept = keep_copy(path)
     count = len(record.panes)
     record.panes = record.panes[:MAX_PANES]

@@ -15,14 +15,6 @@ class TargetError(ValueError):
     """A name that matches no target, or more than one."""
 
 
-def targets_of(backend: Any) -> list[Target]:
-    """Every target a backend serves now; a backend that does not list them serves its model."""
-    listed = getattr(backend, "targets", None)
-    if listed is not None:
-        return listed()
-    return [Target(getattr(backend, "source", LOCAL), getattr(backend, "model", "") or "")]
-
-
 def names_of(target: Target) -> set[str]:
     """Every name a person may call a target by: its label, its adapter's name, 'base' for a model
     without adapter, and the model's id and short name."""
@@ -59,13 +51,13 @@ async def resolve_names(backend: Any, names: list[Target | str]) -> list[Target]
 
         others = backend.connect_others() if isinstance(backend, Fleet) else []
         primary = backend.primary if isinstance(backend, Fleet) else backend
-        if getattr(primary, "source", LOCAL) != LOCAL and primary.state is not EngineState.READY:
+        if primary.source != LOCAL and primary.state is not EngineState.READY:
             try:  # a server first (not the engine: it is not loaded for this)
                 await primary.start()
             except BackendError as exc:
                 raise TargetError(f"cannot list the server's models: {exc}") from None
         await asyncio.gather(*others)
-    known = targets_of(backend)
+    known = backend.targets()
     return [resolve(name, known) if isinstance(name, str) else name for name in names]
 
 

@@ -71,3 +71,14 @@ def token_text(text: str, limit: int = 40) -> str:
         return "∅"
     shown = printable(text.translate(_TOKEN_WHITESPACE))
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def short_path(path: object) -> str:
+    """A path as a person reads it: the home directory as ~, safe."""
+    import os
+
+    text = str(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        text = "~" + text[len(home):]
+    return one_line(text, 500)

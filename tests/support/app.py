@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tui.app import WorkbenchApp
 from tui.config import Config
+from tui.core.pane_state import PaneState
 from tui.session import SessionRecord
 
 from tests.support.scripted import ScriptedBackend
@@ -64,3 +65,30 @@ async def mark_parting(app, pilot, a, b) -> None:
     await pilot.pause()
     send_key(app, "f6")
     await pilot.pause()
+
+
+def saved_pane(prompt: str = "", *, overrides: dict[str, str] | None = None, output: str = "", state: str = "idle",
+         target=None, label: str = "", heat: bool = False, message: str = "", number: int = 0) -> PaneState:
+    """A pane's state as tests make it: a draft (`prompt`) when nothing ran, else a one-turn
+    conversation (the prompt, then `output` in `state`). `target`: a Target or its record."""
+    from tui.core.conversation import ASSISTANT, USER, Reply
+    from tui.figures import Figures
+    from tui.targets import target_from_record
+
+    if isinstance(target, dict):
+        target = target_from_record(target, "target")
+    made = PaneState(number, overrides=dict(overrides or {}), target=target, label=label, heat=heat)
+    if state == "idle" and not output:
+        made.draft = prompt
+        return made
+    question = made.conversation.add(None, USER, prompt)
+    made.conversation.add(question, ASSISTANT, output, Reply(figures=Figures(state, message=message), target=target))
+    return made
+
+
+def session_of(panes: list[PaneState], **settings) -> SessionRecord:
+    """A session of these panes, numbered 1, 2, … where they have no number."""
+    for number, state in enumerate(panes, 1):
+        if not state.number:
+            state.number = number
+    return SessionRecord(panes=panes, **settings)

@@ -15,7 +15,17 @@ from typing import Any
 
 from tui.engine.params import Sampling
 from tui.engine.logprobs import Alternative, TokenLogprob
-from tui.engine.protocol import LOCAL, Delta, EngineState, ProgressCallback, RequestRejected, Target
+from tui.engine.protocol import (
+    LOCAL,
+    Abilities,
+    BackendBase,
+    Delta,
+    EngineState,
+    ProgressCallback,
+    Request,
+    RequestRejected,
+    Target,
+)
 from tui.engine.stats import EngineSnapshot
 
 Script = Callable[[str, Sampling], list[str]]
@@ -48,8 +58,12 @@ def scripted_logprob(index: int, piece: str, k: int) -> TokenLogprob:
     return TokenLogprob(own.token_id, piece, math.log(p), rank, tuple(top))
 
 
-class ScriptedBackend:
+class ScriptedBackend(BackendBase):
+    """Answers with `script(prompt, sampling)`, where the prompt is the conversation's last user
+    message (all of it in raw mode); `sent` keeps every request."""
+
     name = "scripted"
+    abilities = Abilities(metrics=True)
 
     def __init__(self, script: Script = echo_script, *, model: str = "scripted-model",
                  stall_after: int | None = None, delay_s: float = 0.0, ready: bool = True,
@@ -69,6 +83,7 @@ class ScriptedBackend:
         self.aborted: list[str] = []
         self.running: set[str] = set()
         self.sent_ids: list[list[int] | None] = []  # each request's prompt_ids (None: a text prompt)
+        self.sent: list[Request] = []  # every request, as it came
 
     @property
     def max_model_len(self) -> int | None:
@@ -85,10 +100,14 @@ class ScriptedBackend:
     def targets(self) -> list[Target]:
         return [Target(LOCAL, self.model), *(Target(LOCAL, self.model, name) for name in self.adapters)]
 
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
-        if len(prompt) > self._max_model_len:
-            raise RequestRejected(f"prompt too long for this model ({len(prompt)} > {self._max_model_len})")
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+        sampling, target, prompt_ids = request.sampling, request.target, request.prompt_ids
+        self.sent.append(request)
+        text = request.text()
+        questions = [m["content"] for m in request.messages if m["role"] == "user"]
+        prompt = text if not request.chat else (questions[-1] if questions else "")
+        if len(text) > self._max_model_len:
+            raise RequestRejected(f"prompt too long for this model ({len(text)} > {self._max_model_len})")
         self.sent_targets.append(target)
         if target is not None and target.adapter is not None and target.adapter not in self.adapters:
             raise RequestRejected(f"adapter {target.adapter} did not load: it is not there")
@@ -96,9 +115,9 @@ class ScriptedBackend:
         if target is not None and target.adapter is not None:
             pieces = [f"[{target.adapter}] ", *pieces][: len(pieces)]
         self.sent_ids.append(prompt_ids)
-        # The prompt's "tokens": one per character, or the ids of a fork as they were sent.
-        ids = list(prompt_ids) if prompt_ids is not None else [ord(c) for c in prompt]
-        self.running.add(request_id)
+        # The prompt's "tokens": one per character of the conversation, or the ids sent (a fork).
+        ids = list(prompt_ids) if prompt_ids is not None else [ord(c) for c in text]
+        self.running.add(request.request_id)
         try:
             for index, piece in enumerate(pieces):
                 if self.stall_after is not None and index >= self.stall_after:
@@ -113,10 +132,10 @@ class ScriptedBackend:
                             logprobs=[scripted_logprob(index, piece, sampling.logprobs)] if sampling.logprobs else None,
                             prompt_ids=ids if index == 0 else None)
         except (asyncio.CancelledError, GeneratorExit):
-            self.aborted.append(request_id)
+            self.aborted.append(request.request_id)
             raise
         finally:
-            self.running.discard(request_id)
+            self.running.discard(request.request_id)
 
     async def abort(self, request_id: str) -> None:
         self.aborted.append(request_id)

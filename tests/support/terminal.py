@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.segment import ControlType
 
 from tui.render import probes
-from tui.session import PaneRecord, SessionRecord
+from tui.session import SessionRecord
 
-from tests.support.app import make_app, send_key, wait_until
+from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend
 
 CONSOLE = Console(force_terminal=True, color_system="truecolor", width=200, legacy_windows=False)
@@ -123,8 +123,8 @@ def mixed_script(prompt: str, sampling) -> list[str]:
 async def streaming(tmp_path, lengths: list[int]):
     """The workbench with a pane per answer length (`script`, a delta every 2 ms), run until the
     first answer has a few lines: yields (app, pilot, panes) while the answers stream."""
-    panes = [PaneRecord(prompt=f"prompt {i}", overrides={"max_tokens": str(n)}) for i, n in enumerate(lengths)]
-    app = make_app(ScriptedBackend(script, delay_s=0.002), session=SessionRecord(panes=panes),
+    panes = [saved_pane(prompt=f"prompt {i}", overrides={"max_tokens": str(n)}) for i, n in enumerate(lengths)]
+    app = make_app(ScriptedBackend(script, delay_s=0.002), session=session_of(panes),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(160, 40)) as pilot:
         all_panes = app.workbench.panes()

@@ -11,23 +11,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-from tui.engine.params import Sampling
-from tui.engine.protocol import LOCAL, Backend, BackendError, Delta, EngineState, ProgressCallback, Target
+from tui.engine.protocol import (
+    Abilities,
+    Backend,
+    BackendBase,
+    BackendError,
+    Delta,
+    EngineState,
+    ProgressCallback,
+    Request,
+    Target,
+)
+from tui.engine.stats import StatsSource
 
 log = logging.getLogger(__name__)
 
 
-def source_of(backend: Any) -> str:
-    return getattr(backend, "source", LOCAL)
+class Fleet(BackendBase):
+    """The primary backend and other servers as one backend. Nothing is forwarded implicitly:
+    what the fleet is (its model, state, figures) is the primary's, named here one by one."""
 
-
-class Fleet:
     name = "fleet"
 
     def __init__(self, primary: Backend, others: list[Backend]) -> None:
-        sources = [source_of(b) for b in (primary, *others)]
+        sources = [b.source for b in (primary, *others)]
         repeated = sorted({s for s in sources if sources.count(s) > 1})
         if repeated:
             raise ValueError(f"{', '.join(repeated)} given twice")
@@ -35,12 +43,19 @@ class Fleet:
         self.others = list(others)
         self._connecting: dict[int, asyncio.Future[None]] = {}
         self._requests: dict[str, Backend] = {}
+        mine = primary.abilities
+        each = [b.abilities for b in self.backends]
+        self.abilities = Abilities(scoring=any(a.scoring for a in each), token_ids=any(a.token_ids for a in each),
+                                   adapters=mine.adapters, servers=True, metrics=mine.metrics)
 
     # The primary's figures are the fleet's: the engine line and the X-ray show them.
-    def __getattr__(self, name: str) -> Any:
-        if name in ("primary", "others"):  # not set yet (a half-built fleet): no delegation loop
-            raise AttributeError(name)
-        return getattr(self.primary, name)
+    @property
+    def model(self) -> str:
+        return self.primary.model
+
+    @property
+    def source(self) -> str:  # type: ignore[override]
+        return self.primary.source
 
     @property
     def state(self) -> EngineState:
@@ -51,6 +66,14 @@ class Fleet:
         return self.primary.error
 
     @property
+    def stats(self) -> StatsSource | None:  # type: ignore[override]
+        return self.primary.stats
+
+    @property
+    def logprobs_mode(self) -> str | None:
+        return self.primary.logprobs_mode
+
+    @property
     def max_model_len(self) -> int | None:
         return self.primary.max_model_len
 
@@ -58,7 +81,13 @@ class Fleet:
     def backends(self) -> list[Backend]:
         return [self.primary, *self.others]
 
+    def servers(self) -> list[Backend]:
+        return list(self.others)
+
     # -- life cycle ------------------------------------------------------------------------
+    def connect_servers(self) -> None:
+        self.connect_others()
+
     def connect_others(self) -> list[asyncio.Future[None]]:
         """Start connecting every other server (once); their futures, for whoever must wait."""
         for backend in self.others:
@@ -70,7 +99,7 @@ class Fleet:
         try:
             await backend.start()
         except BackendError as exc:  # its requests will say so
-            log.warning("%s: %s", source_of(backend), exc)
+            log.warning("%s: %s", backend.source, exc)
 
     async def start(self, on_progress: ProgressCallback | None = None) -> None:
         self.connect_others()
@@ -90,10 +119,6 @@ class Fleet:
         await asyncio.gather(*(b.shutdown() for b in self.others), return_exceptions=True)
         await self.primary.shutdown()
 
-    def other_stats(self) -> list[tuple[str, Any]]:
-        """The other servers' figures (their /metrics) for the X-ray, by server name."""
-        return [(source_of(b), b.stats) for b in self.others if getattr(b, "stats", None) is not None]
-
     # -- targets -----------------------------------------------------------------------------
     def targets(self) -> list[Target]:
         return [t for b in self.backends for t in b.targets()]
@@ -102,7 +127,7 @@ class Fleet:
         if target is None:
             return self.primary
         for backend in self.backends:
-            if source_of(backend) == target.source:
+            if backend.source == target.source:
                 return backend
         raise BackendError(f"{target.label}: no backend of this workbench serves it")
 
@@ -113,28 +138,32 @@ class Fleet:
                 future = self.connect_others()[self.others.index(backend)]
             await asyncio.shield(future)
             if backend.state is not EngineState.READY:
-                raise BackendError(f"{source_of(backend)}: {backend.error or 'not connected'}")
+                raise BackendError(f"{backend.source}: {backend.error or 'not connected'}")
         return backend
 
     # -- requests ----------------------------------------------------------------------------
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
-        backend = await self._ready(self.backend_for(target))
-        self._requests[request_id] = backend
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+        backend = await self._ready(self.backend_for(request.target))
+        self._requests[request.request_id] = backend
         try:
-            async for delta in backend.stream(prompt, sampling, request_id, prompt_ids=prompt_ids, target=target):
+            async for delta in backend.stream(request):
                 yield delta
         finally:
-            self._requests.pop(request_id, None)
+            self._requests.pop(request.request_id, None)
 
     async def abort(self, request_id: str) -> None:
         await self._requests.get(request_id, self.primary).abort(request_id)
 
     async def token_id_of(self, text: str, target: Target | None = None) -> int | None:
-        lookup = getattr(await self._ready(self.backend_for(target)), "token_id_of", None)
-        return None if lookup is None else await lookup(text, target=target)
+        return await (await self._ready(self.backend_for(target))).token_id_of(text, target=target)
 
     async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
                                   target: Target | None = None) -> dict[int, float]:
-        score = getattr(await self._ready(self.backend_for(target)), "next_token_logprobs", None)
-        return {} if score is None else await score(prompt_ids, token_ids, target=target)
+        backend = await self._ready(self.backend_for(target))
+        return await backend.next_token_logprobs(prompt_ids, token_ids, target=target)
+
+    async def load_adapter(self, name: str, path: str) -> Target:
+        return await self.primary.load_adapter(name, path)
+
+    async def remove_adapter(self, name: str) -> None:
+        await self.primary.remove_adapter(name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -30,12 +29,16 @@ from tui.engine.remote_metrics import MetricsPoller, server_root
 from tui.engine.stats import RequestTiming
 from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
+    Abilities,
+    BackendBase,
     BackendError,
     Delta,
     EngineDead,
     EngineState,
     ProgressCallback,
+    Request,
     RequestRejected,
+    StreamAccount,
     Target,
 )
 
@@ -46,10 +49,11 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0  # nothing from the server for this long while streaming: it went quiet
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Streams from an OpenAI-compatible server at `base_url` (e.g. http://127.0.0.1:8000/v1)."""
 
     name = "openai"
+    abilities = Abilities(scoring=True, token_ids=True, metrics=True)
 
     def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
                  read_timeout: float = READ_TIMEOUT_S, models: str | None = None) -> None:
@@ -141,10 +145,10 @@ class OpenAIBackend:
         return list(self._served) or [Target(self.source, self.model)]
 
     # -- requests -------------------------------------------------------------------------
-    def request_body(self, prompt: str, sampling: Sampling, prompt_ids: list[int] | None = None,
-                     target: Target | None = None) -> dict[str, Any]:
-        """The keyword arguments of `chat.completions.create` or `completions.create` (a prompt of
-        token ids goes to the completions endpoint, as they are)."""
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` (the whole conversation) or
+        `completions.create` (raw text, or a prompt of token ids, sent as they are)."""
+        sampling, target = request.sampling, request.target
         values = sampling.values
         model = self.model if target is None else target.adapter or target.model  # an adapter is a model id
         body: dict[str, Any] = {"model": model, "stream": True}
@@ -157,9 +161,8 @@ class OpenAIBackend:
         if self._continuous_usage:
             options["continuous_usage_stats"] = True
         body["stream_options"] = options
-        chat = sampling.chat_template and prompt_ids is None
         if sampling.logprobs:
-            if chat:
+            if request.chat:
                 body["logprobs"] = True
                 body["top_logprobs"] = sampling.logprobs
             else:
@@ -168,34 +171,29 @@ class OpenAIBackend:
                 extra["return_token_ids"] = True
         if extra:
             body["extra_body"] = extra
-        if prompt_ids is not None:
-            body["prompt"] = list(prompt_ids)
-        elif chat:
-            messages = []
-            if sampling.system_prompt.strip():
-                messages.append({"role": "system", "content": sampling.system_prompt})
-            messages.append({"role": "user", "content": prompt})
-            body["messages"] = messages
+        if request.prompt_ids is not None:
+            body["prompt"] = list(request.prompt_ids)
+        elif request.chat:
+            body["messages"] = [dict(message) for message in request.messages]
         else:
-            body["prompt"] = prompt
+            body["prompt"] = request.text()
         return body
 
-    async def _open(self, prompt: str, sampling: Sampling, request_id: str,
-                    prompt_ids: list[int] | None = None, target: Target | None = None) -> Any:
+    async def _open(self, request: Request) -> Any:
         import openai
 
-        body = self.request_body(prompt, sampling, prompt_ids, target)
+        body = self.request_body(request)
         create = (self._client.chat.completions.create if "messages" in body
                   else self._client.completions.create)
         try:
-            stream = await create(**body, extra_headers={"X-Request-Id": request_id})
+            stream = await create(**body, extra_headers={"X-Request-Id": request.request_id})
         except openai.BadRequestError as exc:
             if self._continuous_usage and "continuous_usage_stats" in str(exc):
                 self._continuous_usage = False  # not a vLLM server: count chunks instead
-                return await self._open(prompt, sampling, request_id, prompt_ids, target)
+                return await self._open(request)
             if self._token_ids and "return_token_ids" in str(exc):
                 self._token_ids = False  # not a vLLM server: no token ids, no forks
-                return await self._open(prompt, sampling, request_id, prompt_ids, target)
+                return await self._open(request)
             raise RequestRejected(_server_message(exc)) from exc
         kind = _content_type(stream)
         if kind is not None and not kind.startswith("text/event-stream"):
@@ -203,53 +201,43 @@ class OpenAIBackend:
             raise BackendError(f"the server answered with {one_line(kind, 60)}, not a stream of events")
         return stream
 
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
         if self._client is None or self.state is not EngineState.READY:
             raise EngineDead(f"not connected: {self.error}" if self.error else "not connected to the server")
-        started = time.perf_counter()
-        if target is not None:
-            target.check_source(self.source)
+        account = StreamAccount()
+        sampling = request.sampling
+        if request.target is not None:
+            request.target.check_source(self.source)
         try:
             sampling.check_context(self._max_model_len)
         except ParamError as exc:
             raise RequestRejected(str(exc)) from exc
-        tokens = 0
-        first: float | None = None
         stream = None
         try:
-            stream = await self._open(prompt, sampling, request_id, prompt_ids, target)
-            self._streams[request_id] = stream
-            chat = sampling.chat_template and prompt_ids is None
-            told = False  # the prompt's token ids go with the first delta
+            stream = await self._open(request)
+            self._streams[request.request_id] = stream
+            chat = request.chat
             sent_prompt: list[int] | None = None
             async for chunk in stream:
                 piece = _piece(chunk, chat, sampling.logprobs)
                 if piece is None:
                     continue  # the final usage-only chunk
                 text, finish, used, logprobs = piece
-                if sent_prompt is None and not told:
+                if sent_prompt is None:
                     sent_prompt = _ids(chunk, "prompt_token_ids")  # the first chunk may have no text
                 logprobs = _with_ids(logprobs, _ids(chunk, "token_ids"))
-                now = time.perf_counter()
-                before = tokens
-                if used is not None:
-                    tokens = max(tokens, used)
-                elif text:
-                    tokens += 1
-                if tokens > before and first is None:
-                    first = now
-                if text or finish or tokens > before:
-                    yield Delta(text, tokens, tokens - before, finish, started, first, now, _prompt_cache(chunk),
-                                logprobs if sampling.logprobs else None, sent_prompt)
-                    told = told or sent_prompt is not None
-                    sent_prompt = None
+                # One token per chunk with text, unless the server counts them (vLLM's usage stats).
+                new = 1 if text and used is None else 0
+                if not (text or finish or new or (used is not None and used > account.tokens)):
+                    continue  # nothing new yet (the prompt's ids, if any, go with the next delta)
+                yield account.delta(text, finish, new_tokens=new, total=used, timing=_prompt_cache(chunk),
+                                    logprobs=logprobs if sampling.logprobs else None, prompt_ids=sent_prompt)
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
             raise self._request_failure(exc) from exc
         finally:
-            self._streams.pop(request_id, None)
+            self._streams.pop(request.request_id, None)
             if stream is not None:
                 await asyncio.shield(_close(stream))
 

@@ -119,6 +119,91 @@ class Delta:
         return (self.tokens - 1) / elapsed if elapsed > 0 else None
 
 
+class StreamAccount:
+    """One request's running figures as its stream arrives, kept the same way by every backend:
+    when it was sent, when its first token came, how many tokens so far; the prompt's token ids go
+    with the first delta that has them, and only with it."""
+
+    __slots__ = ("started", "first", "tokens", "_told")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self.tokens = 0
+        self._told = False
+
+    def delta(self, text: str, finish: str | None, *, new_tokens: int = 0, total: int | None = None,
+              timing: RequestTiming | None = None, logprobs: list[TokenLogprob] | None = None,
+              prompt_ids: list[int] | None = None) -> Delta:
+        """The next delta: `new_tokens` more tokens, or `total` so far when the source counts them."""
+        now = time.perf_counter()
+        before = self.tokens
+        self.tokens = max(before, total) if total is not None else before + new_tokens
+        if self.tokens > before and self.first is None:
+            self.first = now
+        if self._told:
+            prompt_ids = None
+        elif prompt_ids is not None:
+            self._told = True
+            prompt_ids = list(prompt_ids)
+        return Delta(text, self.tokens, self.tokens - before, finish, self.started, self.first, now, timing,
+                     logprobs, prompt_ids)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one request asks for: a conversation so far in OpenAI's chat format (the system message
+    first when there is one) and how to sample its next message.
+
+    With `prompt_ids` the prompt is those tokens, as they are (a fork): no chat template. Without the
+    chat template (`sampling.chat_template` off: raw mode) the prompt is the messages' text one after
+    another, without the system message: the conversation is a text the model continues."""
+
+    messages: tuple[dict[str, str], ...]
+    sampling: Sampling
+    request_id: str
+    prompt_ids: list[int] | None = None
+    target: Target | None = None
+
+    @classmethod
+    def of(cls, turns: list[tuple[str, str]], sampling: Sampling, request_id: str,
+           prompt_ids: list[int] | None = None, target: Target | None = None) -> Request:
+        """From (role, content) turns; the system message comes from the sampling settings."""
+        system = ({"role": "system", "content": sampling.system_prompt},) if sampling.system_prompt.strip() else ()
+        messages = system + tuple({"role": role, "content": content} for role, content in turns)
+        return cls(messages, sampling, request_id, prompt_ids, target)
+
+    @classmethod
+    def of_prompt(cls, prompt: str, sampling: Sampling, request_id: str, target: Target | None = None) -> Request:
+        """A one-message conversation: the prompt."""
+        return cls.of([("user", prompt)], sampling, request_id, target=target)
+
+    @property
+    def chat(self) -> bool:
+        """Sent through the model's chat template (not raw text, not token ids)."""
+        return self.sampling.chat_template and self.prompt_ids is None
+
+    def text(self) -> str:
+        """The prompt as raw text: every message but the system one, joined as they are."""
+        return "".join(m["content"] for m in self.messages if m["role"] != "system")
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What a backend can do beyond streaming answers; the UI asks this, never the backend's
+    attributes. A method of an ability a backend lacks raises `Unsupported`."""
+
+    scoring: bool = False  # next_token_logprobs: how likely given tokens are next
+    token_ids: bool = False  # token_id_of: an alternative's id from its text (a server names them by text)
+    adapters: bool = False  # load_adapter / remove_adapter while it runs
+    servers: bool = False  # other servers beside the primary backend (a fleet)
+    metrics: bool = False  # `stats` gives the engine's figures (the X-ray)
+
+
+class Unsupported(BackendError):
+    """This backend cannot do that (see `Abilities`)."""
+
+
 ProgressCallback = Callable[[EngineState, str], None]
 
 
@@ -126,8 +211,10 @@ ProgressCallback = Callable[[EngineState, str], None]
 class Backend(Protocol):
     name: str
     model: str
+    source: str  # its targets' source: LOCAL or a server's host:port
     state: EngineState
     error: str | None
+    abilities: Abilities
     stats: StatsSource | None  # the engine's figures (X-ray panel); None when there are none
     logprobs_mode: str | None  # what logprobs mean (vLLM's --logprobs-mode); None: the server's
 
@@ -140,11 +227,9 @@ class Backend(Protocol):
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         """Stop the engine (ending its requests) and start it again."""
 
-    def stream(self, prompt: str, sampling: Sampling, request_id: str,
-               prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
-        """Yield deltas until the request finishes. Cancelling the iterating task aborts the request.
-        With `prompt_ids` the prompt is those tokens, as they are (a fork): no chat template.
-        `target` picks a model or adapter this backend serves (None: its own model)."""
+    def stream(self, request: Request) -> AsyncIterator[Delta]:
+        """Yield deltas until the request finishes. Cancelling the iterating task aborts the
+        request. `request.target` picks a model or adapter this backend serves (None: its own)."""
 
     def targets(self) -> list[Target]:
         """Every target this backend serves now (a server's are known once connected)."""
@@ -154,3 +239,53 @@ class Backend(Protocol):
 
     async def shutdown(self) -> None:
         """Stop the engine and every process it started."""
+
+    # -- abilities (see `Abilities`; Unsupported where the backend lacks one) ---------------------
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
+                                  target: Target | None = None) -> dict[int, float]: ...
+
+    async def token_id_of(self, text: str, target: Target | None = None) -> int | None: ...
+
+    async def load_adapter(self, name: str, path: str) -> Target: ...
+
+    async def remove_adapter(self, name: str) -> None: ...
+
+    def servers(self) -> list[Backend]:
+        """The other servers beside this backend (a fleet's); [] for one backend."""
+
+    def connect_servers(self) -> None:
+        """Start connecting the other servers (a fleet's), once; nothing for one backend."""
+
+    def backend_for(self, target: Target | None) -> Backend:
+        """The backend that serves `target` (itself, or one of a fleet's)."""
+
+
+class BackendBase:
+    """What a backend without an ability does (`Unsupported`), and a single backend's answers to
+    the fleet's questions; each backend overrides what it can do."""
+
+    abilities = Abilities()
+    stats: StatsSource | None = None
+    source = LOCAL
+
+    async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
+                                  target: Target | None = None) -> dict[int, float]:
+        raise Unsupported("this backend cannot score tokens")
+
+    async def token_id_of(self, text: str, target: Target | None = None) -> int | None:
+        raise Unsupported("this backend cannot look tokens up")
+
+    async def load_adapter(self, name: str, path: str) -> Target:
+        raise Unsupported("adapters load into the in-process engine; a server loads its own")
+
+    async def remove_adapter(self, name: str) -> None:
+        raise Unsupported("adapters load into the in-process engine; a server loads its own")
+
+    def servers(self) -> list[Backend]:
+        return []
+
+    def connect_servers(self) -> None:
+        return None
+
+    def backend_for(self, target: Target | None) -> Backend:
+        return self  # type: ignore[return-value]

@@ -20,13 +20,17 @@ from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_sha
 from tui.engine.root_cause import LogMark, root_cause
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
+    Abilities,
+    BackendBase,
     BackendError,
     Delta,
     EngineDead,
     LOCAL,
     EngineState,
     ProgressCallback,
+    Request,
     RequestRejected,
+    StreamAccount,
     Target,
 )
 
@@ -38,11 +42,12 @@ _scores = itertools.count(1)
 SHUTDOWN_TIMEOUT_S = 2.0
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """One AsyncLLM in this process (its EngineCore and Worker run as child processes)."""
 
     name = "vllm"
     source = LOCAL  # its targets' source
+    abilities = Abilities(scoring=True, adapters=True, metrics=True)
 
     def __init__(self, engine_argv: list[str] | None = None, model: str | None = None,
                  engine_args: Any = None, adapters: dict[str, str] | None = None,
@@ -254,23 +259,18 @@ class VLLMBackend:
         return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
                               logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs))
 
-    async def _render(self, engine: Any, prompt: str, sampling: Sampling,
-                      prompt_ids: list[int] | None = None) -> Any:
+    async def _render(self, engine: Any, request: Request) -> Any:
         renderer = engine.renderer
-        if prompt_ids is not None:
-            (engine_input,) = await renderer.render_cmpl_async([{"prompt_token_ids": list(prompt_ids)}])
-        elif sampling.chat_template and self.has_chat_template:
+        if request.prompt_ids is not None:
+            (engine_input,) = await renderer.render_cmpl_async([{"prompt_token_ids": list(request.prompt_ids)}])
+        elif request.chat and self.has_chat_template:
             from vllm.renderers.params import ChatParams
 
-            messages = []
-            if sampling.system_prompt.strip():
-                messages.append({"role": "system", "content": sampling.system_prompt})
-            messages.append({"role": "user", "content": prompt})
             # As vLLM's server and LLM.chat do: open the assistant's turn, or the model writes it itself.
             params = ChatParams(chat_template_kwargs={"add_generation_prompt": True})
-            _, (engine_input,) = await renderer.render_chat_async([messages], params)
+            _, (engine_input,) = await renderer.render_chat_async([list(request.messages)], params)
         else:
-            (engine_input,) = await renderer.render_cmpl_async([{"prompt": prompt}])
+            (engine_input,) = await renderer.render_cmpl_async([{"prompt": request.text()}])
         return engine_input
 
     # -- targets and adapters ---------------------------------------------------------------
@@ -340,45 +340,37 @@ class VLLMBackend:
         return request
 
     # -- requests (continued) ---------------------------------------------------------------
-    async def stream(self, prompt: str, sampling: Sampling, request_id: str,
-                     prompt_ids: list[int] | None = None, target: Target | None = None) -> AsyncIterator[Delta]:
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
         from vllm.exceptions import VLLMValidationError
         from vllm.v1.engine.exceptions import EngineDeadError
 
         engine = self._require_engine()
-        started = time.perf_counter()
+        account = StreamAccount()
+        target, sampling = request.target, request.sampling
         if target is not None:
             target.check_source(LOCAL)
         lora = await self.lora_request(engine, None if target is None else target.adapter)
         try:
             sampling.check_context(self._max_model_len)
             params = self.sampling_params(sampling)
-            engine_input = await self._render(engine, prompt, sampling, prompt_ids)
+            engine_input = await self._render(engine, request)
         except (ParamError, VLLMValidationError, ValueError) as exc:
-            raise RequestRejected(_clean(exc)) from exc
-        tokens = 0
-        first: float | None = None
-        told = False  # the prompt's token ids go with the first delta
+            raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
+        k = sampling.logprobs
         try:
-            async for output in engine.generate(engine_input, params, request_id, lora_request=lora):
+            async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora):
                 completion = output.outputs[0]
-                new = len(completion.token_ids)
-                now = time.perf_counter()
-                if new and first is None:
-                    first = now
-                tokens += new
-                yield Delta(completion.text, tokens, new, completion.finish_reason if output.finished
-                            else None, started, first, now, request_timing(output),
-                            from_vllm(completion.token_ids, completion.logprobs, sampling.logprobs)
-                            if sampling.logprobs else None,
-                            None if told else list(output.prompt_token_ids or ()))
-                told = True
+                ids = completion.token_ids
+                yield account.delta(completion.text, completion.finish_reason if output.finished else None,
+                                    new_tokens=len(ids), timing=request_timing(output),
+                                    logprobs=from_vllm(ids, completion.logprobs, k) if k else None,
+                                    prompt_ids=output.prompt_token_ids)
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"
             raise EngineDead("the engine died; restart it") from exc
         except (VLLMValidationError, ValueError) as exc:
-            raise RequestRejected(_clean(exc)) from exc
+            raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
 
     async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
                                   target: Target | None = None) -> dict[int, float]:
@@ -455,6 +447,20 @@ def _is_resource_tracker(proc: psutil.Process) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
+
+
+def _too_long(exc: BaseException) -> str | None:
+    """A conversation longer than the model's context, said with the numbers (vLLM: 'The decoder
+    prompt (length 2100) is longer than the maximum model length of 2048')."""
+    import re
+
+    found = re.search(r"prompt \(length (\d+)\)[^.]*? maximum model length of (\d+)", str(exc))
+    if found is None:
+        return None
+    needed, limit = int(found.group(1)), int(found.group(2))
+    return (f"the conversation is {needed:,} tokens and the answer needs room too, but the model's "
+            f"context is {limit:,} tokens (--max-model-len): nothing was dropped; start a new thread "
+            "or branch from an earlier message")
 
 
 def _clean(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""F1: every key of the workbench, read from the bindings themselves so docs and keys agree."""
+"""F1: every key of the workbench, from the key map (tui/keymap.py) that the bindings come from."""
 
 from __future__ import annotations
 
@@ -9,20 +9,24 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.keymap import Action
+
 INTRO = (
-    "Each pane is one prompt. Type prompts, set the defaults on the top line (a pane's own fields "
-    "override them; blank means 'use the default'), then run. Output streams side by side; the "
-    "status line under each answer shows state, time to first token, tokens and tokens per second."
+    "Each pane is a conversation. Type a message in a pane and press f5, or type one in the box "
+    "under the panes and press ctrl+r to send it to every pane: each continues its own thread on "
+    "its own target and settings. f5 with nothing typed regenerates the last answer (the old one is "
+    "kept: ‹ 1/2 ›). Set the defaults on the top line; a pane's own fields override them (blank: the "
+    "default). The status line under each answer shows its state, time to first token, tokens and "
+    "tokens per second."
 )
 
 
-def key_table(bindings: list[Binding]) -> Table:
+def key_table(actions: list[Action]) -> Table:
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("key")
     table.add_column("does")
-    for binding in bindings:
-        keys = ", ".join(k.strip() for k in binding.key.split(","))
-        table.add_row(keys, binding.description)
+    for action in actions:
+        table.add_row(", ".join(action.key_list) or "(palette)", f"{action.label}: {action.help}")
     return table
 
 
@@ -30,23 +34,23 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 80; max-width: 95%; height: auto; max-height: 90%;
+        width: 100; max-width: 95%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 1 2;
     }
     """
     BINDINGS = [Binding("escape,f1,q", "dismiss_help", "Close help")]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, actions: tuple[Action, ...]) -> None:
         super().__init__()
-        self._key_list = bindings
+        self._actions = list(actions)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static("[b]vllm-panes[/b] — keys\n")
+            yield Static("vllm-panes — keys\n", markup=False, classes="title")
             yield Static(INTRO + "\n", markup=False)
-            yield Static(key_table(self._key_list))
-            yield Static("\nEvery action is also in the command palette (ctrl+p). Esc closes this.",
-                         markup=False)
+            yield Static(key_table(self._actions))
+            yield Static("\nEvery action is also in the command palette (ctrl+p). Keys can be changed in "
+                         "the config file's [keys] table. Esc closes this.", markup=False)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

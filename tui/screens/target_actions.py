@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from tui.core.pane_state import PaneState, comparison_start
 from tui.engine.lora import parse_lora_spec
 from tui.engine.protocol import EngineState, Target
 from tui.screens.dialogs import AskScreen, TargetPicker
 from tui.session import MAX_PANES
 from tui.sweep import parse_sweep
-from tui.targets import canonical, same, targets_of
+from tui.targets import canonical, same
 from tui.widgets.pane import Pane
 
 SERVER_MARKS = {EngineState.READY: "●", EngineState.LOADING: "…", EngineState.ERROR: "✖",
@@ -19,7 +20,7 @@ SERVER_MARKS = {EngineState.READY: "●", EngineState.LOADING: "…", EngineStat
 
 def servers_text(servers: list) -> str:
     """'gpu-box:8000 ● · 10.0.0.2:8000 ✖': each other server and whether it answers."""
-    return " · ".join(f"{getattr(s, 'source', '?')} {SERVER_MARKS.get(s.state, '?')}" for s in servers)
+    return " · ".join(f"{s.source} {SERVER_MARKS.get(s.state, '?')}" for s in servers)
 
 
 class TargetActions(Screen):
@@ -49,8 +50,8 @@ class TargetActions(Screen):
     def refresh_targets(self) -> None:
         """Pick up targets that appeared (a server reached, an adapter loaded); panes keep theirs,
         known or not (a pane whose target went away says why when it runs)."""
-        self.engine_line.set_servers(servers_text(getattr(self.control.backend, "others", [])))
-        known = targets_of(self.control.backend)
+        self.engine_line.set_servers(servers_text(self.control.backend.servers()))
+        known = self.control.backend.targets()
         if known == self._known:  # a label is made of a target's fields: equal targets, equal labels
             return
         self._known = known
@@ -64,9 +65,10 @@ class TargetActions(Screen):
 
     def target_note(self, target: Target) -> str:
         """What the picker says beside a target: what it is, or why it cannot be used now."""
-        backend = self.control.backend
-        backend_for = getattr(backend, "backend_for", None)
-        server = backend_for(target) if backend_for is not None else backend
+        try:
+            server = self.control.backend.backend_for(target)
+        except Exception as exc:  # a target of a backend this workbench lacks
+            return f"not available: {exc}"
         if server.state is EngineState.ERROR:
             return f"not available: {server.error or 'stopped'}"
         if server.state is EngineState.LOADING:
@@ -130,17 +132,21 @@ class TargetActions(Screen):
             "target=* · enter runs, esc cancels", check, placeholder="temperature=0,0.7,1.2 seed=1,2"), chosen)
 
     async def _open_and_run(self, source: Pane, panes: list[tuple]) -> None:
-        """New panes after `source` with its prompt and settings, each (target, label[, overrides]);
-        each runs at once when the prompt is not empty."""
+        """New panes after `source`, each (target, label[, overrides]), with its thread up to the
+        last question (or with the message being written) and its settings; each runs at once
+        when there is something to run."""
+        conversation, draft = comparison_start(source.state)
         made: list[Pane] = []
         for target, label, *more in panes:
             overrides = {**source.overrides(), **(more[0] if more else {})}
-            pane = await self.action_new_pane(source.prompt, overrides, target, label, after=(made or [source])[-1])
+            state = PaneState(self._take_number(), conversation.copy(), draft, overrides, target, label,
+                              source.heat)
+            pane = await self.add_pane(state, after=(made or [source])[-1])
             if pane is None:
                 break
             made.append(pane)
         self._do_refresh_titles()
-        if source.prompt.strip():
+        if conversation or draft.strip():
             for pane in made:
                 self.run_pane(pane)
         if made:
@@ -149,8 +155,8 @@ class TargetActions(Screen):
     def action_load_adapter(self) -> None:
         """Name a LoRA adapter for the in-process engine while it runs (the palette): it loads into
         the engine at once (AsyncLLM.add_lora) and becomes a target."""
-        load = getattr(self.control.backend, "load_adapter", None)
-        if load is None:
+        backend = self.control.backend
+        if not backend.abilities.adapters:
             self.notify("Adapters load into the in-process engine; a server loads its own.", severity="warning")
             return
 
@@ -158,7 +164,7 @@ class TargetActions(Screen):
             if spec is None:
                 return
             try:
-                target = await load(*spec)
+                target = await backend.load_adapter(*spec)
             except Exception as exc:  # the engine's reason, as it is
                 self.notify(f"The adapter did not load: {exc}", severity="error", timeout=15)
                 return
@@ -173,9 +179,9 @@ class TargetActions(Screen):
     def action_remove_adapter(self) -> None:
         """Unload a LoRA adapter from the engine (the palette); its panes keep their answers and say
         why when they run again."""
-        remove = getattr(self.control.backend, "remove_adapter", None)
+        backend = self.control.backend
         names = sorted({t.adapter for t in self._known if t.is_local and t.adapter})
-        if remove is None or not names:
+        if not backend.abilities.adapters or not names:
             self.notify("No adapter of the engine in this process to remove.", severity="warning")
             return
 
@@ -186,7 +192,7 @@ class TargetActions(Screen):
 
         async def chosen(name) -> None:
             if name is not None:
-                await remove(name)
+                await backend.remove_adapter(name)
                 self.refresh_targets()
                 self.notify(f"Adapter {name} removed.")
 

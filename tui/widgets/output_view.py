@@ -18,9 +18,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.heat import TokenSpans, band_styles, cursor_style
+from tui.core.tokens import TokenSpans
+from tui.heat import band_styles, cursor_style, decoration_styles
 from tui.render import repaint, set_virtual_size
 from tui.render.plain import Frame, PlainLines
+from tui.thread_text import ThreadText
 from tui.wrap import WrappedText
 
 
@@ -102,6 +104,12 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._band_styles: list | None = None
         self._cursor_style = None
         self._marks: list[tuple[int, int, str]] = []  # where this answer parts from another
+        # The thread around the shown answer (tui/thread_text.py): questions and earlier answers'
+        # figures are styled; the shown answer's tokens and marks start at `_base`.
+        self._decorations: list[tuple[int, int, str]] = []
+        self._decorated_to = 0
+        self._decoration_styles: dict[str, Style] | None = None
+        self._base = 0
 
     @property
     def text(self) -> str:
@@ -119,6 +127,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._framed.clear()
         self._cursor = None
         self._marks = []
+        self._decorations = []
+        self._decorated_to = 0
+        self._base = 0
         self._top = 0
         self._update_virtual_size()
         self.scroll_to(0, 0, animate=False, immediate=True)
@@ -127,6 +138,21 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
     def set_text(self, text: str) -> None:
         self.clear()
         self.append(text)
+
+    def show(self, thread: ThreadText, spans: TokenSpans | None) -> None:
+        """Show a thread (its text has passed the gate), with the shown answer's tokens."""
+        self.clear()
+        self._decorations = thread.decorations
+        self._decorated_to = max((end for _, end, _ in thread.decorations), default=0)
+        self._base = thread.base
+        self.spans = spans
+        self.append(thread.text)
+        self.refresh()
+
+    @property
+    def base(self) -> int:
+        """Where the shown answer starts in the view's text."""
+        return self._base
 
     @property
     def following(self) -> bool:
@@ -243,7 +269,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._line_style = None
         self._framed.clear()
         self._framed_blank = None
-        self._band_styles = self._cursor_style = None  # a theme change changes them
+        self._band_styles = self._cursor_style = self._decoration_styles = None  # a theme change changes them
 
     # -- the heat view and the token cursor --------------------------------------------------------
     def action_step(self, unit: str, count: int) -> None:
@@ -294,17 +320,22 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         if self.spans is None or not 0 <= token < len(self.spans):
             return []
         start, end = self.spans.span(token)
+        start, end = start + self._base, end + self._base
         starts = self._text.starts
         first = max(0, bisect_right(starts, start) - 1)
         last = max(first, bisect_right(starts, max(start, end - 1)) - 1)
         return list(range(first, min(last, len(starts) - 1) + 1))
+
+    def line_at(self, offset: int) -> int:
+        """The wrapped line that holds a character of the view's text."""
+        return max(0, bisect_right(self._text.starts, offset) - 1)
 
     def line_token(self, line: int) -> int | None:
         """The first token that starts on or after a line's start (None past the recorded ones)."""
         if self.spans is None or not self._text.lines:
             return None
         line = max(0, min(line, len(self._text.lines) - 1))
-        return self.spans.index_at(self._text.starts[line])
+        return self.spans.index_at(max(0, self._text.starts[line] - self._base))
 
     def scroll_to_line(self, line: int) -> None:
         top = self._scroll_row()
@@ -321,17 +352,20 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._framed.clear()
         repaint(self)
 
-    def _styled(self) -> bool:
-        return bool(self._marks) or (self.spans is not None and (self._heat or self._cursor is not None))
+    def _styled(self, start: int) -> bool:
+        """Whether a line that starts at `start` may need more than the view's own style."""
+        return (bool(self._marks) or start < self._decorated_to
+                or (self.spans is not None and (self._heat or self._cursor is not None)))
 
     @property
     def marks(self) -> list[tuple[int, int, str]]:
         return self._marks
 
     def set_marks(self, marks: list[tuple[int, int, str]]) -> None:
-        """Character ranges to mark: (start, end, "part") for where the answer parts from another,
-        (start, end, "diff") for its later differences (see tui/divergence.py)."""
-        self._marks = sorted(marks)
+        """Character ranges of the shown answer to mark: (start, end, "part") for where it parts
+        from another, (start, end, "diff") for its later differences (see tui/divergence.py)."""
+        base = self._base
+        self._marks = sorted((start + base, end + base, kind) for start, end, kind in marks)
         self._redraw_lines()
 
     def _segments(self, index: int, text: str, style, frame: Frame | None) -> list[Segment]:
@@ -342,30 +376,37 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
 
         if not text:
             return []
-        if not self._styled():
+        start = self._text.starts[index]
+        if not self._styled(start):
             return [Segment(text, styled(style))]
         if self._band_styles is None:
             variables = self.app.get_css_variables()
             self._band_styles = band_styles(variables)
             self._cursor_style = cursor_style(variables)
+            self._decoration_styles = decoration_styles(variables)
         spans = self.spans
-        start = self._text.starts[index]
+        base = self._base
         end = start + len(text)
         cuts = {start, end}
         tokens = spans is not None and (self._heat or self._cursor is not None)
         if tokens:
-            for _, a, b in spans.within(start, end):
-                cuts.update((a, b))
+            for _, a, b in spans.within(max(0, start - base), end - base):
+                cuts.update((a + base, b + base))
         marks = [(max(a, start), min(b, end), kind) for a, b, kind in self._marks if a < end and b > start]
-        for a, b, _ in marks:
+        decorations = [(max(a, start), min(b, end), kind) for a, b, kind in self._decorations
+                       if a < end and b > start] if start < self._decorated_to else []
+        for a, b, _ in marks + decorations:
             cuts.update((a, b))
         points = sorted(cuts)
         segments = []
         for a, b in zip(points, points[1:]):
             piece_style = style
-            if tokens:
-                token = spans.index_at(a)
-                if token is not None and spans.span(token)[0] <= a:
+            for mark_start, mark_end, kind in decorations:
+                if mark_start <= a < mark_end:
+                    piece_style = piece_style + self._decoration_styles[kind]
+            if tokens and a >= base:
+                token = spans.index_at(a - base)
+                if token is not None and spans.span(token)[0] <= a - base:
                     if token == self._cursor:
                         piece_style = piece_style + self._cursor_style
                     elif self._heat:

@@ -1,14 +1,13 @@
-"""One prompt and its answer: prompt editor, per-pane overrides, the streamed output and its figures."""
+"""A pane: the view of one `PaneState` — its thread, the message being written, its own knobs,
+and the figures of the answer shown. It streams a run's deltas into the core's objects and the
+answer view; everything it shows can be drawn again from its state."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import cached_property
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,12 +17,15 @@ from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from tui import render
+from tui.core.conversation import Message as ThreadMessage
+from tui.core.pane_state import PaneState, effective_sampling, stale_reason
+from tui.core.run import Run
+from tui.core.tokens import TokenSpans
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
-from tui.engine.protocol import Backend, BackendError, Delta, Target
-from tui.figures import CANCELLED, DONE, ERROR, QUEUED, RUNNING_STATES, STREAMING, Figures
+from tui.engine.protocol import Backend, BackendError, Target
+from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
 from tui.text import one_line, printable
-from tui.engine.logprobs import token_from_record, token_record
-from tui.heat import Fork, TokenSpans
+from tui.thread_text import shown, thread_text
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
@@ -31,15 +33,18 @@ from tui.widgets.status_line import StatusLine
 
 STATUS_EVERY = 3  # figures are redrawn every third frame (10 Hz); state changes at once
 
-_request_numbers = itertools.count(1)
 log = logging.getLogger(__name__)
 _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold yellow", ERROR: "bold red",
                  QUEUED: "bold magenta"}
 
 
-def status_text(figures: Figures) -> Text:
-    """The status line under an answer: the state in its colour, then the figures."""
+def status_text(figures: Figures, branch: str = "", stale: str | None = None) -> Text:
+    """The status line under an answer: the state in its colour, then the figures; ‹ 2/3 › when
+    the answer has siblings; why it no longer matches its pane (another target, other settings)."""
     text = Text()
+    if stale:
+        text.append("stale", style="bold yellow")
+        text.append(f" ({stale}) · ", style="yellow")
     text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
     if figures.state == ERROR and figures.message:
         text.append(f": {figures.message}", style="red")
@@ -48,6 +53,8 @@ def status_text(figures: Figures) -> Text:
         text.append(" (engine loading)", style="dim")
     for part in figures.parts():
         text.append(f" · {part}")
+    if branch:
+        text.append(f" · {branch}", style="bold")
     return text
 
 
@@ -97,6 +104,8 @@ class Pane(Vertical):
     Pane.-show-more .more { display: block; }
     Pane.-compact PromptEditor { height: 2; }
     Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
+    Pane .pane-note { color: $text-accent; height: auto; display: none; padding: 0 1; }
+    Pane.-has-note .pane-note { display: block; }
     Pane .pane-engine { display: none; }
     Pane.-show-engine .pane-engine { display: block; }
     Pane .pane-legend { display: none; }
@@ -109,7 +118,7 @@ class Pane(Vertical):
     """
 
     class Changed(Message):
-        """Something a session would save changed (prompt, overrides, state)."""
+        """Something a session would save changed (the draft, the knobs, the state)."""
 
     class ForkRequested(Message):
         """Fork this answer at the token cursor: with the token itself (`choice` None) or with
@@ -120,50 +129,46 @@ class Pane(Vertical):
             self.pane = pane
             self.choice = choice
 
-    def __init__(self, number: int, *, prompt: str = "", overrides: dict[str, str] | None = None,
-                 more: bool = False, target: Target | None = None, label: str = "") -> None:
+    def __init__(self, state: PaneState, *, more: bool = False) -> None:
         super().__init__(classes="-show-more" if more else None)
-        self.number = number
-        self.target = target  # where this pane's requests go; None: the workbench's default target
-        self.label = label  # what sets this pane apart (a sweep's values), first in its title
+        self.state = state
         self.target_label = ""  # the target as the title shows it (set with the title)
-        self._prompt = prompt
-        self.figures = Figures()
         self.defaults_summary = ""
         self._pending: list[str] = []
-        self._last: Delta | None = None
+        self._run: Run | None = None
         self._worker: Worker | None = None
         self.request_id: str | None = None
         self.runs = 0  # how many runs this pane has started
         self._flushes = 0
         # Every knob, mounted or not (see show_more); kept, since every run reads them all.
-        overrides = overrides or {}
-        self._fields = [ParamField(spec, overrides.get(spec.name, ""), inherit=True, owner=self)
+        self._fields = [ParamField(spec, state.overrides.get(spec.name, ""), inherit=True, owner=self)
                         for spec in PARAM_SPECS]
         self._more_built = False
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
         self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
-        self.spans = TokenSpans()  # the answer's tokens with their logprobs, when recorded
-        self.prompt_ids: list[int] | None = None  # the last run's prompt as the engine got it
-        self.fork: Fork | None = None  # where this pane's prompt was forked from (its token ids)
-        self.logprobs_mode: str | None = "raw_logprobs"  # what the recorded numbers are
+        self._stale: str | None = None  # why the answer shown no longer matches the pane
+        self._drawable = False
+        self.thread_starts: dict[int, int] = {}  # where each message starts in the view's text
+        self._view_has_run = False  # the running answer is the end of the thread shown
+        self.set_class(state.heat, "-heat")
 
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield PromptEditor(self._prompt, soft_wrap=True, tab_behavior="focus", compact=True,
-                           placeholder="Type a prompt…")
+        yield PromptEditor(self.state.draft, soft_wrap=True, tab_behavior="focus", compact=True,
+                           placeholder="Type a message…")
         self._main_row = Horizontal(*self._main_fields(), classes="params")
         yield self._main_row
         if self.has_class("-show-more"):
             yield self._more_row()
         yield Static("", classes="pane-error", markup=False)
+        yield Static("", classes="pane-note", markup=False)
         yield HeatLegend(classes="pane-legend")
         yield Static("", classes="pane-parting", markup=False)
         yield OutputView()
         yield TokenPanel(classes="pane-token")
-        yield StatusLine(status_text(self.figures), classes="pane-status")
+        yield StatusLine(self._status_text(), classes="pane-status")
         yield StatusLine(engine_text(self.figures), classes="pane-engine")
 
     def on_mount(self) -> None:
@@ -171,10 +176,12 @@ class Pane(Vertical):
         self._output = self.query_one(OutputView)
         self._status = self.query_one(".pane-status", StatusLine)
         self._engine_status = self.query_one(".pane-engine", StatusLine)
-        self._output.spans = self.spans
-        self._output.heat = self.heat  # set before the pane was mounted
         self._legend = self.query_one(HeatLegend)
         self._token_panel = self.query_one(TokenPanel)
+        self._drawable = True  # its widgets are there to draw into (is_mounted is not true yet)
+        self._output.heat = self.heat
+        self.redraw()
+        self.show_note()
 
     @cached_property
     def editor(self) -> PromptEditor:
@@ -184,14 +191,52 @@ class Pane(Vertical):
     def output(self) -> OutputView:
         return self._output
 
+    # -- what the state holds, as the workbench asks for it ----------------------------------------
     @property
-    def answer(self) -> str:
-        """The whole answer so far, drawn or still waiting for the next frame."""
-        return self.output.text + "".join(self._pending)
+    def number(self) -> int:
+        return self.state.number
 
     @property
-    def prompt(self) -> str:
-        return self.editor.text if self.is_mounted else self._prompt
+    def target(self) -> Target | None:
+        return self.state.target
+
+    @target.setter
+    def target(self, target: Target | None) -> None:
+        self.state.target = target
+
+    @property
+    def label(self) -> str:
+        return self.state.label
+
+    @property
+    def draft(self) -> str:
+        return self.editor.text if self.is_mounted else self.state.draft
+
+    @property
+    def reply(self) -> ThreadMessage | None:
+        """The answer shown (the one under the message cursor, else the last)."""
+        return self.state.shown_reply()
+
+    @property
+    def answer(self) -> str:
+        """The shown answer's text as the view holds it (through the gate)."""
+        reply = self.reply
+        return "" if reply is None else shown(reply.content)
+
+    @property
+    def spans(self) -> TokenSpans:
+        reply = self.reply
+        return reply.reply.tokens if reply is not None else TokenSpans()
+
+    @property
+    def figures(self) -> Figures:
+        reply = self.reply
+        return reply.reply.figures if reply is not None else Figures()
+
+    @property
+    def logprobs_mode(self) -> str | None:
+        reply = self.reply
+        return reply.reply.logprobs_mode if reply is not None else None
 
     def fields(self) -> list[ParamField]:
         return self._fields
@@ -213,22 +258,28 @@ class Pane(Vertical):
             self.mount(self._more_row(), after=self._main_row)
 
     def overrides(self) -> dict[str, str]:
-        return {f.spec.name: f.raw for f in self._fields if f.raw.strip()}
+        return dict(self.sync().overrides)
+
+    def sync(self) -> PaneState:
+        """The state, with what is typed in the pane's fields and message box now (their change
+        messages may not have been handled yet)."""
+        state = self.state
+        state.overrides = {f.spec.name: f.raw for f in self._fields if f.raw.strip()}
+        if self.is_mounted:
+            state.draft = self.editor.text
+        return state
 
     # -- settings -------------------------------------------------------------------------------
     def effective_sampling(self, defaults: Sampling) -> Sampling:
         """The defaults with this pane's overrides; ParamError names the first bad field."""
-        values: dict[str, Any] = {}
-        for field in self.fields():
-            is_set, value = field.parsed()
-            if is_set:
-                values[field.spec.name] = value
-        return defaults.with_values(**values)
+        return effective_sampling(defaults, self.sync().overrides)
 
     def field_errors(self) -> list[str]:
         return [f.error for f in self.fields() if f.error]
 
     def show_error(self, message: str | None) -> None:
+        if not self._drawable:
+            return
         message = message or ""
         line = self._error_line
         if line.content == message:
@@ -240,94 +291,138 @@ class Pane(Vertical):
     def _error_line(self) -> Static:
         return self.query_one(".pane-error", Static)
 
-    def refresh_title(self, defaults: Sampling | None) -> None:
-        """Header summary, and each blank field shows (dimmed) the default it inherits."""
+    def show_note(self) -> None:
+        """What the draft is: an edit of an earlier message (a new branch when sent)."""
+        if not self._drawable:
+            return
+        editing = self.state.conversation.get(self.state.editing)
+        note = ("editing an earlier message: f5 sends it as a new branch (the old one is kept) · "
+                "alt+e again leaves it") if editing is not None else ""
+        line = self.query_one(".pane-note", Static)
+        if line.content != note:
+            line.update(note)
+            self.set_class(bool(note), "-has-note")
+
+    def refresh_title(self, defaults: Sampling | None, target: Target | None = None) -> None:
+        """Header summary, each blank field shows (dimmed) the default it inherits, and the answer
+        says whether it still matches the pane's target and settings."""
         if defaults is not None and self.is_mounted:
             for field in self.fields():
                 value = defaults[field.spec.name]
                 field.set_placeholder(field.spec.blank_means if value is None else field.spec.format(value))
+        sampling: Sampling | None = None
         try:
-            summary = self.effective_sampling(defaults).summary() if defaults else ""
+            sampling = self.effective_sampling(defaults) if defaults else None
+            summary = sampling.summary() if sampling is not None else ""
         except ParamError:
             summary = "invalid settings"
-        parts = [str(self.number), self.label, self.target_label,
-                 self.fork.title if self.fork is not None else "", summary]
+        reply = self.reply
+        origin = reply.reply.origin if reply is not None else None
+        parts = [str(self.number), self.label, self.target_label, origin.title if origin is not None else "", summary]
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
         self.border_title = Text(" · ".join(printable(part) for part in parts if part))
+        stale = None
+        if reply is not None and not self.running and reply.reply.state != "idle":
+            stale = stale_reason(reply.reply, target, sampling)
+        if stale != self._stale:
+            self._stale = stale
+            if self._drawable:
+                self._show_figures()
 
     def on_param_field_changed(self, event: ParamField.Changed) -> None:
+        self.sync()
         errors = self.field_errors()
         self.show_error(errors[0] if errors else None)
         self.post_message(self.Changed())
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if self.fork is not None and self.editor.text != self.fork.text:
-            self.fork = None  # an edited prompt is a prompt: sent as text from now on
+        self.state.draft = self.editor.text
         self.post_message(self.Changed())
+
+    def set_draft(self, text: str) -> None:
+        """Put text in the message box (what the state holds now)."""
+        self.state.draft = text
+        if self.is_mounted and self.editor.text != text:
+            self.editor.text = text
+
+    # -- drawing from the state -------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw the thread, the shown answer's figures and its tokens again from the state."""
+        if not self._drawable:
+            return
+        state = self.state
+        conversation = state.conversation
+        shown_reply = self.reply
+        last = conversation.last()
+        text = thread_text(state.thread(), shown_reply, chat=self._chat, cursor=state.cursor,
+                           siblings=conversation.siblings,
+                           label=lambda m: m.reply.target.label if m.reply and m.reply.target else "")
+        self._pending.clear()
+        self.thread_starts = text.starts
+        self._view_has_run = self._run is not None and self._run.message is last
+        self.output.show(text, self.spans if shown_reply is not None else None)
+        if shown_reply is not None and shown_reply is not last:
+            lines = self.output.lines_of(0) if len(self.spans) else []
+            start_line = lines[0] if lines else 0
+            self.output.scroll_to_line(start_line)
+        self._show_figures()
+        self._show_legend()
+
+    _chat = True  # how the thread is shown: messages, or one text (raw mode; set by the workbench)
+
+    def set_chat(self, chat: bool) -> None:
+        if chat != self._chat:
+            self._chat = chat
+            self.redraw()
 
     # -- running --------------------------------------------------------------------------------
     @property
     def tokens_received(self) -> int:
         """Tokens received for the current run, drawn or not yet."""
-        return 0 if self._last is None else self._last.tokens
+        run = self._run
+        return 0 if run is None or run.last is None else run.last.tokens
 
     @property
     def running(self) -> bool:
-        return self.figures.state in RUNNING_STATES
+        return self.state.running
 
-    def start(self, backend: Backend, sampling: Sampling, wait_ready: Callable[[], Awaitable[None]],
-              ready: bool, target: Target | None = None) -> None:
-        """Replace the output with a new run of this pane's prompt."""
+    def start(self, backend: Backend, run: Run, wait_ready: Callable[[], Awaitable[None]], ready: bool) -> None:
+        """Stream `run` (its answer is in the conversation already) into the view."""
         self.cancel()
         self.runs += 1
         self.leave_token_cursor()
-        self.output.clear()
-        self.spans.clear()
         self.show_parting(None)
-        self.prompt_ids = None
-        self.logprobs_mode = getattr(backend, "logprobs_mode", None)
-        self._pending.clear()
-        self._last = None
-        self.figures = Figures(state=STREAMING if ready else QUEUED)
-        self._show_figures()
+        run.reply.figures.state = STREAMING if ready else QUEUED
+        self._run = run
+        self.set_draft(self.state.draft)
+        self.show_note()
+        self.redraw()
         self.show_error(None)
-        self._show_legend()
-        self._worker = self.run_worker(self._stream(backend, self.prompt, sampling, wait_ready, target),
-                                       group="stream", exit_on_error=False)
+        self.request_id = run.request.request_id
+        self._worker = self.run_worker(self._stream(backend, run, wait_ready), group="stream", exit_on_error=False)
 
-    async def _stream(self, backend: Backend, prompt: str, sampling: Sampling,
-                      wait_ready: Callable[[], Awaitable[None]], target: Target | None) -> None:
+    async def _stream(self, backend: Backend, run: Run, wait_ready: Callable[[], Awaitable[None]]) -> None:
         try:
             await wait_ready()
-            self.figures.state = STREAMING
-            self.request_id = f"pane{self.number}-{next(_request_numbers)}"
+            run.streaming()
             self.on_dirty(self)
-            # A fork sends its token ids; other prompts are text. A target is named when there is one
-            # (wrapped backends keep the 3 arguments).
-            extra: dict[str, Any] = {} if self.fork is None else {"prompt_ids": self.fork.ids}
-            if target is not None:
-                extra["target"] = target
-            async for delta in backend.stream(prompt, sampling, self.request_id, **extra):
-                if delta.prompt_ids is not None:
-                    self.prompt_ids = delta.prompt_ids
-                shown = printable(delta.text) if delta.text else ""  # outside text: through the gate
-                if shown:
-                    self._pending.append(shown)
-                recorded = bool(self.spans)
-                self.spans.add(shown, delta.logprobs)
-                if not recorded and self.spans:
-                    self._show_legend()  # the first recorded token: the legend has a scale now
-                self._last = delta
+            pending = self._pending
+            async for delta in backend.stream(run.request):
+                text = run.take(delta)
+                if text:
+                    pending.append(shown(text))  # outside text: through the gate
+                if delta.logprobs and len(run.reply.tokens) == len(delta.logprobs):
+                    self._show_legend()  # the first recorded tokens: the legend has a scale now
                 self.on_dirty(self)
-            self._end_run(DONE)
+            self._end_run(run, DONE)
         except asyncio.CancelledError:
-            self._end_run(CANCELLED)
+            self._end_run(run, CANCELLED)
             raise
         except BackendError as exc:
-            self._end_run(ERROR, one_line(exc))
+            self._end_run(run, ERROR, one_line(exc))
         except Exception as exc:  # never let one pane's failure take the app down
             log.exception("pane %s: the run failed", self.number)
-            self._end_run(ERROR, one_line(f"{type(exc).__name__}: {exc}"))
+            self._end_run(run, ERROR, one_line(f"{type(exc).__name__}: {exc}"))
         finally:
             self.request_id = None
             self.on_dirty(self, now=True)  # the end of an answer is drawn without delay
@@ -337,19 +432,19 @@ class Pane(Vertical):
         worker = self._worker
         if worker is not None and not worker.is_finished:
             worker.cancel()
-            self._end_run(CANCELLED)
+            if self._run is not None:
+                self._end_run(self._run, CANCELLED)
             self.on_dirty(self, now=True)
             return True
         return False
 
-    def _end_run(self, state: str, message: str = "") -> None:
+    def _end_run(self, run: Run, state: str, message: str = "") -> None:
         """The run ended: its figures are final in the same step as its state (the answer's last
         text still reaches the view with the next flush)."""
-        if self._last is not None:
-            self.figures.update(self._last)
-        self.figures.state = state
-        if message:
-            self.figures.message = message
+        if run.reply.state in (DONE, CANCELLED, ERROR):
+            return  # ended already (cancelled, then the worker's own CancelledError)
+        run.end(state, message)
+        self.post_message(self.Changed())
 
     def flush(self) -> bool:
         """Move buffered text to the view and refresh the figures; called at most once a frame.
@@ -358,9 +453,10 @@ class Pane(Vertical):
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
-            self.jumped = self.output.append(text)
-        if self._last is not None:
-            self.figures.update(self._last)
+            if self._view_has_run:  # the run's answer is the end of the thread shown
+                self.jumped = self.output.append(text)
+        if self._run is not None:
+            self._run.figures()
         self._flushes += 1
         if self.figures.state != self._shown_state or self._flushes % STATUS_EVERY == 0:
             self._show_figures()
@@ -376,30 +472,40 @@ class Pane(Vertical):
         if show != self._show_engine:
             self._show_engine = show
             self.set_class(show, "-show-engine")
-            if self.is_mounted:
+            if self._drawable:
                 self._show_figures()
 
+    def _status_text(self) -> Text:
+        reply = self.reply
+        branch = ""
+        if reply is not None:
+            place, count = self.state.conversation.siblings(reply)
+            branch = f"‹ {place}/{count} ›" if count > 1 else ""
+        return status_text(self.figures, branch, self._stale)
+
     def _show_figures(self) -> None:
-        self._shown_state = self.figures.state
-        self._status.set_text(status_text(self.figures))
+        figures = self.figures
+        self._shown_state = figures.state
+        self._status.set_text(self._status_text())
         if self._show_engine:
-            self._engine_status.set_text(engine_text(self.figures))
+            self._engine_status.set_text(engine_text(figures))
 
     # -- the heat view and the token cursor ----------------------------------------------------------
     @property
     def heat(self) -> bool:
-        return self.has_class("-heat")
+        return self.state.heat
 
     @heat.setter
     def heat(self, on: bool) -> None:
         """Colour the answer's tokens by probability; runs started while it is on record them."""
+        self.state.heat = on
         self.set_class(on, "-heat")
-        if self.is_mounted:
+        if self._drawable:
             self.output.heat = on
             self._show_legend()
 
     def _show_legend(self) -> None:
-        if self.heat:
+        if self.heat and self._drawable:
             self._legend.show(bool(self.spans), self.logprobs_mode)
 
     @property
@@ -459,33 +565,6 @@ class Pane(Vertical):
         if self.output.cursor is not None:
             self.post_message(self.ForkRequested(self, event.choice))
 
-    def fork_point(self, choice: int | None, alternative_id: int | None = None) -> Fork | str:
-        """The fork at the token cursor with the token itself or alternative `choice` (whose id is
-        `alternative_id` when the backend did not record it), or why there is none: the prompt's
-        tokens, the answer's before the cursor, then the chosen one."""
-        index = self.output.cursor
-        if index is None:
-            return "no token under the cursor"
-        token = self.spans.tokens[index]
-        if choice is None:
-            chosen_id, chosen_text = token.token_id, token.text
-        elif 1 <= choice <= len(token.top):
-            alternative = token.top[choice - 1]
-            chosen_id = alternative_id if alternative.token_id is None else alternative.token_id
-            chosen_text = alternative.text
-        else:
-            return f"this token has {len(token.top)} alternatives"
-        before = [t.token_id for t in self.spans.tokens[:index]]
-        if self.prompt_ids is None or chosen_id is None or None in before:
-            return "the backend did not give the token ids a fork needs"
-        if index and len(before) != index:
-            return "the answer's tokens are not all recorded"
-        start, _ = self.spans.span(index)
-        # What the fork's editor shows (its request is the ids): the prompt, then the answer so far.
-        text = f"{self.prompt}\n↳ {self.answer[:start]}{chosen_text}"
-        return Fork(parent=self.number, at=index + 1, token=chosen_text,
-                    ids=[*self.prompt_ids, *before, chosen_id], text=text)
-
     def show_parting(self, text: str | None) -> None:
         """Where this answer parts from another's (marked in the answer), in a line above it."""
         if text is None and not self.has_class("-parting"):
@@ -494,30 +573,3 @@ class Pane(Vertical):
         self.query_one(".pane-parting", Static).update(text or "")
         if text is None:
             self.output.set_marks([])
-
-    def restore_tokens(self, records: list[dict], mode: str | None, prompt_ids: list[int] | None,
-                       fork: dict | None, heat: bool) -> None:
-        """Recorded tokens, the prompt's ids and the fork's origin, as saved (checked by
-        tui/session.py; token texts through the gate)."""
-        tokens = [token_from_record(record) for record in records]
-        tokens = [replace(t, text=printable(t.text),
-                          top=tuple(replace(a, text=printable(a.text)) for a in t.top)) for t in tokens]
-        self.spans.restore(tokens, [record["end"] for record in records], len(self.output.text))
-        self.logprobs_mode = mode
-        self.prompt_ids = prompt_ids
-        if fork is not None:
-            self.fork = Fork(parent=fork["parent"], at=fork["at"], token=printable(fork["token"]),
-                             ids=fork["ids"], text=fork["text"])
-        self.heat = heat
-        self._show_legend()
-
-    def token_records(self) -> list[dict]:
-        """The recorded tokens as saved: `token_record` with where each ends in the answer."""
-        return [{**token_record(t), "end": end} for t, end in zip(self.spans.tokens, self.spans.ends)]
-
-    def restore(self, output: str, figures: Figures) -> None:
-        """Show a saved answer and its figures (from a file: through the gate)."""
-        self.output.set_text(printable(output))
-        figures.message = one_line(figures.message)
-        self.figures = figures
-        self._show_figures()

@@ -12,7 +12,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.engine.logprobs import mean_logprob, perplexity, short_mode_label
-from tui.heat import BAND_LABELS, TokenSpans, band_styles
+from tui.core.tokens import BAND_LABELS, TokenSpans
+from tui.heat import band_styles
 from tui.text import token_text
 
 BAR_WIDTH = 12

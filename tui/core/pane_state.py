@@ -1,0 +1,242 @@
+"""What a pane holds: its conversation, the message being written, its own settings and target.
+
+The pane widget shows a `PaneState` and writes what the person types into it; the session, the
+export and the history are made from it, so a pane that is not on the screen yet (or any more)
+is saved all the same. What running a pane means is decided here (`next_turn`): send the draft as
+the next message, answer a question left unanswered, regenerate the last answer (kept as a
+sibling), or, without a chat template, continue the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tui.core.conversation import ASSISTANT, USER, Conversation, ForkOrigin, Message, Reply
+from tui.core.run import new_reply, settings_record
+from tui.engine.logprobs import TokenLogprob
+from tui.engine.params import SPECS_BY_NAME, Sampling
+from tui.engine.protocol import Request, Target
+from tui.figures import CANCELLED, DONE, ERROR, IDLE, RUNNING_STATES
+
+
+@dataclass(eq=False)
+class PaneState:
+    number: int  # the pane's identity: titles, forks and exports name it; kept across restarts
+    conversation: Conversation = field(default_factory=Conversation)
+    draft: str = ""  # the next message, as typed
+    overrides: dict[str, str] = field(default_factory=dict)  # knobs as typed in the pane
+    target: Target | None = None  # None: the workbench's default target
+    label: str = ""  # what sets the pane apart in a sweep
+    heat: bool = False
+    editing: int | None = None  # a user message the draft is an edit of (sending makes a sibling)
+    cursor: int | None = None  # the message the message cursor is on (None: no cursor)
+
+    # -- what it shows ----------------------------------------------------------------------------
+    def thread(self) -> list[Message]:
+        return self.conversation.path()
+
+    def last_reply(self) -> Message | None:
+        for message in reversed(self.conversation.path()):
+            if message.is_reply:
+                return message
+        return None
+
+    def shown_reply(self) -> Message | None:
+        """The answer the heat view, the token cursor and the status line are about: the one under
+        the message cursor, else the last one."""
+        chosen = self.conversation.get(self.cursor)
+        if chosen is not None and chosen.is_reply:
+            return chosen
+        return self.last_reply()
+
+    @property
+    def running(self) -> bool:
+        reply = self.last_reply()
+        return reply is not None and reply.reply.state in RUNNING_STATES
+
+    def settle(self) -> None:
+        """Answers left running (a session saved mid-stream, a pane restored) are cancelled: no
+        run of this app writes them any more."""
+        for message in self.conversation.messages():
+            if message.reply is not None and message.reply.state in RUNNING_STATES:
+                message.reply.figures.state = CANCELLED
+
+    def copy(self, number: int) -> PaneState:
+        """Another pane like this one (its whole conversation, branches and all)."""
+        return PaneState(number, self.conversation.copy(), self.draft, dict(self.overrides), self.target,
+                         self.label, self.heat)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What running a pane does: add `user` (a message) under `parent` when there is one, then an
+    answer under it; or write on into `into`, an answer prepared but not run (a fork). `replaces`,
+    an answer that failed before writing anything, goes first; `like` is the answer being
+    regenerated (a fork's answer keeps its given start)."""
+
+    parent: Message | None
+    user: str | None = None
+    from_draft: bool = False  # `user` is the pane's draft: emptied once sent
+    into: Message | None = None
+    replaces: Message | None = None
+    like: Message | None = None
+
+
+def next_turn(state: PaneState, chat: bool, message: str | None = None, regenerate: bool = False) -> Turn | str:
+    """What running the pane does now, or why nothing can run. `message`: a message for this pane
+    from elsewhere (the message box under the panes), sent after the thread; the draft stays.
+    `regenerate`: a new answer to the last question, whatever the draft holds (it stays)."""
+    conversation = state.conversation
+    if message is not None and message.strip():
+        return Turn(conversation.last(), user=message)
+    draft = state.draft
+    if draft.strip() and not regenerate:
+        edited = conversation.get(state.editing)
+        if edited is not None and edited.role == USER:
+            return Turn(edited.parent, user=draft, from_draft=True)
+        return Turn(conversation.last(), user=draft, from_draft=True)
+    last = conversation.last()
+    if last is None:
+        return "the prompt is empty"
+    if last.role == USER or last.reply is None:
+        return Turn(last)
+    reply = last.reply
+    if reply.state == IDLE:
+        return Turn(last.parent, into=last)
+    if not chat and not regenerate and reply.state == DONE:
+        return Turn(last)  # raw text: a notebook, continued
+    failed_empty = reply.state in (ERROR, CANCELLED) and reply.wrote_nothing(last)
+    return Turn(last.parent, replaces=last if failed_empty else None, like=last)
+
+
+def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:
+    """Put the turn's messages into the conversation; the answer to write (empty, or starting with
+    a fork's given tokens), on the path. A sent draft is emptied."""
+    conversation = state.conversation
+    state.cursor = None
+    if turn.into is not None:
+        given = turn.into.reply
+        reply.tokens, reply.forced, reply.forced_chars = given.tokens, given.forced, given.forced_chars
+        reply.given_ids, reply.origin = given.given_ids, given.origin
+        turn.into.reply = reply
+        conversation.choose(turn.into)
+        return turn.into
+    if turn.replaces is not None:
+        conversation.remove(turn.replaces)
+    parent = turn.parent
+    if turn.user is not None:
+        parent = conversation.add(parent, USER, turn.user)
+        if turn.from_draft:
+            state.draft = ""
+            state.editing = None
+    answer = conversation.add(parent, ASSISTANT, reply=reply)
+    like = turn.like.reply if turn.like is not None else None
+    if like is not None and like.forced:
+        reply.tokens = like.tokens.copy(like.forced)
+        reply.forced, reply.forced_chars = like.forced, like.forced_chars
+        reply.given_ids, reply.origin = like.given_ids, like.origin
+        answer.set_content(turn.like.content[:like.forced_chars])
+    return answer
+
+
+def _chars_for_cells(content: str, cells: int) -> int:
+    """How many characters of `content` take `cells` cells in the answer view (a tab takes 4)."""
+    used = 0
+    for index, char in enumerate(content):
+        if used >= cells:
+            return index
+        used += 4 if char == "\t" else 1
+    return len(content)
+
+
+def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int | None,
+               pane_number: int, sampling: Sampling, target: Target | None) -> Reply | str:
+    """An answer that starts with `parent`'s tokens before token `at` (0-based) and the token
+    chosen there (itself, or alternative `choice`, 1 = most likely; `alternative_id` when the backend
+    named it by text only), for the model to continue from exactly those token ids; or why not."""
+    reply = parent.reply
+    tokens = reply.tokens
+    token = tokens.tokens[at]
+    if choice is None:
+        chosen = token
+    elif 1 <= choice <= len(token.top):
+        alternative = token.top[choice - 1]
+        chosen_id = alternative_id if alternative.token_id is None else alternative.token_id
+        chosen = TokenLogprob(chosen_id, alternative.text, alternative.logprob, choice, token.top)
+    else:
+        return f"this token has {len(token.top)} alternatives"
+    before = [t.token_id for t in tokens.tokens[:at]]
+    question = reply.question_ids
+    if question is None or chosen.token_id is None or None in before:
+        return "the backend did not give the token ids a fork needs"
+    start, _ = tokens.span(at)
+    fork = new_reply(sampling, target, IDLE)
+    fork.tokens = tokens.copy(at)
+    fork.tokens.add(chosen.text, [chosen])
+    fork.forced = at + 1
+    fork.forced_chars = _chars_for_cells(parent.content, start) + len(chosen.text)
+    fork.given_ids = [*question, *before, chosen.token_id]
+    fork.origin = ForkOrigin(pane_number, at + 1, chosen.text)
+    return fork
+
+
+def fork_state(parent_state: PaneState, parent: Message, fork: Reply, number: int) -> PaneState:
+    """A new pane whose thread is `parent`'s up to its question, then the fork's answer, prepared
+    with its given text: the pane's next run continues it."""
+    question = parent.parent
+    conversation = parent_state.conversation.copy(question) if question is not None else Conversation()
+    start, _ = parent.reply.tokens.span(fork.forced - 1)
+    given = parent.content[: _chars_for_cells(parent.content, start)] + fork.tokens.tokens[-1].text
+    conversation.add(conversation.last(), ASSISTANT, given, reply=fork)
+    return PaneState(number, conversation, "", dict(parent_state.overrides), parent_state.target,
+                     parent_state.label, parent_state.heat)
+
+
+def request_for(conversation: Conversation, answer: Message, sampling: Sampling, request_id: str,
+                target: Target | None) -> Request:
+    """The request that writes `answer`: the conversation before it (a fork's answer: its given
+    token ids, as they are)."""
+    reply = answer.reply
+    thread = conversation.thread_to(answer)[:-1]
+    turns = [(m.role, m.content) for m in thread]
+    if reply.given_ids is not None:
+        return Request.of(turns, sampling, request_id, prompt_ids=list(reply.given_ids), target=target)
+    return Request.of(turns, sampling, request_id, target=target)
+
+
+def comparison_start(state: PaneState) -> tuple[Conversation, str]:
+    """What a pane compared with this one starts from (f7, a sweep): the thread up to its last
+    question, which the new pane answers on its own target and settings, or the whole thread and
+    the draft when a message is being written."""
+    thread = state.conversation.path()
+    if state.draft.strip():
+        return (state.conversation.copy(thread[-1]) if thread else Conversation()), state.draft
+    questions = [m for m in thread if m.role == USER]
+    if not questions:
+        return Conversation(), ""
+    return state.conversation.copy(questions[-1]), ""
+
+
+def effective_sampling(defaults: Sampling, overrides: dict[str, str]) -> Sampling:
+    """The defaults with a pane's own knobs (blank: the default; "random"/"none": unset); ParamError
+    names the first bad one."""
+    values = {}
+    for name, raw in overrides.items():
+        spec = SPECS_BY_NAME[name]
+        text = raw.strip()
+        if text:
+            values[name] = None if spec.means_unset(text) else spec.parse(text)
+    return defaults.with_values(**values)
+
+
+def stale_reason(reply: Reply, target: Target | None, sampling: Sampling | None) -> str | None:
+    """Why an answer no longer matches its pane (the target or the settings changed since it was
+    written), or None when it does."""
+    if reply.target is not None and target is not None and reply.target.key != target.key:
+        return f"written by {reply.target.label}"
+    if sampling is not None and reply.settings is not None:
+        now = settings_record(sampling)
+        changed = [name for name, value in now.items() if name != "logprobs" and reply.settings.get(name) != value]
+        if changed:
+            return "written with other settings (" + ", ".join(changed) + ")"
+    return None

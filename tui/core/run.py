@@ -1,0 +1,74 @@
+"""One request's life: a backend's deltas become an assistant message's text, tokens and figures.
+
+The workbench's panes, `--headless` and `--batch` all run their requests through a `Run`, so an
+answer is recorded the same way wherever it was asked for. `take` is on the path of every delta:
+it only appends; the figures are brought up to date when someone reads them (a frame, the end).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tui.core.conversation import Message, Reply
+from tui.engine.params import Sampling
+from tui.engine.protocol import BackendError, Delta, Request, Target
+from tui.figures import ERROR, STREAMING, Figures
+from tui.text import one_line
+
+
+def settings_record(sampling: Sampling) -> dict[str, Any]:
+    """What an answer was asked with, as files keep it: the knobs, the chat template, the system
+    prompt and the alternatives recorded per token."""
+    return {**sampling.values, "chat_template": sampling.chat_template, "system_prompt": sampling.system_prompt,
+            "logprobs": sampling.logprobs}
+
+
+def new_reply(sampling: Sampling, target: Target | None, state: str) -> Reply:
+    return Reply(figures=Figures(state), target=target, settings=settings_record(sampling), started_at=time.time())
+
+
+class Run:
+    __slots__ = ("message", "reply", "request", "last")
+
+    def __init__(self, message: Message, request: Request) -> None:
+        if message.reply is None:
+            raise ValueError("a run writes into an assistant message with a reply")
+        self.message = message
+        self.reply: Reply = message.reply
+        self.request = request
+        self.last: Delta | None = None  # the latest delta: the running figures are read from it
+
+    def take(self, delta: Delta) -> str:
+        """Record a delta; its text (as sent: whoever shows it passes it through the gate)."""
+        text = delta.text
+        if text:
+            self.message.append(text)
+        self.reply.tokens.add(text, delta.logprobs)
+        if delta.prompt_ids is not None:
+            self.reply.prompt_ids = delta.prompt_ids
+        self.last = delta
+        return text
+
+    def streaming(self) -> None:
+        self.reply.figures.state = STREAMING
+
+    def figures(self) -> Figures:
+        """The figures so far (brought up to date from the latest delta)."""
+        figures = self.reply.figures
+        if self.last is not None:
+            figures.update(self.last)
+        return figures
+
+    def end(self, state: str, message: str = "") -> None:
+        """The run ended: its figures are final in the same step as its state."""
+        figures = self.figures()
+        figures.state = state
+        if message:
+            figures.message = message
+
+    def fail(self, exc: BaseException) -> None:
+        """End as an error with the reason, as a person reads it (a backend's message as it is,
+        anything else with its type)."""
+        reason = exc if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+        self.end(ERROR, one_line(reason))

@@ -1,0 +1,103 @@
+"""An answer's recorded tokens: where each one is in the answer's text, and how likely it was.
+
+The text is measured as the answer view shows it: tabs take four cells (see `shown_length`), other
+characters one (tui/text.py's gate maps a character to one character). The heat view colours each
+span by its probability's band, the token cursor moves over the spans, and a fork is made of the
+tokens' ids.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+
+from tui.engine.logprobs import TokenLogprob
+
+BANDS = (0.9, 0.5, 0.2, 0.05)  # lower bounds of the probability bands, most likely first
+BAND_LABELS = ("≥90%", "50–90%", "20–50%", "5–20%", "<5%")
+
+
+def band(probability: float) -> int:
+    """0 for the most likely band … 4 for the least likely."""
+    for index, bound in enumerate(BANDS):
+        if probability >= bound:
+            return index
+    return len(BANDS)
+
+
+def shown_length(text: str) -> int:
+    """How many characters a piece of text takes in the answer view (a tab is four spaces)."""
+    return len(text) + 3 * text.count("\t")
+
+
+class TokenSpans:
+    """The recorded tokens of one answer, in order, with the end of each in the shown text."""
+
+    def __init__(self) -> None:
+        self.tokens: list[TokenLogprob] = []
+        self.ends: list[int] = []
+        self.bands: list[int] = []
+        self.length = 0  # the shown text's length so far, recorded tokens or not
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def clear(self) -> None:
+        self.tokens.clear()
+        self.ends.clear()
+        self.bands.clear()
+        self.length = 0
+
+    def add(self, text: str, tokens: list[TokenLogprob] | None) -> None:
+        """A delta's text and its tokens. Their pieces give each token's share when they add up
+        to the text; otherwise (a stop string cut off, pieces that decode differently together)
+        the whole text goes to the last token."""
+        start = self.length
+        self.length += shown_length(text)
+        if not tokens:
+            return
+        pieces = [shown_length(t.text) for t in tokens]
+        if sum(pieces) != self.length - start:
+            pieces = [0] * (len(tokens) - 1) + [self.length - start]
+        end = start
+        for token, piece in zip(tokens, pieces):
+            end += piece
+            self.tokens.append(token)
+            self.ends.append(end)
+            self.bands.append(band(token.probability))
+
+    def restore(self, tokens: list[TokenLogprob], ends: list[int], length: int) -> None:
+        """Tokens and span ends as saved (checked: ends rise and stay within `length`)."""
+        self.clear()
+        self.tokens.extend(tokens)
+        self.ends.extend(ends)
+        self.bands.extend(band(t.probability) for t in tokens)
+        self.length = length
+
+    def copy(self, count: int | None = None) -> TokenSpans:
+        """The first `count` tokens (all by default), and the text up to where the last one ends
+        (all of it when every token is copied)."""
+        count = len(self.tokens) if count is None else count
+        length = self.length if count == len(self.tokens) else (self.ends[count - 1] if count else 0)
+        copied = TokenSpans()
+        copied.restore(self.tokens[:count], self.ends[:count], length)
+        return copied
+
+    def span(self, index: int) -> tuple[int, int]:
+        return (self.ends[index - 1] if index else 0), self.ends[index]
+
+    def index_at(self, offset: int) -> int | None:
+        """The token whose span holds `offset`, or None past the recorded ones."""
+        index = bisect_right(self.ends, offset)
+        return index if index < len(self.ends) else None
+
+    def within(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+        """(token index, span start, span end) of the tokens that overlap [start, end), clipped."""
+        index = bisect_right(self.ends, start)
+        while index < len(self.ends):
+            a, b = self.span(index)
+            if a >= end:
+                return
+            if b > a:
+                yield index, max(a, start), min(b, end)
+            index += 1

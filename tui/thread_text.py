@@ -1,0 +1,90 @@
+"""A thread as the answer view shows it: one text, with what to style where.
+
+With a chat template each message is a block: a question starts with "› ", an answer that is not
+the last one ends with a line of its figures; the last answer's figures are on the pane's status
+line, and its text is the end of the view's text, so that streaming only appends. Without a chat
+template (raw mode) the thread is one text the model continues: the parts the person wrote are
+styled, nothing is added between them.
+
+The text has passed the gate (tui/text.py) and its tabs are spaces, so offsets here are offsets in
+the view; a token span of the shown answer is found at `base` plus its offset in the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tui.core.conversation import USER, Message
+from tui.figures import Figures
+from tui.text import printable
+
+USER_MARK = "› "
+# Styles the view gives these kinds (tui/widgets/output_view.py).
+USER, META, SELECTED = "user", "meta", "selected"
+
+
+@dataclass
+class ThreadText:
+    text: str = ""
+    decorations: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, kind), in order
+    base: int = 0  # where the shown answer's text starts
+    starts: dict[int, int] = field(default_factory=dict)  # each message's start, by id
+
+
+def shown(text: str) -> str:
+    """Outside text as the view holds it: through the gate, tabs as four spaces."""
+    return printable(text).replace("\t", "    ")
+
+
+def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bool = True,
+                cursor: int | None = None, siblings: Callable[[Message], tuple[int, int]] | None = None,
+                label: Callable[[Message], str] = lambda message: "") -> ThreadText:
+    """The thread's text. `cursor`: the message under the message cursor (styled as selected);
+    `siblings(message)` gives (place, count) for the ‹ 2/3 › marks; `label(answer)`: who wrote it."""
+    out = ThreadText()
+    pieces: list[str] = []
+    length = 0
+
+    def put(text: str, kind: str | None = None) -> None:
+        nonlocal length
+        if not text:
+            return
+        if kind is not None:
+            out.decorations.append((length, length + len(text), kind))
+        pieces.append(text)
+        length += len(text)
+
+    last = len(thread) - 1
+    for index, message in enumerate(thread):
+        place, count = siblings(message) if siblings is not None else (1, 1)
+        branch = f"  ‹ {place}/{count} ›" if count > 1 else ""
+        if chat and message.role == USER and index:
+            put("\n\n")
+        start = out.starts[message.id] = length
+        if message is shown_answer:
+            out.base = start
+        if not chat:
+            put(shown(message.content), USER if message.role == USER else None)
+        elif message.role == USER:
+            put(USER_MARK + shown(message.content), USER)
+            put(branch, META)
+            put("\n\n")
+        else:
+            put(shown(message.content))
+            if index != last:
+                put("\n" + answer_footer(message, label(message), branch), META)
+        if message.id == cursor:
+            out.decorations.append((start, length, SELECTED))
+    out.text = "".join(pieces)
+    out.decorations.sort()
+    return out
+
+
+def answer_footer(message: Message, who: str, branch: str) -> str:
+    """'↳ demo · TTFT 49 ms · 84 tok · 266 tok/s · stop  ‹ 1/2 ›' under an earlier answer."""
+    figures = message.reply.figures if message.reply is not None else Figures()
+    parts = [who] if who else []
+    parts += [figures.state] if figures.state != "done" else []
+    parts += figures.parts()
+    return "↳ " + " · ".join(parts) + branch

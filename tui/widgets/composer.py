@@ -1,0 +1,48 @@
+"""The message box under the panes: one message to every pane (or to the marked ones), each pane
+continuing its own thread on its own target and settings (ctrl+r sends it)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+from tui.widgets.pane import PromptEditor
+
+
+class Composer(Horizontal):
+    DEFAULT_CSS = """
+    Composer { height: 2; background: $boost; padding: 0 1; }
+    Composer Label { width: auto; padding-right: 1; color: $text-muted; }
+    Composer:focus-within Label { color: $accent; text-style: bold; }
+    Composer PromptEditor { height: 2; width: 1fr; padding: 0; }
+    """
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self._text = text
+        self._to = "to all panes"
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._to, id="composer-to", markup=False)
+        yield PromptEditor(self._text, soft_wrap=True, tab_behavior="focus", compact=True, id="composer-text",
+                           placeholder="A message for every pane: ctrl+r sends it (alt+m marks panes)")
+
+    @property
+    def editor(self) -> PromptEditor:
+        return self.query_one(PromptEditor)
+
+    @property
+    def text(self) -> str:
+        return self.editor.text if self.is_mounted else self._text
+
+    def clear(self) -> None:
+        self._text = ""
+        if self.is_mounted:
+            self.editor.text = ""
+
+    def address(self, marked: list[int]) -> None:
+        """Say where a message goes: every pane, or the marked ones."""
+        self._to = f"to panes {', '.join(map(str, marked))}" if marked else "to all panes"
+        if self.is_mounted:
+            self.query_one("#composer-to", Label).update(self._to)
