@@ -22,10 +22,11 @@ bench:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev
 	.venv/bin/python -m bench
 
-# README's picture (docs/screenshot.svg): the real app on the demo model, in a virtual terminal.
+# The guide's pictures (docs/guide/images/; README shows screenshot.svg): the real app on the demo
+# model, in a virtual terminal.
 screenshot:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
-	.venv/bin/python scripts/screenshot.py docs/screenshot.svg docs/heat-view.svg
+	.venv/bin/python scripts/screenshot.py docs/guide/images/screenshot.svg docs/guide/images/heat-view.svg
 
 clean:
 	rm -rf .venv .pytest_cache

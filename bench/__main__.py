@@ -59,7 +59,7 @@ SETTLE_S = 0.3
 class Plan:
     tokens: int = 256
     # Single paired ratios vary widely on a small machine, where this process shares the cores
-    # with vLLM's busy-waiting worker (docs/performance.md): medians of many repeats.
+    # with vLLM's busy-waiting worker (docs/guide/performance.md): medians of many repeats.
     repeats: int = 21
     cancels: int = 50
     keys: int = 60

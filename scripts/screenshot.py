@@ -1,12 +1,13 @@
-"""Make README's pictures: the workbench on the demo model, answers streamed.
+"""Make the pictures of README and the guide: the workbench on the demo model, answers streamed.
 
     .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg]]     (or: make screenshot)
 
-OUT (docs/screenshot.svg): one prompt three ways: on the demo model, on the demo model with its
-LoRA adapter (the same seed), and on the demo model at temperature 0. HEAT (docs/heat-view.svg): two seeds of
-one prompt with the heat view on, a fork of pane 1 at its fifth token with the second most likely
-alternative, and the token cursor on pane 1 showing that token's alternatives. The app is the
-real one on the real engine; only the terminal is virtual.
+OUT (docs/guide/images/screenshot.svg): one prompt three ways: on the demo model, on the demo
+model with its LoRA adapter (the same seed), and on the demo model at temperature 0. HEAT
+(docs/guide/images/heat-view.svg): two seeds of one prompt with the heat view on, a fork of pane 1
+at its fifth token with the second most likely alternative, and the token cursor on pane 1 showing
+that token's alternatives. The app is the real one on the real engine; only the terminal is
+virtual.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ async def save(app: WorkbenchApp, pilot, out: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.svg").resolve()
-    heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/heat-view.svg").resolve()
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/guide/images/screenshot.svg").resolve()
+    heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/guide/images/heat-view.svg").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # as --demo does: a small model, a small cache
     term = divert_output_to_log(locations.log_dir() / "screenshot.log")  # vLLM's own output stays out
