@@ -126,12 +126,12 @@ def bradley_terry(votes: Iterable[Vote], *, anchor: str | None = None,
     return dict(zip(games.names, ratings.tolist()))
 
 
-def bootstrap_intervals(votes: Iterable[Vote], rounds: int = 1000, seed: int = 0, level: float = 0.95, *,
-                        anchor: str | None = None, targets: Iterable[str] = ()) -> dict[str, tuple[float, float]]:
-    """Each target's percentile interval of ratings refitted on `rounds` resamplings of the votes
-    (as many votes, drawn with replacement), reproducible for a given seed."""
-    if rounds < 1 or not 0 < level < 1:
-        raise ValueError(f"need rounds ≥ 1 and 0 < level < 1, not rounds={rounds}, level={level}")
+def bootstrap_ratings(votes: Iterable[Vote], rounds: int = 1000, seed: int = 0, *, anchor: str | None = None,
+                      targets: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Each target's ratings refitted on `rounds` resamplings of the votes (as many votes, drawn
+    with replacement), reproducible for a given seed."""
+    if rounds < 1:
+        raise ValueError(f"need rounds ≥ 1, not {rounds}")
     games = _games(votes, targets)
     if not games.names:
         return {}
@@ -140,9 +140,18 @@ def bootstrap_intervals(votes: Iterable[Vote], rounds: int = 1000, seed: int = 0
     # multinomial over the cells, which is cheap however many votes there are.
     draws = (np.random.default_rng(seed).multinomial(total, games.count / total, size=rounds) if total
              else np.zeros((rounds, 0)))
-    ratings = _on_scale(np.array([_strengths(games, draw.astype(float)) for draw in draws]), games.names, anchor)
-    low, high = np.quantile(ratings, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return {name: (float(a), float(b)) for name, a, b in zip(games.names, low, high)}
+    fits = np.array([_strengths(games, draw.astype(float)) for draw in draws])
+    return dict(zip(games.names, _on_scale(fits, games.names, anchor).T))
+
+
+def bootstrap_intervals(votes: Iterable[Vote], rounds: int = 1000, seed: int = 0, level: float = 0.95, *,
+                        anchor: str | None = None, targets: Iterable[str] = ()) -> dict[str, tuple[float, float]]:
+    """Each target's percentile interval of its bootstrap ratings: the middle `level` of them."""
+    if not 0 < level < 1:
+        raise ValueError(f"need 0 < level < 1, not {level}")
+    samples = bootstrap_ratings(votes, rounds, seed, anchor=anchor, targets=targets)
+    return {name: tuple(np.quantile(ratings, [(1 - level) / 2, (1 + level) / 2]).tolist())
+            for name, ratings in samples.items()}
 
 
 @dataclass(frozen=True)
