@@ -74,7 +74,8 @@ def scipy_ratings(votes: list[Vote]) -> dict[str, float]:
     def hessian(theta):
         p = left_wins(theta)
         spread, matrix = p * (1 - p), np.zeros((n + 1, n + 1))
-        for rows, columns, sign in ((first, first, 1), (second, second, 1), (first, second, -1), (second, first, -1)):
+        for rows, columns, sign in ((first, first, 1), (second, second, 1),
+                                    (first, second, -1), (second, first, -1)):
             np.add.at(matrix, (rows, columns), sign * spread)
         return matrix[:n, :n]
 
@@ -120,8 +121,9 @@ def test_an_anchor_target_sits_at_1000_and_the_gaps_stay():
 def test_a_target_that_only_ever_won_rates_finitely_and_the_prior_weighs_one_drawn_game():
     """Two targets, x beating y n times: by symmetry θx = −θy = t, and the fit's equation is
     n·(1 − σ(2t)) = σ(t) − ½ (the data's pull against the virtual draw's)."""
-    for n in (1, 10, 100):
+    for n, gap in ((1, 263), (10, 581), (100, 943)):  # the gaps the module's docstring quotes
         ratings = bradley_terry([vote("x", "y", "a")] * n)
+        assert round(ratings["x"] - ratings["y"]) == gap
         t = (ratings["x"] - 1000) / ELO
         sigma = lambda u: 1 / (1 + math.exp(-u))  # noqa: E731
         assert math.isfinite(t) and t > 0
@@ -244,14 +246,17 @@ def test_position_bias_counts_the_left_answers_wins_among_decisive_votes():
 
 
 def test_leaderboard_rows_counts_and_order():
-    rows = leaderboard(SMALL, rounds=50)
-    assert [row.name for row in rows] == sorted(bradley_terry(SMALL), key=bradley_terry(SMALL).get, reverse=True)
+    rows, ratings = leaderboard(SMALL, rounds=50), bradley_terry(SMALL)
+    assert [row.name for row in rows] == sorted(ratings, key=ratings.get, reverse=True)
     by_name = {row.name: row for row in rows}
     x = by_name["x"]
     assert (x.battles, x.wins, x.losses, x.ties, x.both_bad) == (6, 3, 1, 1, 1)
     assert x.win_rate == pytest.approx(4 / 6)
-    assert x.rating == bradley_terry(SMALL)["x"] and (x.low, x.high) == bootstrap_intervals(SMALL, 50)["x"]
+    assert x.rating == ratings["x"] and (x.low, x.high) == bootstrap_intervals(SMALL, 50)["x"]
     assert sum(row.wins for row in rows) == sum(row.losses for row in rows) == 5
+    # Equal ratings: by name.
+    even = [vote("zed", "amy", "a"), vote("amy", "zed", "a")]
+    assert [row.name for row in leaderboard(even, rounds=5)] == ["amy", "zed"]
 
 
 def test_csv_and_json_say_the_same_and_keep_names_harmless():

@@ -2,8 +2,8 @@
 scale, bootstrap intervals, and the plain counts a reader checks them against (pairwise win rates,
 the lean towards the answer shown first), rendered as CSV and JSON.
 
-The model: target i has a strength θᵢ and beats j with probability σ(θᵢ − θⱼ) = 1 / (1 + e^(θⱼ − θᵢ)).
-A vote scores 1 for the winner and 0 for the loser. A tie scores ½ to each side, and so does
+The model: target i has a strength θᵢ and beats j with probability
+σ(θᵢ − θⱼ) = 1 / (1 + e^(θⱼ − θᵢ)). A vote scores 1 for the winner and 0 for the loser. A tie scores ½ to each side, and so does
 "both bad": it says both answers failed, not that one was better, and it is evidence that the two
 are close; lmarena counts its "tie (bothbad)" as a tie too. The log-likelihood of the votes is
 Σ s·log σ(θᵢ − θⱼ) + (1 − s)·log σ(θⱼ − θᵢ), s being i's score, as in lmarena's fit.
@@ -12,7 +12,9 @@ The prior: each target also plays one virtual game against a virtual target of s
 Without it a target that never lost (or never won) has no finite maximum (its θ runs to ±∞), and
 groups of targets that never met have no common zero. With it the log-likelihood is strictly
 concave, so its maximum exists, is unique and Newton's method finds it; one game weighs little
-once a target has a few dozen real ones. Ratings are then shown as
+once a target has a few dozen real ones (a target that won all of 1, 10 or 100 votes against
+another rates 263, 581 or 943 points above it, where the bare maximum is infinitely far).
+Ratings are then shown as
 R = 1000 + 400·(θ − θ̄)/ln 10 (400 points: odds of 10 to 1), θ̄ being the mean strength, or the
 anchor target's, which then sits at 1000.
 """
@@ -118,7 +120,8 @@ def _on_scale(theta: np.ndarray, names: Sequence[str], anchor: str | None) -> np
 def bradley_terry(votes: Iterable[Vote], *, anchor: str | None = None,
                   targets: Iterable[str] = ()) -> dict[str, float]:
     """Each target's maximum-likelihood rating (see the module's docstring), by name. `targets`
-    adds targets with no votes yet; they rate as the mean, which is all the prior knows."""
+    adds targets with no votes yet: they sit at the prior's zero, near the mean, which is all
+    that is known of them."""
     games = _games(votes, targets)
     if not games.names:
         return {}
