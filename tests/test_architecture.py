@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tui"
@@ -29,6 +32,22 @@ def test_engine_layer_has_no_textual():
     offenders = [str(p.relative_to(PACKAGE)) for p in (PACKAGE / "engine").rglob("*.py")
                  if "textual" in imported_roots(p)]
     assert offenders == []
+
+
+def test_the_arena_imports_neither_textual_nor_vllm():
+    """The arena's records and maths serve the UI, files and tests alike."""
+    offenders = [str(p.relative_to(PACKAGE)) for p in (PACKAGE / "arena").rglob("*.py")
+                 if {"textual", "vllm"} & imported_roots(p)]
+    assert offenders == []
+
+
+def test_importing_the_arena_loads_neither_textual_nor_vllm():
+    """Nor through a module of ours it imports."""
+    probe = ("import sys, tui.arena.votes, tui.arena.rating; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'vllm'}))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE.parent, env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
+    assert result.stdout.strip() == "[]"
 
 
 def test_only_the_engine_layer_imports_vllm():
