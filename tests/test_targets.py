@@ -256,12 +256,15 @@ async def test_the_picker_filters_as_you_type():
 
         def listed() -> list[str]:
             options = picker.query_one("OptionList")
-            return [str(options.get_option_at_index(i).prompt).split("  ")[0] for i in range(options.option_count)]
+            return [str(options.get_option_at_index(i).prompt)[2:].split("  ")[0] for i in range(options.option_count)]
 
         assert len(listed()) == 4
+        marks = [str(picker.query_one("OptionList").get_option_at_index(i).prompt)[:2] for i in range(4)]
+        assert marks == ["● ", "  ", "  ", "  "]  # the pane's target now
         await pilot.press(*"zzz")
         await pilot.pause()
         assert listed() == []
+        assert "no target matches 'zzz'" in str(picker.query_one(".dialog-error").render())
         await pilot.press("enter")  # nothing to choose: the picker stays
         await pilot.pause()
         assert app.screen is picker

@@ -77,6 +77,12 @@ class WorkbenchApp(App):
         super().notify(one_line(message, 1000), title=one_line(title, 100), severity=severity,
                        timeout=timeout, markup=False)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c, typed by habit to quit: say how (Textual's own says it in markup, and every
+        notification here is plain text)."""
+        self.notify("Press ctrl+q to quit (it saves the session). In a text box ctrl+c copies.",
+                    title="Do you want to quit?")
+
     # -- start -------------------------------------------------------------------------------------
     def get_default_screen(self) -> WorkbenchScreen:
         # The workbench is the first screen itself: pushed over a blank default screen, it would

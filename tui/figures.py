@@ -52,26 +52,37 @@ class Figures:
             figures.update(delta)
         return figures
 
-    def parts(self) -> list[str]:
-        """['TTFT 49 ms', '84 tok', '266 tok/s', 'stop']: what is known, in that order."""
+    def parts(self, short: bool = False) -> list[str]:
+        """['TTFT 49 ms', '84 tok', '266 tok/s', 'stop']: what is known, in that order; `short`:
+        ['49ms', '84t', '266t/s'] (no finish reason), for narrow panes."""
         parts = []
         if self.ttft_ms is not None:
-            parts.append(f"TTFT {self.ttft_ms:.0f} ms")
+            parts.append(f"{self.ttft_ms:.0f}ms" if short else f"TTFT {self.ttft_ms:.0f} ms")
         if self.tokens:
-            parts.append(f"{self.tokens} tok")
+            parts.append(f"{self.tokens}t" if short else f"{self.tokens} tok")
         if self.tok_s is not None:
-            parts.append(f"{self.tok_s:.0f} tok/s")
-        if self.finish_reason:
+            parts.append(f"{self.tok_s:.0f}t/s" if short else f"{self.tok_s:.0f} tok/s")
+        if self.finish_reason and not short:
             parts.append(self.finish_reason)
         return parts
 
-    def engine_parts(self) -> list[str]:
-        """['queued 2 ms', 'prefill 31 ms', 'decode 1.20 s', 'cached 96/128']: what is known."""
+    @property
+    def before_engine_ms(self) -> float | None:
+        """The part of the time to the first token the engine's own timings do not cover: from
+        the request leaving the app to the engine queueing it (the chat template, tokenizing, the
+        engine busy with its step, the way between the processes)."""
+        if self.ttft_ms is None or self.queued_ms is None or self.prefill_ms is None:
+            return None
+        return max(0.0, self.ttft_ms - self.queued_ms - self.prefill_ms)
+
+    def engine_parts(self, short: bool = False) -> list[str]:
+        """['to the engine 12 ms', 'queued 2 ms', 'prefill 31 ms', 'decode 1.20 s', 'cached 96/128']:
+        what is known; the first three add up to the time to the first token."""
+        names = ("to engine", "q", "prefill", "dec") if short else ("to the engine", "queued", "prefill", "decode")
         parts = []
-        for name, value in (("queued", self.queued_ms), ("prefill", self.prefill_ms),
-                            ("decode", self.decode_ms)):
+        for name, value in zip(names, (self.before_engine_ms, self.queued_ms, self.prefill_ms, self.decode_ms)):
             if value is not None:
-                parts.append(f"{name} {_duration(value)}")
+                parts.append(f"{name} {_duration(value, short)}")
         if self.cached_tokens is not None and self.prompt_tokens:
             parts.append(f"cached {self.cached_tokens}/{self.prompt_tokens}")
         return parts
@@ -96,7 +107,8 @@ class Figures:
             "finish_reason": self.finish_reason,
         }
         if engine:
-            record.update(queued_ms=_round(self.queued_ms), prefill_ms=_round(self.prefill_ms),
+            record.update(before_engine_ms=_round(self.before_engine_ms), queued_ms=_round(self.queued_ms),
+                          prefill_ms=_round(self.prefill_ms),
                           decode_ms=_round(self.decode_ms), prompt_tokens=self.prompt_tokens,
                           cached_tokens=self.cached_tokens)
         return record
@@ -110,7 +122,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _duration(ms: float) -> str:
+def _duration(ms: float, short: bool = False) -> str:
+    if short:
+        return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 

@@ -111,7 +111,7 @@ def print_logprobs(tokens: list[TokenLogprob], out) -> None:
         rank = f"rank {token.rank}" if token.rank is not None else "rank >"
         alternatives = "  ".join(f"{token_text(a.text, 16)} {a.probability:.3f}" for a in token.top)
         print(f"{place:>5}  {token_text(token.text, 16):<16} p {token.probability:.3f}  "
-              f"({token.logprob:.3f})  {rank:<7}│ {alternatives}", file=out)
+              f"({token.logprob:.3f})  {rank:<7} │ {alternatives}", file=out)
 
 
 def engine_line(figures: Figures) -> str:

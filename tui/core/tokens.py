@@ -15,6 +15,7 @@ from tui.engine.logprobs import TokenLogprob
 
 BANDS = (0.9, 0.5, 0.2, 0.05)  # lower bounds of the probability bands, most likely first
 BAND_LABELS = ("≥90%", "50–90%", "20–50%", "5–20%", "<5%")
+SHORT_BAND_LABELS = ("90", "50", "20", "5", "<5")  # for narrow panes: each band's lower bound
 
 
 def band(probability: float) -> int:

@@ -154,6 +154,10 @@ class Sampling:
                 f"max_tokens must be below the model's context length ({max_model_len})"
             )
 
+    def compact_summary(self) -> str:
+        """'T0.8 p0.95 seed42 max100': the summary in less room (narrow panes' titles)."""
+        return " ".join(part.replace(" ", "") for part in self.summary().split(" · "))
+
     def summary(self, names: tuple[str, ...] | None = None) -> str:
         """Short 'T 0.8 · p 0.95 · seed 42 · max 100' text for headers and logs."""
         specs = MAIN_SPECS if names is None else tuple(SPECS_BY_NAME[n] for n in names)

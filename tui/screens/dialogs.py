@@ -67,7 +67,9 @@ class TargetPicker(Dialog):
             yield Static(Text(self._title), classes="dialog-title")
             yield Input(placeholder="type to filter", id="filter")
             yield OptionList()
-            yield Static(Text("type to filter · ↑↓ choose · enter: this target · esc: cancel"), classes="dialog-hint")
+            yield Static("", classes="dialog-error", markup=False)
+            yield Static(Text("type to filter · ↑↓ choose · enter: this target · esc: cancel · ● the pane's now"),
+                         classes="dialog-hint")
 
     def on_mount(self) -> None:
         self._show("")
@@ -89,13 +91,20 @@ class TargetPicker(Dialog):
         self._shown = [index for _, index, _, _ in scored]
         options = self.query_one(OptionList)
         options.clear_options()
-        options.add_options([self._option(label, offsets, self._targets[index][1])
+        current = self._current.key if self._current is not None else None
+        options.add_options([self._option(label, offsets, self._targets[index][1],
+                                          self._targets[index][0].key == current)
                              for _, index, label, offsets in scored])
         options.highlighted = 0 if scored else None
+        options.display = bool(scored)
+        none = f"no target matches {query!r}: backspace to widen the filter" if not scored else ""
+        self.query_one(".dialog-error", Static).update(Text(one_line(none, 200)))
 
     @staticmethod
-    def _option(label: str, matched, note: str) -> Option:
-        line = Text(label, style="bold")
+    def _option(label: str, matched, note: str, current: bool) -> Option:
+        line = Text("● " if current else "  ", style="bold")
+        line.append(label, style="bold")
+        matched = [offset + 2 for offset in matched]
         for offset in matched:
             line.stylize("underline", offset, offset + 1)
         if note:

@@ -26,6 +26,7 @@ from tui.engine.protocol import Backend, BackendError, Target
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
 from tui.text import one_line, printable
 from tui.thread_text import shown, thread_text
+from tui.widgets.fit import fit_parts
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
@@ -41,30 +42,58 @@ _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold ye
 def status_text(figures: Figures, branch: str = "", stale: str | None = None) -> Text:
     """The status line under an answer: the state in its colour, then the figures; ‹ 2/3 › when
     the answer has siblings; why it no longer matches its pane (another target, other settings)."""
-    text = Text()
-    if stale:
-        text.append("stale", style="bold yellow")
-        text.append(f" ({stale}) · ", style="yellow")
-    text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
-    if figures.state == ERROR and figures.message:
-        text.append(f": {figures.message}", style="red")
-        return text
-    if figures.state == QUEUED:
-        text.append(" (engine loading)", style="dim")
-    for part in figures.parts():
-        text.append(f" · {part}")
-    if branch:
-        text.append(f" · {branch}", style="bold")
-    return text
+    return status_texts(figures, branch, stale)[0]
+
+
+def status_texts(figures: Figures, branch: str = "", stale: str | None = None) -> list[Text]:
+    """The status line in its forms, longest first (a narrow pane shows the first that fits)."""
+    forms = []
+    for short, reason in ((False, True), (False, False), (True, False)):
+        text = Text()
+        if stale:
+            text.append("stale", style="bold yellow")
+            text.append(f" ({stale})" if reason else "", style="yellow")
+            text.append(" · ")
+        text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
+        if figures.state == ERROR and figures.message:
+            if not short:
+                text.append(f": {figures.message}", style="red")
+            forms.append(text)
+            continue
+        if figures.state == QUEUED and not short:
+            text.append(" (engine loading)", style="dim")
+        for part in figures.parts(short):
+            text.append(f" · {part}")
+        if branch:
+            text.append(f" · {branch}" if not short else f" {branch.replace(' ', '')}", style="bold")
+        forms.append(text)
+    return forms
+
+
+def engine_texts(figures: Figures) -> list[Text]:
+    """The line under the status with the X-ray on: where the request's time went in the engine
+    (long, then short forms)."""
+    forms = []
+    for short in (False, True):
+        text = Text("engine", style="dim")
+        for part in figures.engine_parts(short) or ["–"]:
+            text.append(f" · {part}")
+        forms.append(text)
+    return forms
 
 
 def engine_text(figures: Figures) -> Text:
-    """The line under the status with the X-ray on: where the request's time went in the engine."""
-    text = Text("engine", style="dim")
-    parts = figures.engine_parts()
-    for part in parts or ["–"]:
-        text.append(f" · {part}")
-    return text
+    return engine_texts(figures)[0]
+
+
+def title_parts(number: int, label: str, target: str, short_target: str, fork: tuple[str, str],
+                summary: tuple[str, str]) -> tuple[list[list[str]], list[int]]:
+    """A pane's title in parts with their forms (longest first, "" to leave one out), and the
+    order in which they give way when the title does not fit: the settings first, then the fork,
+    then the target, then the sweep's label; the number stays."""
+    parts = [[str(number)], [label, ""] if label else [""], [target, short_target, ""] if target else [""],
+             [*fork, ""] if fork[0] else [""], [*summary, ""] if summary[0] else [""]]
+    return parts, [4, 3, 4, 2, 3, 2, 1]
 
 
 class PromptEditor(TextArea):
@@ -94,7 +123,7 @@ class Pane(Vertical):
         width: 1fr;  /* the workbench sets a fixed width when panes overflow the screen */
         min-width: 38;
         height: 1fr;
-        border: round $panel-lighten-2;
+        border: round $foreground 25%;  /* seen on light themes and in 256 colours too */
         border-title-color: $text;
         border-subtitle-color: $text-muted;
     }
@@ -150,6 +179,7 @@ class Pane(Vertical):
         self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
         self._stale: str | None = None  # why the answer shown no longer matches the pane
         self._drawable = False
+        self._title_forms: tuple[list[list[str]], list[int]] = ([[str(state.number)]], [])
         self.thread_starts: dict[int, int] = {}  # where each message starts in the view's text
         self._view_has_run = False  # the running answer is the end of the thread shown
         self.set_class(state.heat, "-heat")
@@ -168,8 +198,8 @@ class Pane(Vertical):
         yield Static("", classes="pane-parting", markup=False)
         yield OutputView()
         yield TokenPanel(classes="pane-token")
-        yield StatusLine(self._status_text(), classes="pane-status")
-        yield StatusLine(engine_text(self.figures), classes="pane-engine")
+        yield StatusLine(self._status_texts(), classes="pane-status")
+        yield StatusLine(engine_texts(self.figures), classes="pane-engine")
 
     def on_mount(self) -> None:
         # Kept, not queried: flush() runs every frame while streaming.
@@ -318,9 +348,12 @@ class Pane(Vertical):
             summary = "invalid settings"
         reply = self.reply
         origin = reply.reply.origin if reply is not None else None
-        parts = [str(self.number), self.label, self.target_label, origin.title if origin is not None else "", summary]
-        # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
-        self.border_title = Text(" · ".join(printable(part) for part in parts if part))
+        compact = sampling.compact_summary() if sampling is not None else summary
+        fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
+        self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
+                                  printable(target.adapter or target.model.split("/")[-1]) if target else "",
+                                  (printable(fork[0]), fork[1]), (summary, compact))
+        self._fit_title()
         stale = None
         if reply is not None and not self.running and reply.reply.state != "idle":
             stale = stale_reason(reply.reply, target, sampling)
@@ -328,6 +361,15 @@ class Pane(Vertical):
             self._stale = stale
             if self._drawable:
                 self._show_figures()
+
+    def _fit_title(self) -> None:
+        # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
+        parts, steps = self._title_forms
+        width = self.size.width - 4 if self.size.width else 200  # the corners and a space each side
+        self.border_title = Text(fit_parts(parts, max(1, width), steps))
+
+    def on_resize(self) -> None:
+        self._fit_title()
 
     def on_param_field_changed(self, event: ParamField.Changed) -> None:
         self.sync()
@@ -337,6 +379,9 @@ class Pane(Vertical):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.state.draft = self.editor.text
+        if self.has_class("-has-error") and self.state.draft.strip():
+            errors = self.field_errors()  # "not run: the prompt is empty" is not true any more
+            self.show_error(errors[0] if errors else None)
         self.post_message(self.Changed())
 
     def set_draft(self, text: str) -> None:
@@ -444,6 +489,8 @@ class Pane(Vertical):
         if run.reply.state in (DONE, CANCELLED, ERROR):
             return  # ended already (cancelled, then the worker's own CancelledError)
         run.end(state, message)
+        if state == ERROR and message:
+            self.show_error(f"error: {message}")  # whole, wrapped: the status line has room for little
         self.post_message(self.Changed())
 
     def flush(self) -> bool:
@@ -475,20 +522,20 @@ class Pane(Vertical):
             if self._drawable:
                 self._show_figures()
 
-    def _status_text(self) -> Text:
+    def _status_texts(self) -> list[Text]:
         reply = self.reply
         branch = ""
         if reply is not None:
             place, count = self.state.conversation.siblings(reply)
             branch = f"‹ {place}/{count} ›" if count > 1 else ""
-        return status_text(self.figures, branch, self._stale)
+        return status_texts(self.figures, branch, self._stale)
 
     def _show_figures(self) -> None:
         figures = self.figures
         self._shown_state = figures.state
-        self._status.set_text(self._status_text())
+        self._status.set_text(self._status_texts())
         if self._show_engine:
-            self._engine_status.set_text(engine_text(figures))
+            self._engine_status.set_text(engine_texts(figures))
 
     # -- the heat view and the token cursor ----------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, HorizontalScroll
+from textual.containers import HorizontalScroll, Vertical
 from textual.message import Message
 from rich.text import Text
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -17,13 +17,13 @@ from tui.text import printable
 from tui.widgets.param_field import ParamField
 
 
-class SettingsBar(Horizontal):
+class SettingsBar(Vertical):
     DEFAULT_CSS = """
     SettingsBar { height: auto; background: $boost; padding: 0 1; }
     SettingsBar HorizontalScroll { height: 1; width: 1fr; scrollbar-size-horizontal: 0; }
     SettingsBar .title { width: auto; text-style: bold; padding-right: 1; }
-    SettingsBar .more { display: none; }
-    SettingsBar.-show-more .more { display: block; }
+    SettingsBar .more-row { display: none; height: 1; }
+    SettingsBar.-show-more .more-row { display: block; }
     SettingsBar Checkbox { height: 1; border: none; padding: 0; margin-right: 1; background: transparent; }
     SettingsBar #system-prompt { width: 30; height: 1; }
     SettingsBar #default-target { width: 30; display: none; }
@@ -43,7 +43,7 @@ class SettingsBar(Horizontal):
         self._system = system_prompt
         # Every knob, mounted or not: the optional ones are mounted when first shown (show_more).
         self._fields = [ParamField(spec, raw.get(spec.name, spec.format(spec.default)), inherit=False,
-                                   classes=None if spec.main else "more", owner=self) for spec in PARAM_SPECS]
+                                   owner=self) for spec in PARAM_SPECS]
         self._more_built = False
 
     def compose(self) -> ComposeResult:
@@ -56,6 +56,9 @@ class SettingsBar(Horizontal):
             yield Label("system", classes="title")
             yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
             yield Static("", classes="settings-error", markup=False)
+        # The optional knobs (ctrl+o) on a line of their own: on the first, they pushed the system
+        # prompt out of sight even at 200 columns.
+        yield HorizontalScroll(classes="more-row")
 
     def on_mount(self) -> None:
         self.set_class(len(self._targets) > 1, "-targets")
@@ -99,7 +102,7 @@ class SettingsBar(Horizontal):
         if show and not self._more_built and self.is_mounted:
             self._more_built = True
             more = [f for f in self._fields if not f.spec.main]
-            self.query_one(HorizontalScroll).mount(*more, before=self._chat_box)
+            self.query_one(".more-row", HorizontalScroll).mount(Label("more", classes="title"), *more)
 
     def raw_values(self) -> dict[str, str]:
         return {f.spec.name: f.raw for f in self.fields()}

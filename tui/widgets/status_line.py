@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -10,6 +12,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from tui.render import repaint
+from tui.widgets.fit import fit
 from tui.render.plain import Frame, PlainLines
 
 
@@ -18,21 +21,27 @@ class StatusLine(PlainLines):
     StatusLine { height: 1; width: 1fr; padding: 0 1; background: $panel; }
     """
 
-    def __init__(self, text: Text | None = None, *, classes: str | None = None) -> None:
+    def __init__(self, text: Text | Sequence[Text] | None = None, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
-        self._text = text or Text()
+        self._forms: tuple[Text, ...] = _forms(text or Text())
+        self._text = self._forms[0]  # the form that fits the width it was last drawn at
+        self._fitted_to: int | None = None
         self._strip: Strip | None = None
         self._framed: Strip | None = None
         self._style = None
 
     @property
     def text(self) -> Text:
-        return self._text
+        """The status in full (a narrow line shows a shorter form of it)."""
+        return self._forms[0]
 
-    def set_text(self, text: Text) -> None:
-        if text == self._text:
+    def set_text(self, text: Text | Sequence[Text]) -> None:
+        """The status, or its forms longest first: the line shows the first that fits."""
+        forms = _forms(text)
+        if forms == self._forms:
             return
-        self._text = text
+        self._forms = forms
+        self._fitted_to = None
         self._strip = self._framed = None
         # Same size and styles: no need for Textual's refresh messages. The line's content only
         # (padding unchanged), which repaint marks without walking the styles.
@@ -59,8 +68,8 @@ class StatusLine(PlainLines):
         cells as `render_line` padded by `plain_line`: tests/test_render_equivalence.py); None when
         Rich's or Strip's way is needed."""
         style = self.base_style
-        segments = _simple_segments(self._text, style, self.app.console.get_style)
         content_width = width - frame.pad_left - frame.pad_right
+        segments = _simple_segments(self._fitted(content_width), style, self.app.console.get_style)
         if segments is None or content_width < 0:
             return None
         used = sum(cell_len(segment.text) for segment in segments)
@@ -85,8 +94,14 @@ class StatusLine(PlainLines):
         if y != 0:
             return Strip.blank(width, style)
         if self._strip is None or self._strip.cell_length != width:
-            self._strip = self.text_strip(self._text, style, width)
+            self._strip = self.text_strip(self._fitted(width), style, width)
         return self._strip
+
+    def _fitted(self, width: int) -> Text:
+        if width != self._fitted_to:
+            self._text = fit(self._forms, width) if width > 0 else self._forms[0]
+            self._fitted_to = width
+        return self._text
 
     def text_strip(self, text: Text, style: Style, width: int) -> Strip:
         """The text on the base style, cropped or extended to the width: what Rich's rendering
@@ -96,6 +111,10 @@ class StatusLine(PlainLines):
         if segments is None:
             return Strip(list(text.render(self.app.console))).apply_style(style).crop_extend(0, width, style)
         return Strip(segments).crop_extend(0, width, style)
+
+
+def _forms(text: Text | Sequence[Text]) -> tuple[Text, ...]:
+    return (text,) if isinstance(text, Text) else tuple(text) or (Text(),)
 
 
 def _simple_segments(text: Text, base: Style, get_style) -> list[Segment] | None:

@@ -12,9 +12,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.engine.logprobs import mean_logprob, perplexity, short_mode_label
-from tui.core.tokens import BAND_LABELS, TokenSpans
+from tui.core.tokens import BAND_LABELS, SHORT_BAND_LABELS, TokenSpans
 from tui.heat import band_styles
 from tui.text import token_text
+from tui.widgets.fit import fit
 
 BAR_WIDTH = 12
 
@@ -37,19 +38,29 @@ class HeatLegend(Widget):
             self.refresh()
 
     def render(self) -> Text:
-        text = Text("heat", style="bold")
+        return fit(self.forms(), max(1, self.size.width - 2))
+
+    def forms(self) -> list[Text]:
+        """The legend, longest first: a narrow pane shows the first that fits."""
         if not self.recorded:
-            text.append(" · no probabilities recorded for this answer: run it again (f5)", style="dim")
-            return text
-        for style, label in zip(band_styles(self.app.get_css_variables()), BAND_LABELS):
-            if not style:  # the most likely tokens are not tinted
-                text.append(f" plain {label}")
-                continue
-            text.append(" ")
-            text.append("  ", style=style)
-            text.append(f" {label}")
-        text.append(f" · {short_mode_label(self.mode)}", style="dim")
-        return text
+            return [Text.assemble(("heat", "bold"), (f" · {note}", "dim")) for note in (
+                "no probabilities recorded for this answer: run it again (f5)", "not recorded: run again (f5)",
+                "not recorded")] + [Text("heat", style="bold")]
+        styles = band_styles(self.app.get_css_variables())
+        forms = []
+        for labels, mode in ((BAND_LABELS, True), (BAND_LABELS, False), (SHORT_BAND_LABELS, False)):
+            text = Text("heat", style="bold")
+            for style, label in zip(styles, labels):
+                if not style:  # the most likely tokens are not tinted
+                    text.append(f" plain {label}" if mode else f" {label}")
+                    continue
+                text.append(" ")
+                text.append("  ", style=style)
+                text.append(f" {label}")
+            if mode:
+                text.append(f" · {short_mode_label(self.mode)}", style="dim")
+            forms.append(text)
+        return forms
 
 
 class TokenPanel(Widget):
@@ -72,30 +83,36 @@ class TokenPanel(Widget):
 
     def render(self) -> Text:
         spans, index = self.spans, self.index
+        width = max(1, self.size.width - 2)
         if spans is None or index is None or not 0 <= index < len(spans):
-            return Text("no token under the cursor", style="dim")
+            return fit([Text("no token under the cursor", style="dim")], width)
         token = spans.tokens[index]
-        variables = self.app.get_css_variables()
-        accent = variables.get("accent", "yellow")
-        text = Text()
-        text.append(f"token {index + 1} of {len(spans)}  ", style="dim")
-        text.append(token_text(shown_piece(token.text, spans, index, self.answer)), style="bold")
+        accent = self.app.get_css_variables().get("accent", "yellow")
+        piece = token_text(shown_piece(token.text, spans, index, self.answer))
         rank = f"rank {token.rank}" if token.rank is not None else f"not in the top {len(token.top)}"
-        text.append(f"  p {token.probability:.3f}  logprob {_number(token.logprob)}  {rank}")
+        lines = [fit([Text.assemble((f"token {index + 1} of {len(spans)}  ", "dim"), (piece, "bold"), tail)
+                      for tail in (f"  p {token.probability:.3f}  logprob {_number(token.logprob)}  {rank}",
+                                   f"  p {token.probability:.3f}  {rank}", f" {token.probability:.3f}")], width)]
+        column = 14 if width >= 40 else 10
+        bar = max(3, min(BAR_WIDTH, width - (4 + column + 8 + 2)))
+        wide = width >= 4 + column + 8 + bar + 10  # room for "  ← chosen" after the bar
         for place, alt in enumerate(token.top, 1):
-            p = alt.probability
             chosen = alt.token_id == token.token_id if token.token_id is not None else alt.text == token.text
-            text.append(f"\n {place:>2} ", style="dim")
-            text.append(f"{token_text(alt.text, 14):<14}", style="bold" if chosen else "")
-            text.append(f" {p:6.3f} ")
-            text.append(_bar(p), style=accent if chosen else "dim")
+            row = Text(f" {place:>2} ", style="dim")
+            row.append(f"{token_text(alt.text, column):<{column}}", style="bold" if chosen else "")
+            row.append(f" {alt.probability:6.3f} ")
+            row.append(_bar(alt.probability, bar), style=accent if chosen else "dim")
             if chosen:
-                text.append("  ← chosen", style="dim")
+                row.append("  ← chosen" if wide else " ◀", style="dim")
+            lines.append(fit([row], width))
         mean = mean_logprob(spans.tokens)
         if mean is not None:
-            text.append(f"\nanswer: mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", style="dim")
-        text.append("\n←→ token  ↑↓ line  pgup/pgdn page  home/end  esc leave", style="dim")
-        return text
+            lines.append(fit([Text(f"answer: mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", style="dim"),
+                              Text(f"mean logprob {mean:.3f} · ppl {perplexity(mean):.2f}", style="dim")], width))
+        lines.append(fit([Text(hint, style="dim") for hint in (
+            "←→ token  ↑↓ line  pgup/pgdn page  home/end  enter/1-9 fork  esc leave",
+            "←→ ↑↓ move · enter/1-9 fork · esc", "←→↑↓ · enter fork · esc")], width))
+        return Text("\n").join(lines)
 
 
 def shown_piece(piece: str, spans: TokenSpans, index: int, answer: str) -> str:
@@ -110,8 +127,8 @@ def shown_piece(piece: str, spans: TokenSpans, index: int, answer: str) -> str:
     return f"{piece or '∅'} (a piece of the next character)"
 
 
-def _bar(p: float) -> str:
-    eighths = round(p * BAR_WIDTH * 8)
+def _bar(p: float, width: int = BAR_WIDTH) -> str:
+    eighths = round(p * width * 8)
     full, part = divmod(eighths, 8)
     return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
 

@@ -1,0 +1,75 @@
+"""What does not fit says so in less room: shorter forms, never a cut word (titles, status lines,
+the heat legend, the X-ray's line per pane, the token panel, the defaults line)."""
+
+from __future__ import annotations
+
+import pytest
+from rich.cells import cell_len
+from rich.text import Text
+
+from tests.support.app import make_app, run_with_heat, saved_pane, session_of, wait_until
+from tui.widgets.fit import fit, fit_parts
+
+
+def test_fit_takes_the_first_form_that_fits_and_cuts_only_at_a_space():
+    forms = [Text("done · TTFT 49 ms · 84 tok"), Text("done · 49ms · 84t"), Text("done")]
+    assert fit(forms, 40).plain == "done · TTFT 49 ms · 84 tok"
+    assert fit(forms, 20).plain == "done · 49ms · 84t"
+    assert fit(forms, 5).plain == "done"
+    assert fit([Text("a long error message")], 12).plain == "a long…"
+
+
+def test_fit_parts_gives_way_in_order_and_keeps_the_number():
+    parts = [["12"], ["seed=2"], ["demo+proverbs", "proverbs", ""], ["fork of 2 @ 4 ␣the", "⑂2@4", ""],
+             ["T 0.8 · p 0.95 · seed 42 · max 100", "T0.8 p0.95 seed42 max100", ""]]
+    steps = [4, 3, 4, 2, 3, 2, 1]
+    full = fit_parts(parts, 200, steps)
+    assert full == "12 · seed=2 · demo+proverbs · fork of 2 @ 4 ␣the · T 0.8 · p 0.95 · seed 42 · max 100"
+    assert fit_parts(parts, 60, steps) == "12 · seed=2 · demo+proverbs · fork of 2 @ 4 ␣the · T0.8 p0.95 seed42 max100"[:60] \
+        or cell_len(fit_parts(parts, 60, steps)) <= 60
+    for width in range(3, 90):
+        title = fit_parts(parts, width, steps)
+        assert cell_len(title) <= width and title.startswith("12")
+        assert "…" not in title or width < len("12 · seed=2")
+
+
+def shown(line) -> str:
+    return line._fitted(line.content_region.width).plain
+
+
+@pytest.mark.ui
+async def test_five_panes_show_whole_words_everywhere(tmp_path):
+    panes = [saved_pane(prompt=f"prompt {i}", overrides={"max_tokens": "20", "seed": str(i)}) for i in range(5)]
+    app = make_app(session=session_of(panes), session_path=tmp_path / "s.json", xray=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        await run_with_heat(app)
+        first = bench.panes()[0]
+        first.editor.focus()
+        await pilot.press("f4")  # the token cursor and its panel
+        await pilot.pause(0.2)
+        for pane in bench.panes():
+            width = pane.size.width
+            assert width < 45  # narrow: the long forms do not fit
+            title = str(pane.border_title)
+            assert cell_len(title) <= width - 4 and "…" not in title, title
+            for line in (pane.query_one(".pane-status"), pane.query_one(".pane-engine")):
+                text = shown(line)
+                assert text in [form.plain for form in line._forms], text  # a whole form, not a cut
+                assert cell_len(text) <= line.content_region.width
+            legend = pane.query_one(".pane-legend").render()
+            assert cell_len(legend.plain) <= pane.query_one(".pane-legend").content_region.width, legend.plain
+        panel = first.query_one(".pane-token")
+        for row in panel.render().plain.splitlines():
+            assert cell_len(row) <= panel.content_region.width, row  # no line wraps
+
+
+@pytest.mark.ui
+async def test_the_more_knobs_do_not_push_the_system_prompt_out_of_sight(tmp_path):
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        system = app.workbench.settings.query_one("#system-prompt")
+        assert system.region.width and system.region.right <= 200
+        assert app.workbench.settings.query_one(".param-repetition_penalty").region.right <= 200
