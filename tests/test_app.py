@@ -413,3 +413,119 @@ async def test_a_finished_pane_shows_its_final_figures_from_the_moment_it_is_don
             send_key(app, "f5")
             await wait_until(lambda: pane.runs == runs + 1 and pane.figures.state == DONE, step=0)
             assert pane.figures.tokens == 40 and pane.figures.finish_reason == "length"
+
+
+async def test_panes_made_quickly_while_the_session_saves_are_all_saved(tmp_path):
+    """A new user made panes quickly (two f8 sweeps, six duplicates) and the app ended with exit 1:
+    the autosave read a pane not composed yet (AttributeError: 'Pane' object has no attribute
+    '_output'). Now the session is made from the panes' states, and it saves every 10 ms here."""
+    path = tmp_path / "s.json"
+    app = make_app(ScriptedBackend(delay_s=0.001), session=session_of([saved_pane(prompt="hello")]),
+                   session_path=path, autosave_s=0.01)
+    async with app.run_test(size=(200, 50)) as pilot:
+        bench = app.workbench
+        for _ in range(2):
+            bench.panes()[0].editor.focus()
+            await pilot.press("f8", *"temperature=0,1 seed=1,2", "enter")
+        for _ in range(6):
+            await pilot.press("alt+n")  # no pause between them: the saves land in the middle
+        await pilot.pause(0.2)
+        made = len(bench.panes())
+        assert made == 1 + 4 + 4 + 6
+        await wait_until(lambda: not bench.any_running(), timeout=20)
+        await pilot.pause(0.1)
+        saved, _ = load_session(path)
+        assert [state.number for state in saved.panes] == [p.number for p in bench.panes()]
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0 and app.exit_signal is None
+
+
+async def test_a_timer_that_raises_is_said_once_and_the_app_goes_on(tmp_path):
+    app = make_app(session_path=tmp_path / "s.json", autosave_s=0.01)
+    async with app.run_test(size=(120, 30)) as pilot:
+        def broken():
+            raise RuntimeError("a bug in the session record")
+
+        app.workbench.session_dirty = True
+        app.workbench.session_record = broken
+        await pilot.pause(0.2)  # the autosave fires again and again
+        notes = [n.message for n in app._notifications]  # noqa: SLF001 - what the person was shown
+        assert sum("Could not save the session" in note for note in notes) >= 1
+        assert app.is_running
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert len(app.workbench.panes()) == 2  # still working
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
+
+
+async def test_one_message_to_every_pane_or_to_the_marked_ones(tmp_path):
+    backend = ScriptedBackend()
+    app = make_app(backend, session=session_of([saved_pane(prompt="a"), saved_pane(prompt="b"),
+                                                saved_pane(prompt="c")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        panes = bench.panes()
+        await pilot.press("ctrl+r")  # the box is empty: every pane sends its own draft
+        await wait_until(lambda: all(p.figures.state == DONE for p in panes))
+        await pilot.press("alt+a")
+        assert app.focused is bench.composer.editor
+        await pilot.press(*"why?", "ctrl+r")
+        await wait_until(lambda: all(len(p.state.thread()) == 4 and p.figures.state == DONE for p in panes))
+        assert [[m.content for m in p.state.thread() if m.role == "user"] for p in panes] == [
+            ["a", "why?"], ["b", "why?"], ["c", "why?"]]
+        assert bench.composer.text == ""
+        sent = backend.sent[-1]
+        assert [m["role"] for m in sent.messages] == ["user", "assistant", "user"]  # the whole thread
+        panes[0].editor.focus()
+        await pilot.press("alt+m")
+        panes[2].editor.focus()
+        await pilot.press("alt+m")
+        assert panes[0].has_class("-marked") and not panes[1].has_class("-marked")
+        assert "to panes 1, 3" in str(bench.composer.query_one("#composer-to").render())
+        panes[1].editor.text = "my own draft"
+        bench.composer.editor.text = "only you two"
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: len(panes[0].state.thread()) == 6 and panes[0].figures.state == DONE
+                         and panes[2].figures.state == DONE)
+        assert len(panes[1].state.thread()) == 4 and panes[1].draft == "my own draft"  # not marked: untouched
+
+
+async def test_regenerate_edit_and_step_between_branches(tmp_path):
+    backend = ScriptedBackend()
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await type_prompt(pilot, pane, "first question")
+        pane.query_one(".param-seed Input").value = "1"
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        pane.query_one(".param-seed Input").value = "2"
+        await pilot.pause()
+        assert "stale" in pane.query_one(".pane-status").text.plain  # written with seed 1
+        await pilot.press("alt+r")
+        await wait_until(lambda: pane.figures.state == DONE and "seed 2" in pane.answer)
+        status = pane.query_one(".pane-status").text.plain
+        assert "‹ 2/2 ›" in status and "stale" not in status
+        await pilot.press("alt+pageup")  # the first answer again
+        await pilot.pause()
+        assert "seed 1" in pane.answer and "‹ 1/2 ›" in pane.query_one(".pane-status").text.plain
+        await pilot.press("alt+e")  # the question into the box: a new branch when sent
+        await pilot.pause()
+        assert pane.draft == "first question" and "editing an earlier message" in str(
+            pane.query_one(".pane-note").render())
+        pane.editor.text = "second question"
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        roots = pane.state.conversation.root.children
+        assert [m.content for m in roots] == ["first question", "second question"]  # both kept
+        assert len(roots[0].children) == 2 and pane.output.text.startswith("› second question  ‹ 2/2 ›")
+        await pilot.press("alt+up")  # the message cursor on the last message (the answer)
+        assert pane.state.cursor == pane.state.thread()[-1].id
+        await pilot.press("alt+up")  # then on the question: its branches
+        await pilot.press("alt+pageup")
+        await pilot.pause()
+        assert pane.output.text.startswith("› first question  ‹ 1/2 ›")
+        await pilot.press("escape")  # the cursor goes; the path stays where it was put
+        await pilot.pause()
+        assert pane.state.cursor is None and "seed 1" in pane.answer

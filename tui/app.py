@@ -44,8 +44,9 @@ class WorkbenchApp(App):
                  config: Config | None = None, session: SessionRecord | None = None,
                  session_path: Path | None = None, log_path: str | None = None,
                  start_engine: bool = True, save_config: bool = True, xray: bool = False,
-                 default_target: Target | None = None) -> None:
+                 default_target: Target | None = None, autosave_s: float = AUTOSAVE_S) -> None:
         super().__init__()
+        self._autosave_s = autosave_s
         self._xray = xray
         self._default_target = default_target
         self.engine = EngineControl(backend)
@@ -94,7 +95,7 @@ class WorkbenchApp(App):
         return self.workbench
 
     async def on_mount(self) -> None:
-        self.set_interval(AUTOSAVE_S, self._autosave)
+        self.set_interval(self._autosave_s, self._autosave)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)

@@ -14,10 +14,12 @@ from tests.support.scripted import ScriptedBackend
 
 
 def make_app(backend=None, *, session: SessionRecord | None = None, session_path: Path | None = None,
-             theme: str | None = None, xray: bool = False) -> WorkbenchApp:
-    """The app on `backend` (a scripted one by default); it never writes the person's config."""
+             theme: str | None = None, xray: bool = False, autosave_s: float | None = None) -> WorkbenchApp:
+    """The app on `backend` (a scripted one by default); it never writes the person's config.
+    `autosave_s`: save the session this often (tests make timers fire in the middle of things)."""
+    extra = {} if autosave_s is None else {"autosave_s": autosave_s}
     return WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
-                        session_path=session_path, save_config=False, xray=xray)
+                        session_path=session_path, save_config=False, xray=xray, **extra)
 
 
 def still(app: WorkbenchApp) -> None:

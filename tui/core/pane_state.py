@@ -62,9 +62,12 @@ class PaneState:
                 message.reply.figures.state = CANCELLED
 
     def copy(self, number: int) -> PaneState:
-        """Another pane like this one (its whole conversation, branches and all)."""
-        return PaneState(number, self.conversation.copy(), self.draft, dict(self.overrides), self.target,
-                         self.label, self.heat)
+        """Another pane like this one (its whole conversation, branches and all); an answer still
+        streaming here is copied as it is now, cancelled: the copy has no run of its own."""
+        copied = PaneState(number, self.conversation.copy(), self.draft, dict(self.overrides), self.target,
+                           self.label, self.heat)
+        copied.settle()
+        return copied
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,8 @@ class Pane(Vertical):
         border-subtitle-color: $text-muted;
     }
     Pane:focus-within { border: round $accent; }
+    Pane.-marked { border: heavy $secondary; }  /* the message box goes to the marked panes */
+    Pane.-marked:focus-within { border: heavy $accent; }
     Pane .params { height: 1; width: 1fr; }
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
