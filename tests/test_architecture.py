@@ -169,3 +169,51 @@ def test_no_test_file_or_benchmark_imports_a_test_file():
     offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files for m in _imported_modules(p)
                  if m.startswith("tests.test_") or m.startswith("test_")]
     assert offenders == []
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+BENCH = ROOT / "bench"
+
+
+def private_uses(path: Path) -> list[str]:
+    """A module's reaches into private names: `x._name` on anything but self or cls, and imports of
+    private modules or names."""
+    found = []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if any(p.startswith("_") and not p.startswith("__") for p in parts):
+                found.append(f"{path.name}:{node.lineno}: from {node.module}")
+            found += [f"{path.name}:{node.lineno}: import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("getattr", "setattr") \
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
+                and str(node.args[1].value).startswith("_"):
+            found.append(f"{path.name}:{node.lineno}: {node.args[1].value!r}")
+    return found
+
+
+def test_the_benchmark_uses_public_hooks_only():
+    offenders = [use for path in BENCH.glob("*.py") for use in private_uses(path)]
+    assert offenders == []
+
+
+def test_the_private_check_finds_a_private_use(tmp_path):
+    offender = tmp_path / "offender.py"
+    offender.write_text("from tui._x import y\nfrom a import _b\ndef f(o):\n    return o._engine, self._ok\n")
+    assert [use.split(": ", 1)[1] for use in private_uses(offender)] == ["from tui._x", "import _b", "._engine"]
+
+
+def test_the_benchmark_imports_nothing_from_the_tests():
+    offenders = [f"{p.name} imports {m}" for p in BENCH.glob("*.py") for m in _imported_modules(p)
+                 if m.split(".")[0] == "tests"]
+    assert offenders == []
+
+
+def test_no_benchmark_module_is_over_300_lines():
+    long = {p.name: n for p in BENCH.glob("*.py") if (n := len(p.read_text().splitlines())) > 300}
+    assert long == {}

@@ -19,6 +19,7 @@ from tui.engine.protocol import Backend, EngineState, Target
 from tui.engine_control import EngineControl
 from tui.core.pane_state import PaneState
 from tui.guard import guarded
+from tui.instrument import Observer
 from tui.keymap import keymap, with_keys, ACTIONS
 from tui.lifecycle import named_targets
 from tui.screens.workbench import WorkbenchScreen
@@ -44,8 +45,11 @@ class WorkbenchApp(App):
                  config: Config | None = None, session: SessionRecord | None = None,
                  session_path: Path | None = None, log_path: str | None = None,
                  start_engine: bool = True, save_config: bool = True, xray: bool = False,
-                 default_target: Target | None = None, autosave_s: float = AUTOSAVE_S) -> None:
+                 default_target: Target | None = None, autosave_s: float = AUTOSAVE_S,
+                 observer: Observer | None = None) -> None:
+        """`observer`: hooks for measuring the workbench (tui/instrument.py; the benchmark's)."""
         super().__init__()
+        self._observer = observer
         self._autosave_s = autosave_s
         self._xray = xray
         self._default_target = default_target
@@ -91,7 +95,7 @@ class WorkbenchApp(App):
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
         self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
                                          xray=self._xray, default_target=self._default_target,
-                                         actions=self.actions)
+                                         actions=self.actions, observer=self._observer)
         return self.workbench
 
     async def on_mount(self) -> None:

@@ -17,6 +17,8 @@ from tui import render
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+    from tui.instrument import Observer
+
     from tui.widgets.pane import Pane
 
 FLUSH_HZ = 30
@@ -24,8 +26,9 @@ FLUSH_HZ = 30
 
 class PaneFlusher:
     def __init__(self, screen: Screen, panes: Callable[[], Iterable[Pane]],
-                 before_flush: Callable[[], None] = lambda: None) -> None:
+                 before_flush: Callable[[], None] = lambda: None, observer: Observer | None = None) -> None:
         self._screen = screen
+        self._observer = observer
         self._panes = panes
         self._before_flush = before_flush
         self._dirty: set[Pane] = set()
@@ -59,6 +62,10 @@ class PaneFlusher:
         visible = render.on_screen(screen)
         again = [pane for pane in dirty
                  if pane.is_attached and ((pane.output not in visible and pane.running) or pane.flush())]
+        if self._observer is not None:
+            for pane in dirty:
+                if pane.is_attached and not (pane.output not in visible and pane.running):
+                    self._observer.pane_flushed(pane.number, not pane.running and not pane.pending)
         if any(pane.jumped for pane in dirty):
             # The screen redraws the jumped rows anyway: other answers near their jump join in.
             for pane in self._panes():

@@ -56,9 +56,16 @@ def build_engine_args(argv: list[str], model: str | None = None) -> AsyncEngineA
 
 
 def engine_args_from_namespace(namespace: argparse.Namespace) -> AsyncEngineArgs:
-    if getattr(namespace, "dtype", "auto") == "auto" and _on_cpu():
-        # bf16 weights crash the CPU worker with SIGILL on CPUs without AVX512-BF16.
-        namespace.dtype = "float32"
+    if _on_cpu():
+        if getattr(namespace, "dtype", "auto") == "auto":
+            # bf16 weights crash the CPU worker with SIGILL on CPUs without AVX512-BF16.
+            namespace.dtype = "float32"
+        if getattr(namespace, "enable_chunked_prefill", None) is None:
+            # vLLM 0.32 on CPU: a seeded request whose prompt is prefilled in chunks kills the
+            # engine ("CPU Generator does not use offset": the model runner rewinds the request's
+            # generator after a partial prefill, and a CPU generator has no offset). Conversations
+            # make long prompts, and several at once are split. Whole prefills keep seeds working.
+            namespace.enable_chunked_prefill = False
     try:
         return AsyncEngineArgs.from_cli_args(namespace)
     except (TypeError, ValueError) as exc:

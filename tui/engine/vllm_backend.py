@@ -80,6 +80,9 @@ class VLLMBackend(BackendBase):
         self._build_task: asyncio.Future[Any] | None = None
         self._max_model_len: int | None = None
         self._lock = asyncio.Lock()
+        # The benchmark's same work for every run: each request writes exactly max_tokens
+        # (vLLM's ignore_eos), so that the app and raw consumers are compared on equal answers.
+        self.fixed_length = False
         self.recorder = StepRecorder()  # the engine's figures, from the stat logger (X-ray panel)
         self.stats = RecorderSource(self.recorder, self.running_requests)
 
@@ -257,7 +260,18 @@ class VLLMBackend(BackendBase):
         # Flat logprobs: a few lists per output instead of a dict and objects per token (vLLM's own
         # advice for less garbage collection).
         return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
-                              logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs))
+                              logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs),
+                              ignore_eos=self.fixed_length)
+
+    @property
+    def engine(self) -> Any:
+        """The AsyncLLM itself (None until started): for callers that measure the engine alone,
+        with `engine_input` and `sampling_params` making their requests as the app's are made."""
+        return self._engine
+
+    async def engine_input(self, request: Request) -> Any:
+        """The request's prompt as the engine takes it (chat template, raw text or token ids)."""
+        return await self._render(self._require_engine(), request)
 
     async def _render(self, engine: Any, request: Request) -> Any:
         renderer = engine.renderer

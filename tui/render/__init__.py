@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -186,3 +186,18 @@ def make_strip(segments: list[Segment], cell_length: int | None = None) -> Strip
 
         return LightStrip(segments, cell_length)
     return Strip(segments, cell_length)
+
+
+def observe_frames(screen: Screen, written: Callable[[float], None]) -> None:
+    """Call `written(now)` each time `screen` writes a frame (the end of its compositor refresh,
+    where Textual hands the update to the terminal): the measuring hook of tui/instrument.py.
+    The same on both paths: Textual's own refresh, with a call after it."""
+    import time
+
+    original = screen._compositor_refresh  # noqa: SLF001
+
+    def refresh() -> None:
+        original()
+        written(time.perf_counter())
+
+    screen._compositor_refresh = refresh  # noqa: SLF001

@@ -22,6 +22,7 @@ from tui.engine_control import EngineControl, EngineStartFailed, EngineStateChan
 from tui.export import ExportedPane, export_comparison
 from tui.figures import QUEUED, STREAMING
 from tui.flush import PaneFlusher
+from tui.instrument import Observer
 from tui.keymap import ACTIONS, Action, bindings
 from tui.screens.target_actions import TargetActions
 from tui.screens.thread_actions import ThreadActions
@@ -66,13 +67,15 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
-                 default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS) -> None:
+                 default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS,
+                 observer: Observer | None = None) -> None:
         super().__init__()
+        self.observer = observer  # hooks for measuring (tui/instrument.py)
         self.actions = actions  # with the keys the config gives (the app applies them as its keymap)
         render.install_compositor(self)
         self.control = control
         control.listener = self
-        self.flusher = PaneFlusher(self, self.panes, before_flush=self._before_flush)
+        self.flusher = PaneFlusher(self, self.panes, before_flush=self._before_flush, observer=observer)
         self.session_dirty = False  # something a session saves changed since the last save
         self._session = session
         self._log_path = log_path
@@ -111,6 +114,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         for pane in self.panes():
             pane.show_engine = self._xray
         self.set_interval(STATS_EVERY_S, self._read_stats)
+        if self.observer is not None:
+            render.observe_frames(self, self.observer.frame_written)
         self.control.backend.connect_servers()  # even when the engine was started before the UI
         self._fit_panes()
         panes = self.panes()
@@ -151,6 +156,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         pane = Pane(state, more=self._more)
         pane.show_engine = self._xray
         pane.on_dirty = self.flusher.mark_dirty
+        pane.observer = self.observer
         pane.set_chat(self._chat_template())
         return pane
 

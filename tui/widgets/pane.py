@@ -24,6 +24,7 @@ from tui.core.tokens import TokenSpans
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Target
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
+from tui.instrument import Observer
 from tui.text import one_line, printable
 from tui.thread_text import shown, thread_text
 from tui.widgets.fit import fit_parts
@@ -178,6 +179,7 @@ class Pane(Vertical):
         self._shown_state = ""
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
+        self.observer: Observer | None = None  # hooks for measuring (tui/instrument.py)
         self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
         self._stale: str | None = None  # why the answer shown no longer matches the pane
         self._drawable = False
@@ -433,6 +435,11 @@ class Pane(Vertical):
     def running(self) -> bool:
         return self.state.running
 
+    @property
+    def pending(self) -> bool:
+        """Text received and not in the view yet (the next flush takes it)."""
+        return bool(self._pending)
+
     def start(self, backend: Backend, run: Run, wait_ready: Callable[[], Awaitable[None]], ready: bool) -> None:
         """Stream `run` (its answer is in the conversation already) into the view."""
         self.cancel()
@@ -454,7 +461,10 @@ class Pane(Vertical):
             run.streaming()
             self.on_dirty(self)
             pending = self._pending
+            observer, number = self.observer, self.number
             async for delta in backend.stream(run.request):
+                if observer is not None:
+                    observer.delta_received(number, delta)
                 text = run.take(delta)
                 if text:
                     pending.append(shown(text))  # outside text: through the gate

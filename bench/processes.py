@@ -1,0 +1,165 @@
+"""The real `vllm-panes` as a person runs it: in a pseudo-terminal or as a command, each in its own
+session, and a check that nothing of it survives."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session `sid`: a command started with start_new_session and
+    everything it started (they inherit the session)."""
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                members.append(pid)
+        except (OSError, psutil.Error, IndexError):
+            # A process exiting while it is read: psutil raised IndexError once in CI, from a
+            # /proc/<pid>/stat read that came back empty (it is gone, or about to be).
+            continue
+    return members
+
+
+def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
+    """Seconds until session `sid` has no live process, or None after `timeout`."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if not session_members(sid):
+            return time.perf_counter() - start
+        time.sleep(0.02)
+    return None
+
+
+TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
+
+
+class PtyApp:
+    """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
+
+    def __init__(self, args: list[str], *, size: tuple[int, int] = (200, 50), env: dict | None = None) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", *args], stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, close_fds=True,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})})
+        os.close(slave)
+        self.master = master
+        self.screen = bytearray()
+        self.first_output: float | None = None
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.screen.extend(data)
+                if self.first_output is None and b"vllm-panes" in self.screen:
+                    self.first_output = time.perf_counter() - self.started
+
+    def seen(self, text: bytes, last: int = 200_000) -> bool:
+        with self._lock:
+            return text in self.screen[-last:]
+
+    def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.seen(text):
+                return True
+            if self.proc.poll() is not None:
+                return self.seen(text)
+            time.sleep(0.05)
+        return False
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def survivors(self) -> list[int]:
+        """Live processes of its session: the app and everything it started."""
+        return session_members(self.pid)
+
+    def wait_gone(self, timeout: float = 30.0) -> float | None:
+        """Seconds until no process of the session is left, or None after `timeout`."""
+        self.proc.poll()
+        return wait_session_gone(self.pid, timeout)
+
+    def run_prompt(self, prompt: bytes) -> None:
+        """Type a prompt into the focused pane and run it (F5)."""
+        self.write(prompt)
+        time.sleep(0.3)  # the editor takes the paste before the key
+        self.write(b"\x1b[15~")
+
+    def quit(self, how) -> float:
+        """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
+        first), or TERMINAL_GONE (the terminal goes while the app is drawing, and its SIGHUP comes
+        later, as when an ssh connection drops). Seconds until none of its processes is left
+        (AssertionError after 20 s)."""
+        start = time.perf_counter()
+        if how == "ctrl+q":
+            self.write(b"\x11")
+        elif how == TERMINAL_GONE:
+            os.close(self.master)
+            time.sleep(2)
+            os.kill(self.pid, signal.SIGHUP)
+        else:
+            if how == signal.SIGHUP:
+                os.close(self.master)
+            os.kill(self.pid, how)
+        gone = self.wait_gone(timeout=20)
+        assert gone is not None, f"still running: {self.survivors()}"
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        for pid in self.survivors():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+        self.proc.poll()
+
+
+COMMAND = [sys.executable, "-m", "tui"]
+
+
+def run_cli(args: list[str], *, timeout: float = 240, env: dict | None = None,
+            cwd: Path | None = None) -> tuple[subprocess.CompletedProcess, list[int]]:
+    proc = subprocess.Popen(COMMAND + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env={**os.environ, **(env or {})}, cwd=cwd)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_session_gone(proc.pid, timeout=5)
+    left = session_members(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), left
