@@ -48,10 +48,10 @@ async def cancel_latencies(backend, count: int) -> list[float]:
     return out
 
 
-async def key_latencies(backend, count: int, turns: int = 0) -> list[float]:
-    """A key typed in a pane's box → on screen, while 8 panes stream (each after `turns` turns of
-    its conversation)."""
-    app = workbench(backend, pane_states(8, 1900, turns=turns))
+async def key_latencies(backend, count: int, turns: int = 0, panes: int = 8) -> list[float]:
+    """A key typed in a pane's box → on screen, while `panes` panes stream (each after `turns`
+    turns of its conversation)."""
+    app = workbench(backend, pane_states(panes, 1900, turns=turns))
     out = []
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
