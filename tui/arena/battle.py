@@ -1,0 +1,142 @@
+"""A blind arena's battles: who takes part, which two answer each prompt (drawn at random, shown as
+A and B in a random order), with which seed, and when the names are revealed.
+
+A contestant is a target, or a named preset of settings on a target (`T0.2 = temperature=0.2`),
+so the same model under two settings can be compared. A battle lasts `turns` turns (a
+conversation, the pair kept): a vote after each, and the names are revealed after the last.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from tui.arena.votes import OUTCOMES, Vote
+from tui.engine.params import SPECS_BY_NAME, ParamError
+from tui.engine.protocol import Target
+
+SEED_RANGE = 2**31
+
+
+class ArenaError(ValueError):
+    """What the arena's set-up line cannot be, in a few words."""
+
+
+@dataclass(frozen=True)
+class Contestant:
+    name: str  # what the leaderboard calls it: a target's label, or a preset's name
+    target: Target | None  # None: the workbench's default target
+    overrides: tuple[tuple[str, str], ...] = ()  # a preset's knobs, as typed
+
+    @property
+    def knobs(self) -> dict[str, str]:
+        return dict(self.overrides)
+
+
+def parse_contestants(text: str, known: list[Target], resolve) -> list[Contestant]:
+    """The set-up line: entries separated by ";", each a target's name (`*`: every target) or a
+    preset `NAME = knob=value … [on TARGET]`. `resolve(name, known)` finds a target by name (as
+    --target does). ArenaError unless two contestants at least, with different names."""
+    contestants: list[Contestant] = []
+    for entry in (part.strip() for part in text.split(";")):
+        if not entry:
+            continue
+        if entry == "*":
+            contestants += [Contestant(t.label, t) for t in known]
+        elif "=" in entry.split()[0] or " = " in entry or entry.split()[0].endswith("="):
+            contestants.append(_preset(entry, known, resolve))
+        else:
+            try:
+                target = resolve(entry, known)
+            except ValueError as exc:
+                raise ArenaError(str(exc)) from None
+            contestants.append(Contestant(target.label, target))
+    names = [c.name for c in contestants]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ArenaError(f"{', '.join(repeated)} named twice")
+    if len(contestants) < 2:
+        raise ArenaError("name two contestants at least: targets (* for every one) or presets "
+                         "such as T0.2 = temperature=0.2")
+    return contestants
+
+
+def _preset(entry: str, known: list[Target], resolve) -> Contestant:
+    name, _, rest = entry.partition("=")
+    name = name.strip()
+    if not name or " " in name:
+        raise ArenaError(f"{entry!r}: a preset is NAME = knob=value …, its name one word")
+    knobs_text, _, on = rest.partition(" on ")
+    target = None
+    if on.strip():
+        try:
+            target = resolve(on.strip(), known)
+        except ValueError as exc:
+            raise ArenaError(str(exc)) from None
+    knobs = []
+    for pair in knobs_text.split():
+        knob, sep, value = pair.partition("=")
+        if not sep or knob not in SPECS_BY_NAME:
+            raise ArenaError(f"{name}: {pair!r} is not knob=value (knobs: {', '.join(SPECS_BY_NAME)})")
+        spec = SPECS_BY_NAME[knob]
+        try:
+            if not spec.means_unset(value):
+                spec.parse(value)
+        except ParamError as exc:
+            raise ArenaError(f"{name}: {exc}") from None
+        knobs.append((knob, value))
+    if not knobs:
+        raise ArenaError(f"{name}: give its knobs, e.g. {name} = temperature=0.2")
+    return Contestant(name, target, tuple(knobs))
+
+
+@dataclass
+class Battle:
+    id: str
+    left: Contestant  # shown as A, on the left
+    right: Contestant  # shown as B
+    seed: int | None  # both answer with this seed (None: unseeded)
+    turns: int = 1  # votes before the names are revealed
+    outcomes: list[str] = field(default_factory=list)  # one per turn voted
+
+    @property
+    def revealed(self) -> bool:
+        return len(self.outcomes) >= self.turns
+
+    def vote(self, outcome: str, prompt: str | None = None, when: float | None = None) -> Vote:
+        """Record the vote for the turn just answered."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"a vote is one of {', '.join(OUTCOMES)}")
+        if self.revealed:
+            raise ValueError("this battle is over: its names are shown")
+        self.outcomes.append(outcome)
+        return Vote(battle=self.id, time=time.time() if when is None else when, left=self.left.name,
+                    right=self.right.name, outcome=outcome, prompt=prompt)
+
+
+class Arena:
+    """The contestants and the battles drawn among them, with a random source of their own (seeded
+    for tests); `fixed_seed`: every battle's answers use this seed instead of a drawn one."""
+
+    def __init__(self, contestants: list[Contestant], *, turns: int = 1, fixed_seed: int | None = None,
+                 seed: int | None = None) -> None:
+        if len(contestants) < 2:
+            raise ArenaError("an arena needs two contestants at least")
+        if turns < 1:
+            raise ArenaError("a battle lasts one turn at least")
+        self.contestants = list(contestants)
+        self.turns = turns
+        self.fixed_seed = fixed_seed
+        self._random = random.Random(seed)
+        self.current: Battle | None = None
+        self.count = 0
+
+    def next_battle(self) -> Battle:
+        """Two contestants drawn at random, in a random order (A, B), with a drawn seed."""
+        left, right = self._random.sample(self.contestants, 2)
+        self.count += 1
+        seed = self.fixed_seed if self.fixed_seed is not None else self._random.randrange(SEED_RANGE)
+        self.current = Battle(f"{int(time.time())}-{self.count}-{self._random.randrange(16**6):06x}", left, right,
+                              seed, self.turns)
+        return self.current
