@@ -41,18 +41,20 @@ _STATE_STYLES = {STREAMING: "bold cyan", DONE: "bold green", CANCELLED: "bold ye
 def status_text(figures: Figures, branch: str = "", stale: str | None = None) -> Text:
     """The status line under an answer: the state in its colour, then the figures; ‹ 2/3 › when
     the answer has siblings; why it no longer matches its pane (another target, other settings)."""
+    # A model's name (in `stale`), an error message and a finish reason are a server's words, or a
+    # session file's: through the gate.
     text = Text()
     if stale:
         text.append("stale", style="bold yellow")
-        text.append(f" ({stale}) · ", style="yellow")
+        text.append(f" ({one_line(stale)}) · ", style="yellow")
     text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
     if figures.state == ERROR and figures.message:
-        text.append(f": {figures.message}", style="red")
+        text.append(f": {one_line(figures.message)}", style="red")
         return text
     if figures.state == QUEUED:
         text.append(" (engine loading)", style="dim")
     for part in figures.parts():
-        text.append(f" · {part}")
+        text.append(f" · {one_line(part)}")
     if branch:
         text.append(f" · {branch}", style="bold")
     return text
