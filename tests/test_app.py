@@ -531,3 +531,20 @@ async def test_regenerate_edit_and_step_between_branches(tmp_path):
         await pilot.press("escape")  # the cursor goes; the path stays where it was put
         await pilot.pause()
         assert pane.state.cursor is None and "seed 1" in pane.answer
+
+
+async def test_a_restored_thread_is_placed_once_its_view_has_a_height(tmp_path):
+    """A pane shows its thread as it mounts, before the layout gives its view a height: the view
+    must not jump then (a short thread got a scrollbar over blank rows; a long one showed its start
+    and no longer followed its end)."""
+    short = saved_pane("q", output="a short answer", state=DONE)
+    long = saved_pane("q", output="\n".join(f"line {i}" for i in range(100)), state=DONE)
+    app = make_app(session=session_of([short, long]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        fits, runs_over = (pane.output for pane in app.workbench.panes())
+        assert fits.line_count == 3 and fits.virtual_size.height == fits.size.height  # nothing to scroll
+        assert fits.scroll_y == 0 and fits.following
+        assert runs_over.following and runs_over.line_count == 102
+        last_row = runs_over.line_count - 1 - runs_over.scroll_y
+        assert 0 <= last_row < runs_over.scrollable_content_region.height  # the end in view

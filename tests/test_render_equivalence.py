@@ -17,7 +17,6 @@ from textual.strip import Strip
 
 from tui.render import probes
 from tui.render.plain import LightStrip
-from tui.session import SessionRecord
 from tui.widgets.output_view import OutputView
 from tui.widgets.pane import Figures, status_text
 from tui.widgets.status_line import StatusLine
@@ -43,8 +42,11 @@ pytestmark = pytest.mark.ui
 
 @pytest.mark.fast_path
 async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_person_works(tmp_path):
+    """Some panes answer a second question under an earlier turn (styled question lines, the
+    earlier answer's figures), some with the heat view on, one both."""
     with probes.checked_compositor() as checked:
-        async with streaming(tmp_path, [400 + 50 * i for i in range(5)]) as (app, pilot, all_panes):
+        async with streaming(tmp_path, [400 + 50 * i for i in range(5)], earlier=(0, 2, 4),
+                             heat=(1, 2)) as (app, pilot, all_panes):
             for key in "typing":  # the prompt editor of the first pane, above streaming answers
                 send_key(app, key)
                 await pilot.pause(0.01)
@@ -55,7 +57,9 @@ async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_per
             await pilot.pause(0.05)
             await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
             await pilot.pause(0.2)
-            assert all_panes[0].prompt == "typingprompt 0"  # typed at the cursor, before the text
+            assert all_panes[0].draft == "typing"  # the draft was sent: a new message is typed
+    assert [len(p.state.thread()) for p in all_panes] == [4, 2, 4, 2, 4]
+    assert all(len(p.spans) == len(p.answer.split()) for p in all_panes[1:3])  # heat: tokens recorded
     updates = checked.updates
     assert len(updates) > 30
     different = [i for i, (reference, ours, _) in enumerate(updates)
@@ -67,6 +71,27 @@ async def test_partial_updates_equal_textuals_own_while_panes_stream_and_the_per
     assert renders[len(renders) // 2] <= 12, renders
 
 
+async def second_turn(app, pilot, heat: tuple[int, ...] = ()) -> None:
+    """A second message ("again") to every pane from the message box, the panes numbered in
+    `heat` (0-based) with the heat view on; until every pane has answered it."""
+    panes = app.workbench.panes()
+    for index in heat:
+        panes[index].heat = True
+    app.workbench.composer.editor.text = "again"
+    send_key(app, "ctrl+r")
+    await wait_until(lambda: all(len(p.state.thread()) == 4 and p.figures.state == "done" for p in panes),
+                     timeout=30)
+    assert all(len(panes[i].spans) > 0 for i in heat)
+    await pilot.pause(0.1)
+
+
+def move_message_cursor(app, pane, steps: int) -> None:
+    """The message cursor `steps` messages up from below the thread (1: the last answer)."""
+    pane.editor.focus()
+    for _ in range(steps):
+        send_key(app, "alt+up")
+
+
 @pytest.mark.fast_path
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast", "textual-light"])
 async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
@@ -76,11 +101,16 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
                    session_path=tmp_path / "s.json", theme=theme, xray=True)  # with each pane's engine line
     async with app.run_test(size=(150, 40)) as pilot:
         all_panes = app.workbench.panes()
+        all_panes[3].heat = True  # the wide characters' tokens recorded
         send_key(app, "ctrl+r")
         await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+        await second_turn(app, pilot, heat=(0, 1))  # heat on the later answers
+        move_message_cursor(app, all_panes[1], 3)  # on the earlier answer, selected
+        move_message_cursor(app, all_panes[3], 3)  # on the earlier answer, selected, in heat
         await pilot.pause(0.1)
         all_panes[2].output.scroll_up(animate=False)  # one view scrolled back
         await pilot.pause(0.1)
+        assert all_panes[0].output.text.startswith("› p0\n\n") and "\n\n› again\n\n" in all_panes[0].output.text
         widgets = list(app.workbench.query(OutputView)) + list(app.workbench.query(StatusLine))
         assert len(widgets) == 12
         checked = 0
@@ -96,6 +126,7 @@ async def test_plain_widgets_draw_what_the_styles_cache_draws(theme, tmp_path):
         assert checked == 48
         assert "w59" in all_panes[0].output.text  # the answers were there to draw
         assert "漢字" in all_panes[3].output.text and "␛" in all_panes[3].output.text
+        assert all_panes[3].reply is all_panes[3].state.thread()[1] and all_panes[3].spans
 
 
 def test_a_light_strip_does_what_a_strip_does():
@@ -192,7 +223,8 @@ async def test_what_the_terminal_shows_is_a_full_redraw_frame_after_frame(tmp_pa
         checking[0] = True
 
     with terminal_copy(check) as terminal:
-        async with streaming(tmp_path, [600 + 60 * i for i in range(6)]) as (app, pilot, all_panes):
+        async with streaming(tmp_path, [600 + 60 * i for i in range(6)], earlier=(1, 3, 5),
+                             heat=(0, 3)) as (app, pilot, all_panes):
             for key in "typing":
                 await person(lambda: send_key(app, key))
             await person(lambda: all_panes[1].output.scroll_up(animate=False))  # it stops following
@@ -292,13 +324,17 @@ async def test_after_panes_are_added_the_terminal_equals_a_full_redraw(tmp_path)
                 await wait_until(lambda: app.focused is new_pane.editor)
                 for ch in "new":
                     send_key(app, ch)
-                await wait_until(lambda: new_pane.prompt == "new")
+                await wait_until(lambda: new_pane.draft == "new")
             all_panes = app.workbench.panes()
             runs = [p.runs for p in all_panes]
             send_key(app, "ctrl+r")
             await wait_until(lambda: [p.runs for p in all_panes] == [n + 1 for n in runs])
             await wait_until(lambda: not any(p.running for p in all_panes), timeout=30)
             assert [p.figures.state for p in all_panes] == ["done"] * 3
+            # the first pane answered its question again (‹ 2/2 ›), the new ones theirs
+            assert [len(p.state.thread()) for p in all_panes] == [2, 2, 2]
+            assert [p.state.thread()[0].content for p in all_panes] == ["key", "new", "new"]
+            assert len(all_panes[0].state.thread()[0].children) == 2
             await pilot.pause(0.3)
             full = full_redraw(app.workbench)
     differ = sorted(k for k in full if terminal.get(k) != full[k])
@@ -312,9 +348,10 @@ async def test_both_paths_draw_the_same_screen(theme, tmp_path):
     is the same, but for the engine line, which says on the stock path that it runs."""
     from tui import render
 
-    answers = [saved_pane(prompt=f"p{i}", overrides={"max_tokens": str(40 + 70 * i)}) for i in range(3)]
-    session = session_of([answers[0], saved_pane(prompt="wide", overrides={"max_tokens": "90"}),
-                                   *answers[1:]])
+    def session():  # a new one for each app: the panes' states are the app's from then on
+        answers = [saved_pane(prompt=f"p{i}", overrides={"max_tokens": str(40 + 70 * i)}) for i in range(3)]
+        return session_of([answers[0], saved_pane(prompt="wide", overrides={"max_tokens": "90"}), *answers[1:]])
+
     screens = {}
     for fast in (True, False):
         try:
@@ -322,15 +359,24 @@ async def test_both_paths_draw_the_same_screen(theme, tmp_path):
         except RuntimeError as exc:
             pytest.skip(str(exc))
         try:
-            app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=session,
+            app = make_app(ScriptedBackend(mixed_script, delay_s=0.001), session=session(),
                            session_path=tmp_path / "s.json", theme=theme)
             async with app.run_test(size=(150, 36)) as pilot:
                 all_panes = app.workbench.panes()
+                all_panes[1].heat = True  # the wide characters' tokens recorded
                 send_key(app, "ctrl+r")
                 await wait_until(lambda: all(p.figures.state == "done" for p in all_panes), timeout=30)
+                await second_turn(app, pilot, heat=(0,))  # heat on a later answer
+                move_message_cursor(app, all_panes[1], 3)  # the earlier answer, selected, in heat
+                move_message_cursor(app, all_panes[3], 2)  # the second question, selected
+                await pilot.pause(0.1)
+                assert all_panes[1].reply is all_panes[1].state.thread()[1] and all_panes[1].spans
+                assert all_panes[3].state.cursor == all_panes[3].state.thread()[2].id
                 for pane in all_panes:  # where a view jumps to depends on the timing of frames
-                    pane.output.set_text(pane.output.text)
+                    pane.redraw()
                 all_panes[2].output.scroll_up(animate=False)
+                later = all_panes[0].output  # from the earlier answer's end to the later one's start
+                later.scroll_to(y=later.line_at(later.base) - 5, animate=False, immediate=True)
                 await pilot.pause(0.2)
                 still(app)
                 await pilot.pause()
@@ -344,6 +390,7 @@ async def test_both_paths_draw_the_same_screen(theme, tmp_path):
     assert differ == [], f"{len(differ)} cells differ, first {differ[:5]}"
     shown = "".join(row_text(screens[True], y, 0, 150) for y in range(36))
     assert "w39" in shown and "漢" in shown and "␛" in shown
+    assert "› again" in shown and "↳ TTFT 50 ms" in shown  # the threads: a question, an earlier answer's figures
 
 
 @pytest.mark.fast_path  # about choosing the path, which runs no app

@@ -68,9 +68,12 @@ def test_help_screen(snap_compare, tmp_path):
 
 @pytest.mark.parametrize("theme", ["panes-dark", "panes-light", "panes-high-contrast"])
 def test_theme(snap_compare, tmp_path, theme):
+    from tui.figures import Figures
+
+    answered = saved_pane(prompt="The key to happiness is", output="a quiet morning and a cup of tea.", state="done")
+    answered.thread()[1].reply.figures = Figures("done", tokens=9, ttft_ms=50.0, tok_s=100.0, finish_reason="stop")
     session = session_of([
-        saved_pane(prompt="The key to happiness is", output="a quiet morning and a cup of tea.", state="done",
-                   tokens=9, ttft_ms=50.0, tok_s=100.0, finish_reason="stop"),
+        answered,
         saved_pane(prompt="In a galaxy far, far away", overrides={"temperature": "x"}, output="", state="idle"),
     ])
     app = make_app(session=session, session_path=tmp_path / "s.json", theme=theme)
@@ -92,8 +95,8 @@ def test_xray_panel(snap_compare, tmp_path):
         running=4, waiting=4, kv_usage=0.37, kv_blocks=1200, prefix_hit_rate=0.43, preemptions=0,
         gen_tok_s=640.0, prompt_tok_s=85.0, steps_s=160.0, gen_history=history,
         prompt_history=[v / 8 for v in reversed(history)]))
-    panes = [saved_pane(prompt="The key to happiness is", output="to be kind to yourself and others."),
-             saved_pane(prompt="The key to happiness is", output="a warm cup of tea.")]
+    panes = [saved_pane(prompt="The key to happiness is", output="to be kind to yourself and others.", state="done"),
+             saved_pane(prompt="The key to happiness is", output="a warm cup of tea.", state="done")]
     app = make_app(ScriptedBackend(stats=source), session_path=tmp_path / "s.json",
                    session=session_of(panes), xray=True)
 
@@ -103,8 +106,36 @@ def test_xray_panel(snap_compare, tmp_path):
             figures = Figures()
             figures.update(_Done(tokens, RequestTiming(0.002, 0.031, 0.412, 128, cached)))
             figures.state = "done"
-            pane.restore(pane.answer, figures)
+            pane.reply.reply.figures = figures  # as a finished run leaves them
+            pane.redraw()
         await pilot.pause(0.6)  # one reading of the scripted figures
+        still(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_a_thread_of_two_turns_with_a_regenerated_answer(snap_compare, tmp_path):
+    """A pane's thread: a question, its answer with its figures line, a second question, and its
+    answer regenerated with another seed (the status says ‹ 2/2 ›); a second pane, not run, with a draft."""
+    panes = [saved_pane(prompt="The key to happiness is", overrides={"max_tokens": "20"}),
+             saved_pane(prompt="Waiting for its turn")]
+    app = make_app(ScriptedBackend(), session=session_of(panes), session_path=tmp_path / "s.json")
+
+    async def run_before(pilot):
+        await pilot.pause()
+        pane = app.workbench.panes()[0]
+        for question in (None, "And the key to sadness?"):
+            if question is not None:
+                await type_prompt(pilot, pane, question)
+            count = len(pane.state.thread()) + 2
+            await pilot.press("f5")
+            await wait_until(lambda: len(pane.state.thread()) == count and pane.figures.state == "done")
+        pane.field("seed").raw = "7"
+        await pilot.pause()
+        await pilot.press("alt+r")  # another answer to the second question; the first is kept
+        await wait_until(lambda: len(pane.state.thread()[2].children) == 2 and pane.figures.state == "done")
+        await pilot.pause(0.1)
+        pane.editor.focus()
         still(app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -184,9 +215,9 @@ def _targets_session() -> SessionRecord:
     base, adapter = Target(LOCAL, "scripted-model"), Target(LOCAL, "scripted-model", "proverbs")
     remote = Target("127.0.0.1:8000", "Qwen/Qwen2.5-1.5B-Instruct")
     return session_of([saved_pane(prompt="The key to happiness is", target=t.record())
-                                for t in (base, adapter, remote)] +
-                         [saved_pane(prompt="The key to happiness is", target=adapter.record(), label=f"seed={s}",
-                                     overrides={"seed": str(s)}) for s in (1, 2, 3)])
+                       for t in (base, adapter, remote)] +
+                      [saved_pane(prompt="The key to happiness is", target=adapter.record(), label=f"seed={s}",
+                                  overrides={"seed": str(s)}) for s in (1, 2, 3)])
 
 
 def test_panes_with_their_targets_in_a_grid(snap_compare, tmp_path):

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from tui.batch import run_batch
 from tui.engine.params import Sampling
-from tui.figures import ERROR, Figures
-from tui.session import SessionRecord
+from tui.figures import DONE, ERROR, Figures
 from tui.terminal import Terminal
 from tui.text import one_line, printable, without_credentials
 
@@ -60,6 +59,27 @@ def test_credentials_are_taken_out_of_urls(url, shown):
     assert "secret" not in one_line(f"cannot reach {url}")
 
 
+EVIL = f"{ESCAPES}[bold]"  # escape sequences and markup, as a model, a server or a file may send them
+SHOWN = "␛]0;pwned␇␛[2J[bold]"  # how the gate shows them: as text
+
+
+def hostile_thread():
+    """A pane's thread of two turns as a session file may hold it: every question, answer, target
+    name and finish reason with escape sequences and markup in it."""
+    from tui.core.conversation import ASSISTANT, USER, Reply
+    from tui.engine.protocol import LOCAL, Target
+
+    state = saved_pane(f"first question {EVIL}", output=f"earlier answer {EVIL}\nits second line", state=DONE,
+                       target=Target(LOCAL, "scripted-model"))
+    earlier = state.thread()[1]
+    earlier.reply.target = Target("127.0.0.1:8000", f"server-model{EVIL}")
+    earlier.reply.figures = Figures(DONE, tokens=4, ttft_ms=50.0, tok_s=100.0, finish_reason=f"stop{EVIL}")
+    question = state.conversation.add(earlier, USER, f"second question {EVIL}")
+    state.conversation.add(question, ASSISTANT, f"last answer {EVIL}",
+                           Reply(figures=Figures(DONE, tokens=3, finish_reason=f"length{EVIL}")))
+    return state
+
+
 @pytest.mark.ui
 async def test_notifications_status_lines_and_the_engine_line_show_outside_text_as_text(tmp_path):
     app = make_app(ScriptedBackend(model=f"model{ESCAPES}[bold]"), session=session_of([
@@ -71,11 +91,51 @@ async def test_notifications_status_lines_and_the_engine_line_show_outside_text_
             app.workbench.notify(f"from a widget {ESCAPES}")
             await pilot.pause(0.3)
             pane = app.workbench.panes()[0]
-            assert pane.figures.message == "the server said ␛]0;pwned␇␛[2J [red]x[/"
-            await wait_until(lambda: "model␛]0;pwned" in row_text(terminal, 0, 0, 160))
-            shown = "".join(row_text(terminal, y, 0, 160) for y in range(30))
-            assert "[bold]␛]0;pwned␇␛[2J[/" in shown and "from a widget ␛" in shown
-            assert "error: the server said ␛]0;pwned␇␛[2J [red]x[/" in shown
+            status = pane.query_one(".pane-status").text.plain
+            assert status == "error: the server said ␛]0;pwned␇␛[2J [red]x[/"
+            expected = ("model␛]0;pwned", "[bold]␛]0;pwned␇␛[2J[/", "from a widget ␛",
+                        "error: the server said ␛]0;pwned␇␛[2J [red]x[/")
+
+            def shown() -> str:
+                return "".join(row_text(terminal, y, 0, 160) for y in range(30))
+
+            try:  # the stock drawing path may draw the toasts a frame or two later
+                await wait_until(lambda: all(text in shown() for text in expected), timeout=5)
+            except AssertionError:
+                pass  # said below, with what is missing
+            assert [text for text in expected if text not in shown()] == []
+    assert not any(char in ("\x1b", "\x07") for char, _ in terminal.values())
+
+
+@pytest.mark.ui
+async def test_a_thread_shows_its_questions_earlier_answers_and_their_figures_as_text(tmp_path):
+    """Questions, an earlier answer, the figures line under it (a server's model name, a finish
+    reason) and the last answer's status, all from a file: text on the screen, never sequences
+    for the terminal or markup."""
+    app = make_app(ScriptedBackend(), session=session_of([hostile_thread()]), session_path=tmp_path / "s.json")
+    with terminal_copy() as terminal:
+        async with app.run_test(size=(200, 30)) as pilot:
+            await pilot.pause(0.3)
+            pane = app.workbench.panes()[0]
+            figures = f"↳ server-model{SHOWN} @127.0.0.1:8000 · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN}"
+            assert pane.output.text == (f"› first question {SHOWN}\n\nearlier answer {SHOWN}\nits second line\n"
+                                        f"{figures}\n\n› second question {SHOWN}\n\nlast answer {SHOWN}")
+            assert pane.query_one(".pane-status").text.plain == f"done · 3 tok · length{SHOWN}"
+            rows = [row_text(terminal, y, 0, 200) for y in range(30)]
+            for line in (f"› first question {SHOWN}", f"earlier answer {SHOWN}", figures,
+                         f"› second question {SHOWN}", f"last answer {SHOWN}", f"done · 3 tok · length{SHOWN}"):
+                assert any(line in row for row in rows), line
+            # the message cursor on the earlier answer: its figures go to the status line, as text,
+            pane.editor.focus()
+            for _ in range(3):
+                app.simulate_key("alt+up")
+            await pilot.pause(0.3)
+            assert pane.reply is pane.state.thread()[1]
+            # written elsewhere than the pane's target: "stale", with the server's model name
+            status = (f"stale (written by server-model{SHOWN} @127.0.0.1:8000) · "
+                      f"done · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN}")
+            assert pane.query_one(".pane-status").text.plain == status
+            await wait_until(lambda: any(status in row_text(terminal, y, 0, 200) for y in range(30)))
     assert not any(char in ("\x1b", "\x07") for char, _ in terminal.values())
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tui.core.conversation import USER, Message
 from tui.figures import Figures
-from tui.text import printable
+from tui.text import one_line, printable
 
 USER_MARK = "› "
 # Styles the view gives these kinds (tui/widgets/output_view.py).
@@ -87,4 +87,5 @@ def answer_footer(message: Message, who: str, branch: str) -> str:
     parts = [who] if who else []
     parts += [figures.state] if figures.state != "done" else []
     parts += figures.parts()
-    return "↳ " + " · ".join(parts) + branch
+    # A model's name and a finish reason are a server's words (or a file's): through the gate.
+    return "↳ " + " · ".join(one_line(part) for part in parts) + branch

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.segment import ControlType
 
 from tui.render import probes
-from tui.session import SessionRecord
 
 from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend
@@ -120,10 +119,13 @@ def mixed_script(prompt: str, sampling) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def streaming(tmp_path, lengths: list[int]):
+async def streaming(tmp_path, lengths: list[int], earlier: tuple[int, ...] = (), heat: tuple[int, ...] = ()):
     """The workbench with a pane per answer length (`script`, a delta every 2 ms), run until the
-    first answer has a few lines: yields (app, pilot, panes) while the answers stream."""
-    panes = [saved_pane(prompt=f"prompt {i}", overrides={"max_tokens": str(n)}) for i, n in enumerate(lengths)]
+    first answer has a few lines: yields (app, pilot, panes) while the answers stream. The panes
+    numbered in `earlier` (0-based) have a turn already, which their answer follows in the thread;
+    those in `heat` record their tokens and colour them."""
+    panes = [thread_pane(f"prompt {i}", earlier=i in earlier, overrides={"max_tokens": str(n)}, heat=i in heat)
+             for i, n in enumerate(lengths)]
     app = make_app(ScriptedBackend(script, delay_s=0.002), session=session_of(panes),
                    session_path=tmp_path / "s.json")
     async with app.run_test(size=(160, 40)) as pilot:
@@ -132,3 +134,17 @@ async def streaming(tmp_path, lengths: list[int]):
         send_key(app, "ctrl+r")
         await wait_until(lambda: all_panes[0].output.line_count > 3)
         yield app, pilot, all_panes
+
+
+def thread_pane(draft: str, *, earlier: bool = True, **settings):
+    """A pane's state whose next run sends `draft`: after an earlier turn (a question and its done
+    answer of a few lines, with its figures) when `earlier`, else as its first message."""
+    from tui.figures import Figures
+
+    if not earlier:
+        return saved_pane(draft, **settings)
+    answer = "".join(script("", {"max_tokens": 30}))
+    state = saved_pane("an earlier question", output=answer, state="done", **settings)
+    state.thread()[1].reply.figures = Figures("done", tokens=30, ttft_ms=50.0, tok_s=100.0, finish_reason="length")
+    state.draft = draft
+    return state

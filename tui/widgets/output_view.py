@@ -212,6 +212,10 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         """Jump scrolling: when the answer runs past the bottom, move the view up two thirds of a
         page at once (a third stays as context). Between jumps only the changed lines are drawn,
         instead of the whole view every time a line is added. Returns True when the view moved."""
+        if not self.size.height:
+            # Not laid out yet (a pane shows its thread when it mounts): with no height known every
+            # text would jump past its end and stop following it. on_resize places the end.
+            return False
         view = self._view_height()
         lines = len(self._text.lines)
         if lines <= self._top + view:

@@ -48,23 +48,25 @@ def status_text(figures: Figures, branch: str = "", stale: str | None = None) ->
 
 def status_texts(figures: Figures, branch: str = "", stale: str | None = None) -> list[Text]:
     """The status line in its forms, longest first (a narrow pane shows the first that fits)."""
+    # A model's name (in `stale`), an error message and a finish reason are a server's words, or a
+    # session file's: through the gate.
     forms = []
     for short, reason in ((False, True), (False, False), (True, False)):
         text = Text()
         if stale:
             text.append("stale", style="bold yellow")
-            text.append(f" ({stale})" if reason else "", style="yellow")
+            text.append(f" ({one_line(stale)})" if reason else "", style="yellow")
             text.append(" · ")
         text.append(figures.state, style=_STATE_STYLES.get(figures.state, "dim"))
         if figures.state == ERROR and figures.message:
             if not short:
-                text.append(f": {figures.message}", style="red")
+                text.append(f": {one_line(figures.message)}", style="red")
             forms.append(text)
             continue
         if figures.state == QUEUED and not short:
             text.append(" (engine loading)", style="dim")
         for part in figures.parts(short):
-            text.append(f" · {part}")
+            text.append(f" · {one_line(part)}")
         if branch:
             text.append(f" · {branch}" if not short else f" {branch.replace(' ', '')}", style="bold")
         forms.append(text)
