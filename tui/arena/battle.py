@@ -44,7 +44,7 @@ def parse_contestants(text: str, known: list[Target], resolve) -> list[Contestan
             continue
         if entry == "*":
             contestants += [Contestant(t.label, t) for t in known]
-        elif "=" in entry.split()[0] or " = " in entry or entry.split()[0].endswith("="):
+        elif "=" in entry:  # a preset (no target's name has one)
             contestants.append(_preset(entry, known, resolve))
         else:
             try:
