@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from itertools import zip_longest
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,7 @@ from tui.engine.protocol import EngineState
 from tests.support.scripted import ScriptedBackend, echo_script
 from tui.session import SessionRecord
 from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
+from tests.support.views import answer_problem, drawn_rows
 from tui.figures import CANCELLED, DONE, ERROR
 
 # Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
@@ -26,11 +29,59 @@ def key_storm(count: int):
     return st.lists(st.lists(st.sampled_from(KEYS), min_size=1, max_size=10), min_size=count, max_size=count)
 
 
-async def run_keys(app, pilot, batches) -> None:
-    for keys in batches:
+def resize_storm(count: int, seed: int = 0) -> list[tuple[int, int] | None]:
+    """After each of `count` batches of keys, a terminal size to change to (one batch in twenty),
+    or None: random sizes, down to those that leave an answer one row or none. Seeded, the same
+    on every run. (Not Hypothesis: with one example it draws its simplest, one size every time.)"""
+    rng = random.Random(seed)
+    return [(rng.randint(20, 240), rng.randint(8, 60)) if rng.random() < 0.05 else None for _ in range(count)]
+
+
+async def run_keys(app, pilot, batches, sizes=()) -> None:
+    """Press each batch of keys; after a batch with a size in `sizes`, resize the terminal to it
+    and check that every pane still draws its answer as before (see `answers_kept`)."""
+    for keys, size in zip_longest(batches, sizes):
         await pilot.press(*keys)
         if len(app.screen_stack) > 2:  # a modal (help, palette) left open: close it as a person would
             await pilot.press("escape")
+        if size is not None:
+            before = reading_places(app)
+            await pilot.resize_terminal(*size)
+            await answers_kept(app, before)
+
+
+def reading_places(app) -> dict:
+    """Each answer's view: None while it follows the end of its answer, else the first word it
+    shows (the person scrolled up to read there)."""
+    places = {}
+    for pane in app.workbench.panes():
+        view = pane.output
+        words = " ".join(drawn_rows(view)).split()
+        places[view] = None if view.following else (words[0] if words else "")
+    return places
+
+
+async def answers_kept(app, before: dict | None = None) -> None:
+    """Each pane draws its answer (lines of it, and its end while it follows it: views.py); and a
+    resize kept the answers `before` it as they were: following their end, or still showing the
+    word the person was reading."""
+    def problems() -> list[str]:
+        found = [problem for problem in map(answer_problem, (pane.output for pane in app.workbench.panes()))
+                 if problem]
+        for view, word in (before or {}).items():
+            if not view.text.strip() or not view.size.height:
+                continue  # nothing to show, or no room to show it
+            if word is None and not view.following:
+                found.append(f"{view.text[:20]!r}... stopped following its end")
+            elif word and word not in " ".join(drawn_rows(view)).split():
+                found.append(f"{view.text[:20]!r}... lost {word!r}, where it was scrolled to")
+        return found
+
+    try:
+        await wait_until(lambda: not problems(), timeout=5)  # once the views have had the new size
+    except AssertionError:
+        pass
+    assert problems() == [], app.size
 
 
 @pytest.mark.ui
@@ -39,17 +90,23 @@ async def run_keys(app, pilot, batches) -> None:
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_key_sequences_on_a_scripted_backend(data, key_storm_size):
-    """1,000 random key sequences (`--key-storm N` to change; `make test-fast` runs 50)."""
+    """1,000 random key sequences (`--key-storm N` to change; `make test-fast` runs 50), and random
+    resizes among them after which every answer is still drawn (answers of 92, 71, 22 and 400
+    tokens to begin with: a person found theirs gone after resizes)."""
     batches = data.draw(key_storm(key_storm_size))
+    sizes = resize_storm(key_storm_size)
+    answered = [saved_pane(prompt=f"{n}", output="".join(echo_script(f"{n}", {"seed": 42, "max_tokens": n})),
+                           state=DONE) for n in (92, 71, 22, 400)]
 
     async def main():
         app = make_app(ScriptedBackend(delay_s=0.001, adapters=("a",)),
-                       session=session_of([saved_pane(prompt="p")]))
+                       session=session_of([saved_pane(prompt="p"), *answered]))
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
-            await run_keys(app, pilot, batches)
+            await run_keys(app, pilot, batches, sizes)
             await pilot.pause()
             assert app.workbench.panes()  # never zero panes
+            await answers_kept(app)
         # run_test re-raises anything the app raised: reaching here means no unhandled exception
 
     asyncio.run(main())

@@ -96,6 +96,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._height: int | None = None
         self._line_style = None
         self._top = 0  # where the view sits while following the end (see _place_end)
+        self._reading: int | None = None  # the text offset at the top of a scrolled-up view (see on_resize)
+        self._placed_for = Size(0, 0)  # the size on_resize last placed the view for
         # The heat view: the answer's tokens (set by the pane), coloured when `heat` is on; the
         # token cursor's token, drawn whether heat is on or not.
         self.spans: TokenSpans | None = None
@@ -220,7 +222,8 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         lines = len(self._text.lines)
         if lines <= self._top + view:
             return False
-        jump = max(1, view * 2 // 3)
+        # Less than a page, so that the last line stays in view (a one-line view has no room).
+        jump = view * 2 // 3
         self._top = max(0, lines - view + jump)
         return True
 
@@ -249,23 +252,57 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._repaint_scrollbar()
 
     def on_resize(self) -> None:
+        """Wrap again at a new width, and place the view again for the new size: at the end while
+        following, else at the text the person was reading. `scroll_y` and `_top` are line numbers
+        of the old wrapping and the old height; kept as they were, they pointed past a shorter
+        text, or above an end that moved down, and the answer vanished from its pane."""
+        self._placed_for = self.outer_size
         self._height = None
+        follow = self.following
         width = max(1, self.scrollable_content_region.width)
-        if width == self._wrapped_width:
-            self._update_virtual_size()  # the height changed: at least a page, see there
-        else:
+        reading = None  # where in the text the top line of the view starts, when not following
+        if width != self._wrapped_width:
+            if not follow:
+                reading = self._reading = self._reading_place()
             self._wrapped_width = width
-            follow = self.following
             self._text.rewrap(width)
             self._strips.clear()
             self._framed.clear()
-            if follow:
-                self._top = 0
-                self._place_end()
-            self._update_virtual_size()
-            if follow:
-                self.scroll_to(y=self._top, animate=False, immediate=True)
             self.refresh()
+        self._top = 0
+        self._place_end()
+        self._update_virtual_size()
+        if follow:
+            row = self._top
+        elif reading is not None:
+            row = self._line_at(reading)
+        else:
+            row = self._scroll_row()  # the same lines, if the new size lets the view show them
+        self.scroll_to(y=row, animate=False, immediate=True)
+
+    def validate_scroll_y(self, value: float) -> float:
+        # Textual clamps the scroll to a new size as it lays the view out, before on_resize: kept
+        # as it was until then, so that on_resize knows whether the view followed the end and
+        # what it showed. (Clamped, a view that followed took itself for scrolled up, and kept
+        # line numbers of the old wrapping that pointed past the text: answers vanished.) Text
+        # streamed in meanwhile is placed for the old height, and placed again by on_resize.
+        if self.outer_size != self._placed_for:
+            return value
+        return super().validate_scroll_y(value)
+
+    def _reading_place(self) -> int:
+        """Where in the text the view's top line is: the place kept at the last resize while it is
+        still on that line, else the line's start. (A line of the new wrapping starts before the
+        place, so that each resize would otherwise move the view up the text a little.)"""
+        row = min(self._scroll_row(), len(self._text.starts) - 1)
+        kept = self._reading
+        if kept is not None and self._line_at(kept) == row:
+            return kept
+        return self._text.starts[row]
+
+    def _line_at(self, offset: int) -> int:
+        """The wrapped line that a text offset is on."""
+        return max(0, bisect_right(self._text.starts, offset) - 1)
 
     def frame_changed(self) -> None:
         # Also called on every style update (PlainLines.notify_style_update).
