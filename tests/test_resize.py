@@ -102,7 +102,7 @@ async def test_answers_stay_in_view_through_resizes(sizes, tmp_path):
     with terminal_copy() as terminal:
         async with app.run_test(size=(200, 50)) as pilot:
             reading = await finished(app, pilot, to_top={4}, scroll_up={5})
-            assert reading[4] == "You"
+            assert reading[4] == "›"  # the question line, at the top of the thread
             for size in sizes:
                 await pilot.resize_terminal(*size)
                 await check_all(app, pilot, terminal, reading)
