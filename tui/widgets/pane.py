@@ -133,6 +133,7 @@ class Pane(Vertical):
         super().__init__(classes="-show-more" if more else None)
         self.state = state
         self.target_label = ""  # the target as the title shows it (set with the title)
+        self._title: Text | None = None  # the border title shown
         self.defaults_summary = ""
         self._pending: list[str] = []
         self._run: Run | None = None
@@ -320,7 +321,10 @@ class Pane(Vertical):
         origin = reply.reply.origin if reply is not None else None
         parts = [str(self.number), self.label, self.target_label, origin.title if origin is not None else "", summary]
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
-        self.border_title = Text(" · ".join(printable(part) for part in parts if part))
+        title = Text(" · ".join(printable(part) for part in parts if part))
+        if title != self._title:  # setting a border title repaints the whole pane, even the same one
+            self._title = title
+            self.border_title = title
         stale = None
         if reply is not None and not self.running and reply.reply.state != "idle":
             stale = stale_reason(reply.reply, target, sampling)
