@@ -120,6 +120,9 @@ def test_metrics_url(base, expected):
 async def test_remote_figures_from_prometheus_text(faults, monkeypatch):
     import tui.engine.remote_metrics as remote_metrics
 
+    # A poll period no loaded machine outlasts between two calls (with 1 s, a slow first read
+    # made the second call poll again); the rates below are read with none.
+    monkeypatch.setattr(remote_metrics, "POLL_S", 3600.0)
     poller = MetricsPoller(faults.url("ok"))
     try:
         first = await poller.snapshot()
