@@ -50,6 +50,7 @@ class FaultServer:
         self.port = _free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.requests: list[str] = []  # the fault names of the completions asked for
+        self.bodies: list[dict] = []  # the completion requests as sent (the messages, the prompt)
         # What /ok/metrics reports, as vLLM's server names it (set by tests); see _metrics.
         self.figures: dict[str, float] = dict(DEFAULT_FIGURES)
         self.metrics_asked = 0
@@ -119,12 +120,15 @@ class FaultServer:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        self.bodies.append(body)
         prompt = body["messages"][-1]["content"]
         return await self._complete(request, "chat", prompt)
 
     async def _completion(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        return await self._complete(request, "completion", body["prompt"])
+        self.bodies.append(body)
+        prompt = body["prompt"]  # text, or token ids (a fork): those ask for no fault
+        return await self._complete(request, "completion", prompt if isinstance(prompt, str) else "")
 
     async def _complete(self, request: web.Request, kind: str, prompt: str) -> web.StreamResponse:
         fault = prompt.split()[0][len("fault:"):] if prompt.startswith("fault:") else "ok"

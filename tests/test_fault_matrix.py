@@ -11,18 +11,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.engine.params import Sampling
-from tui.engine.protocol import EngineState
+from tui.engine.protocol import EngineState, Request
+from tui.keymap import ACTIONS
 from tests.support.scripted import ScriptedBackend, echo_script
-from tui.session import SessionRecord
 from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.views import answer_problem, drawn_rows
 from tui.figures import CANCELLED, DONE, ERROR
+from tui.thread_text import shown
 
-# Every key the workbench binds, plus editing keys and text; not ctrl+q (quits) or ctrl+c.
-KEYS = ["a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete", "escape",
-        "ctrl+r", "f5", "ctrl+k", "ctrl+n", "ctrl+w", "ctrl+d", "ctrl+t", "f7", "f8", "alt+left", "alt+right",
-        "alt+shift+left", "alt+shift+right", "ctrl+o", "ctrl+s", "f1", "ctrl+p", "up", "down", "left", "right",
-        "home", "end", "pageup", "pagedown"]
+# Every key the workbench binds (tui/keymap.py, the one list), the palette, editing keys (ctrl+w,
+# ctrl+k, ctrl+d are the editor's again) and text; not ctrl+q (quits) or ctrl+c.
+BOUND = sorted({key for action in ACTIONS for key in action.key_list})
+KEYS = BOUND + ["ctrl+p", "a", "z", "1", "-", ".", "space", "enter", "tab", "shift+tab", "backspace", "delete",
+                "ctrl+w", "ctrl+k", "ctrl+d", "ctrl+u", "up", "down", "left", "right", "home", "end", "pageup",
+                "pagedown"]
+
+
+def test_the_storm_presses_every_key_the_workbench_binds():
+    assert "ctrl+q" not in KEYS and "ctrl+c" not in KEYS
+    assert {"alt+r", "alt+e", "alt+up", "alt+pageup", "alt+a", "alt+m", "alt+w", "alt+u", "ctrl+g", "f4", "f6"} <= set(KEYS)
 
 
 def key_storm(count: int):
@@ -129,8 +136,10 @@ def test_resize_to_20x10_and_back_while_streaming():
             await pilot.pause(0.1)
             assert sum(p.region.width for p in panes) == 160  # the layout came back
             defaults = app.workbench.defaults()
-            for pane in panes:  # every answer is whole, and wrapped to its new width
-                assert pane.output.text == "".join(echo_script(pane.prompt, defaults))
+            for number, pane in enumerate(panes):  # every answer is whole, and wrapped to its new width
+                answer = "".join(echo_script(f"p{number}", defaults))
+                assert pane.answer == answer and pane.output.text == f"› p{number}\n\n{answer}"
+                assert pane.draft == ""  # the draft was sent
                 assert max(len(line) for line in pane.output._text.lines) <= pane.output._text.width
 
     asyncio.run(main())
@@ -144,14 +153,20 @@ def test_control_characters_empty_prompt_and_a_1_mb_paste():
         app.save_session_now = lambda: None
         async with app.run_test(size=(160, 40)) as pilot:
             empty, binary, huge = app.workbench.panes()
-            await type_prompt(pilot, binary, "bell\x07 esc\x1b[2J nul\x00 del\x7f \ud7ff\u200b end")
+            odd = "bell\x07 esc\x1b[2J nul\x00 del\x7f \ud7ff\u200b end"
+            await type_prompt(pilot, binary, odd)
             await type_prompt(pilot, huge, "x" * 1_000_000)
             send_key(app, "ctrl+r")
             await wait_until(lambda: binary.figures.state == DONE and huge.figures.state == ERROR)
             await pilot.pause(0.1)
             assert "the prompt is empty" in str(empty.query_one(".pane-error").render())
+            assert not empty.state.conversation  # nothing was added to it
             assert "prompt too long" in huge.figures.message
-            assert binary.output.text == "ok " * 5
+            assert huge.state.conversation.path()[0].content == "x" * 1_000_000  # the message is kept
+            assert binary.answer == "ok " * 5 and backend.sent[0].messages[-1]["content"] == odd  # sent as typed
+            # The question is shown through the gate: its control characters as symbols.
+            assert binary.output.text == f"› {shown(odd)}\n\n" + "ok " * 5
+            assert not set(binary.output.text) & {"\x07", "\x1b", "\x00", "\x7f"}
 
     asyncio.run(main())
 
@@ -172,11 +187,38 @@ def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
             await wait_until(lambda: app.workbench.panes()[0].figures.state == DONE)
             app.save_session_now()
             await pilot.pause()
-            assert app.workbench.panes()[0].prompt == "keep"
+            pane = app.workbench.panes()[0]
+            assert pane.state.conversation.path()[0].content == "keep" and pane.answer  # all still there
         return notices
 
     notices = asyncio.run(main())
     assert any("Could not save the session" in n for n in notices)
+
+
+@pytest.mark.ui
+async def test_a_run_of_one_pane_repaints_no_other_pane():
+    """Every run's end refreshes all panes' titles (an answer may be stale now): one whose title
+    did not change is not repainted, else a storm of runs repaints every pane on every run."""
+    app = make_app(ScriptedBackend(lambda prompt, s: ["ok "] * 3),
+                   session=session_of([saved_pane(prompt=f"p{i}") for i in range(3)]))
+    app.save_session_now = lambda: None
+    async with app.run_test(size=(160, 40)) as pilot:
+        first, *others = app.workbench.panes()
+        await pilot.pause()
+        repaints = {pane.number: 0 for pane in others}
+        for pane in others:
+            def counting(*regions, _pane=pane, _refresh=pane.refresh, **kw):
+                if not regions:  # the whole pane
+                    repaints[_pane.number] += 1
+                return _refresh(*regions, **kw)
+
+            pane.refresh = counting
+        for runs in range(1, 6):
+            app.workbench.run_pane(first)
+            await wait_until(lambda: first.runs == runs and first.figures.state == DONE)
+            await pilot.pause()
+        assert len(first.state.conversation.path()[0].children) == 5  # five answers ran
+        assert repaints == {pane.number: 0 for pane in others}
 
 
 @pytest.mark.engine
@@ -196,8 +238,9 @@ async def test_engine_that_fails_to_start_says_why_and_the_app_stays_usable(tmp_
         send_key(app, "f5")  # a run says why it cannot start instead of hanging
         await wait_until(lambda: pane.figures.state == ERROR, timeout=10)
         assert "engine is not running" in pane.figures.message
+        assert pane.state.conversation.path()[0].content == "hello"  # the message is kept
         await type_prompt(pilot, pane, "still editable")
-        assert pane.prompt == "still editable"
+        assert pane.draft == "still editable"
     assert backend.child_pids() == []
 
 
@@ -222,6 +265,15 @@ async def test_cancel_storm_leaves_the_engine_healthy(engine, tmp_path):
         await wait_until(lambda: engine.running_requests() == 0, timeout=5)
         assert elapsed < 10, elapsed
         assert all(p.figures.state in (CANCELLED, DONE) for p in panes)
+        for number, pane in enumerate(panes):
+            # One question each; the runs after the first regenerated its answer: the answers that
+            # wrote something are kept as siblings, the ones cancelled before writing were replaced.
+            question, *rest = pane.state.conversation.path()
+            assert question.content == f"storm {number}" and len(rest) == 1
+            answers = question.children
+            assert all(a.role == "assistant" and a.reply.state in (CANCELLED, DONE) for a in answers)
+            assert all(a.content for a in answers[:-1]) and 1 <= len(answers) <= 50
+            assert pane.state.conversation.siblings(rest[0]) == (len(answers), len(answers))
         panes[0].query_one(".param-max_tokens Input").value = "10"
         await pilot.pause()
         bench.run_pane(panes[0])
@@ -241,7 +293,7 @@ async def test_50_random_key_sequences_against_the_real_engine(engine, batches):
         await run_keys(app, pilot, batches)
         send_key(app, "ctrl+k")
         await wait_until(lambda: engine.running_requests() == 0, timeout=10)
-    text = "".join([d.text async for d in engine.stream("hi", Sampling(), "after-storm")])
+    text = "".join([d.text async for d in engine.stream(Request.of_prompt("hi", Sampling(), "after-storm"))])
     assert text  # the engine still answers
 
 

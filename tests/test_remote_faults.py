@@ -12,11 +12,11 @@ import pytest
 from tui import locations
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
-from tui.engine.protocol import BackendError, EngineState, RequestRejected
+from tui.engine.protocol import BackendError, EngineState, Request, RequestRejected
 from tui.figures import CANCELLED, DONE, ERROR, STREAMING
 from tui.session import SessionRecord, load_session
 
-from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
+from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.fault_server import ESCAPES, HUGE, FaultServer
 from tests.support.processes import run_cli
 from tests.support.terminal import row_text, terminal_copy
@@ -42,8 +42,10 @@ async def remote(server):
     await backend.shutdown()
 
 
-async def collect(backend, prompt, sampling=CHAT):
-    deltas = [d async for d in backend.stream(prompt, sampling, f"t-{time.monotonic_ns()}")]
+async def collect(backend, prompt, sampling=CHAT, before=()):
+    """The answer to `prompt`, after the conversation `before` ((role, content) pairs)."""
+    request = Request.of([*before, ("user", prompt)], sampling, f"t-{time.monotonic_ns()}")
+    deltas = [d async for d in backend.stream(request)]
     return "".join(d.text for d in deltas), deltas
 
 
@@ -66,6 +68,19 @@ async def test_a_faulty_stream_fails_its_request_only(server, remote, fault, err
     assert remote.state is EngineState.READY
     text, deltas = await collect(remote, "and now a good one", sampling)  # the server is not "lost"
     assert text.startswith("word1 word2") and deltas[-1].finish_reason == "stop"
+    # A conversation's later turn fails the same way: with a chat template the last message asks
+    # for the fault; raw, the conversation is one text, which starts with it.
+    turns = [("user", "hi "), ("assistant", text), ("user", f"fault:{fault} again")]
+    if not sampling.chat_template:
+        turns = [turns[2], turns[1], turns[0]]
+    with pytest.raises(error) as info:
+        await collect(remote, turns[2][1], sampling, before=turns[:2])
+    assert reason in str(info.value) and server.requests[-1] == fault
+    sent = server.bodies[-1]
+    if sampling.chat_template:
+        assert sent["messages"] == [{"role": role, "content": content} for role, content in turns]
+    else:
+        assert sent["prompt"] == "".join(content for _, content in turns)
 
 
 async def test_odd_but_valid_streams_come_through(remote):
@@ -84,7 +99,7 @@ async def test_cancel_while_the_server_is_quiet_is_immediate(server):
         got = []
 
         async def consume():
-            async for delta in backend.stream("fault:quiet", CHAT, "quiet-cancel"):
+            async for delta in backend.stream(Request.of_prompt("fault:quiet", CHAT, "quiet-cancel")):
                 got.append(delta)
 
         task = asyncio.ensure_future(consume())
@@ -178,9 +193,13 @@ async def test_the_workbench_against_every_fault(server, tmp_path):
                 shown = "".join(row_text(terminal, y, 0, 200) for y in range(50))
                 assert "vllm-panes ● ready" in shown and "evil␛]0;pwned" in shown
         record, notice = load_session(path)
-        assert notice is None and "half \ufffd emoji" in record.panes[4].output
+        assert notice is None and "half \ufffd emoji" in record.panes[4].conversation.last().content
+        assert [p.conversation.last().reply.state for p in record.panes] == list(states.values())
+        assert "went quiet" in record.panes[6].conversation.last().reply.figures.message
         exports = sorted(locations.data_dir().glob("exports/comparison-*.json"))
-        assert exports and "half \ufffd emoji" in json.loads(exports[-1].read_text())["panes"][4]["text"]
+        exported = json.loads(exports[-1].read_text())["panes"][4]
+        assert exports and "half \ufffd emoji" in exported["messages"][-1]["content"]
+        assert exported["messages"][0] == {"role": "user", "content": "fault:surrogate"}
         for char, _style in terminal.values():
             assert char not in ("\x1b", "\x07", "\x9b")
     finally:
@@ -203,5 +222,57 @@ async def test_escape_cancels_a_pane_whose_server_went_quiet(server, tmp_path):
             await wait_until(lambda: pane.figures.state == CANCELLED, timeout=1)
             await pilot.pause(0.1)
             assert pane.answer.startswith("word1 word2 word3")
+    finally:
+        await backend.shutdown()
+
+
+@pytest.mark.ui
+async def test_a_fault_in_a_later_turn_fails_that_answer_and_the_conversation_stays(server, tmp_path):
+    """The first turn is kept whatever the second one meets; a failed answer that wrote nothing is
+    replaced when the pane runs again, one that wrote something is kept beside the new one."""
+    backend = OpenAIBackend(server.url(), read_timeout=1.5)
+    await backend.start()
+    path = tmp_path / "session.json"
+    try:
+        app = make_app(backend, session=session_of([saved_pane(prompt="hello")]), session_path=path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            pane = app.workbench.panes()[0]
+            pane.editor.focus()
+
+            async def run(expected_runs):
+                send_key(app, "f5")
+                await wait_until(lambda: pane.runs == expected_runs and not pane.running, timeout=15)
+                await pilot.pause()
+
+            await run(1)
+            first = pane.answer
+            assert first.startswith("word1") and pane.figures.state == DONE
+            await type_prompt(pilot, pane, "fault:error400 now")
+            await run(2)
+            assert pane.figures.state == ERROR and "bad request" in pane.figures.message and pane.answer == ""
+            sent = server.bodies[-1]["messages"]
+            assert sent == [{"role": "user", "content": "hello"}, {"role": "assistant", "content": first},
+                            {"role": "user", "content": "fault:error400 now"}]
+            empty = pane.reply
+            await run(3)  # nothing typed: the failed answer is asked again, and replaces the empty one
+            question = pane.state.conversation.path()[2]
+            assert server.bodies[-1]["messages"] == sent and len(question.children) == 1
+            assert question.children[0] is not empty and pane.state.conversation.get(empty.id) is None
+            assert pane.figures.state == ERROR
+
+            await type_prompt(pilot, pane, "fault:error_event later")
+            # Sent after the failed answer; this one writes three words before its error.
+            await run(4)
+            assert pane.figures.state == ERROR and pane.answer.startswith("word1 word2 word3")
+            failed = pane.state.conversation.last()
+            await run(5)
+            assert failed.parent.children[0] is failed and len(failed.parent.children) == 2  # kept, a sibling
+            assert pane.state.conversation.siblings(pane.reply) == (2, 2)
+            path_texts = [m.content for m in pane.state.conversation.path()]
+            assert path_texts[:2] == ["hello", first]
+            app.save_session_now()
+        record, notice = load_session(path)
+        assert notice is None
+        assert [m.content for m in record.panes[0].conversation.path()][:2] == ["hello", first]
     finally:
         await backend.shutdown()

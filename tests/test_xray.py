@@ -1,5 +1,6 @@
 """The engine X-ray without an engine: the recorder's arithmetic, a server's /metrics (the fault
-server writes it with prometheus_client), the panel and the engine line on a scripted source."""
+server writes it with prometheus_client), the panel and each pane's engine line on a scripted source,
+and what each backend declares it can do (its abilities)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tests.support.fault_server import FaultServer
 from tests.support.scripted import ScriptedBackend, ScriptedSource
+from tui.core.conversation import ASSISTANT, USER, Reply
+from tui.core.pane_state import PaneState
+from tui.engine.protocol import Abilities, Unsupported
 from tui.engine.remote_metrics import MetricsPoller, metrics_url
-from tui.engine.stats import EngineSnapshot, Rates, StepRecorder
-from tui.figures import snapshot_line
-from tui.session import SessionRecord
+from tui.engine.stats import EngineSnapshot, RequestTiming, Rates, StepRecorder
+from tui.figures import Figures, snapshot_line
 from tui.widgets.xray_panel import XrayPanel, figures_text
 
 
@@ -117,6 +120,9 @@ def test_metrics_url(base, expected):
 async def test_remote_figures_from_prometheus_text(faults, monkeypatch):
     import tui.engine.remote_metrics as remote_metrics
 
+    # A poll period no loaded machine outlasts between two calls (with 1 s, a slow first read
+    # made the second call poll again); the rates below are read with none.
+    monkeypatch.setattr(remote_metrics, "POLL_S", 3600.0)
     poller = MetricsPoller(faults.url("ok"))
     try:
         first = await poller.snapshot()
@@ -156,12 +162,13 @@ async def test_remote_metrics_faults_say_why(faults, mode, reason):
 async def test_remote_panes_show_the_servers_prompt_cache(faults):
     from tui.engine.openai_backend import OpenAIBackend
     from tui.engine.params import Sampling
+    from tui.engine.protocol import Request
     from tui.figures import Figures
 
     backend = OpenAIBackend(faults.url("ok"))
     await backend.start()
     try:
-        deltas = [d async for d in backend.stream("hello", Sampling(), "r1")]
+        deltas = [d async for d in backend.stream(Request.of_prompt("hello", Sampling(), "r1"))]
     finally:
         await backend.shutdown()
     figures = Figures.of(deltas[-1])
@@ -285,33 +292,139 @@ async def test_engine_line_says_when_requests_wait():
     app = make_app(backend, session=session_of(panes))
     async with app.run_test(size=(160, 30)):
         line = app.workbench.engine_line
+        pane = app.workbench.panes()[0]
         send_key(app, "ctrl+r")  # a run is going: the line reads the engine's load, panel or not
         await wait_until(lambda: line.waiting == 3, timeout=5)
         assert "4 running · 3 waiting: the engine is full" in str(line.render())
-        send_key(app, "ctrl+k")
+        assert pane.running and backend.sent[-1].messages[-1]["content"] == "a b c d e f"  # the draft, sent
+        send_key(app, "ctrl+g")  # cancel all
         await wait_until(lambda: line.waiting == 0, timeout=5)
-        assert "waiting" not in str(line.render())
+        assert "waiting" not in str(line.render()) and pane.figures.state == "cancelled"
+
+
+def timed_figures(queued_s: float, prefill_s: float, decode_s: float, prompt: int, cached: int) -> Figures:
+    figures = Figures("done", 20, 40.0, 300.0, "stop")
+    figures.update(SimpleNamespace(tokens=20, ttft=0.04, tok_per_s=300.0, finish_reason="stop",
+                                   timing=RequestTiming(queued_s, prefill_s, decode_s, prompt, cached)))
+    return figures
+
+
+def two_timed_turns() -> PaneState:
+    """A pane of two answered questions, each answer with the engine's timings."""
+    state = PaneState(1)
+    first = state.conversation.add(None, USER, "first")
+    answer = state.conversation.add(first, ASSISTANT, "one", Reply(figures=timed_figures(0.002, 0.031, 1.2, 128, 96)))
+    second = state.conversation.add(answer, USER, "second")
+    state.conversation.add(second, ASSISTANT, "two", Reply(figures=timed_figures(0.0, 0.004, 0.25, 140, 128)))
+    return state
 
 
 @pytest.mark.ui
-async def test_with_the_xray_each_pane_shows_the_engine_timings():
-    from tui.engine.stats import RequestTiming
-    from tui.figures import Figures
-
-    app = make_app(ScriptedBackend(stats=ScriptedSource(EngineSnapshot())))
+async def test_with_the_xray_each_pane_shows_the_engine_timings_of_the_answer_shown():
+    app = make_app(ScriptedBackend(stats=ScriptedSource(EngineSnapshot())), session=session_of([two_timed_turns()]))
+    app.save_session_now = lambda: None
     async with app.run_test(size=(200, 30)) as pilot:
         pane = app.workbench.panes()[0]
-        figures = Figures("done", 20, 40.0, 300.0, "stop")
-        figures.update(SimpleNamespace(tokens=20, ttft=0.04, tok_per_s=300.0, finish_reason="stop",
-                                       timing=RequestTiming(0.002, 0.031, 1.2, 128, 96)))
-        pane.restore("answer", figures)
         await pilot.pause()
         engine_line = pane.query_one(".pane-engine")
         assert not engine_line.display
         send_key(app, "f2")
         await pilot.pause()
         assert engine_line.display and engine_line.region.y == pane.query_one(".pane-status").region.y + 1
-        assert str(engine_line.text) == "engine · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128"
-        send_key(app, "ctrl+n")  # a new pane shows the line too
+        # The last answer's, as the status line's figures are.
+        assert str(engine_line.text) == "engine · queued 0 ms · prefill 4 ms · decode 250 ms · cached 128/140"
+        pane.editor.focus()
+        # The message cursor up the thread (the last answer, the question, the earlier answer):
+        # the line shows the timings of the answer under it.
+        for content in ("two", "second", "one"):
+            send_key(app, "alt+up")
+            await wait_until(lambda: getattr(pane.state.conversation.get(pane.state.cursor), "content", None)
+                             == content)
         await pilot.pause()
-        assert app.workbench.panes()[1].query_one(".pane-engine").display
+        assert pane.reply.content == "one"
+        assert str(engine_line.text) == "engine · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128"
+        send_key(app, "ctrl+n")  # a new pane shows the line too, with nothing to say yet
+        await wait_until(lambda: len(app.workbench.panes()) == 2)
+        await pilot.pause()
+        new = app.workbench.panes()[1]
+        assert new.query_one(".pane-engine").display and str(new.query_one(".pane-engine").text) == "engine · –"
+
+
+@pytest.mark.ui
+async def test_a_run_shows_its_engine_timings_when_it_ends():
+    """A backend that reports where the time went (the in-process engine does): the pane's engine
+    line has them once the answer is done."""
+    from dataclasses import replace
+
+    class Timed(ScriptedBackend):
+        async def stream(self, request):
+            async for delta in super().stream(request):
+                yield replace(delta, timing=RequestTiming(0.003, 0.02, 0.5, 12, 8))
+
+    app = make_app(Timed(stats=ScriptedSource(EngineSnapshot())),
+                   session=session_of([saved_pane(prompt="a b", overrides={"max_tokens": "4"})]))
+    app.save_session_now = lambda: None
+    async with app.run_test(size=(200, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        send_key(app, "f2")
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: pane.figures.state == "done")
+        await pilot.pause()
+        assert str(pane.query_one(".pane-engine").text) == "engine · queued 3 ms · prefill 20 ms · decode 500 ms · cached 8/12"
+
+
+# -- what a backend can do: its abilities ---------------------------------------------------------------
+def test_each_backend_declares_its_abilities():
+    from tui.engine.openai_backend import OpenAIBackend
+    from tui.engine.vllm_backend import VLLMBackend
+
+    assert VLLMBackend.abilities == Abilities(scoring=True, adapters=True, metrics=True)
+    remote = OpenAIBackend("http://127.0.0.1:9/v1")
+    assert remote.abilities == Abilities(scoring=True, token_ids=True, metrics=True)
+    assert isinstance(remote.stats, MetricsPoller)  # metrics: its /metrics feed the X-ray
+    assert remote.servers() == [] and remote.backend_for(None) is remote
+
+
+async def test_what_a_backend_cannot_do_raises_unsupported():
+    backend = ScriptedBackend()
+    assert not backend.abilities.scoring and not backend.abilities.adapters
+    for call in (backend.next_token_logprobs([1], [2]), backend.token_id_of("x"),
+                 backend.load_adapter("a", "/nowhere"), backend.remove_adapter("a")):
+        with pytest.raises(Unsupported):
+            await call
+    assert backend.servers() == [] and backend.connect_servers() is None
+
+
+async def test_a_fleet_forwards_nothing_and_its_abilities_are_its_backends():
+    from tui.engine.fleet import Fleet
+    from tui.engine.openai_backend import OpenAIBackend
+
+    engine = ScriptedBackend(stats=ScriptedSource(EngineSnapshot(running=1)))
+    remote = OpenAIBackend("http://127.0.0.1:9/v1")
+    fleet = Fleet(engine, [remote])
+    try:
+        # Scoring and token ids where any backend has them; adapters and metrics are the primary's.
+        assert fleet.abilities == Abilities(scoring=True, token_ids=True, adapters=False, servers=True, metrics=True)
+        assert fleet.stats is engine.stats and fleet.servers() == [remote]
+        assert [(b.source, b.stats) for b in fleet.servers()] == [("127.0.0.1:9", remote.stats)]
+        assert not hasattr(fleet, "other_stats")  # gone: nothing is forwarded by name
+        assert not hasattr(fleet, "sent")  # the primary's own attributes stay its own
+        with pytest.raises(Unsupported):  # the primary loads adapters; this one cannot
+            await fleet.load_adapter("a", "/nowhere")
+        assert Fleet(ScriptedBackend(), []).abilities == Abilities(servers=True, metrics=True)
+    finally:
+        await fleet.shutdown()
+
+
+@pytest.mark.ui
+async def test_the_xray_of_a_backend_without_figures_says_so():
+    class Blind(ScriptedBackend):
+        abilities = Abilities()
+
+    app = make_app(Blind(stats=None))
+    async with app.run_test(size=(160, 30)) as pilot:
+        panel = app.workbench.query_one(XrayPanel)
+        send_key(app, "f2")
+        await pilot.pause(1.2)
+        assert panel.display and panel.snapshot == EngineSnapshot()
+        assert str(panel.query_one(".figures").render()) == "engine · no figures yet"

@@ -33,7 +33,9 @@ def _pane_state(number: int, record: dict[str, Any]) -> PaneState:
         return state
     fork = record["fork"]
     conversation = Conversation()
-    question = conversation.add(None, USER, fork["text"] if fork else record["prompt"])
+    # The prompt is what version 1 showed in the pane; the fork's copy of it only told whether it
+    # had been edited since the fork (a hand-edited file may have the two differ).
+    question = conversation.add(None, USER, record["prompt"])
     figures = Figures(CANCELLED if record["state"] in RUNNING_STATES else record["state"], record["tokens"],
                       record["ttft_ms"], record["tok_s"], record["finish_reason"], record["message"])
     tokens = TokenSpans()

@@ -135,14 +135,16 @@ _REPLY_KEYS = {"figures", "tokens", "target", "settings", "prompt_ids", "logprob
 def reply_from_record(value: Any, field: str, text: str) -> Reply:
     data = V.table(value, field)
     V.known_keys(data, field, _REPLY_KEYS)
+    tokens = tokens_from_record(data.get("tokens"), f"{field}.tokens", text)
     return Reply(
         figures=figures_from_record(data.get("figures", {}), f"{field}.figures"),
-        tokens=tokens_from_record(data.get("tokens"), f"{field}.tokens", text),
+        tokens=tokens,
         target=target_from_record(data.get("target"), f"{field}.target"),
         settings=_settings(data.get("settings"), f"{field}.settings"),
         prompt_ids=_ids(data.get("prompt_ids"), f"{field}.prompt_ids"),
         logprobs_mode=V.optional_string(data.get("logprobs_mode"), f"{field}.logprobs_mode"),
-        forced=V.integer(data.get("forced", 0), f"{field}.forced", low=0),
+        # The given tokens are the first of its recorded ones (regenerating copies them).
+        forced=V.integer(data.get("forced", 0), f"{field}.forced", low=0, high=len(tokens)),
         forced_chars=V.integer(data.get("forced_chars", 0), f"{field}.forced_chars", low=0, high=len(text)),
         given_ids=_ids(data.get("given_ids"), f"{field}.given_ids"),
         origin=_origin(data.get("origin"), f"{field}.origin"),

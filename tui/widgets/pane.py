@@ -167,6 +167,7 @@ class Pane(Vertical):
         super().__init__(classes="-show-more" if more else None)
         self.state = state
         self.target_label = ""  # the target as the title shows it (set with the title)
+        self._shown_title: Text | None = None  # the border title shown
         self.defaults_summary = ""
         self._pending: list[str] = []
         self._run: Run | None = None
@@ -372,7 +373,10 @@ class Pane(Vertical):
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
         parts, steps = self._title_forms
         width = self.size.width - 4 if self.size.width else 200  # the corners and a space each side
-        self.border_title = Text(fit_parts(parts, max(1, width), steps))
+        title = Text(fit_parts(parts, max(1, width), steps))
+        if title != self._shown_title:  # setting a border title repaints the whole pane, even the same one
+            self._shown_title = title
+            self.border_title = title
 
     def on_resize(self) -> None:
         self._fit_title()
