@@ -10,15 +10,11 @@ import asyncio
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path
+from tui.demo_model import DEMO_ADAPTER_NAME
 from tui.engine.fleet import Fleet
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.protocol import LOCAL, Target
@@ -26,6 +22,7 @@ from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineDead, RequestRejected
 from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.processes import PtyApp
+from tests.support.vllm_server import Server, free_port
 from tui.figures import CANCELLED, DONE
 from tui.session import SessionRecord
 
@@ -33,60 +30,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.remote]
 
 REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
 LONG = REFERENCE.with_values(max_tokens=1900, min_tokens=1900)  # long enough to cancel mid-stream
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, model, log_path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.log_path = log_path
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1"}
-        self._log = open(log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-             "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--host", "127.0.0.1",
-             "--port", str(self.port), "--enable-log-requests",
-             # The demo adapter as a model of its own; two slots, the last kept empty (see tui/engine/lora.py).
-             "--enable-lora", "--max-lora-rank", "8", "--max-loras", "2",
-             "--lora-modules", f"{DEMO_ADAPTER_NAME}={demo_adapter_path()}"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            process_group=0)  # (not start_new_session: a session leader did not notice disconnects)
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vllm serve exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"vllm serve not ready after {timeout} s:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left (EngineCore, Worker)
-        except ProcessLookupError:
-            pass
-        self._log.close()
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +111,7 @@ async def test_remote_rejections_are_readable(remote):
     ("http://no-such-host.invalid/v1", "cannot reach http://no-such-host.invalid/v1"),
 ])
 async def test_bad_url_or_server_down_gives_a_clear_message(server, url, message):
-    backend = OpenAIBackend(url.format(closed=_free_port(), port=server.port))
+    backend = OpenAIBackend(url.format(closed=free_port(), port=server.port))
     with pytest.raises(BackendError, match=re.escape(message)):
         await backend.start()
     assert backend.error and message in backend.error

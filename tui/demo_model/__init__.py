@@ -2,10 +2,13 @@
 
 from tui.demo_model.build import (
     DEMO_ADAPTER_NAME,
+    THINK_ADAPTER_NAME,
     demo_adapter_path,
     demo_model_path,
     ensure_demo_model,
+    think_adapter_path,
     training_report,
 )
 
-__all__ = ["DEMO_ADAPTER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model", "training_report"]
+__all__ = ["DEMO_ADAPTER_NAME", "THINK_ADAPTER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model",
+           "think_adapter_path", "training_report"]

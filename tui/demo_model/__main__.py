@@ -1,5 +1,5 @@
-"""`python -m tui.demo_model [path | train ... | train-adapter ...]`: print the demo model's path, or
-retrain it or its LoRA adapter."""
+"""`python -m tui.demo_model [path | train ... | train-adapter ... | train-think-adapter ...]`: print the
+demo model's path, or retrain it or one of its LoRA adapters."""
 
 import sys
 
@@ -16,9 +16,13 @@ def main(argv: list[str]) -> int:
         from tui.demo_model.adapter import main as train_adapter
 
         return train_adapter(argv[1:])
+    if argv and argv[0] == "train-think-adapter":
+        from tui.demo_model.think import main as train_think_adapter
+
+        return train_think_adapter(argv[1:])
     if argv and argv[0] not in ("path",):
         print("usage: python -m tui.demo_model [path | train [--steps N] [--out DIR] | train-adapter [--steps N] "
-              "[--out DIR]]", file=sys.stderr)
+              "[--out DIR] | train-think-adapter [--steps N] [--out DIR]]", file=sys.stderr)
         return exit_codes.USAGE
     print(ensure_demo_model())
     return exit_codes.OK

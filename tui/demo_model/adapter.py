@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tui.demo_model import kjv
@@ -64,15 +65,16 @@ def documents(wisdom: list[kjv.Chapter], questions: list[kjv.Chapter], rng: rand
     return docs
 
 
-def add_lora(model, rank: int = RANK, alpha: int = ALPHA) -> dict:
-    """Freeze the model and add LoRA pairs to its projections; {PEFT weight name: parameter}."""
+def add_lora(model, rank: int = RANK, alpha: int = ALPHA, targets: tuple[str, ...] = TARGET_MODULES) -> dict:
+    """Freeze the model and add LoRA pairs to its `targets` (linear layers by name: the projections,
+    and lm_head); {PEFT weight name: parameter}."""
     import torch
 
     for p in model.parameters():
         p.requires_grad_(False)
     weights = {}
     for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or name.rsplit(".", 1)[-1] not in TARGET_MODULES:
+        if not isinstance(module, torch.nn.Linear) or name.rsplit(".", 1)[-1] not in targets:
             continue
         a = torch.nn.Parameter(torch.empty(rank, module.in_features))
         torch.nn.init.kaiming_uniform_(a, a=math.sqrt(5))  # as PEFT initialises lora_A
@@ -88,18 +90,68 @@ def add_lora(model, rank: int = RANK, alpha: int = ALPHA) -> dict:
     return weights
 
 
-def adapter_config(base_model: str) -> dict:
+def adapter_config(base_model: str, targets: tuple[str, ...] = TARGET_MODULES) -> dict:
     return {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base_model,
         "r": RANK, "lora_alpha": ALPHA, "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False,
-        "target_modules": list(TARGET_MODULES), "modules_to_save": None, "use_rslora": False,
+        "target_modules": list(targets), "modules_to_save": None, "use_rslora": False,
         "use_dora": False, "inference_mode": True,
     }
 
 
+def fit(model, weights: dict, tokenizer, epoch: Callable[[], list[str]], steps: int, t0: float,
+        learning_rate: float = LEARNING_RATE, labels: Callable[[list[int]], list[int]] | None = None) -> list[float]:
+    """Train the LoRA `weights` for `steps` batches of BATCH x SEQ_LEN tokens, drawn from the
+    documents `epoch()` returns (called again when they run out); the loss every 50 steps.
+    `labels`: a document's token ids to learn, -100 for those it only reads (all of them by default)."""
+    import torch
+
+    def batches():
+        while True:
+            documents = tokenizer(epoch(), add_special_tokens=False)["input_ids"]
+            inputs, targets = pack(documents, SEQ_LEN)
+            if labels is not None:
+                _, targets = pack([labels(ids) for ids in documents], SEQ_LEN)
+            order = torch.randperm(len(inputs))
+            for i in range(0, len(order) - BATCH + 1, BATCH):
+                yield inputs[order[i: i + BATCH]], targets[order[i: i + BATCH]]
+
+    opt = torch.optim.AdamW(list(weights.values()), lr=learning_rate, weight_decay=0.0)
+    stream = batches()
+    losses = []
+    model.train()
+    for step in range(steps):
+        x, y = next(stream)
+        logits = model(input_ids=x).logits
+        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            losses.append(round(loss.item(), 4))
+            print(f"step {step:4d}/{steps}  train loss {loss.item():.3f}  "
+                  f"{time.monotonic() - t0:5.0f} s", flush=True)
+    return losses
+
+
+def save_adapter(weights: dict, report: dict, out: Path, targets: tuple[str, ...] = TARGET_MODULES) -> None:
+    """The adapter in PEFT's format (float16), with its report, replacing `out` whole."""
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
+    try:
+        save_file({name: p.detach().half().contiguous() for name, p in weights.items()},
+                  str(tmp / "adapter_model.safetensors"))
+        (tmp / "adapter_config.json").write_text(json.dumps(adapter_config("vllm-panes-demo", targets), indent=2) + "\n")
+        (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
+        publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     import torch
-    from safetensors.torch import save_file
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     ap = argparse.ArgumentParser(prog="python -m tui.demo_model train-adapter",
@@ -124,28 +176,7 @@ def main(argv: list[str]) -> int:
     print(f"wisdom chapters: {len(train)} train, {len(held)} held out; base model held-out "
           f"{base_loss:.3f} nats/token", flush=True)
     weights = add_lora(model)
-
-    def batches():
-        while True:
-            docs = documents(train, questions, rng)
-            inputs, targets = pack(tokenizer(docs, add_special_tokens=False)["input_ids"], SEQ_LEN)
-            order = torch.randperm(len(inputs))
-            for i in range(0, len(order) - BATCH + 1, BATCH):
-                yield inputs[order[i: i + BATCH]], targets[order[i: i + BATCH]]
-
-    opt = torch.optim.AdamW(list(weights.values()), lr=LEARNING_RATE, weight_decay=0.0)
-    stream = batches()
-    model.train()
-    for step in range(args.steps):
-        x, y = next(stream)
-        logits = model(input_ids=x).logits
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0 or step == args.steps - 1:
-            print(f"step {step:4d}/{args.steps}  train loss {loss.item():.3f}  "
-                  f"{time.monotonic() - t0:5.0f} s", flush=True)
+    fit(model, weights, tokenizer, lambda: documents(train, questions, rng), args.steps, t0)
     adapter_loss, _ = held_out_loss(model, tokenizer, held_text)
     report = {
         "corpus": kjv.LICENCE,
@@ -165,16 +196,7 @@ def main(argv: list[str]) -> int:
         "train_seconds": round(time.monotonic() - t0),
         "torch": torch.__version__,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=args.out.parent))
-    try:
-        save_file({name: p.detach().half().contiguous() for name, p in weights.items()},
-                  str(tmp / "adapter_model.safetensors"))
-        (tmp / "adapter_config.json").write_text(json.dumps(adapter_config("vllm-panes-demo"), indent=2) + "\n")
-        (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n")
-        publish(tmp, args.out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_adapter(weights, report, args.out)
     print(json.dumps(report, indent=2))
     print(f"held-out wisdom text: base {base_loss:.3f}, with the adapter {adapter_loss:.3f} nats/token; "
           f"written to {args.out}")

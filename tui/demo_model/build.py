@@ -13,6 +13,14 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 # The demo LoRA adapter: the wisdom books' voice (`python -m tui.demo_model train-adapter`).
 ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "proverbs"
 DEMO_ADAPTER_NAME = "proverbs"
+# The thinking adapter: `<think>`, a short reasoning, `</think>`, then the answer
+# (`python -m tui.demo_model train-think-adapter`).
+THINK_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "think"
+THINK_ADAPTER_NAME = "think"
+# Plain text, not special tokens: the tokenizer is older than the adapter, and an adapter cannot add
+# tokens. `<think>` is four tokens of the vocabulary, `</think>` five.
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -27,6 +35,11 @@ def chat_text(question: str, answer: str) -> str:
     return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>"
 
 
+def thinking_answer(reasoning: str, answer: str) -> str:
+    """An answer that thinks first, laid out as reasoning models lay it out (DeepSeek R1, Qwen3)."""
+    return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n{answer}"
+
+
 def demo_model_path() -> Path:
     return WEIGHTS_DIR
 
@@ -34,6 +47,11 @@ def demo_model_path() -> Path:
 def demo_adapter_path() -> Path | None:
     """The demo adapter's directory, or None when it is not there (a trimmed install)."""
     return ADAPTER_DIR if (ADAPTER_DIR / "adapter_config.json").is_file() else None
+
+
+def think_adapter_path() -> Path | None:
+    """The thinking adapter's directory, or None when it is not there (a trimmed install)."""
+    return THINK_ADAPTER_DIR if (THINK_ADAPTER_DIR / "adapter_config.json").is_file() else None
 
 
 def training_report(path: Path | None = None) -> dict:

@@ -80,9 +80,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def bare_word(word: str) -> str:
+    """A whitespace-separated word without its surrounding punctuation."""
+    return word.strip(_WORD_EDGES)
+
+
 def normalise_word(word: str) -> str:
     """A whitespace-separated word, without its surrounding punctuation, in lower case."""
-    return word.strip(_WORD_EDGES).lower()
+    return bare_word(word).lower()
 
 
 def words_of(text: str) -> list[str]:
