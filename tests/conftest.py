@@ -55,8 +55,8 @@ async def engine(demo_model):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--key-storm", type=int, default=1000, metavar="N",
-                     help="random key sequences sent to the app by the key storm test (default 1000)")
+    parser.addoption("--key-storm", type=int, default=200, metavar="N",
+                     help="random key sequences sent to the app by the key storm test (default 200)")
 
 
 @pytest.fixture

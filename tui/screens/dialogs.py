@@ -35,9 +35,17 @@ class Dialog(ModalScreen[Any]):
     Dialog OptionList { height: auto; max-height: 20; border: none; }
     """
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+    _answered = False
+
+    def answer(self, value: Any) -> None:
+        """Close with `value`, once: keys typed fast (enter, enter) would dismiss it twice, and a
+        second dismiss of a screen already gone raised ScreenStackError."""
+        if not self._answered and self.is_current:
+            self._answered = True
+            self.dismiss(value)
 
     def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        self.answer(None)
 
 
 class TargetPicker(Dialog):
@@ -119,14 +127,14 @@ class TargetPicker(Dialog):
         event.stop()
         highlighted = self.query_one(OptionList).highlighted
         if highlighted is not None:
-            self.dismiss(self._targets[self._shown[highlighted]][0])
+            self.answer(self._targets[self._shown[highlighted]][0])
 
     def action_move(self, action: str) -> None:
         getattr(self.query_one(OptionList), f"action_{action}")()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()  # a click, or enter with the list focused
-        self.dismiss(self._targets[self._shown[event.option_index]][0])
+        self.answer(self._targets[self._shown[event.option_index]][0])
 
 
 class AskScreen(Dialog):
@@ -159,4 +167,4 @@ class AskScreen(Dialog):
         except ValueError as exc:
             self.query_one(".dialog-error", Static).update(one_line(exc, 300))
             return
-        self.dismiss(result)
+        self.answer(result)
