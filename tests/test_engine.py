@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from tui.engine.params import ParamError, Sampling
-from tui.engine.protocol import RequestRejected
+from tui.engine.protocol import Request, RequestRejected
 
 pytestmark = pytest.mark.engine
 _ids = itertools.count()
@@ -16,7 +16,7 @@ REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
 
 
 async def collect(engine, prompt: str, sampling: Sampling = REFERENCE):
-    deltas = [d async for d in engine.stream(prompt, sampling, f"t{next(_ids)}")]
+    deltas = [d async for d in engine.stream(Request.of_prompt(prompt, sampling, f"t{next(_ids)}"))]
     return "".join(d.text for d in deltas), deltas
 
 
@@ -78,7 +78,7 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
 
     async def consume():
         long = REFERENCE.with_values(max_tokens=1000, min_tokens=1000)
-        async for delta in engine.stream("The key to happiness is", long, "cancel-me"):
+        async for delta in engine.stream(Request.of_prompt("The key to happiness is", long, "cancel-me")):
             seen.append(delta)
 
     task = asyncio.create_task(consume())
@@ -99,8 +99,8 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
 
 
 async def test_explicit_abort(engine):
-    stream = engine.stream("In a galaxy far, far away", REFERENCE.with_values(max_tokens=1000, min_tokens=1000),
-                           "abort-me")
+    stream = engine.stream(Request.of_prompt("In a galaxy far, far away",
+                                             REFERENCE.with_values(max_tokens=1000, min_tokens=1000), "abort-me"))
     first = await stream.__anext__()
     assert first.tokens >= 1
     await engine.abort("abort-me")
