@@ -111,13 +111,16 @@ async def raw_run(backend, streams: int, tokens: int, logprobs: int = 0, loras: 
     """Raw consumers; with `logprobs`, they ask for as many alternatives per token as the heat
     view does (the same work for the engine), and only count tokens. With `loras`, stream i asks
     for LoRARequest i modulo their number."""
+    from tui.engine.protocol import Request
+
     engine = backend._engine  # noqa: SLF001 - the raw AsyncLLM, no layer of ours in between
     counts = [0] * streams
 
     async def consume(i: int) -> None:
         sampling = workload(backend, tokens, i, logprobs)
         params = backend.sampling_params(sampling)
-        engine_input = await backend._render(engine, PROMPTS[i % len(PROMPTS)], sampling)  # noqa: SLF001
+        request = Request.of_prompt(PROMPTS[i % len(PROMPTS)], sampling, f"raw-render-{i}")
+        engine_input = await backend._render(engine, request)  # noqa: SLF001 - the prompt the app's request gets
         lora = loras[i % len(loras)] if loras else None
         async for out in engine.generate(engine_input, params, f"raw-{time.monotonic_ns()}-{i}", lora_request=lora):
             counts[i] += len(out.outputs[0].token_ids)
@@ -144,18 +147,17 @@ def settle_like_the_app() -> None:
 async def app_run(backend, streams: int, tokens: int, lags: list[float] | None = None,
                   visible_panes: list[int] | None = None, xray: bool = False, heat: bool = False,
                   targets: list | None = None) -> float:
-    from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
+    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
     from tui import render
-    from tui.session import SessionRecord
 
     received: dict[int, list[float]] = {}  # pane number -> receive time of each delta
     visible_panes = [] if visible_panes is None else visible_panes
     original_stream = backend.stream
 
-    async def timed_stream(prompt, sampling, request_id, **kwargs):
-        number = int(request_id.split("-")[0][4:])
+    async def timed_stream(request):
+        number = int(request.request_id.split("-")[0][4:])  # "pane<number>-<run>"
         times = received.setdefault(number, [])
-        async for delta in original_stream(prompt, sampling, request_id, **kwargs):
+        async for delta in original_stream(request):
             times.append(time.perf_counter())
             yield delta
 
@@ -248,8 +250,9 @@ def _probe_flush(app, pane, received: dict[int, list[float]], lags: list[float])
 
 # -- 3. cancel latency ---------------------------------------------------------------------------
 async def cancel_latencies(backend, count: int) -> list[float]:
-    from tests.support.app import make_app, send_key, wait_until
-    from tui.session import SessionRecord
+    """f5 then escape, `count` times in one pane: the first f5 sends the prompt, the next ones
+    regenerate its answer (the same request each time)."""
+    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
 
     engine = backend._engine  # noqa: SLF001
     app = make_app(backend, session=session_of([saved_pane(prompt=PROMPTS[0],
@@ -291,8 +294,7 @@ async def key_to_screen_ms(app, key: str, state) -> float:
 
 # -- 4. key -> screen while 8 panes stream -------------------------------------------------------
 async def key_latencies(backend, count: int) -> list[float]:
-    from tests.support.app import make_app, send_key, wait_until
-    from tui.session import SessionRecord
+    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
 
     panes = [saved_pane(prompt=PROMPTS[i % 3], overrides={"max_tokens": "1900"}) for i in range(8)]
     app = make_app(backend, session=session_of(panes))
@@ -312,7 +314,7 @@ async def key_latencies(backend, count: int) -> list[float]:
                 break
             out.append(await key_to_screen_ms(app, "x", lambda: editor.text))
             await asyncio.sleep(0.02)
-        send_key(app, "ctrl+k")
+        send_key(app, "ctrl+g")  # cancel all
         await wait_until(lambda: backend._engine.get_num_unfinished_requests() == 0)  # noqa: SLF001
     return out
 
@@ -325,8 +327,7 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
     """CPU per delta over the last 50 deltas of an answer `length` deltas long (a scripted stream
     at a steady 2 ms per delta, one paragraph with no newline: the worst case for re-wrapping)."""
     from tests.support.scripted import ScriptedBackend
-    from tests.support.app import make_app, send_key, wait_until
-    from tui.session import SessionRecord
+    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
 
     marks: dict[str, float] = {}
 
@@ -336,9 +337,9 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
     backend = ScriptedBackend(script, delay_s=0.002, max_model_len=1_000_000)
     original = backend.stream
 
-    async def marked(prompt, sampling, request_id, **kwargs):
+    async def marked(request):
         index = 0
-        async for delta in original(prompt, sampling, request_id, **kwargs):
+        async for delta in original(request):
             index += 1
             if index == length - WINDOW:
                 marks["start"] = time.process_time()
@@ -357,7 +358,7 @@ async def delta_cost_us(length: int, heat: bool = False) -> float:
         send_key(app, "ctrl+r")
         await wait_until(lambda: pane.figures.state == "done", timeout=120, step=0.01)
         await pilot.pause(0.1)
-        assert pane.output.text.count(" ") == length
+        assert pane.answer.count(" ") == length
     return (marks["end"] - marks["start"]) / WINDOW * 1e6
 
 
@@ -376,9 +377,8 @@ async def delta_costs(plan: Plan, heat: bool = False) -> dict[int, list[float]]:
 async def cursor_key_latencies(count: int, length: int) -> list[float]:
     """Key → screen for the token cursor's keys (right, down, left, up, in turn) over an answer of
     `length` recorded tokens with the heat view on."""
-    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
     from tests.support.scripted import ScriptedBackend
-    from tui.session import SessionRecord
 
     backend = ScriptedBackend(lambda prompt, sampling: [f"w{i % 97} " for i in range(length)],
                               max_model_len=1_000_000)
