@@ -169,7 +169,8 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
     app = PtyApp(["--demo", "--max-tokens", "24"], env=env)
     try:
         assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
-        assert app.wait_for("1 · demo · ".encode()) and app.wait_for("2 · demo+proverbs · ".encode())
+        # The titles are drawn with the first frame: look further back than the loading's redraws.
+        assert app.seen("1 · demo · ".encode(), last=10**8) and app.seen("2 · demo+proverbs · ".encode(), last=10**8)
         app.write(b"\x12")  # ctrl+r
         assert app.wait_for(b"done", timeout=60)
         time.sleep(1.0)
