@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tests.support.processes import run_cli
 from tui.batch import BatchError, load_batch, run_jobs
 from tui.engine.params import Sampling
+from tui.engine.protocol import Request
 
 ROOT = Path(__file__).resolve().parent.parent
 TOML_EXAMPLE = ROOT / "scripts" / "batch-example.toml"
@@ -63,6 +65,41 @@ def test_bad_batch_files_name_the_place_and_the_reason(tmp_path, name, text, mes
     assert message in str(info.value)
 
 
+def test_turns_and_messages_are_conversations(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"turns": ["q1", "q2", "q3"], "seed": [1, 2]}\n'
+                    '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "q1"},'
+                    ' {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]}\n')
+    jobs = load_batch(path)
+    assert [(j.before, j.prompt, j.then, j.sampling["seed"]) for j in jobs[:2]] == [
+        ((), "q1", ("q2", "q3"), 1), ((), "q1", ("q2", "q3"), 2)]
+    messages = jobs[2]
+    assert (messages.before, messages.prompt, messages.then) == ((("user", "q1"), ("assistant", "a1")), "q2", ())
+    assert messages.sampling.system_prompt == "Be brief."
+    conversation, question = messages.conversation()
+    assert [(m.role, m.content) for m in conversation.path()] == [("user", "q1"), ("assistant", "a1"), ("user", "q2")]
+    assert conversation.path()[-1] is question
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"turns": []}', "'turns' must be a non-empty list of messages"),
+    ('{"turns": ["q", 3]}', "'turns' must be a non-empty list of messages"),
+    ('{"turns": ["q"], "prompt": "p"}', "give prompts, messages or turns, not prompt and turns"),
+    ('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}',
+     "'messages' must end with a user message"),
+    ('{"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}, '
+     '{"role": "user", "content": "q"}]}', "messages[1]: a system message comes first"),
+    ('{"messages": [{"role": "tool", "content": "q"}]}', "messages[0].role must be one of system, user, assistant"),
+    ('{"messages": [{"role": "user", "content": 3}]}', "messages[0].content must be a string"),
+])
+def test_bad_conversations_name_the_place_and_the_reason(tmp_path, line, message):
+    path = tmp_path / "b.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(BatchError) as info:
+        load_batch(path)
+    assert message in str(info.value) and "b.jsonl:1" in str(info.value)
+
+
 @pytest.mark.engine
 async def test_toml_example_output_through_the_real_engine(engine):
     jobs = load_batch(TOML_EXAMPLE)
@@ -82,7 +119,7 @@ async def test_toml_example_output_through_the_real_engine(engine):
     assert any(by[(p, 0.8, 42)] != by[(p, 0.8, 7)] for p in prompts)
     # a seeded request in the batch gives the text it gives alone
     prompt = "The key to happiness is"
-    alone = "".join([d.text async for d in engine.stream(prompt, jobs[10].sampling, "alone")])
+    alone = "".join([d.text async for d in engine.stream(Request.of_prompt(prompt, jobs[10].sampling, "alone"))])
     assert jobs[10].prompt == prompt and jobs[10].sampling["seed"] == 42 and by[(prompt, 0.8, 42)] == alone
 
 
@@ -110,6 +147,40 @@ async def test_a_batch_across_base_and_adapter_on_the_real_engine(engine, tmp_pa
     # --target: the jobs that name none run on each target given
     both = await _resolved(engine, load_batch(path), [t for t in engine.targets()])
     assert [(j.index, j.target.adapter) for j in both] == [(0, None), (1, "proverbs"), (2, None), (3, "proverbs")]
+
+
+@pytest.mark.engine
+async def test_a_conversation_job_writes_its_thread_and_each_turn(engine, tmp_path):
+    """A "turns" job sends each message after the answer to the one before; its record carries
+    the thread (OpenAI messages) and each answer's figures. The thread given back as "messages"
+    gives the last answer again (seeded); a conversation longer than the context fails its own
+    job, with the numbers, and the batch goes on."""
+    questions = ["The key to happiness is", "And what of wisdom?"]
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps({"turns": questions, "max_tokens": 30, "seed": 42}) + "\n")
+    records: list[dict] = []
+    assert await run_jobs(engine, load_batch(path), records.append) == 0
+    (record,) = records
+    thread = record["messages"]
+    assert [m["role"] for m in thread] == ["user", "assistant", "user", "assistant"]
+    assert [thread[0]["content"], thread[2]["content"]] == questions
+    assert [r["text"] for r in record["replies"]] == [thread[1]["content"], thread[3]["content"]]
+    assert record["text"] == thread[3]["content"] and record["tokens"] == record["replies"][1]["tokens"] > 0
+    assert thread[1]["content"] != thread[3]["content"] and all(r["error"] is None for r in records)
+
+    long = [{"role": "user", "content": "word " * 700}, {"role": "assistant", "content": "word " * 700},
+            {"role": "user", "content": "word " * 700}]
+    path.write_text(json.dumps({"messages": thread[:3], "max_tokens": 30, "seed": 42}) + "\n"
+                    + json.dumps({"messages": long, "max_tokens": 30}) + "\n"
+                    + json.dumps({"prompt": questions[0], "max_tokens": 30, "seed": 42}) + "\n")
+    again: list[dict] = []
+    assert await run_jobs(engine, load_batch(path), again.append) == 1
+    given, too_long, first = again
+    assert given["text"] == record["text"] and given["messages"] == thread
+    assert too_long["text"] == "" and too_long["tokens"] == 0
+    assert re.fullmatch(r"the conversation is [\d,]+ tokens and the answer needs room too, but the model's context "
+                        r"is 2,048 tokens \(--max-model-len\).*", too_long["error"])
+    assert first["text"] == thread[1]["content"] and first["error"] is None and "messages" not in first
 
 
 @pytest.mark.engine

@@ -31,6 +31,12 @@ def test_config_file_engine_flags_apply_and_the_command_line_wins():
     assert make_plan([], config).backend.engine_argv == ["--max-model-len", "1024", "--dtype", "float32"]
 
 
+def test_then_gives_each_prompt_its_follow_up_turns_in_order():
+    plan = make_plan(["--headless", "--then", "And then?", "--then", "Why?", "first", "second"], Config())
+    assert plan.prompts == ["first", "second"] and plan.then == ["And then?", "Why?"]
+    assert make_plan(["--headless", "one"], Config()).then == []
+
+
 def test_base_url_selects_the_remote_backend():
     plan = make_plan(["--base-url", "http://gpu-box:8000/v1", "--model", "Qwen/Qwen2.5-1.5B-Instruct",
                       "--api-key", "k", "--top-p", "0.5"], Config())
@@ -65,6 +71,8 @@ def test_config_file_can_choose_the_remote_backend():
     (["--headless", "--batch", "b.toml", "--concurrency", "0"], "--concurrency must be ≥ 1"),
     (["--headless", "--base-url", "http://x/v1", "--batch", "b.toml", "a prompt"],
      "give prompts in the --batch file"),
+    (["--then", "more"], "--then goes with --headless"),
+    (["--headless", "--batch", "b.toml", "--then", "more"], "in a --batch file, give 'turns'"),
 ])
 def test_usage_errors_are_clear(argv, message):
     with pytest.raises(UsageError, match=__import__("re").escape(message)):

@@ -10,6 +10,7 @@ import pytest
 from tui.demo_model import demo_model_path, training_report
 from tui.demo_model.kjv import words_of
 from tui.engine.params import Sampling
+from tui.engine.protocol import Request
 from tui.headless import REFERENCE_PROMPTS
 
 REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
@@ -50,7 +51,8 @@ def test_model_shape_suits_vllm_on_cpu():
 
 async def _answers(engine, sampling):
     async def one(i, prompt):
-        deltas = [d async for d in engine.stream(prompt, sampling, f"demo-{i}-{sampling['temperature']}")]
+        request = Request.of_prompt(prompt, sampling, f"demo-{i}-{sampling['temperature']}")
+        deltas = [d async for d in engine.stream(request)]
         return "".join(d.text for d in deltas), deltas[-1].finish_reason
 
     return await asyncio.gather(*(one(i, p) for i, p in enumerate(REFERENCE_PROMPTS)))
@@ -76,3 +78,22 @@ async def test_greedy_answer_is_the_same_twice(engine):
     first = await _answers(engine, greedy)
     second = await _answers(engine, greedy)
     assert first == second and all(text for text, _ in first)
+
+
+@pytest.mark.engine
+async def test_a_second_turn_is_the_whole_conversation_in_the_chat_template(engine):
+    """The engine got every message of the thread, each in its turn, then an open assistant turn;
+    the model answers the second question in words of its corpus, as it answered the first."""
+    first_question, second_question = REFERENCE_PROMPTS[2], "And what of wisdom?"
+    first = "".join([d.text async for d in engine.stream(Request.of_prompt(first_question, REFERENCE, "demo-turn-1"))])
+    request = Request.of([("user", first_question), ("assistant", first), ("user", second_question)],
+                         REFERENCE, "demo-turn-2")
+    deltas = [d async for d in engine.stream(request)]
+    second = "".join(d.text for d in deltas)
+    sent = engine._engine.get_tokenizer().decode(deltas[0].prompt_ids)  # noqa: SLF001 - as the engine got it
+    assert sent == (f"<|im_start|>user\n{first_question}<|im_end|>\n<|im_start|>assistant\n{first}<|im_end|>\n"
+                    f"<|im_start|>user\n{second_question}<|im_end|>\n<|im_start|>assistant\n")
+    vocabulary = set((demo_model_path() / "corpus_words.txt").read_text().split())
+    words = words_of(second)
+    assert len(words) >= 10 and sum(w in vocabulary for w in words) / len(words) >= 0.9, second
+    assert second != first and not second.lstrip().startswith("assistant")

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from tui.engine.params import ParamError, Sampling
-from tui.engine.protocol import RequestRejected
+from tui.engine.protocol import Request, RequestRejected
 
 pytestmark = pytest.mark.engine
 _ids = itertools.count()
@@ -16,7 +16,7 @@ REFERENCE = Sampling()  # temperature 0.8, top_p 0.95, seed 42, max_tokens 100
 
 
 async def collect(engine, prompt: str, sampling: Sampling = REFERENCE):
-    deltas = [d async for d in engine.stream(prompt, sampling, f"t{next(_ids)}")]
+    deltas = [d async for d in engine.stream(Request.of_prompt(prompt, sampling, f"t{next(_ids)}"))]
     return "".join(d.text for d in deltas), deltas
 
 
@@ -78,7 +78,7 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
 
     async def consume():
         long = REFERENCE.with_values(max_tokens=1000, min_tokens=1000)
-        async for delta in engine.stream("The key to happiness is", long, "cancel-me"):
+        async for delta in engine.stream(Request.of_prompt("The key to happiness is", long, "cancel-me")):
             seen.append(delta)
 
     task = asyncio.create_task(consume())
@@ -99,8 +99,8 @@ async def test_cancel_aborts_in_engine_and_engine_serves_next(engine):
 
 
 async def test_explicit_abort(engine):
-    stream = engine.stream("In a galaxy far, far away", REFERENCE.with_values(max_tokens=1000, min_tokens=1000),
-                           "abort-me")
+    stream = engine.stream(Request.of_prompt("In a galaxy far, far away",
+                                             REFERENCE.with_values(max_tokens=1000, min_tokens=1000), "abort-me"))
     first = await stream.__anext__()
     assert first.tokens >= 1
     await engine.abort("abort-me")
@@ -109,9 +109,30 @@ async def test_explicit_abort(engine):
     assert engine.running_requests() == 0
 
 
+TOO_LONG = r"the conversation is {} tokens and the answer needs room too, but the model's context is 2,048 tokens \(--max-model-len\)"
+
+
 async def test_over_long_prompt_is_rejected_clearly(engine):
-    with pytest.raises(RequestRejected, match="maximum context length is 2048"):
-        await collect(engine, "word " * 5000)
+    """vLLM says it three ways (its renderer counting tokens, or characters, and its input
+    processor); each becomes one message with the numbers, and the engine serves on."""
+    assert engine.max_model_len == 2048
+    raw = REFERENCE.with_values(max_tokens=5)
+    raw = Sampling(raw.values, chat_template=False)
+    conversation = [("user", "word " * 700), ("assistant", "word " * 700), ("user", "word " * 700)]
+    tokenizer = engine._engine.get_tokenizer()  # noqa: SLF001 - counted as the chat template has it
+    ids = tokenizer.apply_chat_template(list(Request.of(conversation, REFERENCE, "x").messages),
+                                        add_generation_prompt=True, tokenize=True)
+    needed = len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    assert needed > 2048
+    cases = [
+        (Request.of(conversation, REFERENCE, f"t{next(_ids)}"), f"{needed:,}"),  # counted, a chat
+        (Request.of_prompt("word " * 5000, raw, f"t{next(_ids)}"), "at least 2,049"),  # counted until past the limit
+        (Request.of_prompt("word " * 6000, raw, f"t{next(_ids)}"), "more than 2,048"),  # too many characters to count
+        (Request.of([("user", "")], REFERENCE, f"t{next(_ids)}", prompt_ids=[7] * 2048), "2,048"),  # no room to answer
+    ]
+    for request, count in cases:
+        with pytest.raises(RequestRejected, match=TOO_LONG.format(count)):
+            [d async for d in engine.stream(request)]
     text, _ = await collect(engine, "The key to happiness is", REFERENCE.with_values(max_tokens=5))
     assert text  # the engine is fine afterwards
 

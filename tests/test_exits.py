@@ -45,7 +45,11 @@ def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
         assert app.seen(b"stock drawing", last=10**7) is (render_path == "stock")  # the engine line says so
         saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
-        assert saved["panes"][0]["prompt"] == "hello" and saved["panes"][0]["state"] == "done"
+        (pane,) = saved["panes"]
+        question, answer = pane["conversation"]["messages"]  # f5 sent the draft: one turn
+        assert (question["role"], question["content"], pane["draft"]) == ("user", "hello", "")
+        assert answer["role"] == "assistant" and answer["parent"] == question["id"] and answer["content"]
+        assert answer["reply"]["figures"]["state"] == "done"
     finally:
         app.close()
 
@@ -90,7 +94,8 @@ def test_a_second_app_on_the_same_session_is_told_and_does_not_overwrite_it(serv
         assert not session.exists() or "second" not in session.read_text()
         first.quit("ctrl+q")
         assert first.proc.wait(5) == 0
-        assert json.loads(session.read_text())["panes"][0]["prompt"] == "the first app's prompt"
+        (pane,) = json.loads(session.read_text())["panes"]
+        assert pane["draft"] == "the first app's prompt" and pane["conversation"]["messages"] == []
     finally:
         first.close()
         if second is not None:

@@ -85,6 +85,43 @@ def test_headless_runs_each_prompt_on_each_target(demo_model):
     assert left == []
 
 
+@pytest.mark.engine
+async def test_headless_then_continues_the_conversation_as_the_engine_would(engine):
+    """--then sends each message after the answer before it, the whole thread each time: the
+    second answer is the one the engine gives that thread (same seed), and the reference example's
+    raw mode is not used (the prompts go through the chat template)."""
+    import asyncio
+
+    from tui.engine.params import Sampling
+    from tui.engine.protocol import Request
+
+    question, follow_up = "The key to happiness is", "And what of wisdom?"
+    result, left = await asyncio.to_thread(run_cli, ["--headless", "--demo", "--max-tokens", "24", "--then",
+                                                     follow_up, question])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Running 1 streaming example(s), 2 turns each with " in out and "raw prompts" not in out
+    assert f"Prompt: {question!r}" in out and f"Turn 2: {follow_up!r}" in out
+    assert out.index(f"Prompt: {question!r}") < out.index(f"Turn 2: {follow_up!r}")
+    answers = re.findall(r"Response: (.*?)\nGeneration complete:", out, flags=re.S)
+    assert len(answers) == 2 and answers[0] != answers[1] and all(answers)
+    sampling = Sampling().with_values(max_tokens=24)  # the command's defaults: temperature 0.8, seed 42
+    first = "".join([d.text async for d in engine.stream(Request.of_prompt(question, sampling, "then-1"))])
+    thread = [("user", question), ("assistant", first), ("user", follow_up)]
+    second = "".join([d.text async for d in engine.stream(Request.of(thread, sampling, "then-2"))])
+    assert answers == [first, second]
+    assert left == []
+
+
+def test_then_goes_with_headless_prompts_only(tmp_path):
+    result, _ = run_cli(["--then", "more"], timeout=120)
+    assert result.returncode == 2 and "--then goes with --headless" in result.stderr
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"prompt": "a"}\n')
+    result, _ = run_cli(["--headless", "--demo", "--batch", str(batch), "--then", "more"], timeout=120)
+    assert result.returncode == 2 and "in a --batch file, give 'turns'" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -27,6 +27,7 @@ from tui.engine.logprobs import (
     token_record,
 )
 from tui.engine.params import ParamError, Sampling
+from tui.engine.protocol import Request
 from tui.headless import REFERENCE_PROMPTS
 from tui.text import token_text
 
@@ -127,7 +128,7 @@ async def test_streamed_logprobs_equal_a_run_without_streaming(engine):
 
     sampling = Sampling(logprobs=5, chat_template=False).with_values(max_tokens=40, seed=3)
     streamed = []
-    async for delta in engine.stream(REFERENCE_PROMPTS[0], sampling, f"lp-{uuid.uuid4().hex}"):
+    async for delta in engine.stream(Request.of_prompt(REFERENCE_PROMPTS[0], sampling, f"lp-{uuid.uuid4().hex}")):
         streamed.extend(delta.logprobs or [])
     raw = engine._engine  # noqa: SLF001 - the raw AsyncLLM, asked once for the whole answer
     params = SamplingParams(**sampling.values, logprobs=5, output_kind=RequestOutputKind.FINAL_ONLY)
@@ -215,17 +216,20 @@ def test_logprobs_flag_needs_headless():
 @pytest.mark.engine
 @pytest.mark.ui
 async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
-    """Read back from the engine: RequestOutput.prompt_token_ids of the fork's request."""
+    """Read back from the engine: RequestOutput.prompt_token_ids of the fork's request. A fork's
+    answer starts with the tokens it was given (its parent's, up to the chosen one), then the
+    engine's continuation; a fork of the fork at one of those new tokens sends all of them."""
     from tests.support.app import make_app, run_with_heat, send_key, wait_until, saved_pane, session_of
     from tui.figures import DONE
-    from tui.session import SessionRecord
+    from tui.thread_text import shown
 
     record = saved_pane(prompt=REFERENCE_PROMPTS[2], overrides={"max_tokens": "12", "seed": "5"})
     app = make_app(engine, session=session_of([record]))
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
         (first,) = await run_with_heat(app)
-        assert first.prompt_ids and len(first.spans) == first.figures.tokens == 12
+        question = first.reply.reply.prompt_ids  # the chat-templated question, as the engine got it
+        assert question and len(first.spans) == first.figures.tokens == 12
         first.enter_token_cursor()
         first.move_token_cursor(4)
         await pilot.pause()
@@ -233,20 +237,28 @@ async def test_a_fork_sends_exactly_its_tokens_to_the_real_engine(engine):
         send_key(app, "1")
         await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=60)
         fork = bench.panes()[1]
-        expected = first.prompt_ids + [t.token_id for t in first.spans.tokens[:4]] + [chosen.token_id]
-        assert fork.prompt_ids == expected  # as the engine got it
+        given = [t.token_id for t in first.spans.tokens[:4]] + [chosen.token_id]
+        assert fork.reply.reply.prompt_ids == question + given  # as the engine got it
+        assert fork.reply.reply.given_ids == question + given and fork.reply.reply.forced == 5
+        # the fork's answer: the given tokens (text included), then the ones it sampled
+        assert [t.token_id for t in fork.spans.tokens[:5]] == given
+        assert len(fork.spans) == 5 + fork.figures.tokens and fork.figures.tokens > 3
+        assert fork.answer.startswith(first.answer[:first.spans.ends[3]] + shown(chosen.text))
+        assert "fork of 1 @ 5" in str(fork.border_title)
         fork.enter_token_cursor()
-        fork.move_token_cursor(2)
+        fork.move_token_cursor(7)  # one of the fork's own tokens, past the given ones
         send_key(app, "enter")  # a fork of the fork, with the token itself
         await wait_until(lambda: len(bench.panes()) == 3 and bench.panes()[2].figures.state == DONE, timeout=60)
-        assert bench.panes()[2].prompt_ids == expected + [t.token_id for t in fork.spans.tokens[:3]]
+        again = bench.panes()[2]
+        assert again.reply.reply.prompt_ids == question + [t.token_id for t in fork.spans.tokens[:8]]
+        assert [t.token_id for t in again.spans.tokens[:8]] == [t.token_id for t in fork.spans.tokens[:8]]
 
 
 @pytest.mark.engine
 @pytest.mark.ui
 async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded_panes(engine):
-    from tests.support.app import make_app, mark_parting, run_with_heat, wait_until
-    from tui.session import SessionRecord
+    from tests.support.app import make_app, mark_parting, run_with_heat, saved_pane, session_of, wait_until
+    from tui.thread_text import shown
 
     panes = [saved_pane(prompt=REFERENCE_PROMPTS[0], overrides={"max_tokens": "40", "seed": str(seed),
                                                                  "temperature": "1.2"}) for seed in (11, 12)]
@@ -258,15 +270,17 @@ async def test_the_parting_mark_lands_on_the_first_differing_token_of_two_seeded
         assert ids_a != ids_b  # two seeds at temperature 1.2 part somewhere in 40 tokens
         first = next(i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y)
         await mark_parting(app, pilot, a, b)
-        assert (*a.spans.span(first), "part") in a.output.marks
-        assert (*b.spans.span(first), "part") in b.output.marks
+        for pane in (a, b):  # marks are offsets in the view's text: the answer starts at its base
+            start, end = (pane.output.base + offset for offset in pane.spans.span(first))
+            assert (start, end, "part") in pane.output.marks
+            assert pane.output.text[start:end] == shown(pane.spans.tokens[first].text)
         assert f"at token {first + 1}: here" in str(a.query_one(".pane-parting").render())
         # how likely each pane found the other's token there: from its alternatives, or asked of
         # the engine (logprob_token_ids) when it is not among them
         await wait_until(lambda: all(" here" in str(p.query_one(".pane-parting").render()).split(", ")[-1]
                                      and "not in the top" not in str(p.query_one(".pane-parting").render())
                                      for p in (a, b)), timeout=30)
-        context = a.prompt_ids + ids_a[:first]
+        context = a.reply.reply.prompt_ids + ids_a[:first]
         scored = await engine.next_token_logprobs(context, [ids_b[first]])
         line = str(a.query_one(".pane-parting").render())
         assert line.endswith(f"p {math.exp(scored[ids_b[first]]):.3f} here")

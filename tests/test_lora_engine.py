@@ -15,9 +15,8 @@ import pytest
 from tests.support.app import make_app, wait_until, saved_pane, session_of
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, training_report
 from tui.engine.params import Sampling
-from tui.engine.protocol import LOCAL, RequestRejected, Target
+from tui.engine.protocol import LOCAL, Request, RequestRejected, Target
 from tui.figures import DONE, ERROR
-from tui.session import SessionRecord
 
 pytestmark = pytest.mark.engine
 _ids = itertools.count()
@@ -26,8 +25,8 @@ PROMPT = "The key to happiness is"
 
 
 async def collect(engine, prompt: str, target: Target | None = None, sampling: Sampling = REFERENCE) -> str:
-    on = {} if target is None else {"target": target}
-    return "".join([d.text async for d in engine.stream(prompt, sampling, f"lora{next(_ids)}", **on)])
+    request = Request.of_prompt(prompt, sampling, f"lora{next(_ids)}", target=target)
+    return "".join([d.text async for d in engine.stream(request)])
 
 
 async def raw_generate(engine, prompt: str, lora_request) -> str:
@@ -36,7 +35,8 @@ async def raw_generate(engine, prompt: str, lora_request) -> str:
     from vllm.sampling_params import RequestOutputKind
 
     params = SamplingParams(**REFERENCE.values, output_kind=RequestOutputKind.FINAL_ONLY)
-    engine_input = await engine._render(engine._engine, prompt, REFERENCE)  # the same prompt tokens
+    # the same prompt tokens
+    engine_input = await engine._render(engine._engine, Request.of_prompt(prompt, REFERENCE, "render"))
     final = None
     async for output in engine._engine.generate(engine_input, params, f"raw{next(_ids)}", lora_request=lora_request):
         final = output
@@ -169,7 +169,8 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
     app = PtyApp(["--demo", "--max-tokens", "24"], env=env)
     try:
         assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
-        assert app.wait_for("1 · demo · ".encode()) and app.wait_for("2 · demo+proverbs · ".encode())
+        # The titles are drawn with the first frame: look further back than the loading's redraws.
+        assert app.seen("1 · demo · ".encode(), last=10**8) and app.seen("2 · demo+proverbs · ".encode(), last=10**8)
         app.write(b"\x12")  # ctrl+r
         assert app.wait_for(b"done", timeout=60)
         time.sleep(1.0)
@@ -177,9 +178,16 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
         assert app.proc.wait(5) == 0
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
         saved = json.loads((tmp_path / "d" / "vllm-panes" / "session.json").read_text())
-        answers = [pane["output"] for pane in saved["panes"]]
+        assert saved["version"] == 2
         assert [pane["target"]["adapter"] for pane in saved["panes"]] == [None, DEMO_ADAPTER_NAME]
-        assert [pane["prompt"] for pane in saved["panes"]] == [PROMPT, PROMPT]
+        # ctrl+r sent each pane's prompt: its conversation is the question and the answer, the box is empty
+        threads = [pane["conversation"]["messages"] for pane in saved["panes"]]
+        assert [[(m["role"], m["parent"]) for m in thread] for thread in threads] == [[("user", None), ("assistant", 1)]] * 2
+        assert [thread[0]["content"] for thread in threads] == [PROMPT, PROMPT]
+        assert [pane["draft"] for pane in saved["panes"]] == ["", ""]
+        answers = [thread[1]["content"] for thread in threads]
         assert all(answers) and answers[0] != answers[1]
+        assert [thread[1]["reply"]["figures"]["state"] for thread in threads] == ["done", "done"]
+        assert [thread[1]["reply"]["target"]["adapter"] for thread in threads] == [None, DEMO_ADAPTER_NAME]
     finally:
         app.close()

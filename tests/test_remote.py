@@ -11,20 +11,20 @@ import os
 import re
 import signal
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
 from tui.demo_model import DEMO_ADAPTER_NAME
 from tui.engine.fleet import Fleet
 from tui.engine.openai_backend import OpenAIBackend
-from tui.engine.protocol import LOCAL, Target
 from tui.engine.params import Sampling
-from tui.engine.protocol import BackendError, EngineDead, RequestRejected
+from tui.engine.protocol import LOCAL, BackendError, EngineDead, Request, RequestRejected, Target
 from tests.support.app import make_app, run_with_heat, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.processes import PtyApp
 from tests.support.vllm_server import Server, free_port
 from tui.figures import CANCELLED, DONE
-from tui.session import SessionRecord
 
 pytestmark = [pytest.mark.engine, pytest.mark.remote]
 
@@ -51,7 +51,7 @@ async def remote(server):
 
 
 async def collect(backend, prompt, sampling, request_id="r"):
-    deltas = [d async for d in backend.stream(prompt, sampling, request_id)]
+    deltas = [d async for d in backend.stream(Request.of_prompt(prompt, sampling, request_id))]
     return "".join(d.text for d in deltas), deltas
 
 
@@ -69,8 +69,9 @@ async def test_remote_streams_deltas_with_figures(remote, demo_model):
 async def test_remote_sends_every_knob_and_raw_prompts(remote):
     sampling = Sampling(REFERENCE.with_values(max_tokens=12, min_tokens=12, top_k=5).values,
                         chat_template=False)
-    body = remote.request_body("And God said", sampling)
-    assert "prompt" in body and body["extra_body"] == {"min_tokens": 12, "top_k": 5}
+    body = remote.request_body(Request.of_prompt("And God said", sampling, "raw"))
+    assert body["prompt"] == "And God said" and "messages" not in body
+    assert body["extra_body"] == {"min_tokens": 12, "top_k": 5}
     text, deltas = await collect(remote, "And God said", sampling)
     assert deltas[-1].tokens == 12 and deltas[-1].finish_reason == "length" and text
 
@@ -80,7 +81,7 @@ async def test_remote_cancel_aborts_the_request_on_the_server(remote, server):
 
     async def consume():
         nonlocal tokens
-        async for delta in remote.stream("In a galaxy far, far away", LONG, "cancel-me"):
+        async for delta in remote.stream(Request.of_prompt("In a galaxy far, far away", LONG, "cancel-me")):
             tokens = delta.tokens
 
     task = asyncio.ensure_future(consume())
@@ -147,7 +148,9 @@ async def test_workbench_on_the_remote_backend(remote, tmp_path):
         await wait_until(lambda: first.figures.state == CANCELLED)
         await pilot.pause(0.1)
         assert second.figures.tokens == 30 and second.figures.ttft_ms is not None
-        assert first.output.text and first.prompt == "The key to happiness is"
+        assert first.answer and first.draft == ""  # the partial answer stays; the draft was sent
+        assert [(m.role, m.content) for m in first.state.thread()] == [
+            ("user", "The key to happiness is"), ("assistant", first.reply.content)]
 
 
 
@@ -178,7 +181,7 @@ async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine
             titles = [str(p.border_title) for p in bench.panes()]
             assert "demo+proverbs" in titles[1] and f"+proverbs @{remote.source}" in titles[3]
             rows = bench.comparison()
-            assert [r.target["server"] for r in rows] == [None, None, remote.source, remote.source]
+            assert [r.target.record()["server"] for r in rows] == [None, None, remote.source, remote.source]
             send_key(app, "f2")  # the X-ray: the engine's figures, and a line for the server from its /metrics
             await wait_until(lambda: [name for name, _ in bench.xray.others] == [remote.source], timeout=10)
             server_figures = bench.xray.others[0][1]
@@ -186,6 +189,105 @@ async def test_base_and_adapter_side_by_side_from_vllm_serve_and_from_the_engine
             assert str(bench.xray.query_one(".servers").render()).startswith(f"{remote.source} · 0 running")
     finally:
         await asyncio.gather(*(b.shutdown() for b in fleet.others))
+
+
+class RecordingProxy:
+    """Our own hop between the app and `vllm serve`: it passes every request on as it is and keeps
+    the JSON bodies it saw (path, body), so a test reads what the server was sent. Answers are
+    passed back whole, once the server has finished them."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import http.server
+        import threading
+
+        self.bodies: list[tuple[str, dict]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def relay(self, method: str) -> None:
+                import json
+
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                if data and self.headers.get("Content-Type", "").startswith("application/json"):
+                    proxy.bodies.append((self.path, json.loads(data)))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "authorization", "x-request-id", "accept")}
+                forward = urllib.request.Request(f"http://127.0.0.1:{upstream_port}{self.path}", data=data,
+                                                 headers=headers, method=method)
+                try:
+                    with urllib.request.urlopen(forward, timeout=120) as answer:
+                        status, kind, body = answer.status, answer.headers.get("Content-Type"), answer.read()
+                except urllib.error.HTTPError as exc:
+                    status, kind, body = exc.code, exc.headers.get("Content-Type"), exc.read()
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self.relay("GET")
+
+            def do_POST(self) -> None:
+                self.relay("POST")
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def chats(self) -> list[dict]:
+        return [body for path, body in self.bodies if path.endswith("/chat/completions")]
+
+
+async def test_a_thread_on_vllm_serve_is_sent_whole_and_answered_as_the_engine_answers_it(server, engine):
+    """Two turns in a pane on the server (temperature 0.8, seed 42): each request carries the
+    whole thread in OpenAI's format, and the answers are those of the in-process engine for the
+    same thread (same weights, same seed)."""
+    first_question, second_question = "The key to happiness is", "And what of wisdom?"
+    with RecordingProxy(server.port) as proxy:
+        backend = OpenAIBackend(proxy.url)
+        await backend.start()
+        try:
+            record = saved_pane(prompt=first_question, overrides={"max_tokens": "30"})
+            app = make_app(backend, session=session_of([record]), session_path=None)
+            async with app.run_test(size=(160, 40)) as pilot:
+                pane = app.workbench.panes()[0]
+                send_key(app, "f5")
+                await wait_until(lambda: len(pane.state.thread()) == 2 and pane.figures.state == DONE, timeout=60)
+                pane.editor.focus()
+                pane.set_draft(second_question)
+                await pilot.pause()
+                send_key(app, "f5")
+                await wait_until(lambda: len(pane.state.thread()) == 4 and pane.figures.state == DONE, timeout=60)
+                thread = [(m.role, m.content) for m in pane.state.thread()]
+        finally:
+            await backend.shutdown()
+    first_answer, second_answer = thread[1][1], thread[3][1]
+    assert [role for role, _ in thread] == ["user", "assistant", "user", "assistant"] and first_answer != second_answer
+    sent = proxy.chats()
+    assert [body["messages"] for body in sent] == [
+        [{"role": "user", "content": first_question}],
+        [{"role": "user", "content": first_question}, {"role": "assistant", "content": first_answer},
+         {"role": "user", "content": second_question}]]
+    assert all((body["seed"], body["temperature"], body["top_p"], body["max_tokens"]) == (42, 0.8, 0.95, 30)
+               for body in sent)
+    sampling = REFERENCE.with_values(max_tokens=30)
+    local_first, _ = await collect(engine, first_question, sampling, "local-1")
+    turns = [("user", first_question), ("assistant", local_first), ("user", second_question)]
+    local_second = "".join([d.text async for d in engine.stream(Request.of(turns, sampling, "local-2"))])
+    assert (first_answer, second_answer) == (local_first, local_second)
 
 
 async def test_remote_logprobs_and_token_ids_and_forks(remote):
@@ -196,7 +298,7 @@ async def test_remote_logprobs_and_token_ids_and_forks(remote):
     from tui.engine.logprobs import from_openai_completion
 
     sampling = Sampling(logprobs=3, chat_template=False).with_values(max_tokens=10, seed=9)
-    deltas = [d async for d in remote.stream("The key to happiness is", sampling, "lp-remote")]
+    deltas = [d async for d in remote.stream(Request.of_prompt("The key to happiness is", sampling, "lp-remote"))]
     tokens = [t for d in deltas for t in d.logprobs or []]
     prompt_ids = next(d.prompt_ids for d in deltas if d.prompt_ids)
     assert len(tokens) == 10 and all(t.token_id is not None and len(t.top) == 3 for t in tokens)
@@ -208,7 +310,9 @@ async def test_remote_logprobs_and_token_ids_and_forks(remote):
     assert [t.text for t in tokens] == [t.text for t in expected]
     assert [t.logprob for t in tokens] == pytest.approx([t.logprob for t in expected], abs=1e-4)
     fork_ids = prompt_ids + [tokens[0].token_id, tokens[1].token_id]
-    forked = [d async for d in remote.stream("(a fork)", sampling, "fork-remote", prompt_ids=fork_ids)]
+    fork = Request.of([("user", "(a fork)")], sampling, "fork-remote", prompt_ids=fork_ids)
+    assert remote.request_body(fork)["prompt"] == fork_ids  # the ids as they are, not the text
+    forked = [d async for d in remote.stream(fork)]
     assert next(d.prompt_ids for d in forked if d.prompt_ids) == fork_ids
     # one step of the server scores any token: the first token's own logprob comes back
     scored = await remote.next_token_logprobs(prompt_ids, [tokens[0].token_id])
@@ -229,7 +333,8 @@ async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
     async with app.run_test(size=(200, 40)) as pilot:
         bench = app.workbench
         (first,) = await run_with_heat(app)
-        assert len(first.spans) == 12 and first.prompt_ids
+        question = first.reply.reply.prompt_ids
+        assert len(first.spans) == 12 and question
         first.enter_token_cursor()
         first.move_token_cursor(3)
         await pilot.pause()
@@ -239,11 +344,15 @@ async def test_heat_fork_and_parting_in_the_workbench_on_vllm_serve(remote):
         await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].figures.state == DONE, timeout=60)
         fork = bench.panes()[1]
         chosen = await remote.token_id_of(token.top[choice - 1].text)
-        assert fork.prompt_ids == first.prompt_ids + [t.token_id for t in first.spans.tokens[:3]] + [chosen]
+        given = [t.token_id for t in first.spans.tokens[:3]] + [chosen]
+        assert fork.reply.reply.prompt_ids == question + given  # as the server got them
+        assert [t.token_id for t in fork.spans.tokens[:4]] == given and fork.reply.reply.forced == 4
         bench.clear_parting()
         bench.mark_parting(first, fork)
         await pilot.pause()
-        assert any(kind == "part" for *_, kind in first.output.marks)
+        for pane in (first, fork):  # a fork parts from its origin at the token it chose, in both
+            start, end = (pane.output.base + offset for offset in pane.spans.span(3))
+            assert (start, end, "part") in pane.output.marks
 
 async def test_xray_shows_the_servers_queue_and_kv_use(remote):
     """The X-ray panel's figures come from the server's /metrics while panes stream from it."""
@@ -287,8 +396,20 @@ def test_the_real_app_on_vllm_serve_quits_cleanly(server, tmp_path, how):
         app.close()
 
 
-async def test_server_dying_mid_stream_is_reported(server):
-    """Last in this module: it kills the server."""
+@pytest.fixture
+def doomed_server(demo_model, tmp_path):
+    """A server of its own for a test that kills it: tests that use the engine run after the
+    others (conftest.py), so no test can count on being the last to use the module's server."""
+    srv = Server(demo_model, tmp_path / "serve.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def test_server_dying_mid_stream_is_reported(doomed_server):
+    server = doomed_server
     backend = OpenAIBackend(server.url)
     await backend.start()
     tokens = 0
@@ -297,7 +418,7 @@ async def test_server_dying_mid_stream_is_reported(server):
     async def consume():
         nonlocal tokens
         try:
-            async for delta in backend.stream("The key to happiness is", LONG, "dying"):
+            async for delta in backend.stream(Request.of_prompt("The key to happiness is", LONG, "dying")):
                 tokens = delta.tokens
         except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
             error.append(exc)

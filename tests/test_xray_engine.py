@@ -11,8 +11,8 @@ import pytest
 from tests.support.app import make_app, send_key, wait_until, saved_pane, session_of
 from tui.batch import Job, run_jobs
 from tui.engine.params import Sampling
+from tui.engine.protocol import Request
 from tui.figures import DONE
-from tui.session import SessionRecord
 
 pytestmark = pytest.mark.engine
 
@@ -59,7 +59,10 @@ async def test_more_panes_than_seqs_show_running_and_waiting(engine):
 
 @pytest.mark.ui
 async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix_cache(engine):
+    """A duplicated pane regenerates the same question's answer (f5 with nothing typed): the
+    question is in the prefix cache; a second turn finds the first turn's prompt there too."""
     prompt = long_prompt()
+    block = engine._engine.vllm_config.cache_config.block_size  # noqa: SLF001 - the cache's unit
     app = make_app(engine, session=session_of([saved_pane(prompt=prompt, overrides={"max_tokens": "8"})]),
                    xray=True)
     async with app.run_test(size=(200, 50)) as pilot:
@@ -67,17 +70,29 @@ async def test_a_second_pane_with_the_same_long_prompt_is_served_from_the_prefix
         first = bench.panes()[0]
         send_key(app, "f5")
         await wait_until(lambda: first.figures.state == DONE, timeout=60)
-        assert first.figures.cached_tokens == 0 and first.figures.prompt_tokens > 400
+        first_figures = first.figures
+        assert first_figures.cached_tokens == 0 and first_figures.prompt_tokens > 400
         await bench.action_duplicate_pane()
         second = bench.panes()[1]
+        assert second.state.conversation.last().content == first.answer  # the same thread
+        assert second.figures.state == DONE  # the copied answer, until f5 regenerates it
         send_key(app, "f5")
-        await wait_until(lambda: second.figures.state == DONE, timeout=60)
+        await wait_until(lambda: second.state.conversation.siblings(second.reply) == (2, 2)  # regenerated
+                         and second.figures.state == DONE, timeout=60)
         await pilot.pause()
-        assert second.figures.prompt_tokens == first.figures.prompt_tokens
+        assert second.figures.prompt_tokens == first_figures.prompt_tokens
         assert 0 < second.figures.cached_tokens <= second.figures.prompt_tokens
         status = str(second.query_one(".pane-engine").text)
         assert f"cached {second.figures.cached_tokens}/{second.figures.prompt_tokens}" in status
         await wait_until(lambda: (bench.xray.snapshot.prefix_hit_rate or 0) > 0, timeout=5)
+        # A follow-up question in the first pane: the conversation so far is a prefix of its prompt.
+        first.editor.focus()
+        first.set_draft("And then?")
+        send_key(app, "f5")
+        await wait_until(lambda: len(first.state.thread()) == 4 and first.figures.state == DONE, timeout=60)
+        follow_up = first.figures
+        assert follow_up.prompt_tokens > first_figures.prompt_tokens
+        assert follow_up.cached_tokens >= first_figures.prompt_tokens // block * block > 0
 
 
 @pytest.mark.ui
@@ -128,7 +143,7 @@ async def test_the_recorder_agrees_with_vllms_own_metrics(engine):
     async def consume(index: int, check: bool) -> None:
         nonlocal comparisons
         sampling = Sampling().with_values(max_tokens=80, min_tokens=80, seed=index)
-        async for _ in engine.stream(PROMPTS[index % 3], sampling, f"agree-{uuid.uuid4().hex}-{index}"):
+        async for _ in engine.stream(Request.of_prompt(PROMPTS[index % 3], sampling, f"agree-{uuid.uuid4().hex}-{index}")):
             if not check:
                 continue
             theirs, mine = vllm_figures(), ours()

@@ -7,6 +7,7 @@ import functools
 import gc
 import itertools
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -463,16 +464,32 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _too_long(exc: BaseException) -> str | None:
-    """A conversation longer than the model's context, said with the numbers (vLLM: 'The decoder
-    prompt (length 2100) is longer than the maximum model length of 2048')."""
-    import re
+# How vLLM says a prompt does not fit, and how many tokens each message says it has: its renderer
+# counts tokens ("contains at least 2049 input tokens" when it stopped counting), or, for a text
+# too long to be worth tokenizing, characters (then it is more than the context's tokens); its
+# input processor gives the length.
+_TOO_LONG = (
+    (re.compile(r"maximum context length is (?P<limit>\d+) tokens\. However, your prompt contains "
+                r"(?P<at_least>at least )?(?P<needed>\d+) input tokens"), ""),
+    (re.compile(r"maximum context length is (?P<limit>\d+) tokens\. However, your prompt contains \d+ "
+                r"characters \(more than \d+ characters, which is the upper bound for (?P<needed>\d+) input tokens"),
+     "more than "),
+    (re.compile(r"prompt \(length (?P<needed>\d+)\)[^.]*? maximum model length of (?P<limit>\d+)"), ""),
+)
 
-    found = re.search(r"prompt \(length (\d+)\)[^.]*? maximum model length of (\d+)", str(exc))
-    if found is None:
+
+def _too_long(exc: BaseException) -> str | None:
+    """A conversation longer than the model's context, said with the numbers (vLLM: 'This model's
+    maximum context length is 2048 tokens. However, your prompt contains 2100 input tokens')."""
+    for pattern, qualifier in _TOO_LONG:
+        found = pattern.search(str(exc))
+        if found is not None:
+            break
+    else:
         return None
-    needed, limit = int(found.group(1)), int(found.group(2))
-    return (f"the conversation is {needed:,} tokens and the answer needs room too, but the model's "
+    qualifier = qualifier or found.groupdict().get("at_least") or ""
+    needed, limit = int(found.group("needed")), int(found.group("limit"))
+    return (f"the conversation is {qualifier}{needed:,} tokens and the answer needs room too, but the model's "
             f"context is {limit:,} tokens (--max-model-len): nothing was dropped; start a new thread "
             "or branch from an earlier message")
 
