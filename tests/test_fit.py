@@ -52,7 +52,7 @@ async def test_five_panes_show_whole_words_everywhere(tmp_path):
             width = pane.size.width
             assert width < 45  # narrow: the long forms do not fit
             title = str(pane.border_title)
-            assert cell_len(title) <= width - 4 and "…" not in title, title
+            assert cell_len(title) <= width - 6 and "…" not in title, title
             for line in (pane.query_one(".pane-status"), pane.query_one(".pane-engine")):
                 text = shown(line)
                 assert text in [form.plain for form in line._forms], text  # a whole form, not a cut

@@ -154,9 +154,13 @@ class Sampling:
                 f"max_tokens must be below the model's context length ({max_model_len})"
             )
 
-    def compact_summary(self) -> str:
-        """'T0.8 p0.95 seed42 max100': the summary in less room (narrow panes' titles)."""
-        return " ".join(part.replace(" ", "") for part in self.summary().split(" · "))
+    def compact_summary(self, tiny: bool = False) -> str:
+        """'T0.8 p0.95 seed42 max100': the summary in less room (narrow panes' titles); `tiny`:
+        'T.8 p.95 s42 m100'."""
+        parts = [part.replace(" ", "") for part in self.summary().split(" · ")]
+        if tiny:
+            parts = [part.replace("0.", ".").replace("seed", "s").replace("max", "m") for part in parts]
+        return " ".join(parts)
 
     def summary(self, names: tuple[str, ...] | None = None) -> str:
         """Short 'T 0.8 · p 0.95 · seed 42 · max 100' text for headers and logs."""

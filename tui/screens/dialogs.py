@@ -106,7 +106,9 @@ class TargetPicker(Dialog):
         options.highlighted = 0 if scored else None
         options.display = bool(scored)
         none = f"no target matches {query!r}: backspace to widen the filter" if not scored else ""
-        self.query_one(".dialog-error", Static).update(Text(one_line(none, 200)))
+        error = self.query_one(".dialog-error", Static)
+        error.update(Text(one_line(none, 200)))
+        error.display = bool(none)
 
     @staticmethod
     def _option(label: str, matched, note: str, current: bool) -> Option:

@@ -77,10 +77,13 @@ def engine_texts(figures: Figures) -> list[Text]:
     """The line under the status with the X-ray on: where the request's time went in the engine
     (long, then short forms)."""
     forms = []
-    for short in (False, True):
-        text = Text("engine", style="dim")
-        for part in figures.engine_parts(short) or ["–"]:
-            text.append(f" · {part}")
+    for short, label in ((False, True), (True, True), (True, False)):
+        text = Text("engine" if label else "", style="dim")
+        parts = figures.engine_parts(short) or ["–"]
+        if not label:  # the tiniest: the figures alone
+            parts = [part.replace("prefill ", "pf ").replace("cached ", "") for part in parts]
+        for index, part in enumerate(parts):
+            text.append(f" · {part}" if label or index else part)
         forms.append(text)
     return forms
 
@@ -90,13 +93,13 @@ def engine_text(figures: Figures) -> Text:
 
 
 def title_parts(number: int, label: str, target: str, short_target: str, fork: tuple[str, str],
-                summary: tuple[str, str]) -> tuple[list[list[str]], list[int]]:
+                summary: tuple[str, ...]) -> tuple[list[list[str]], list[int]]:
     """A pane's title in parts with their forms (longest first, "" to leave one out), and the
     order in which they give way when the title does not fit: the settings first, then the fork,
     then the target, then the sweep's label; the number stays."""
     parts = [[str(number)], [label, ""] if label else [""], [target, short_target, ""] if target else [""],
              [*fork, ""] if fork[0] else [""], [*summary, ""] if summary[0] else [""]]
-    return parts, [4, 3, 4, 2, 3, 2, 1]
+    return parts, [4, 4, 3, 4, 2, 3, 2, 1]
 
 
 class PromptEditor(TextArea):
@@ -356,10 +359,11 @@ class Pane(Vertical):
         reply = self.reply
         origin = reply.reply.origin if reply is not None else None
         compact = sampling.compact_summary() if sampling is not None else summary
+        tiny = sampling.compact_summary(tiny=True) if sampling is not None else summary
         fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
                                   printable(target.adapter or target.model.split("/")[-1]) if target else "",
-                                  (printable(fork[0]), fork[1]), (summary, compact))
+                                  (printable(fork[0]), fork[1]), (summary, compact, tiny))
         self._fit_title()
         stale = None
         if reply is not None and not self.running and reply.reply.state != "idle":
@@ -372,7 +376,7 @@ class Pane(Vertical):
     def _fit_title(self) -> None:
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
         parts, steps = self._title_forms
-        width = self.size.width - 4 if self.size.width else 200  # the corners and a space each side
+        width = self.size.width - 6 if self.size.width else 200  # "╭─ " and " ─╮" around it
         title = Text(fit_parts(parts, max(1, width), steps))
         if title != self._shown_title:  # setting a border title repaints the whole pane, even the same one
             self._shown_title = title
