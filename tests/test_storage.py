@@ -349,7 +349,8 @@ async def test_a_version_1_session_shows_its_threads_in_the_workbench(tmp_path):
         assert answered.output.text == "› Tell me\n\nThe cat sat" and answered.answer == "The cat sat"
         assert answered.spans.ends == [3, 7] and answered.output.lines_of(0) == [answered.output.line_at(
             answered.output.base)]
-        assert "fork of 1 @ 2 ␣dog" in str(fork.border_title)
+        title = str(fork.border_title)  # the fork's origin, in full or (a narrow pane) short
+        assert "fork of 1 @ 2 ␣dog" in title or "⑂1@2" in title
         assert draft.draft == "not run yet" and draft.editor.text == "not run yet"
         assert cut.figures.state == CANCELLED
         # The panes are saved again as they were opened (the settings bar and the numbering add

@@ -331,8 +331,9 @@ async def test_with_the_xray_each_pane_shows_the_engine_timings_of_the_answer_sh
         send_key(app, "f2")
         await pilot.pause()
         assert engine_line.display and engine_line.region.y == pane.query_one(".pane-status").region.y + 1
-        # The last answer's, as the status line's figures are.
-        assert str(engine_line.text) == "engine · queued 0 ms · prefill 4 ms · decode 250 ms · cached 128/140"
+        # The last answer's, as the status line's figures are; the time to the first token (40 ms)
+        # is the engine's (queued, prefill) and what came before it: they add up to what one waited.
+        assert str(engine_line.text) == "engine · to the engine 36 ms · queued 0 ms · prefill 4 ms · decode 250 ms · cached 128/140"
         pane.editor.focus()
         # The message cursor up the thread (the last answer, the question, the earlier answer):
         # the line shows the timings of the answer under it.
@@ -342,7 +343,7 @@ async def test_with_the_xray_each_pane_shows_the_engine_timings_of_the_answer_sh
                              == content)
         await pilot.pause()
         assert pane.reply.content == "one"
-        assert str(engine_line.text) == "engine · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128"
+        assert str(engine_line.text) == "engine · to the engine 7 ms · queued 2 ms · prefill 31 ms · decode 1.20 s · cached 96/128"
         send_key(app, "ctrl+n")  # a new pane shows the line too, with nothing to say yet
         await wait_until(lambda: len(app.workbench.panes()) == 2)
         await pilot.pause()
@@ -370,7 +371,7 @@ async def test_a_run_shows_its_engine_timings_when_it_ends():
         send_key(app, "ctrl+r")
         await wait_until(lambda: pane.figures.state == "done")
         await pilot.pause()
-        assert str(pane.query_one(".pane-engine").text) == "engine · queued 3 ms · prefill 20 ms · decode 500 ms · cached 8/12"
+        assert str(pane.query_one(".pane-engine").text) == "engine · to the engine 27 ms · queued 3 ms · prefill 20 ms · decode 500 ms · cached 8/12"
 
 
 # -- what a backend can do: its abilities ---------------------------------------------------------------
