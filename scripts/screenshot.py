@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg]]     (or: make screenshot)
 
-OUT (docs/guide/images/screenshot.svg): one prompt three ways: on the demo model, on the demo
-model with its LoRA adapter (the same seed), and on the demo model at temperature 0. HEAT
+OUT (docs/guide/images/screenshot.svg): one conversation three ways, side by side: on the demo
+model, on the demo model with its LoRA adapter (the same seed), and on the demo model at
+temperature 0; a second message sent to the three at once from the message box. HEAT
 (docs/guide/images/heat-view.svg): two seeds of one prompt with the heat view on, a fork of pane 1
 at its fifth token with the second most likely alternative, and the token cursor on pane 1 showing
 that token's alternatives. The app is the real one on the real engine; only the terminal is
@@ -17,43 +18,49 @@ import os
 import sys
 from pathlib import Path
 
-from tests.support.app import saved_pane, session_of
 from tui import locations
 from tui.app import WorkbenchApp
 from tui.config import Config
+from tui.core.pane_state import PaneState
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, ensure_demo_model
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
 from tui.session import SessionRecord
 from tui.terminal import divert_output_to_log
 
-SIZE = (150, 34)
+SIZE = (150, 40)
 BASE = Target(LOCAL, str(ensure_demo_model()))
 ADAPTER = Target(LOCAL, BASE.model, DEMO_ADAPTER_NAME)
-PANES = [
-    saved_pane(prompt="The key to happiness is", target=BASE.record()),
-    saved_pane(prompt="The key to happiness is", target=ADAPTER.record()),
-    saved_pane(prompt="The key to happiness is", overrides={"temperature": "0"}, target=BASE.record()),
-]
+PROMPT = "The key to happiness is"
 
 
-HEAT_PANES = [
-    saved_pane(prompt="The key to happiness is", overrides={"seed": "1", "max_tokens": "40"}, heat=True),
-    saved_pane(prompt="The key to happiness is", overrides={"seed": "2", "max_tokens": "40"}, heat=True),
-]
+def session(*panes: tuple[Target | None, dict[str, str], bool]) -> SessionRecord:
+    """Panes (target, knobs, heat) with the prompt typed in each."""
+    return SessionRecord(panes=[PaneState(number, draft=PROMPT, target=target, overrides=knobs, heat=heat)
+                                for number, (target, knobs, heat) in enumerate(panes, 1)])
+
+
+PANES = ((BASE, {}, False), (ADAPTER, {}, False), (BASE, {"temperature": "0"}, False))
+
+
+FOLLOW_UP = "And what of wisdom?"
+
+HEAT_PANES = ((None, {"seed": "1", "max_tokens": "40"}, True), (None, {"seed": "2", "max_tokens": "40"}, True))
 
 
 async def screenshot(out: Path, heat_out: Path) -> None:
     backend = VLLMBackend([], model=str(ensure_demo_model()), adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
     await backend.start()
     try:
-        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session_of(PANES),
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session(*PANES),
                            save_config=False)
         async with app.run_test(size=SIZE) as pilot:
             await run_all(app)
+            app.workbench.composer.editor.text = FOLLOW_UP  # one message to every pane
+            await run_all(app)
             app.workbench.panes()[0].editor.focus()
             await save(app, pilot, out)
-        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session_of(HEAT_PANES),
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session(*HEAT_PANES),
                            save_config=False)
         async with app.run_test(size=SIZE) as pilot:
             await run_all(app)
