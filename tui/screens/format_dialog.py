@@ -91,6 +91,7 @@ class FormatDialog(Dialog):
         if self._defaults is not None:
             options.append((f"as the defaults ({self._defaults.describe()})", INHERIT))
         options += [(KIND_NAMES[k], k) for k in KINDS]
+        self.offered = [value for _, value in options]
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
             yield Select(options, value=self._kind, allow_blank=False, compact=True, id="format-kind")

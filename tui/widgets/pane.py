@@ -48,11 +48,15 @@ def status_text(figures: Figures, branch: str = "", stale: str | None = None) ->
 
 def status_texts(figures: Figures, branch: str = "", stale: str | None = None, verdict: Verdict | None = None,
                  compiling: bool = False) -> list[Text]:
-    """The status line in its forms, longest first (a narrow pane shows the first that fits);
-    after the figures, whether the answer took its output format (`verdict`); `compiling`: a
-    formatted request waits for its first token while the engine compiles the format."""
+    """The status line in its forms, longest first (a narrow pane shows the first that fits, or
+    the last cut at a word); after the figures, whether the answer took its output format
+    (`verdict`: it stays whole while the figures shorten, then go); `compiling`: a formatted request waits
+    for its first token while the engine compiles the format."""
     forms = []
-    for short, reason, said in ((False, True, True), (False, False, True), (False, False, False), (True, False, False)):
+    # The last form, with a verdict: the state and the verdict alone (its reason is what matters).
+    shapes = ((False, True, True), (False, False, True), (True, False, True)) + \
+        (((True, False, False),) if verdict is not None else ())
+    for short, reason, figured in shapes:
         text = Text()
         if stale:
             text.append("stale", style="bold yellow")
@@ -68,26 +72,18 @@ def status_texts(figures: Figures, branch: str = "", stale: str | None = None, v
             text.append(" (engine loading)", style="dim")
         if compiling and figures.state == STREAMING and not figures.tokens:
             text.append(" · compiling…" if short else " · compiling the format…", style="magenta")
-        for part in figures.parts(short):
+        for part in figures.parts(short) if figured else ():
             text.append(f" · {part}")
-        if verdict is not None:
-            text.append(" · ")
-            text.append(_verdict_text(verdict, said), style=_VERDICT_STYLES[verdict.valid])
         if branch:
             text.append(f" · {branch}" if not short else f" {branch.replace(' ', '')}", style="bold")
+        if verdict is not None:  # a session file's text too: through the gate
+            text.append(" · ")
+            text.append(one_line(verdict.shown, 200), style=_VERDICT_STYLES[verdict.valid])
         forms.append(text)
     return forms
 
 
 _VERDICT_STYLES = {True: "bold green", False: "bold red", None: "dim"}
-
-
-def _verdict_text(verdict: Verdict, whole: bool) -> str:
-    """'JSON ✓ schema ✓', '✗ $.score: …' (a session file's text: through the gate); in little room
-    only the mark."""
-    if whole:
-        return one_line(verdict.shown, 200)
-    return {True: "✓", False: "✗", None: "?"}[verdict.valid]
 
 
 def engine_texts(figures: Figures) -> list[Text]:
