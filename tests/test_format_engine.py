@@ -298,3 +298,43 @@ async def test_the_workbench_on_a_server_that_ignores_the_format_shows_the_verdi
             assert shown._status.text.plain.endswith("✗ not JSON: Expecting value at line 1, column 1")  # noqa: SLF001
     finally:
         await backend.shutdown()
+
+
+# -- the command ----------------------------------------------------------------------------------------
+@pytest.mark.subprocess
+@pytest.mark.parametrize("make, message", [
+    (lambda d: ["--grammar", _write(d / "bad.ebnf", 'root ::= "a" | (\n'), "a prompt"],
+     "--grammar {d}/bad.ebnf: the grammar does not compile: EBNF parser error at line 2, column 1"),
+    (lambda d: ["--json-schema", _write(d / "s.json", '{"type": "object", "properties": {"s": {"type": "integr"}}}'),
+                "a prompt"],
+     "--json-schema {d}/s.json: not a valid JSON Schema: $.properties.s.type: 'integr' is not valid"),
+    (lambda d: ["--json-schema", _write(d / "t.json", '{\n  "type": "object"\n  "x": 1}'), "a prompt"],
+     "--json-schema: {d}/t.json:3:3: not JSON (Expecting ',' delimiter)"),
+    (lambda d: ["--regex", "(?<=a)b", "a prompt"], "--regex: vLLM's regex reader (xgrammar) refuses it"),
+    (lambda d: ["--batch", _write(d / "b.jsonl", json.dumps({"prompt": "x", "regex": "(a"}) + "\n")],
+     "{d}/b.jsonl:1: regex: the pattern does not compile at position 0"),
+])
+def test_a_bad_format_is_exit_2_with_the_place_and_the_reason_before_the_engine_loads(tmp_path, make, message):
+    from tests.support.processes import run_cli
+
+    result, left = run_cli(["--headless", "--demo", *make(tmp_path)], timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message.format(d=tmp_path) in result.stderr
+    assert "engine" not in result.stdout.lower() and left == []  # nothing was started
+
+
+def _write(path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.subprocess
+def test_the_headless_command_says_each_answers_verdict():
+    from tests.support.processes import run_cli
+
+    result, left = run_cli(["--headless", "--demo", "--choice", "wisdom", "--choice", "bread", "--max-tokens", "20",
+                            PROMPT], timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Output format: choice of 2" in result.stdout
+    assert re.search(r"Response: (wisdom|bread)\n", result.stdout)
+    assert "Format: choice ✓" in result.stdout and left == []
