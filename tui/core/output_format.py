@@ -15,6 +15,7 @@ loads it); it is imported here only when asked to (`thorough`), since it brings 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import sys
@@ -414,12 +415,23 @@ def regex_problem(pattern: str, thorough: bool = False) -> str | None:
 def schema_problem(schema: Any) -> str | None:
     """Why `schema` is not a usable JSON Schema (jsonschema's check against its meta-schema, with
     the place: '$.properties.score.type: …'), or None."""
-    from jsonschema import Draft202012Validator, SchemaError, validators
-
     if not isinstance(schema, dict):
         return "a JSON Schema is an object ({…})"
     if _depth(schema) > MAX_NESTING:
         return f"the schema nests deeper than {MAX_NESTING} levels"
+    try:
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        return f"not JSON: {one_line(exc, 100)}"
+    return _checked_schema(text)
+
+
+@functools.lru_cache(maxsize=128)
+def _checked_schema(text: str) -> str | None:
+    """The meta-schema check, once per schema (it takes milliseconds; many panes share a schema)."""
+    from jsonschema import Draft202012Validator, SchemaError, validators
+
+    schema = json.loads(text)
     try:
         validators.validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:

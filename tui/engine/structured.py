@@ -22,6 +22,7 @@ import asyncio
 import functools
 import importlib.util
 import json
+import sys
 from typing import Any
 
 from tui.core.output_format import CHOICE, GRAMMAR, JSON_OBJECT, JSON_SCHEMA, REGEX, OutputFormat
@@ -45,7 +46,7 @@ def vllm_fields(fmt: OutputFormat) -> dict[str, Any]:
         return {"grammar": fmt.grammar}
     schema = fmt.sent_schema() if fmt.kind == JSON_SCHEMA else ANY_OBJECT
     if fmt.disable_any_whitespace:
-        compact = compact_grammar(json.dumps(schema, sort_keys=True))
+        compact = compact_grammar(_schema_json(fmt))
         if compact is not None:
             return {"grammar": compact}
     fields: dict[str, Any] = {"json": schema} if fmt.kind == JSON_SCHEMA else {"json_object": True}
@@ -60,12 +61,17 @@ def needs_compact_grammar(fmt: OutputFormat) -> bool:
     return fmt.kind in (JSON_SCHEMA, JSON_OBJECT) and fmt.disable_any_whitespace
 
 
-@functools.lru_cache(maxsize=64)
+_COMPACT: dict[str, str | None] = {}  # compact grammars by schema (JSON text), made once each
+_COMPACT_KEPT = 64
+
+
 def compact_grammar(schema_json: str) -> str | None:
     """The EBNF grammar of JSON valid against the schema, without free whitespace (xgrammar's,
     as vLLM's xgrammar backend makes it with disable_any_whitespace); None without xgrammar.
-    The first call imports xgrammar (and torch with it): a server backend calls it in a thread."""
-    if importlib.util.find_spec("xgrammar") is None:
+    The first call imports xgrammar (and torch with it): `prepare` makes it in a thread."""
+    if schema_json in _COMPACT:
+        return _COMPACT[schema_json]
+    if not has_xgrammar():
         return None
     import xgrammar
 
@@ -73,26 +79,41 @@ def compact_grammar(schema_json: str) -> str | None:
         grammar = xgrammar.Grammar.from_json_schema(schema_json, any_whitespace=False, separators=(",", ":"))
     except Exception as exc:  # noqa: BLE001 - a schema feature xgrammar lacks: the request fails with it
         raise ValueError(f"xgrammar cannot make the schema's compact grammar: {one_line(exc, 200)}") from exc
-    return str(grammar)
+    if len(_COMPACT) >= _COMPACT_KEPT:
+        _COMPACT.pop(next(iter(_COMPACT)))
+    _COMPACT[schema_json] = str(grammar)
+    return _COMPACT[schema_json]
+
+
+@functools.cache
+def has_xgrammar() -> bool:
+    return importlib.util.find_spec("xgrammar") is not None
 
 
 async def prepare(fmt: OutputFormat, *, load_xgrammar: bool) -> None:
     """What would stall the event loop at a format's first request, done in a thread: importing
     xgrammar (torch comes with it; vLLM's own check of a format imports it in this process) and
-    making the compact grammar."""
-    if fmt.is_free:
+    making the compact grammar. Once done, nothing: a request does not wait for a thread."""
+    if fmt.is_free or not has_xgrammar():
         return
-    if load_xgrammar or needs_compact_grammar(fmt):
+    importing = load_xgrammar and "xgrammar" not in sys.modules
+    making = needs_compact_grammar(fmt) and _schema_json(fmt) not in _COMPACT
+    if importing or making:
         await asyncio.to_thread(_load, fmt)
 
 
 def _load(fmt: OutputFormat) -> None:
-    if importlib.util.find_spec("xgrammar") is not None:
-        import xgrammar  # noqa: F401 - imported for the request that follows
+    import xgrammar  # noqa: F401 - imported for the request that follows
+
     try:
-        vllm_fields(fmt)  # the compact grammar is cached for the request that follows
+        vllm_fields(fmt)  # the compact grammar is kept for the request that follows
     except ValueError:
         pass  # said by the request itself
+
+
+def _schema_json(fmt: OutputFormat) -> str:
+    schema = fmt.sent_schema() if fmt.kind == JSON_SCHEMA else ANY_OBJECT
+    return json.dumps(schema, sort_keys=True)
 
 
 def response_format(fmt: OutputFormat) -> dict[str, Any]:
