@@ -30,7 +30,7 @@ class SettingsBar(Vertical):
     SettingsBar #default-target { width: 30; display: none; }
     SettingsBar.-targets #default-target { display: block; }
     SettingsBar .settings-error { color: $error; width: auto; padding-left: 1; }
-    SettingsBar #defaults-format { width: auto; min-width: 6; height: 1; border: none; margin-left: 1; }
+    SettingsBar #defaults-format { width: auto; min-width: 6; height: 1; border: none; margin-right: 1; }
     """
 
     class Changed(Message):
@@ -59,11 +59,11 @@ class SettingsBar(Vertical):
             yield Select(self._target_options(), prompt="target", allow_blank=False, compact=True,
                          value=self._target_value(self._default_target), id="default-target")
             yield from (f for f in self._fields if f.spec.main)
+            yield Label("format", classes="title")
+            yield Button(Text(self._format.describe()), compact=True, id="defaults-format")
             yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
             yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
-            yield Label("format", classes="title")
-            yield Button(Text(self._format.describe()), compact=True, id="defaults-format")
             yield Static("", classes="settings-error", markup=False)
         # The optional knobs (ctrl+o) on a line of their own: on the first, they pushed the system
         # prompt out of sight even at 200 columns.
