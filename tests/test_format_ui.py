@@ -12,6 +12,7 @@ from textual.widgets import Checkbox, Select
 
 from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
 from tests.support.scripted import ScriptedBackend
+from tui.commands import workbench_commands
 from tui.core.output_format import CHOICE, JSON_SCHEMA, REGEX, FREE_FORMAT, OutputFormat
 from tui.figures import CANCELLED, DONE
 from tui.screens.format_dialog import FormatDialog
@@ -148,6 +149,12 @@ async def test_the_defaults_format_goes_to_every_pane_without_its_own(tmp_path):
         await pilot.pause()
         assert bench.settings.output_format == OutputFormat(CHOICE, ("yes", "no"))
         assert "choice of 2" in str(bench.settings.query_one("#defaults-format").label)
+        entries = {c.title: c for c in workbench_commands(bench, lambda: None, lambda: None)}
+        entries["Output format of the defaults"].callback()  # the palette's way to it
+        await pilot.pause()
+        assert isinstance(app.screen, FormatDialog) and app.screen.query_one(Select).value == CHOICE
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("ctrl+r")
         await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()))
         assert [r.sampling.output_format.kind for r in backend.sent] == [CHOICE, "free"]

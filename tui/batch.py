@@ -25,9 +25,10 @@ thread as "messages", and with several turns each answer's figures under "replie
 (a model id, of the engine or of a server). Results are written in the file's order, one JSON
 object per line: prompt, params, text, tokens, ttft_ms, tok_s, finish_reason, error, target (server,
 model, adapter: where it ran), format (its record; kind "free" without one), valid (whether the
-answer took it; null for free text or a failed request) and validation_error; with logprobs, also token_logprobs (per token: text, id, logprob,
-rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
-(vLLM batches them); seeded ones give the same text as when run alone.
+answer took it; null for free text or a failed request) and validation_error; with logprobs, also
+token_logprobs (per token: text, id, logprob, rank, top alternatives), mean_logprob and
+perplexity. Requests run concurrently (vLLM batches them); seeded ones give the same text as when
+run alone.
 """
 
 from __future__ import annotations

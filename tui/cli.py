@@ -122,7 +122,8 @@ def _format_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output format (vLLM's structured outputs; one of the first five)")
     group.add_argument("--choice", metavar="TEXT", action="append", default=None,
                        help="the answer is one of these texts: repeat it for each choice")
-    group.add_argument("--regex", metavar="PATTERN", default=None, help="the whole answer matches this regular expression")
+    group.add_argument("--regex", metavar="PATTERN", default=None,
+                       help="the whole answer matches this regular expression")
     group.add_argument("--json-schema", metavar="FILE_OR_JSON", default=None,
                        help="the answer is JSON valid against this JSON Schema (a file, or the JSON itself)")
     group.add_argument("--grammar", metavar="FILE", default=None,

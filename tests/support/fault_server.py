@@ -2,7 +2,8 @@
 
 The path's first part picks how `/v1/models` answers (`/ok/v1`, `/inject/v1`, `/html/v1`,
 `/redirect/v1`, `/slow-models/v1`; `/openai/v1` answers as OpenAI's API does: a 400 for a request
-field it does not know, such as vLLM's `structured_outputs`); a prompt that starts with `fault:NAME` picks how its completion
+field it does not know, such as vLLM's `structured_outputs`); a prompt that starts with
+`fault:NAME` picks how its completion
 streams (see `STREAMS`). Anything else streams a short, well-formed answer with vLLM's continuous
 usage statistics. It runs in a thread of its own (its own event loop), so that the app under test,
 in the test's loop or in a subprocess, talks to it as to any server.

@@ -27,7 +27,8 @@ from typing import Any
 from tui import validate as V
 from tui.text import one_line
 
-FREE, CHOICE, REGEX, JSON_SCHEMA, JSON_OBJECT, GRAMMAR = "free", "choice", "regex", "json_schema", "json_object", "grammar"
+FREE, CHOICE, REGEX, GRAMMAR = "free", "choice", "regex", "grammar"
+JSON_SCHEMA, JSON_OBJECT = "json_schema", "json_object"
 KINDS = (FREE, CHOICE, REGEX, JSON_SCHEMA, JSON_OBJECT, GRAMMAR)
 KIND_NAMES = {FREE: "free text", CHOICE: "one of a list (choice)", REGEX: "a regular expression (regex)",
               JSON_SCHEMA: "JSON valid against a JSON Schema", JSON_OBJECT: "any JSON object",
@@ -365,7 +366,8 @@ def parse_word(word: str, *, pane: OutputFormat | None = None, base: Path | None
         return OutputFormat(JSON_SCHEMA, schema=schema, source=source)
     elif name == "grammar":
         return grammar_from_file(rest.strip(), base)
-    raise FormatError(f"{one_line(text, 60)!r} is not a format ({SWEEP_WORDS_HELP if pane is not None else WORDS_HELP})")
+    words = SWEEP_WORDS_HELP if pane is not None else WORDS_HELP
+    raise FormatError(f"{one_line(text, 60)!r} is not a format ({words})")
 
 
 def split_words(text: str) -> list[str]:

@@ -50,8 +50,8 @@ def status_texts(figures: Figures, branch: str = "", stale: str | None = None, v
                  compiling: bool = False) -> list[Text]:
     """The status line in its forms, longest first (a narrow pane shows the first that fits, or
     the last cut at a word); after the figures, whether the answer took its output format
-    (`verdict`: it stays whole while the figures shorten, then go); `compiling`: a formatted request waits
-    for its first token while the engine compiles the format."""
+    (`verdict`: it stays whole while the figures shorten, then go); `compiling`: a formatted
+    request waits for its first token while the engine compiles the format."""
     forms = []
     # The last form, with a verdict: the state and the verdict alone (its reason is what matters).
     shapes = ((False, True, True), (False, False, True), (True, False, True)) + \
