@@ -26,7 +26,8 @@ bench:
 # model, in a virtual terminal.
 screenshot:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
-	.venv/bin/python scripts/screenshot.py docs/guide/images/screenshot.svg docs/guide/images/heat-view.svg
+	.venv/bin/python scripts/screenshot.py docs/guide/images/screenshot.svg docs/guide/images/heat-view.svg \
+		docs/guide/images/structured-outputs.svg
 
 clean:
 	rm -rf .venv .pytest_cache

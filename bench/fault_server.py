@@ -1,7 +1,9 @@
 """An OpenAI-compatible server that misbehaves on request, on loopback, for the fault tests.
 
 The path's first part picks how `/v1/models` answers (`/ok/v1`, `/inject/v1`, `/html/v1`,
-`/redirect/v1`, `/slow-models/v1`); a prompt that starts with `fault:NAME` picks how its completion
+`/redirect/v1`, `/slow-models/v1`; `/openai/v1` answers as OpenAI's API does: a 400 for a request
+field it does not know, such as vLLM's `structured_outputs`); a prompt that starts with
+`fault:NAME` picks how its completion
 streams (see `STREAMS`). Anything else streams a short, well-formed answer with vLLM's continuous
 usage statistics. It runs in a thread of its own (its own event loop), so that the app under test,
 in the test's loop or in a subprocess, talks to it as to any server.
@@ -121,12 +123,18 @@ class FaultServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.bodies.append(body)
+        unknown = _unknown_to_openai(body) if request.match_info["mode"] == "openai" else None
+        if unknown:
+            return _unrecognized(unknown)
         prompt = body["messages"][-1]["content"]
         return await self._complete(request, "chat", prompt)
 
     async def _completion(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.bodies.append(body)
+        unknown = _unknown_to_openai(body) if request.match_info["mode"] == "openai" else None
+        if unknown:
+            return _unrecognized(unknown)
         prompt = body["prompt"]  # text, or token ids (a fork): those ask for no fault
         return await self._complete(request, "completion", prompt if isinstance(prompt, str) else "")
 
@@ -147,6 +155,27 @@ class FaultServer:
         await response.prepare(request)
         await STREAMS.get(fault, _well_formed)(response, kind)
         return response
+
+
+OPENAI_FIELDS = {"model", "messages", "prompt", "stream", "stream_options", "temperature", "top_p", "seed",
+                 "max_tokens", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
+                 "response_format", "n", "stop"}
+
+
+def _unknown_to_openai(body: dict) -> str | None:
+    """The first field of a request OpenAI's API would not know (it ignores nothing: it refuses)."""
+    for name in body:
+        if name not in OPENAI_FIELDS:
+            return name
+    for name in body.get("stream_options") or {}:
+        if name != "include_usage":
+            return name
+    return None
+
+
+def _unrecognized(name: str) -> web.Response:
+    return web.json_response({"error": {"message": f"Unrecognized request argument supplied: {name}",
+                                         "type": "invalid_request_error", "param": None, "code": None}}, status=400)
 
 
 DEFAULT_FIGURES = {"running": 3, "waiting": 2, "kv": 0.25, "blocks": 400, "prompt_tokens": 100,

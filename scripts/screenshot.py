@@ -1,14 +1,16 @@
 """Make the pictures of README and the guide: the workbench on the demo model, answers streamed.
 
-    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg]]     (or: make screenshot)
+    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg [FORMATS.svg]]]     (or: make screenshot)
 
 OUT (docs/guide/images/screenshot.svg): one conversation three ways, side by side: on the demo
 model, on the demo model with its LoRA adapter (the same seed), and on the demo model at
 temperature 0; a second message sent to the three at once from the message box. HEAT
 (docs/guide/images/heat-view.svg): two seeds of one prompt with the heat view on, a fork of pane 1
 at its fifth token with the second most likely alternative, and the token cursor on pane 1 showing
-that token's alternatives. The app is the real one on the real engine; only the terminal is
-virtual.
+that token's alternatives. FORMATS (docs/guide/images/structured-outputs.svg): one question with
+free text, with a JSON schema of free whitespace and with the same schema compact, each answer's
+status saying whether it took the format. The app is the real one on the real engine; only the
+terminal is virtual.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from tui import locations
 from tui.app import WorkbenchApp
 from tui.config import Config
+from tui.core.output_format import JSON_SCHEMA, OutputFormat
 from tui.core.pane_state import PaneState
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, ensure_demo_model
 from tui.engine.protocol import LOCAL, Target
@@ -48,7 +51,16 @@ FOLLOW_UP = "And what of wisdom?"
 HEAT_PANES = ((None, {"seed": "1", "max_tokens": "40"}, True), (None, {"seed": "2", "max_tokens": "40"}, True))
 
 
-async def screenshot(out: Path, heat_out: Path) -> None:
+VERDICT = {"type": "object", "properties": {"verdict": {"enum": ["good", "evil"]},
+                                             "score": {"type": "integer", "minimum": 0, "maximum": 9}},
+           "required": ["verdict", "score"]}
+FORMAT_PANES = [PaneState(number, draft="Is wisdom good? Give a verdict and a score.", overrides={"max_tokens": "60"},
+                          label=label) for number, label in enumerate(("free", "schema", "schema, compact"), 1)]
+FORMAT_PANES[1].output_format = OutputFormat(JSON_SCHEMA, schema=VERDICT)
+FORMAT_PANES[2].output_format = OutputFormat(JSON_SCHEMA, schema=VERDICT, disable_any_whitespace=True)
+
+
+async def screenshot(out: Path, heat_out: Path, formats_out: Path) -> None:
     backend = VLLMBackend([], model=str(ensure_demo_model()), adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
     await backend.start()
     try:
@@ -73,6 +85,12 @@ async def screenshot(out: Path, heat_out: Path) -> None:
             first.enter_token_cursor()
             first.move_token_cursor(4)
             await save(app, pilot, heat_out)
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=FORMAT_PANES),
+                           save_config=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await run_all(app)
+            app.workbench.panes()[2].editor.focus()
+            await save(app, pilot, formats_out)
     finally:
         await backend.shutdown()
 
@@ -96,11 +114,12 @@ async def save(app: WorkbenchApp, pilot, out: Path) -> None:
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/guide/images/screenshot.svg").resolve()
     heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/guide/images/heat-view.svg").resolve()
+    formats_out = Path(sys.argv[3] if len(sys.argv) > 3 else "docs/guide/images/structured-outputs.svg").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # as --demo does: a small model, a small cache
     term = divert_output_to_log(locations.log_dir() / "screenshot.log")  # vLLM's own output stays out
-    asyncio.run(screenshot(out, heat_out))
-    print(f"wrote {out} and {heat_out}", file=term.err)
+    asyncio.run(screenshot(out, heat_out, formats_out))
+    print(f"wrote {out}, {heat_out} and {formats_out}", file=term.err)
     return 0
 
 

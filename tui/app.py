@@ -180,7 +180,7 @@ class WorkbenchApp(App):
 def _session_from_sampling(sampling: Sampling) -> SessionRecord:
     defaults = {spec.name: spec.format(sampling[spec.name]) for spec in PARAM_SPECS}
     return SessionRecord(defaults=defaults, chat_template=sampling.chat_template,
-                         system_prompt=sampling.system_prompt)
+                         system_prompt=sampling.system_prompt, output_format=sampling.output_format)
 
 
 def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool = False,
@@ -204,6 +204,8 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
             notices.append(notice)
     if session is not None and cli_sampling_given:
         session.defaults = _session_from_sampling(sampling).defaults
+        if not sampling.output_format.is_free:  # --choice, --regex, --json-schema…: the defaults' format
+            session.output_format = sampling.output_format
     if session is None and first_start_panes and not fresh:
         session = _session_from_sampling(sampling)
         session.panes = [PaneState(number, draft=FIRST_PROMPT, target=target)

@@ -11,6 +11,11 @@ max_tokens = 40
 ```
 
 JSONL: one object per line, each its own grid, with "prompt" (or "prompts") and the same keys.
+An output format (vLLM's structured outputs) is one of: `choice` (a list of strings), `regex`,
+`json_schema` (a table/object, JSON text, or a file), `grammar` (a file, or the grammar itself),
+`json_object` (true), or `format` (a word or a list of words, a dimension of the grid: free, json,
+choice:A|B, regex:…, schema:FILE, grammar:FILE); with `disable_any_whitespace` and
+`disable_additional_properties` (true/false) for JSON. Files are read relative to the batch file.
 `chat_template` (true/false), `system_prompt` and `logprobs` (alternatives per token, 0 to 20) may
 be given too. Instead of prompts, a job may continue a conversation: "messages" (an OpenAI message
 list; the model writes the next assistant message) or "turns" (user messages sent one after
@@ -19,9 +24,11 @@ thread as "messages", and with several turns each answer's figures under "replie
 `--target` takes), `lora` (an adapter of the in-process engine; "" for the base model) or `model`
 (a model id, of the engine or of a server). Results are written in the file's order, one JSON
 object per line: prompt, params, text, tokens, ttft_ms, tok_s, finish_reason, error, target (server,
-model, adapter: where it ran); with logprobs, also token_logprobs (per token: text, id, logprob,
-rank, top alternatives), mean_logprob and perplexity. Requests run concurrently
-(vLLM batches them); seeded ones give the same text as when run alone.
+model, adapter: where it ran), format (its record; kind "free" without one), valid (whether the
+answer took it; null for free text or a failed request) and validation_error; with logprobs, also
+token_logprobs (per token: text, id, logprob, rank, top alternatives), mean_logprob and
+perplexity. Requests run concurrently (vLLM batches them); seeded ones give the same text as when
+run alone.
 """
 
 from __future__ import annotations
@@ -37,6 +44,21 @@ from typing import Any, TextIO
 
 from tui import exit_codes
 from tui.core.conversation import ASSISTANT, USER, Conversation, Message
+from tui.core.output_format import (
+    CHOICE,
+    FREE_FORMAT,
+    GRAMMAR,
+    JSON_KINDS,
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    REGEX,
+    WORDS_HELP,
+    FormatError,
+    OutputFormat,
+    grammar_from_file,
+    parse_word,
+    schema_from_text,
+)
 from tui.core.pane_state import request_for
 from tui.core.records import openai_messages
 from tui.core.run import Run, new_reply
@@ -57,6 +79,8 @@ _EXTRA_KEYS = ("chat_template", "system_prompt", "logprobs")
 _THREAD_KEYS = ("messages", "turns")  # a conversation to continue, instead of prompts
 _MESSAGE_ROLES = ("system", "user", "assistant")
 _TARGET_KEYS = ("target", "lora", "model")  # where requests go: one of them per grid
+_FORMAT_KEYS = ("choice", "regex", "json_schema", "grammar", "json_object", "format")  # one per grid
+_FORMAT_OPTIONS = ("disable_any_whitespace", "disable_additional_properties")
 
 
 class BatchError(ValueError):
@@ -107,7 +131,7 @@ def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
         raise BatchError(f"{path}: a batch file is .toml or .jsonl")
     jobs: list[Job] = []
     for where, grid in grids:
-        for job in _expand(where, grid, base):
+        for job in _expand(where, grid, base, path.parent):
             jobs.append(replace(job, index=len(jobs)))
             if len(jobs) > MAX_JOBS:
                 raise BatchError(f"{where}: more than {MAX_JOBS} requests")
@@ -116,14 +140,16 @@ def load_batch(path: Path, base: Sampling | None = None) -> list[Job]:
     return jobs
 
 
-def _expand(where: str, grid: Any, base: Sampling):
+def _expand(where: str, grid: Any, base: Sampling, folder: Path):
     if not isinstance(grid, dict):
         raise BatchError(f"{where}: expected a table/object of prompts and settings")
     grid = dict(grid)
     threads = _threads(where, grid)
+    formats = _formats(where, grid, base.output_format, folder)
     unknown = sorted(set(grid) - set(SPECS_BY_NAME) - set(_EXTRA_KEYS) - set(_TARGET_KEYS))
     if unknown:
-        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS) + list(_TARGET_KEYS) + list(_THREAD_KEYS))
+        known = ", ".join([s.name for s in PARAM_SPECS] + list(_EXTRA_KEYS) + list(_TARGET_KEYS) + list(_THREAD_KEYS)
+                          + list(_FORMAT_KEYS) + list(_FORMAT_OPTIONS))
         raise BatchError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {known})")
     axes = {name: value if isinstance(value, list) else [value] for name, value in grid.items()}
     for name, values in axes.items():
@@ -131,7 +157,7 @@ def _expand(where: str, grid: Any, base: Sampling):
             raise BatchError(f"{where}: {name} is an empty list")
     names = list(axes)
     for before, prompt, then, system_given in threads:
-        for combo in itertools.product(*(axes[n] for n in names)):
+        for output_format, combo in itertools.product(formats, itertools.product(*(axes[n] for n in names))):
             chosen = dict(zip(names, combo))
             chat = chosen.pop("chat_template", base.chat_template)
             system = chosen.pop("system_prompt", base.system_prompt if system_given is None else system_given)
@@ -143,7 +169,7 @@ def _expand(where: str, grid: Any, base: Sampling):
                 raise BatchError(f"{where}: system_prompt must be a string, not {describe(system)}")
             try:
                 sampling = Sampling({**base.values, **chosen}, chat_template=chat, system_prompt=system,
-                                    logprobs=logprobs)
+                                    logprobs=logprobs, output_format=output_format)
             except ParamError as exc:
                 raise BatchError(f"{where}: {exc}") from None
             yield Job(0, prompt, sampling, target, before, then)
@@ -201,6 +227,63 @@ def _messages(where: str, value: Any) -> tuple[tuple[tuple[str, str], ...], str,
     return tuple(turns[:-1]), turns[-1][1], (), system
 
 
+def _formats(where: str, grid: dict[str, Any], default: OutputFormat, folder: Path) -> list[OutputFormat]:
+    """The grid's output formats (taken out of it): the one its format key gives, or those of its
+    `format` words (a dimension), or `default` (the command line's); each checked before anything
+    starts, xgrammar's reading included (a bad schema, regex or grammar is exit 2)."""
+    given = [key for key in _FORMAT_KEYS if key in grid]
+    if len(given) > 1:
+        raise BatchError(f"{where}: give one output format, not {' and '.join(given)}")
+    options = {name: grid.pop(name) for name in _FORMAT_OPTIONS if name in grid}
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise BatchError(f"{where}: {name} must be true or false, not {describe(value)}")
+    key = given[0] if given else None
+    try:
+        formats = [default] if key is None else _formats_of(key, grid.pop(key), folder)
+    except FormatError as exc:
+        raise BatchError(f"{where}: {key}: {exc}") from None
+    for name, kinds in (("disable_any_whitespace", JSON_KINDS), ("disable_additional_properties", (JSON_SCHEMA,))):
+        if name in options and any(fmt.kind not in kinds for fmt in formats):
+            raise BatchError(f"{where}: {name} goes with {' or '.join(kinds)}")
+    formats = [replace(fmt, **options) for fmt in formats]
+    for fmt in formats:
+        problem = fmt.problem(thorough=True)
+        if problem is not None:
+            source = f" {fmt.source}" if fmt.source else ""
+            raise BatchError(f"{where}: {key or 'output format'}{source}: {problem}")
+    return formats
+
+
+def _formats_of(key: str, value: Any, folder: Path) -> list[OutputFormat]:
+    """What a format key's value says (FormatError: why it cannot be read)."""
+    if key == "format":
+        words = value if isinstance(value, list) else [value]
+        if not words or not all(isinstance(w, str) for w in words):
+            raise FormatError(f"a word or a list of words ({WORDS_HELP})")
+        return [parse_word(word, base=folder) for word in words]
+    if key == "choice":
+        if not isinstance(value, list) or not value or not all(isinstance(c, str) and c for c in value):
+            raise FormatError(f"a non-empty list of non-empty strings, not {describe(value)}")
+        return [OutputFormat(CHOICE, tuple(value))]
+    if key == "json_object":
+        if not isinstance(value, bool):
+            raise FormatError(f"true or false, not {describe(value)}")
+        return [OutputFormat(JSON_OBJECT) if value else FREE_FORMAT]
+    if not isinstance(value, (str, dict)) or (key != "json_schema" and not isinstance(value, str)):
+        raise FormatError(f"{'a table/object or ' if key == 'json_schema' else ''}a string, not {describe(value)}")
+    if key == "regex":
+        return [OutputFormat(REGEX, pattern=value)]
+    if key == "json_schema":
+        if isinstance(value, dict):
+            return [OutputFormat(JSON_SCHEMA, schema=dict(value))]
+        schema, source = schema_from_text(value, folder)
+        return [OutputFormat(JSON_SCHEMA, schema=schema, source=source)]
+    if "\n" in value or "::=" in value:  # the grammar itself; else the file that holds it
+        return [OutputFormat(GRAMMAR, grammar=value)]
+    return [grammar_from_file(value, folder)]
+
+
 def _target_name(where: str, chosen: dict[str, Any]) -> str | None:
     """The target a combination names (a name, resolved once the servers are known), or None."""
     given = [key for key in _TARGET_KEYS if key in chosen]
@@ -230,11 +313,15 @@ def batch_record(job: Job, conversation: Conversation, answers: list[Message], e
         **last.figures.record(engine=stats),
         "error": error,
         "target": job.target.record() if isinstance(job.target, Target) else None,
+        "format": sampling.output_format.record(),
+        "valid": None if last.verdict is None else last.verdict.valid,
+        "validation_error": None if last.verdict is None else last.verdict.reason,
     }
     if job.before or job.then:
         result["messages"] = openai_messages(thread, sampling.system_prompt if sampling.chat_template else "")
     if job.then:
-        result["replies"] = [{"text": m.content, **m.reply.figures.record(engine=stats)} for m in answers]
+        result["replies"] = [{"text": m.content, **m.reply.figures.record(engine=stats),
+                              "valid": None if m.reply.verdict is None else m.reply.verdict.valid} for m in answers]
     if sampling.logprobs:
         tokens = last.tokens.tokens
         mean = mean_logprob(tokens)

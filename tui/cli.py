@@ -20,6 +20,18 @@ from tui import __version__, exit_codes, locations
 from tui.config import Remote
 from tui.demo_model.build import DEMO_ADAPTER_NAME
 from tui.engine.fleet import Fleet
+from tui.core.output_format import (
+    CHOICE,
+    GRAMMAR,
+    JSON_KINDS,
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    REGEX,
+    FormatError,
+    OutputFormat,
+    grammar_from_file,
+    schema_from_text,
+)
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import LOCAL
 from tui.text import one_line
@@ -93,6 +105,7 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
     ours.add_argument("--logprobs", metavar="K", type=int, default=None,
                       help="with --headless: each token's probability and its K most likely alternatives "
                       "(K ≤ 20); in a --batch file, the key 'logprobs'")
+    _format_flags(parser)
     ours.add_argument("--stats", action="store_true",
                       help="the engine's figures: the app opens with the X-ray panel shown (f2); --headless "
                       "prints where each request's time went and a summary at the end; --batch adds "
@@ -103,6 +116,66 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
     if headless_positionals:
         ours.add_argument("prompts", nargs="*", metavar="PROMPT", help="prompts (--headless)")
     return parser
+
+
+def _format_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output format (vLLM's structured outputs; one of the first five)")
+    group.add_argument("--choice", metavar="TEXT", action="append", default=None,
+                       help="the answer is one of these texts: repeat it for each choice")
+    group.add_argument("--regex", metavar="PATTERN", default=None,
+                       help="the whole answer matches this regular expression")
+    group.add_argument("--json-schema", metavar="FILE_OR_JSON", default=None,
+                       help="the answer is JSON valid against this JSON Schema (a file, or the JSON itself)")
+    group.add_argument("--grammar", metavar="FILE", default=None,
+                       help="the answer follows the grammar in FILE (vLLM's EBNF, or Lark)")
+    group.add_argument("--json-object", action="store_true", help="the answer is any JSON object")
+    group.add_argument("--disable-any-whitespace", action="store_true",
+                       help="with --json-schema or --json-object: compact JSON, no free whitespace")
+    group.add_argument("--disable-additional-properties", action="store_true",
+                       help="with --json-schema: objects have only the properties the schema names")
+
+
+def output_format_from_args(ns: argparse.Namespace) -> OutputFormat | None:
+    """The format the flags give (None: none given); UsageError names the flag and the reason.
+    Whether it can be sent is checked by `check_output_format`."""
+    given = [flag for flag, value in (("--choice", ns.choice), ("--regex", ns.regex), ("--json-schema", ns.json_schema),
+                                      ("--grammar", ns.grammar), ("--json-object", ns.json_object)) if value]
+    if len(given) > 1:
+        raise UsageError(f"give one output format, not {' and '.join(given)}")
+    try:
+        if ns.choice:
+            fmt = OutputFormat(CHOICE, tuple(ns.choice))
+        elif ns.regex is not None:
+            fmt = OutputFormat(REGEX, pattern=ns.regex)
+        elif ns.json_schema is not None:
+            schema, source = schema_from_text(ns.json_schema)
+            fmt = OutputFormat(JSON_SCHEMA, schema=schema, source=source)
+        elif ns.grammar is not None:
+            fmt = grammar_from_file(ns.grammar)
+        elif ns.json_object:
+            fmt = OutputFormat(JSON_OBJECT)
+        else:
+            fmt = None
+    except FormatError as exc:
+        raise UsageError(f"{given[0]}: {exc}") from None
+    if ns.disable_any_whitespace and (fmt is None or fmt.kind not in JSON_KINDS):
+        raise UsageError("--disable-any-whitespace goes with --json-schema or --json-object")
+    if ns.disable_additional_properties and (fmt is None or fmt.kind != JSON_SCHEMA):
+        raise UsageError("--disable-additional-properties goes with --json-schema")
+    if fmt is not None:
+        fmt = replace(fmt, disable_any_whitespace=ns.disable_any_whitespace,
+                      disable_additional_properties=ns.disable_additional_properties)
+    return fmt
+
+
+def check_output_format(fmt: OutputFormat, thorough: bool) -> None:
+    """UsageError (exit 2, before the engine loads) when the format cannot be sent: the flag, the
+    file and the reason. `thorough`: xgrammar reads the regex or the grammar as vLLM will."""
+    problem = fmt.problem(thorough=thorough)
+    if problem is not None:
+        flag = {CHOICE: "--choice", REGEX: "--regex", JSON_SCHEMA: "--json-schema", GRAMMAR: "--grammar",
+                JSON_OBJECT: "--json-object"}[fmt.kind]
+        raise UsageError(f"{flag}{' ' + fmt.source if fmt.source else ''}: {problem}")
 
 
 def sampling_from_args(ns: argparse.Namespace, base: Sampling | None = None) -> Sampling:
@@ -267,7 +340,11 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
             sampling = replace(sampling, logprobs=ns.logprobs)
         except ParamError as exc:
             raise UsageError(f"--logprobs: {exc}") from None
-    given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template
+    output_format = output_format_from_args(ns)
+    if output_format is not None:
+        sampling = replace(sampling, output_format=output_format)
+    given = any(getattr(ns, spec.name) is not None for spec in PARAM_SPECS) or ns.no_chat_template \
+        or output_format is not None
     plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,
                 stats=ns.stats, then=list(ns.then or []))
@@ -286,6 +363,9 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
     else:
         primary = _engine_backend(ns, rest, config, headless, adapters, plan, log_path)
         others = _servers(ns, urls + config.remotes, config)
+    # After the engine's flags: a headless run has imported vLLM by now, so xgrammar's reading of a
+    # regex or a grammar costs little (the app's first frame does not wait for it: the engine checks).
+    check_output_format(sampling.output_format, thorough=headless and backend != "openai")
     try:
         plan.backend = primary if not others else Fleet(primary, others)
     except ValueError as exc:

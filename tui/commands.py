@@ -27,6 +27,8 @@ def workbench_commands(workbench: WorkbenchScreen, restart_engine: Callable[[], 
                         "becomes a target", workbench.action_load_adapter)
     yield SystemCommand("Remove LoRA adapter", "Unload an adapter from the engine; its panes keep their answers",
                         workbench.action_remove_adapter)
+    yield SystemCommand("Output format of the defaults", "The format every pane without its own takes (alt+o in "
+                        "the defaults line)", workbench.action_defaults_format)
     yield SystemCommand("Alternatives per token", "How many the heat view records: 5, 10, 20, 1, 3",
                         workbench.action_next_top_logprobs)
     yield SystemCommand("Restart engine", "Stop the engine and start it again", restart_engine)

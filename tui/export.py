@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui import __version__, locations
-from tui.core.conversation import USER, Message
+from tui.core.conversation import USER, Message, Reply
 from tui.core.pane_state import PaneState
 from tui.core.records import conversation_record, openai_messages, tokens_record
 from tui.core.run import settings_record
@@ -49,7 +49,17 @@ def reply_record(message: Message) -> dict[str, Any]:
             "fork": None if reply.origin is None else reply.origin.title,
             "tokens_recorded": tokens_record(reply.tokens),
             "mean_logprob": None if mean is None else round(mean, 6),
-            "perplexity": None if mean is None else round(perplexity(mean), 6)}
+            "perplexity": None if mean is None else round(perplexity(mean), 6),
+            **format_fields(reply)}
+
+
+def format_fields(reply: Reply) -> dict[str, Any]:
+    """The answer's output format and whether it took it: `format` (None: free text), `valid`
+    (None: not judged) and `validation_error`."""
+    verdict = reply.verdict
+    return {"format": (reply.settings or {}).get("format"),
+            "valid": None if verdict is None else verdict.valid,
+            "validation_error": None if verdict is None else verdict.reason}
 
 
 def pane_record(pane: ExportedPane) -> dict[str, Any]:
@@ -92,6 +102,8 @@ def _settings(sampling: Sampling | None) -> str:
             shown.append(f"{spec.name} {'random' if value is None else spec.format(value)}")
     if not sampling.chat_template:
         shown.append("raw text (no chat template)")
+    if not sampling.output_format.is_free:
+        shown.append(f"output format {sampling.output_format.describe()}")
     return ", ".join(shown)
 
 
@@ -124,6 +136,8 @@ def _figures(message: Message) -> str:
         line += f" · {len(reply.tokens)} tokens recorded · mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}"
     if reply.origin is not None:
         line += f" · {reply.origin.title}"
+    if reply.verdict is not None:  # may quote the answer: no HTML let through
+        line += " · " + reply.verdict.shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return line
 
 

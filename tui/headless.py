@@ -46,6 +46,8 @@ async def run_headless(
         print(f"Running {len(runs)} streaming example(s){turns} with {sampling.summary()}{raw}", file=out)
         if sampling.logprobs:
             print(f"Logprobs: top {sampling.logprobs} per token, {mode_label(backend.logprobs_mode)}", file=out)
+        if not sampling.output_format.is_free:
+            print(f"Output format: {one_line(sampling.output_format.describe(), 400)}", file=out)
         for index, (prompt, target) in enumerate(runs, 1):
             print(f"\n{'=' * 60}\nExample {index}/{len(runs)}\n{'=' * 60}", file=out)
             if target is not None:
@@ -71,6 +73,8 @@ async def run_headless(
                     break
                 figures = answer.reply.figures
                 print(f"\nGeneration complete: {figures.line(with_state=False)}", file=out)
+                if answer.reply.verdict is not None:
+                    print(f"Format: {one_line(answer.reply.verdict.shown, 400)}", file=out)
                 if stats:
                     print(f"In the engine: {engine_line(figures)}", file=out)
                 if sampling.logprobs:

@@ -72,6 +72,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("move_pane(-1)", "alt+shift+left", "Move left", "Move pane left", "Move the focused pane left"),
     Action("toggle_more", "ctrl+o", "More knobs", "More sampling knobs",
            "Show or hide min_tokens, top_k, min_p and the penalties"),
+    Action("output_format", "alt+o", "Format", "Output format",
+           "The form the focused pane's answers must take: choice, regex, JSON schema, JSON object, grammar "
+           "(vLLM's structured outputs); in the defaults line, the defaults'"),
     Action("toggle_xray", "f2", "X-ray", "Engine X-ray",
            "What the engine is doing (queue, KV cache, prefix cache, rates) and where each pane's time went", True),
     Action("toggle_heat", "f3", "Heat", "Heat view", "Colour the focused answer's tokens by probability", True),

@@ -22,11 +22,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def lora_flags(adapters: dict[str, Path]) -> list[str]:
+    """Each adapter a model of its own; a slot more than adapters, the last kept empty (see
+    tui/engine/lora.py); none: no LoRA at all."""
+    if not adapters:
+        return []
+    return ["--enable-lora", "--max-lora-rank", "8", "--max-loras", str(len(adapters) + 1),
+            "--lora-modules", *(f"{name}={path}" for name, path in adapters.items())]
+
+
 class Server:
     def __init__(self, model, log_path: Path, adapters: dict[str, Path] | None = None,
                  extra_args: list[str] | None = None) -> None:
-        """`adapters` by name (the demo adapter by default); `extra_args`: more of vLLM's server
-        flags (a reasoning parser)."""
+        """`adapters` by name (the demo adapter by default; {}: none); `extra_args`: more of vLLM's
+        server flags (a reasoning parser, a logprobs mode)."""
         adapters = {DEMO_ADAPTER_NAME: demo_adapter_path()} if adapters is None else adapters
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -36,11 +45,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
              "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--host", "127.0.0.1",
-             "--port", str(self.port), "--enable-log-requests",
-             # Each adapter a model of its own; a slot more than adapters, the last kept empty (see
-             # tui/engine/lora.py).
-             "--enable-lora", "--max-lora-rank", "8", "--max-loras", str(len(adapters) + 1),
-             "--lora-modules", *(f"{name}={path}" for name, path in adapters.items()), *(extra_args or [])],
+             "--port", str(self.port), "--enable-log-requests", *lora_flags(adapters), *(extra_args or [])],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             process_group=0)  # (not start_new_session: a session leader did not notice disconnects)
 

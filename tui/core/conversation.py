@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tui.core.output_format import Verdict
 from tui.core.tokens import TokenSpans
 from tui.engine.protocol import Target
 from tui.figures import Figures
@@ -41,7 +42,8 @@ class ForkOrigin:
 @dataclass(eq=False)
 class Reply:
     """What an assistant message's run recorded: its figures (state, TTFT, tokens…), its tokens with
-    their probabilities, where it ran and with which settings, and the prompt as the engine got it.
+    their probabilities, where it ran and with which settings (its output format among them), the
+    prompt as the engine got it, and whether the answer took its format.
 
     A fork's answer starts with `forced` tokens that were given, not sampled (its parent's answer
     up to the chosen token); the request then sends `given_ids` (the prompt and those tokens) as
@@ -58,6 +60,7 @@ class Reply:
     given_ids: list[int] | None = None
     origin: ForkOrigin | None = None
     started_at: float | None = None  # wall-clock time of the request (time.time())
+    verdict: Verdict | None = None  # whether the answer took its output format (None: free text)
 
     @property
     def state(self) -> str:

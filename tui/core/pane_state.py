@@ -9,12 +9,13 @@ sibling), or, without a chat template, continue the text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tui.core.conversation import ASSISTANT, USER, Conversation, ForkOrigin, Message, Reply
+from tui.core.output_format import OutputFormat
 from tui.core.run import new_reply, settings_record
 from tui.engine.logprobs import TokenLogprob
-from tui.engine.params import SPECS_BY_NAME, Sampling
+from tui.engine.params import SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Request, Target
 from tui.figures import CANCELLED, DONE, ERROR, IDLE, RUNNING_STATES
 
@@ -30,6 +31,7 @@ class PaneState:
     heat: bool = False
     editing: int | None = None  # a user message the draft is an edit of (sending makes a sibling)
     cursor: int | None = None  # the message the message cursor is on (None: no cursor)
+    output_format: OutputFormat | None = None  # the form its answers must take (None: the defaults')
 
     # -- what it shows ----------------------------------------------------------------------------
     def thread(self) -> list[Message]:
@@ -65,7 +67,7 @@ class PaneState:
         """Another pane like this one (its whole conversation, branches and all); an answer still
         streaming here is copied as it is now, cancelled: the copy has no run of its own."""
         copied = PaneState(number, self.conversation.copy(), self.draft, dict(self.overrides), self.target,
-                           self.label, self.heat)
+                           self.label, self.heat, output_format=self.output_format)
         copied.settle()
         return copied
 
@@ -192,7 +194,7 @@ def fork_state(parent_state: PaneState, parent: Message, fork: Reply, number: in
     given = parent.content[: _chars_for_cells(parent.content, start)] + fork.tokens.tokens[-1].text
     conversation.add(conversation.last(), ASSISTANT, given, reply=fork)
     return PaneState(number, conversation, "", dict(parent_state.overrides), parent_state.target,
-                     parent_state.label, parent_state.heat)
+                     parent_state.label, parent_state.heat, output_format=parent_state.output_format)
 
 
 def request_for(conversation: Conversation, answer: Message, sampling: Sampling, request_id: str,
@@ -220,16 +222,24 @@ def comparison_start(state: PaneState) -> tuple[Conversation, str]:
     return state.conversation.copy(questions[-1]), ""
 
 
-def effective_sampling(defaults: Sampling, overrides: dict[str, str]) -> Sampling:
-    """The defaults with a pane's own knobs (blank: the default; "random"/"none": unset); ParamError
-    names the first bad one."""
+def effective_sampling(defaults: Sampling, overrides: dict[str, str],
+                       output_format: OutputFormat | None = None) -> Sampling:
+    """The defaults with a pane's own knobs (blank: the default; "random"/"none": unset) and its own
+    output format (None: the defaults'); ParamError names the first bad knob, or why the format
+    cannot be sent (nothing is sent then)."""
     values = {}
     for name, raw in overrides.items():
         spec = SPECS_BY_NAME[name]
         text = raw.strip()
         if text:
             values[name] = None if spec.means_unset(text) else spec.parse(text)
-    return defaults.with_values(**values)
+    sampling = defaults.with_values(**values)
+    if output_format is not None:
+        sampling = replace(sampling, output_format=output_format)
+    problem = sampling.output_format.problem()
+    if problem is not None:
+        raise ParamError(f"output format: {problem}")
+    return sampling
 
 
 def stale_reason(reply: Reply, target: Target | None, sampling: Sampling | None) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tui import validate as V
 from tui.core.conversation import ASSISTANT, ROLES, Conversation, ForkOrigin, Message, Reply
+from tui.core.output_format import OutputFormat, Verdict
 from tui.core.pane_state import PaneState
 from tui.core.tokens import TokenSpans, shown_length
 from tui.engine.logprobs import Alternative, TokenLogprob
@@ -125,11 +126,12 @@ def reply_record(reply: Reply) -> dict[str, Any]:
             "target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
             "prompt_ids": reply.prompt_ids, "logprobs_mode": reply.logprobs_mode, "forced": reply.forced,
             "forced_chars": reply.forced_chars, "given_ids": reply.given_ids,
-            "origin": None if reply.origin is None else asdict(reply.origin), "started_at": reply.started_at}
+            "origin": None if reply.origin is None else asdict(reply.origin), "started_at": reply.started_at,
+            "verdict": None if reply.verdict is None else reply.verdict.record()}
 
 
 _REPLY_KEYS = {"figures", "tokens", "target", "settings", "prompt_ids", "logprobs_mode", "forced", "forced_chars",
-               "given_ids", "origin", "started_at"}
+               "given_ids", "origin", "started_at", "verdict"}
 
 
 def reply_from_record(value: Any, field: str, text: str) -> Reply:
@@ -148,7 +150,12 @@ def reply_from_record(value: Any, field: str, text: str) -> Reply:
         forced_chars=V.integer(data.get("forced_chars", 0), f"{field}.forced_chars", low=0, high=len(text)),
         given_ids=_ids(data.get("given_ids"), f"{field}.given_ids"),
         origin=_origin(data.get("origin"), f"{field}.origin"),
-        started_at=V.number(data.get("started_at"), f"{field}.started_at", low=0, optional=True))
+        started_at=V.number(data.get("started_at"), f"{field}.started_at", low=0, optional=True),
+        verdict=_verdict(data.get("verdict"), f"{field}.verdict"))
+
+
+def _verdict(value: Any, field: str) -> Verdict | None:
+    return None if value is None else Verdict.from_record(value, field)
 
 
 def _settings(value: Any, field: str) -> dict[str, Any] | None:
@@ -156,10 +163,12 @@ def _settings(value: Any, field: str) -> dict[str, Any] | None:
     if value is None:
         return None
     data = V.table(value, field)
-    V.known_keys(data, field, set(SPECS_BY_NAME) | {"chat_template", "system_prompt", "logprobs"})
+    V.known_keys(data, field, set(SPECS_BY_NAME) | {"chat_template", "system_prompt", "logprobs", "format"})
     settings: dict[str, Any] = {}
     for name, item in data.items():
-        if name == "chat_template":
+        if name == "format":
+            settings[name] = None if item is None else OutputFormat.from_record(item, f"{field}.{name}").record()
+        elif name == "chat_template":
             settings[name] = V.boolean(item, f"{field}.{name}")
         elif name == "system_prompt":
             settings[name] = V.string(item, f"{field}.{name}")
@@ -243,10 +252,11 @@ def pane_record(state: PaneState) -> dict[str, Any]:
     """A pane as the session keeps it."""
     return {"number": state.number, "draft": state.draft, "overrides": dict(state.overrides),
             "target": None if state.target is None else state.target.record(), "label": state.label,
-            "heat": state.heat, "editing": state.editing, "conversation": conversation_record(state.conversation)}
+            "heat": state.heat, "editing": state.editing, "conversation": conversation_record(state.conversation),
+            "output_format": format_record(state.output_format)}
 
 
-_PANE_KEYS = {"number", "draft", "overrides", "target", "label", "heat", "editing", "conversation"}
+_PANE_KEYS = {"number", "draft", "overrides", "target", "label", "heat", "editing", "conversation", "output_format"}
 
 
 def pane_from_record(value: Any, field: str) -> PaneState:
@@ -264,7 +274,17 @@ def pane_from_record(value: Any, field: str) -> PaneState:
         target=target_from_record(data.get("target"), f"{field}.target"),
         label=V.string(data.get("label", ""), f"{field}.label", limit=200),
         heat=V.boolean(data.get("heat", False), f"{field}.heat"),
-        editing=editing)
+        editing=editing,
+        output_format=format_from_record(data.get("output_format"), f"{field}.output_format"))
+
+
+def format_record(fmt: OutputFormat | None) -> dict[str, Any] | None:
+    """An output format as files keep it (None: the defaults')."""
+    return None if fmt is None else fmt.record()
+
+
+def format_from_record(value: Any, field: str) -> OutputFormat | None:
+    return None if value is None else OutputFormat.from_record(value, field)
 
 
 def knobs_from_record(value: Any, field: str) -> dict[str, str]:

@@ -13,15 +13,16 @@ from typing import Any
 from tui.core.conversation import Message, Reply
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, Delta, Request, Target
-from tui.figures import ERROR, STREAMING, Figures
+from tui.figures import DONE, ERROR, STREAMING, Figures
 from tui.text import one_line
 
 
 def settings_record(sampling: Sampling) -> dict[str, Any]:
     """What an answer was asked with, as files keep it: the knobs, the chat template, the system
-    prompt and the alternatives recorded per token."""
+    prompt, the alternatives recorded per token and the output format (None: free text)."""
+    fmt = sampling.output_format
     return {**sampling.values, "chat_template": sampling.chat_template, "system_prompt": sampling.system_prompt,
-            "logprobs": sampling.logprobs}
+            "logprobs": sampling.logprobs, "format": None if fmt.is_free else fmt.record()}
 
 
 def new_reply(sampling: Sampling, target: Target | None, state: str) -> Reply:
@@ -61,11 +62,19 @@ class Run:
         return figures
 
     def end(self, state: str, message: str = "") -> None:
-        """The run ended: its figures are final in the same step as its state."""
+        """The run ended: its figures are final in the same step as its state; a finished answer
+        is judged against its output format."""
         figures = self.figures()
         figures.state = state
         if message:
             figures.message = message
+        if state == DONE:
+            self.reply.verdict = self.request.sampling.output_format.verdict(self.answer_text(), figures.finish_reason)
+
+    def answer_text(self) -> str:
+        """The answer its format applies to: the message's text (a reasoning channel, when there is
+        one, keeps the thinking apart from it, as vLLM constrains only what follows the thinking)."""
+        return self.message.content
 
     def fail(self, exc: BaseException) -> None:
         """End as an error with the reason, as a person reads it (a backend's message as it is,

@@ -27,6 +27,7 @@ from tui.engine.params import MAX_LOGPROBS, ParamError, Sampling
 from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller, server_root
 from tui.engine.stats import RequestTiming
+from tui.engine.structured import NotExpressible, prepare, response_format, vllm_fields
 from tui.text import one_line, without_credentials
 from tui.engine.protocol import (
     Abilities,
@@ -72,6 +73,7 @@ class OpenAIBackend(BackendBase):
         self._client: Any = None
         self._continuous_usage = True
         self._token_ids = True  # ask for token ids (vLLM's return_token_ids) until a server refuses
+        self._structured_outputs = True  # formats as vLLM's field, until a server refuses it
         self._streams: dict[str, Any] = {}
         self.stats = MetricsPoller(self.base_url, api_key)  # the server's /metrics (X-ray panel)
         self.source = source_name(self.shown_url)
@@ -169,6 +171,7 @@ class OpenAIBackend(BackendBase):
                 body["logprobs"] = sampling.logprobs
             if self._token_ids:  # vLLM's: the prompt's and the answer's token ids, for forks
                 extra["return_token_ids"] = True
+        self._ask_format(sampling, body, extra)
         if extra:
             body["extra_body"] = extra
         if request.prompt_ids is not None:
@@ -178,6 +181,21 @@ class OpenAIBackend(BackendBase):
         else:
             body["prompt"] = request.text()
         return body
+
+    def _ask_format(self, sampling: Sampling, body: dict[str, Any], extra: dict[str, Any]) -> None:
+        """The output format: vLLM's `structured_outputs` field, or OpenAI's `response_format` once
+        the server has refused that field (not a vLLM server); RequestRejected when it has no
+        field for the format."""
+        fmt = sampling.output_format
+        if fmt.is_free:
+            return
+        try:
+            if self._structured_outputs:
+                extra["structured_outputs"] = vllm_fields(fmt)
+            else:
+                body["response_format"] = response_format(fmt)
+        except (NotExpressible, ValueError) as exc:
+            raise RequestRejected(str(exc)) from exc
 
     async def _open(self, request: Request) -> Any:
         import openai
@@ -193,6 +211,9 @@ class OpenAIBackend(BackendBase):
                 return await self._open(request)
             if self._token_ids and "return_token_ids" in str(exc):
                 self._token_ids = False  # not a vLLM server: no token ids, no forks
+                return await self._open(request)
+            if self._structured_outputs and refuses_field(exc, "structured_outputs"):
+                self._structured_outputs = False  # not a vLLM server: JSON formats go as response_format
                 return await self._open(request)
             raise RequestRejected(_server_message(exc)) from exc
         kind = _content_type(stream)
@@ -212,6 +233,7 @@ class OpenAIBackend(BackendBase):
             sampling.check_context(self._max_model_len)
         except ParamError as exc:
             raise RequestRejected(str(exc)) from exc
+        await prepare(sampling.output_format, load_xgrammar=False)
         stream = None
         try:
             stream = await self._open(request)
@@ -454,6 +476,17 @@ async def _close(stream: Any) -> None:
         await stream.close()
     except Exception:
         log.debug("closing a stream failed", exc_info=True)
+
+
+_REFUSALS = ("unrecognized", "unknown", "not permitted", "unexpected", "extra", "unsupported", "not supported")
+
+
+def refuses_field(exc: Any, name: str) -> bool:
+    """A 400 that says the server does not know the request field `name` (OpenAI: 'Unrecognized
+    request argument supplied: …'; pydantic: 'Extra inputs are not permitted'), not one about its
+    value (vLLM: an invalid grammar names the field too, and is the person's to fix)."""
+    text = str(exc).lower()
+    return name in text and any(word in text for word in _REFUSALS)
 
 
 def _server_message(exc: Any) -> str:

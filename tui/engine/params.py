@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tui.core.output_format import FREE_FORMAT, OutputFormat
+
 SEED_MAX = 2**63 - 1
 MAX_LOGPROBS = 20  # as OpenAI's top_logprobs; vLLM's default --max-logprobs
 
@@ -120,14 +122,18 @@ def default_values() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Sampling:
-    """What one request is sent with: the knobs plus how the prompt is presented."""
+    """What one request is sent with: the knobs, how the prompt is presented, and the form the
+    answer must take."""
 
     values: dict[str, Any] = field(default_factory=default_values)
     chat_template: bool = True
     system_prompt: str = ""
     logprobs: int = 0  # top alternatives to record per token (0: no logprobs asked for)
+    output_format: OutputFormat = FREE_FORMAT  # vLLM's structured outputs (free: none)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.output_format, OutputFormat):
+            raise ParamError("output_format must be an OutputFormat")
         if isinstance(self.logprobs, bool) or not isinstance(self.logprobs, int) or \
                 not 0 <= self.logprobs <= MAX_LOGPROBS:
             raise ParamError(f"logprobs must be a whole number in [0, {MAX_LOGPROBS}]")
@@ -173,4 +179,6 @@ class Sampling:
         for spec in PARAM_SPECS:
             if not spec.main and spec.name not in (names or ()) and self.values[spec.name] != spec.default:
                 parts.append(f"{spec.label} {spec.format(self.values[spec.name])}")
+        if not self.output_format.is_free:
+            parts.append(self.output_format.label)
         return " · ".join(parts)

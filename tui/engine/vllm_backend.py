@@ -19,6 +19,7 @@ from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
 from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.root_cause import LogMark, root_cause
+from tui.engine.structured import prepare, vllm_fields
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
     Abilities,
@@ -262,7 +263,7 @@ class VLLMBackend(BackendBase):
         # advice for less garbage collection).
         return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
                               logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs),
-                              ignore_eos=self.fixed_length)
+                              ignore_eos=self.fixed_length, structured_outputs=structured_outputs(sampling))
 
     @property
     def engine(self) -> Any:
@@ -365,6 +366,7 @@ class VLLMBackend(BackendBase):
         if target is not None:
             target.check_source(LOCAL)
         lora = await self.lora_request(engine, None if target is None else target.adapter)
+        await prepare(sampling.output_format, load_xgrammar=True)
         try:
             sampling.check_context(self._max_model_len)
             params = self.sampling_params(sampling)
@@ -415,6 +417,16 @@ class VLLMBackend(BackendBase):
     def running_requests(self) -> int:
         engine = self._engine
         return 0 if engine is None else engine.get_num_unfinished_requests()
+
+
+def structured_outputs(sampling: Sampling) -> Any:
+    """vLLM's StructuredOutputsParams for the sampling's output format (None: free text)."""
+    fmt = sampling.output_format
+    if fmt.is_free:
+        return None
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return StructuredOutputsParams(**vllm_fields(fmt))
 
 
 def _module_shapes(model_config: Any) -> dict[str, tuple[int, int]] | None:

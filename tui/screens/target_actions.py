@@ -118,29 +118,33 @@ class TargetActions(Screen):
         self.refresh_targets()
         room = MAX_PANES - len(self.panes())
 
+        pane_format = pane.state.output_format or self.settings.output_format
+
         def check(text: str):
-            return parse_sweep(text, self._known, room)
+            return parse_sweep(text, self._known, room, pane_format)
 
         async def chosen(combinations) -> None:
             if combinations and pane.is_attached:
-                await self._open_and_run(pane, [(c.target or pane.target, c.label, c.overrides)
+                await self._open_and_run(pane, [(c.target or pane.target, c.label, c.overrides, c.output_format)
                                                 for c in combinations])
 
         self.app.push_screen(AskScreen(
             f"Sweep from pane {pane.number}: one pane per combination, same prompt",
-            "knob=values or target=names (* for every target), e.g. temperature=0,0.7,1.2 seed=1,2 · "
-            "target=* · enter runs, esc cancels", check, placeholder="temperature=0,0.7,1.2 seed=1,2"), chosen)
+            "knob=values, target=names (* for every target) or format=words, e.g. temperature=0,0.7,1.2 seed=1,2 · "
+            "target=* · format=free,pane · enter runs, esc cancels", check,
+            placeholder="temperature=0,0.7,1.2 seed=1,2"), chosen)
 
     async def _open_and_run(self, source: Pane, panes: list[tuple]) -> None:
-        """New panes after `source`, each (target, label[, overrides]), with its thread up to the
-        last question (or with the message being written) and its settings; each runs at once
-        when there is something to run."""
+        """New panes after `source`, each (target, label[, overrides[, output format]]), with its
+        thread up to the last question (or with the message being written) and its settings; each
+        runs at once when there is something to run."""
         conversation, draft = comparison_start(source.state)
         made: list[Pane] = []
         for target, label, *more in panes:
             overrides = {**source.overrides(), **(more[0] if more else {})}
+            own_format = more[1] if len(more) > 1 and more[1] is not None else source.state.output_format
             state = PaneState(self._take_number(), conversation.copy(), draft, overrides, target, label,
-                              source.heat)
+                              source.heat, output_format=own_format)
             pane = await self.add_pane(state, after=(made or [source])[-1])
             if pane is None:
                 break

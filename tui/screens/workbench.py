@@ -24,6 +24,7 @@ from tui.figures import QUEUED, STREAMING
 from tui.flush import PaneFlusher
 from tui.instrument import Observer
 from tui.keymap import ACTIONS, Action, bindings
+from tui.screens.format_actions import FormatActions
 from tui.screens.target_actions import TargetActions
 from tui.screens.thread_actions import ThreadActions
 from tui.screens.token_actions import TokenActions
@@ -59,7 +60,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | Non
     return columns, rows, None if height // rows >= PANE_MIN_HEIGHT else PANE_MIN_HEIGHT
 
 
-class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
+class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions):
     BINDINGS = bindings()
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
@@ -97,7 +98,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
                          note=render.current_path().why_stock)
         yield SettingsBar(self._session.defaults, self._session.chat_template, self._session.system_prompt,
-                          targets=self._known, default_target=self.default_target)
+                          targets=self._known, default_target=self.default_target,
+                          output_format=self._session.output_format)
         yield XrayPanel()
         with VerticalScroll(id="panes"):
             for state in self._session.panes or [PaneState(self._take_number())]:
@@ -476,7 +478,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
                              system_prompt=bar.system_prompt, panes=[pane.sync() for pane in self.panes()],
                              default_target=self.default_target, next_number=self._next_number,
-                             composer=self.composer.text)
+                             composer=self.composer.text, output_format=bar.output_format)
 
     # -- export -------------------------------------------------------------------------------------
     def comparison(self) -> list[ExportedPane]:

@@ -18,6 +18,7 @@ from textual.worker import Worker
 
 from tui import render
 from tui.core.conversation import Message as ThreadMessage
+from tui.core.output_format import Verdict
 from tui.core.pane_state import PaneState, effective_sampling, stale_reason
 from tui.core.run import Run
 from tui.core.tokens import TokenSpans
@@ -46,12 +47,19 @@ def status_text(figures: Figures, branch: str = "", stale: str | None = None) ->
     return status_texts(figures, branch, stale)[0]
 
 
-def status_texts(figures: Figures, branch: str = "", stale: str | None = None) -> list[Text]:
-    """The status line in its forms, longest first (a narrow pane shows the first that fits)."""
+def status_texts(figures: Figures, branch: str = "", stale: str | None = None, verdict: Verdict | None = None,
+                 compiling: bool = False) -> list[Text]:
+    """The status line in its forms, longest first (a narrow pane shows the first that fits, or
+    the last cut at a word); after the figures, whether the answer took its output format
+    (`verdict`: it stays whole while the figures shorten, then go); `compiling`: a formatted
+    request waits for its first token while the engine compiles the format."""
     # A model's name (in `stale`), an error message and a finish reason are a server's words, or a
     # session file's: through the gate.
     forms = []
-    for short, reason in ((False, True), (False, False), (True, False)):
+    # The last form, with a verdict: the state and the verdict alone (its reason is what matters).
+    shapes = ((False, True, True), (False, False, True), (True, False, True)) + \
+        (((True, False, False),) if verdict is not None else ())
+    for short, reason, figured in shapes:
         text = Text()
         if stale:
             text.append("stale", style="bold yellow")
@@ -65,12 +73,20 @@ def status_texts(figures: Figures, branch: str = "", stale: str | None = None) -
             continue
         if figures.state == QUEUED and not short:
             text.append(" (engine loading)", style="dim")
-        for part in figures.parts(short):
+        if compiling and figures.state == STREAMING and not figures.tokens:
+            text.append(" · compiling…" if short else " · compiling the format…", style="magenta")
+        for part in figures.parts(short) if figured else ():
             text.append(f" · {one_line(part)}")
         if branch:
             text.append(f" · {branch}" if not short else f" {branch.replace(' ', '')}", style="bold")
+        if verdict is not None:  # a session file's text too: through the gate
+            text.append(" · ")
+            text.append(one_line(verdict.shown, 200), style=_VERDICT_STYLES[verdict.valid])
         forms.append(text)
     return forms
+
+
+_VERDICT_STYLES = {True: "bold green", False: "bold red", None: "dim"}
 
 
 def engine_texts(figures: Figures) -> list[Text]:
@@ -311,8 +327,10 @@ class Pane(Vertical):
 
     # -- settings -------------------------------------------------------------------------------
     def effective_sampling(self, defaults: Sampling) -> Sampling:
-        """The defaults with this pane's overrides; ParamError names the first bad field."""
-        return effective_sampling(defaults, self.sync().overrides)
+        """The defaults with this pane's overrides and output format; ParamError names the first
+        bad field (or the format's problem)."""
+        state = self.sync()
+        return effective_sampling(defaults, state.overrides, state.output_format)
 
     def field_errors(self) -> list[str]:
         return [f.error for f in self.fields() if f.error]
@@ -550,7 +568,14 @@ class Pane(Vertical):
         if reply is not None:
             place, count = self.state.conversation.siblings(reply)
             branch = f"‹ {place}/{count} ›" if count > 1 else ""
-        return status_texts(self.figures, branch, self._stale)
+        verdict = reply.reply.verdict if reply is not None else None
+        return status_texts(self.figures, branch, self._stale, verdict, compiling=self._formatted(reply))
+
+    @staticmethod
+    def _formatted(reply: ThreadMessage | None) -> bool:
+        """Whether the answer was asked for with an output format (its settings say so)."""
+        settings = reply.reply.settings if reply is not None and reply.reply is not None else None
+        return bool(settings and settings.get("format"))
 
     def _show_figures(self) -> None:
         figures = self.figures
@@ -575,7 +600,7 @@ class Pane(Vertical):
 
     def _show_legend(self) -> None:
         if self.heat and self._drawable:
-            self._legend.show(bool(self.spans), self.logprobs_mode)
+            self._legend.show(bool(self.spans), self.logprobs_mode, constrained=self._formatted(self.reply))
 
     @property
     def token_cursor(self) -> int | None:

@@ -9,8 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import HorizontalScroll, Vertical
 from textual.message import Message
 from rich.text import Text
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from tui.core.output_format import FREE_FORMAT, OutputFormat
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Target
 from tui.text import printable
@@ -29,14 +30,20 @@ class SettingsBar(Vertical):
     SettingsBar #default-target { width: 30; display: none; }
     SettingsBar.-targets #default-target { display: block; }
     SettingsBar .settings-error { color: $error; width: auto; padding-left: 1; }
+    SettingsBar #defaults-format { width: auto; min-width: 6; height: 1; border: none; margin-right: 1; }
     """
 
     class Changed(Message):
         pass
 
+    class FormatRequested(Message):
+        """The defaults' output format was clicked: the workbench opens its dialog."""
+
     def __init__(self, raw: dict[str, str], chat_template: bool, system_prompt: str,
-                 targets: list[Target] | None = None, default_target: Target | None = None) -> None:
+                 targets: list[Target] | None = None, default_target: Target | None = None,
+                 output_format: OutputFormat = FREE_FORMAT) -> None:
         super().__init__()
+        self._format = output_format
         self._targets = list(targets or [])
         self._default_target = default_target
         self._chat = chat_template
@@ -52,6 +59,8 @@ class SettingsBar(Vertical):
             yield Select(self._target_options(), prompt="target", allow_blank=False, compact=True,
                          value=self._target_value(self._default_target), id="default-target")
             yield from (f for f in self._fields if f.spec.main)
+            yield Label("format", classes="title")
+            yield Button(Text(self._format.describe()), compact=True, id="defaults-format")
             yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
             yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
@@ -129,13 +138,30 @@ class SettingsBar(Vertical):
         values: dict[str, Any] = {}
         for field in self.fields():
             _, values[field.spec.name] = field.parsed()
-        return Sampling(values, chat_template=self.chat_template, system_prompt=self.system_prompt)
+        return Sampling(values, chat_template=self.chat_template, system_prompt=self.system_prompt,
+                        output_format=self._format)
 
     def first_error(self) -> str | None:
         for field in self.fields():
             if field.error:
                 return f"defaults: {field.error}"
-        return None
+        problem = self._format.problem()
+        return None if problem is None else f"defaults: output format: {problem}"
+
+    # -- the defaults' output format (its dialog is the workbench's) -------------------------------
+    @property
+    def output_format(self) -> OutputFormat:
+        return self._format
+
+    def set_output_format(self, fmt: OutputFormat) -> None:
+        self._format = fmt
+        if self.is_mounted:
+            self.query_one("#defaults-format", Button).label = Text(fmt.describe())
+        self._changed()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.FormatRequested())
 
     def _changed(self) -> None:
         error = self.first_error()

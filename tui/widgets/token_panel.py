@@ -31,10 +31,14 @@ class HeatLegend(Widget):
         super().__init__(classes=classes)
         self.mode: str | None = "raw_logprobs"
         self.recorded = False  # whether the answer shown has logprobs
+        self.constrained = False  # whether the answer shown had an output format
 
-    def show(self, recorded: bool, mode: str | None) -> None:
-        if (recorded, mode) != (self.recorded, self.mode):
-            self.recorded, self.mode = recorded, mode
+    def show(self, recorded: bool, mode: str | None, constrained: bool = False) -> None:
+        """`constrained`: the answer had an output format, whose mask vLLM applies to the logits
+        before any of its --logprobs-mode distributions: only what the format allowed has a
+        probability."""
+        if (recorded, mode, constrained) != (self.recorded, self.mode, self.constrained):
+            self.recorded, self.mode, self.constrained = recorded, mode, constrained
             self.refresh()
 
     def render(self) -> Text:
@@ -59,6 +63,8 @@ class HeatLegend(Widget):
                 text.append(f" {label}")
             if mode:
                 text.append(f" · {short_mode_label(self.mode)}", style="dim")
+                if self.constrained:
+                    text.append(", within the format", style="dim")
             forms.append(text)
         return forms
 
