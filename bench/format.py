@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import platform
@@ -33,18 +32,18 @@ import statistics
 import sys
 import time
 
+from bench.common import PROMPTS, SETTLE_S, settle_like_the_app
+
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
 
-PROMPTS = ["The future of artificial intelligence is", "In a galaxy far, far away", "The key to happiness is"]
 STREAMS = 8
 TARGET = 0.93  # ratio_format_8 ≥ this
 # Every item is at least two tokens ('"",'): 300 items cannot be written in 256 tokens.
 SCHEMA = {"type": "object", "properties": {"title": {"type": "string", "maxLength": 60},
                                            "verses": {"type": "array", "items": {"type": "string"}, "minItems": 300}},
           "required": ["title", "verses"]}
-SETTLE_S = 0.3  # the app's first layout and renders finish before the run starts
 
 
 COMPACT, WHITESPACE, FREE = "compact", "whitespace", "free"  # the workloads: JSON two ways, free text
@@ -64,19 +63,13 @@ def sampling(tokens: int, index: int, kind: str = COMPACT):
     return Sampling(output_format=output_format(kind)).with_values(max_tokens=tokens, seed=1000 + index)
 
 
-def settle() -> None:
-    """As the real app does once the engine is up (gc.freeze), before each measurement."""
-    gc.collect()
-    gc.freeze()
-
-
 async def raw_run(backend, tokens: int, kind: str = COMPACT, streams: int = STREAMS) -> float:
     """Raw consumers of the engine, with the same SamplingParams the app sends (the format's
     StructuredOutputsParams with it; without the format, ignore_eos, for as many tokens); they only
     count tokens. Returns tokens per second."""
     from tui.engine.protocol import Request
 
-    engine = backend._engine  # noqa: SLF001 - the raw AsyncLLM, no layer of ours in between
+    engine = backend.engine  # the raw AsyncLLM, no layer of ours in between
     counts = [0] * streams
 
     async def consume(i: int) -> None:
@@ -84,7 +77,7 @@ async def raw_run(backend, tokens: int, kind: str = COMPACT, streams: int = STRE
                                     f"raw-{time.monotonic_ns()}-{i}")
         params = backend.sampling_params(request.sampling)
         params.ignore_eos = kind == FREE  # free text would end early; the schema cannot
-        engine_input = await backend._render(engine, request)  # noqa: SLF001 - the prompt as the app renders it
+        engine_input = await backend.engine_input(request)  # the prompt as the app renders it
         async for out in engine.generate(engine_input, params, request.request_id):
             counts[i] += len(out.outputs[0].token_ids)
 
@@ -99,54 +92,29 @@ async def app_run(backend, tokens: int, kind: str = COMPACT, streams: int = STRE
     """The real app, `streams` panes with the schema as their format (`kind`; FREE: free text to as
     many tokens), run at once (ctrl+r), until every pane's last token is on screen. Returns tokens
     per second."""
-    from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
-    from tui.render import probes
+    from bench.runs import Timing, pane_states, until, workbench
 
-    panes = []
-    for i in range(streams):
-        state = saved_pane(prompt=PROMPTS[i % len(PROMPTS)], overrides={"max_tokens": str(tokens),
-                                                                     "seed": str(1000 + i)})
-        if kind == FREE:
-            state.overrides["min_tokens"] = str(tokens)  # free text would end early
-        else:
+    states = pane_states(streams, tokens, overrides={"min_tokens": str(tokens)} if kind == FREE else None)
+    if kind != FREE:  # free text would end early; the schema cannot
+        for state in states:
             state.output_format = output_format(kind)
-        panes.append(state)
-    app = make_app(backend, session=session_of(panes))
-    app.save_session_now = lambda: None  # the benchmark writes no session
+    timing = Timing()
+    app = workbench(backend, states, timing)
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
         await asyncio.sleep(SETTLE_S)
-        settle()
+        settle_like_the_app()
         shown = app.workbench.panes()
-        on_screen: dict[int, float] = {}
-        for pane in shown:
-            _probe_last_token(app, pane, on_screen, probes)
         start = time.perf_counter()
-        send_key(app, "ctrl+r")
-        await wait_until(lambda: len(on_screen) == streams, timeout=600, step=0.01)
-        end = max(on_screen.values())
+        app.simulate_key("ctrl+r")
+        await until(lambda: len(timing.on_screen) == streams, timeout=600)
+        end = max(timing.on_screen.values())
         total = sum(p.figures.tokens for p in shown)
         assert total == streams * tokens, total
         if kind != FREE:
             judged = [p.reply.reply.verdict for p in shown]
             assert all(v is not None and v.valid is False for v in judged), judged  # cut off: judged, not valid
         return total / (end - start)
-
-
-def _probe_last_token(app, pane, on_screen: dict[int, float], probes) -> None:
-    """When the pane's last token is on screen: the frame after the flush that took the rest of
-    its text once its stream ended."""
-    original = pane.flush
-    taken: list[bool] = []
-
-    def flush() -> bool:
-        again = original()
-        if pane.figures.state == "done" and not pane._pending and not taken:  # noqa: SLF001 - ours
-            taken.append(True)
-            probes.after_next_frame(app.workbench).append(lambda now: on_screen.__setitem__(pane.number, now))
-        return again
-
-    pane.flush = flush
 
 
 async def measure(backend, repeats: int, tokens: int, log) -> dict[str, float]:
