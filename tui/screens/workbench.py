@@ -23,10 +23,12 @@ from tui.export import ExportedPane, export_comparison
 from tui.figures import QUEUED, STREAMING
 from tui.flush import PaneFlusher
 from tui.keymap import ACTIONS, Action, bindings
+from tui.screens.history_actions import HistoryActions
 from tui.screens.target_actions import TargetActions
 from tui.screens.thread_actions import ThreadActions
 from tui.screens.token_actions import TokenActions
 from tui.session import MAX_PANES, SessionRecord
+from tui.store.store import Store
 from tui.targets import canonical
 from tui.text import short_path
 from tui.widgets.composer import Composer
@@ -58,7 +60,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | Non
     return columns, rows, None if height // rows >= PANE_MIN_HEIGHT else PANE_MIN_HEIGHT
 
 
-class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
+class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, HistoryActions):
     BINDINGS = bindings()
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
@@ -66,7 +68,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
-                 default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS) -> None:
+                 default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS,
+                 store: Store | None = None) -> None:
+        """`store`: where every run that ends is recorded (None: no history)."""
         super().__init__()
         self.actions = actions  # with the keys the config gives (the app applies them as its keymap)
         render.install_compositor(self)
@@ -89,6 +93,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         self._closed_panes: list[tuple[int, PaneState]] = []  # closed panes (where they were), for alt+u
         self.init_tokens()
         self.init_threads()
+        self.init_history(store)
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
@@ -151,6 +156,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         pane = Pane(state, more=self._more)
         pane.show_engine = self._xray
         pane.on_dirty = self.flusher.mark_dirty
+        pane.on_run_end = self.run_ended
         pane.set_chat(self._chat_template())
         return pane
 
@@ -312,6 +318,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         request = request_for(pane.state.conversation, answer, sampling,
                               f"pane{pane.number}-{next(_request_numbers)}", target)
         pane.start(backend, Run(answer, request), control.wait_ready, control.is_ready)
+        self.run_started(request.request_id)
         self.session_dirty = True
         return True
 
@@ -319,13 +326,14 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions):
         """Send the message box's text to every pane (or the marked ones); without one, run every
         pane."""
         message = self.composer.text
-        if message.strip():
-            panes = self.addressed_panes()
-            started = [self.run_pane(pane, message) for pane in panes]
-            if any(started):
-                self.composer.clear()
-        else:
-            started = [self.run_pane(pane) for pane in self.panes()]
+        with self.started_together():
+            if message.strip():
+                panes = self.addressed_panes()
+                started = [self.run_pane(pane, message) for pane in panes]
+                if any(started):
+                    self.composer.clear()
+            else:
+                started = [self.run_pane(pane) for pane in self.panes()]
         if not any(started):
             self.notify("Nothing was run: see the reasons in the panes.", severity="warning")
 
