@@ -28,6 +28,17 @@ def make_app(backend=None, *, session: SessionRecord | None = None, session_path
                         store=store, save_config=False, xray=xray, **extra)
 
 
+def stored_session(path: Path) -> SessionRecord | None:
+    """The session the store at `path` holds, read as the next start reads it."""
+    store = Store.open(path)
+    try:
+        record, notice = store.load_session()
+        assert notice is None and store.notices == [], (notice, store.notices)
+        return record
+    finally:
+        store.close()
+
+
 def store_path(session_path: Path) -> Path:
     """The store make_app opens for `session_path`."""
     return session_path.with_suffix(".db") if session_path.suffix == ".json" else session_path
