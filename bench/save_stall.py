@@ -9,9 +9,11 @@
    (tui/app.py AUTOSAVE_S). A 1 ms ticker on the loop records how late it wakes. A save's stall is
    the ticker's worst lateness from the save's start on the loop until the writer thread has
    committed it (the walk on the loop, and the writer holding the GIL meanwhile);
-   `save_stall_p99_ms` is the 99th percentile over the saves (target ≤ 16 ms). The same feed
-   without saving gives `loop_lateness_*_no_save_ms`, what the feed alone costs. `--old-json`
-   also times the old way: the whole session as JSON (`session_json_s`, on the loop every 10 s).
+   `save_stall_p99_ms` is the 99th percentile over a run's saves (target ≤ 16 ms), the median of
+   `--repeats` runs. Beside it, `no_save_window_*`: the same stretches of a run that feeds the same
+   tokens and saves nothing (what the machine and the feed alone cost), and `save_walk_*`: the
+   walk's own time on the loop, the only part of saving that runs there. `--old-json` also times
+   the old way: the whole session as JSON (`session_json_s`, on the loop every 10 s).
 2. `first_frame_*`: the app (tests/support/app.py make_app, the scripted backend, Pilot) from
    opening the store to its first frame written, with a history of 1 GB (runs of 4,000 tokens with
    5 alternatives each; built once, kept in the cache directory) and with an empty one (target
@@ -48,11 +50,12 @@ class Plan:
     tokens: int = 4000  # per pane
     rate: float = 3200.0  # tokens per second across the panes
     starts: int = 5  # first-frame measurements of each kind
+    repeats: int = 3  # stall runs with saving and without, interleaved
     history_mb: int = HISTORY_MB
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(tokens=600, starts=2)
+        return cls(tokens=600, starts=2, repeats=1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -283,8 +286,9 @@ async def first_frame_pilot(store_path: Path) -> float:
     return frames[0] - start
 
 
-def first_frame_process(store_path: Path) -> float:
-    """The real process on a data directory holding that store: start to first output."""
+def first_frame_process(store_path: Path | None) -> float:
+    """The real process on a data directory holding that store (None: an empty one): start to
+    first output."""
     from tests.support.fault_server import FaultServer
     from tests.support.processes import PtyApp
     from tui import locations
@@ -292,7 +296,8 @@ def first_frame_process(store_path: Path) -> float:
     home = Path(tempfile.mkdtemp(prefix="bench-first-frame-"))
     data = home / "data" / "vllm-panes"
     data.mkdir(parents=True)
-    os.link(store_path, data / locations.store_file().name)  # the same file, not a 1 GB copy
+    if store_path is not None:
+        os.link(store_path, data / locations.store_file().name)  # the same file, not a 1 GB copy
     server = FaultServer().start()
     app = PtyApp(["--base-url", server.url(), "--fresh"],
                  env={"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
@@ -313,34 +318,49 @@ def first_frame_process(store_path: Path) -> float:
 
 # -- the run -------------------------------------------------------------------------------------------------
 async def measure_stall(plan: Plan, old_json: bool, log) -> dict[str, float]:
-    results: dict[str, float] = {}
-    log(f"{PANES} panes × {plan.tokens} tokens (5 alternatives each) at {plan.rate:.0f} tok/s, saving every second…")
-    saved = await stream_and_save(plan, True, log)
-    log("the same without saving…")
-    alone = await stream_and_save(plan, False, log)
+    """`plan.repeats` runs with saving and as many without, interleaved (the machine's load drifts:
+    on a shared one a single run's tail says more about its neighbours than about the app); each
+    figure is the median over the repeats of that run's figure."""
+    runs: list[dict[str, float]] = []
+    last = None
+    for repeat in range(plan.repeats):
+        log(f"{PANES} panes × {plan.tokens} tokens (5 alternatives each) at {plan.rate:.0f} tok/s, saving every "
+            f"second (repeat {repeat + 1} of {plan.repeats})…")
+        saved = await stream_and_save(plan, True, log)
+        log("the same without saving…")
+        alone = await stream_and_save(plan, False, log)
+        runs.append(stall_figures(saved, alone, log))
+        last = saved
+    results = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    results["save_stall_p99_worst_ms"] = max(run["save_stall_p99_ms"] for run in runs)
+    log(f"over {plan.repeats} repeats (medians): save stall p99 {results['save_stall_p99_ms']:.1f} ms (the worst "
+        f"repeat's {results['save_stall_p99_worst_ms']:.1f}), the same stretches without saving p99 "
+        f"{results['no_save_window_p99_ms']:.1f} ms; the walk on the loop p99 {results['save_walk_p99_ms']:.2f} ms")
+    if old_json:
+        results["session_json_s"] = old_json_save_s(last.record)
+    return results
+
+
+def stall_figures(saved: Streamed, alone: Streamed, log) -> dict[str, float]:
     stalls = saved.worst_in(saved.saves)
     same_windows = alone.worst_in(saved.saves)  # the same stretches of the feed, nothing saved
-    results["save_stall_p99_ms"] = percentile(stalls, 99)
-    results["save_stall_p50_ms"] = percentile(stalls, 50)
-    results["save_stall_max_ms"] = max(stalls)
-    results["no_save_window_p99_ms"] = percentile(same_windows, 99)
-    results["no_save_window_max_ms"] = max(same_windows)
-    results["saves"] = len(stalls)
-    results["save_commit_p50_ms"] = percentile([(b - a) * 1000 for a, b in saved.saves], 50)
-    results["save_walk_p99_ms"] = percentile(saved.walks, 99)
-    results["save_walk_max_ms"] = max(saved.walks)
-    results["loop_lateness_p99_ms"] = percentile(saved.late, 99)
-    results["loop_lateness_p99_no_save_ms"] = percentile(alone.late, 99)
-    results["stream_s"] = saved.seconds
-    log(f"save stall over {len(stalls)} saves: p50 {results['save_stall_p50_ms']:.1f} ms, p99 "
-        f"{results['save_stall_p99_ms']:.1f} ms, max {results['save_stall_max_ms']:.1f} ms (the same stretches "
-        f"without saving: p99 {results['no_save_window_p99_ms']:.1f} ms, max {results['no_save_window_max_ms']:.1f} "
-        f"ms); a save is committed {results['save_commit_p50_ms']:.0f} ms after it starts (median); the walk on the "
-        f"loop p99 {results['save_walk_p99_ms']:.2f} ms, max {results['save_walk_max_ms']:.2f} ms; the loop's "
-        f"lateness p99 {results['loop_lateness_p99_ms']:.1f} ms with saving, "
-        f"{results['loop_lateness_p99_no_save_ms']:.1f} ms without")
-    if old_json:
-        results["session_json_s"] = old_json_save_s(saved.record)
+    results = {
+        "save_stall_p99_ms": percentile(stalls, 99), "save_stall_p50_ms": percentile(stalls, 50),
+        "save_stall_max_ms": max(stalls),
+        "no_save_window_p99_ms": percentile(same_windows, 99), "no_save_window_p50_ms": percentile(same_windows, 50),
+        "saves": len(stalls),
+        "save_commit_p50_ms": percentile([(b - a) * 1000 for a, b in saved.saves], 50),
+        "save_walk_p99_ms": percentile(saved.walks, 99), "save_walk_max_ms": max(saved.walks),
+        "loop_lateness_p99_ms": percentile(saved.late, 99), "loop_lateness_p99_no_save_ms": percentile(alone.late, 99),
+        "stream_s": saved.seconds,
+    }
+    worst = sorted(range(len(stalls)), key=lambda i: -stalls[i])[:3]
+    log(f"  save stall over {len(stalls)} saves: p50 {results['save_stall_p50_ms']:.1f} ms, p99 "
+        f"{results['save_stall_p99_ms']:.1f} ms (the same stretches without saving: p50 "
+        f"{results['no_save_window_p50_ms']:.1f} ms, p99 {results['no_save_window_p99_ms']:.1f} ms); committed "
+        f"{results['save_commit_p50_ms']:.0f} ms after it starts (median); the walk on the loop p99 "
+        f"{results['save_walk_p99_ms']:.2f} ms; the worst: "
+        + ", ".join(f"#{i + 1} {stalls[i]:.1f} ms (its walk {saved.walks[i]:.1f} ms)" for i in worst))
     return results
 
 
@@ -363,11 +383,16 @@ async def measure_first_frame(plan: Plan, process: bool, log) -> dict[str, float
     log(f"first frame (Pilot): {results['first_frame_1gb_s']:.3f} s with {results['history_db_mb']:.0f} MB of "
         f"history (highest {results['first_frame_1gb_max_s']:.3f}), {results['first_frame_empty_s']:.3f} s empty")
     if process:
-        frames = [first_frame_process(history) for _ in range(plan.starts)]
+        frames, empty = [], []
+        for _ in range(plan.starts):  # interleaved: the machine's load drifts
+            frames.append(first_frame_process(history))
+            empty.append(first_frame_process(None))
         results["first_frame_1gb_process_s"] = statistics.median(frames)
         results["first_frame_1gb_process_max_s"] = max(frames)
+        results["first_frame_empty_process_s"] = statistics.median(empty)
         log(f"first frame of the real process on that history: median "
-            f"{results['first_frame_1gb_process_s']:.3f} s, highest {results['first_frame_1gb_process_max_s']:.3f} s")
+            f"{results['first_frame_1gb_process_s']:.3f} s, highest {results['first_frame_1gb_process_max_s']:.3f} s; "
+            f"on an empty data directory: median {results['first_frame_empty_process_s']:.3f} s")
     shutil.rmtree(empty_dir, ignore_errors=True)
     return results
 
@@ -390,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--tokens", type=int, default=None, help="tokens per pane (default 4000)")
     parser.add_argument("--rate", type=float, default=None, help="tokens per second across the panes (3200)")
+    parser.add_argument("--repeats", type=int, default=None, help="stall runs of each kind (default 3)")
     parser.add_argument("--old-json", action="store_true", help="time the old whole-session JSON save too")
     parser.add_argument("--no-process", action="store_true", help="skip the real process's first frame")
     parser.add_argument("--only", choices=("stall", "first-frame"), default=None)
@@ -399,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         plan.tokens = args.tokens
     if args.rate:
         plan.rate = args.rate
+    if args.repeats:
+        plan.repeats = args.repeats
 
     def log(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
