@@ -362,3 +362,45 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
     listed = subprocess.run([sys.executable, "-m", "tui", "history", "--json"], capture_output=True, text=True,
                             env={**os.environ, **env}, cwd=ROOT, timeout=60)
     assert listed.returncode == 0 and json.loads(listed.stdout) == []  # a killed run never ended
+
+
+@pytest.mark.subprocess
+@pytest.mark.remote
+def test_two_apps_on_one_data_directory_both_record_and_only_the_first_saves_the_session(tmp_path):
+    """The real app twice on one data directory (against the tests' loopback server: no engine):
+    the second is told, records its run in the history beside the first's, and the session stays
+    the first one's."""
+    from tests.support.fault_server import FaultServer
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
+    db = tmp_path / "data" / "vllm-panes" / "vllm-panes.db"
+    server = FaultServer().start()
+    first = PtyApp(["--base-url", server.url(), "--fresh"], env=env)
+    second = None
+    try:
+        assert first.wait_for(b"ready", timeout=30), bytes(first.screen[-2000:])
+        first.run_prompt(b"the first app's prompt")
+        assert first.wait_for(b"done", timeout=20)
+        second = PtyApp(["--base-url", server.url()], env=env)
+        assert second.wait_for(b"ready", timeout=30)
+        assert second.wait_for(b"Another vllm-panes", timeout=10)
+        second.write(b"\x0e")  # ctrl+n: a pane of its own
+        time.sleep(0.3)
+        second.run_prompt(b"the second app's prompt")
+        assert second.wait_for(b"done", timeout=20)
+        second.quit("ctrl+q")
+        assert second.proc.wait(5) == 0
+        first.quit("ctrl+q")
+        assert first.proc.wait(5) == 0
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+        server.stop()
+    record = stored_session(db)
+    assert [m.content for m in record.panes[0].thread()][0] == "the first app's prompt"
+    assert all("second" not in m.content for state in record.panes for m in state.thread())
+    with _opened(db) as store:
+        assert sorted(row.prompt for row in history_rows(store)) == ["the first app's prompt",
+                                                                     "the second app's prompt"]

@@ -57,8 +57,8 @@ def row_text(row: RunRow) -> Text:
         head.append(f"  ⧉ {row.together} together", style="magenta")
     if row.kind != "workbench":
         head.append(f"  ({row.kind})", style="dim")
-    head.append("\n› " + one_line(row.prompt, 160), style="italic")
-    head.append("\n  " + (one_line(row.answer, 160) or "∅"), style="dim")
+    head.append("\n› " + one_line(row.prompt, 120), style="italic")
+    head.append("\n  " + (one_line(row.answer, 120) or "∅"), style="dim")
     return head
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tui.session import SessionRecord, load_session
 from tui.storage import keep_copy
-from tui.store.db import StoreUnavailable, connect, move_database_aside, open_database, prepare
+from tui.store.db import connect, move_database_aside, open_database, prepare
 from tui.store.history import WORKBENCH, RecordRun, RunEntry, new_comparison, run_entry
 from tui.store.session_rows import Op, SessionUnreadable, has_session, read_session
 from tui.store.session_sync import SessionSync
@@ -43,6 +43,7 @@ class Store:
         self._writer = self._new_writer()
         self._writer.start()
         self._closed = False
+        self._saves_session = True
 
     @classmethod
     def open(cls, path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Store:
@@ -71,7 +72,9 @@ class Store:
         except (SessionUnreadable, sqlite3.DatabaseError) as exc:
             if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") not in (
                     "SQLITE_CORRUPT", "SQLITE_NOTADB"):
-                return None, one_line(f"The saved session could not be read now: {exc}", 600)
+                self._saves_session = False  # saving over a session it has not read would lose it
+                return None, one_line(f"The saved session could not be read now ({exc}): this app does not "
+                                      "save the session; its runs go into the history", 600)
             return None, self._start_over(f"its saved session could not be read ({one_line(exc, 200)})")
         if record is not None:
             self.sync.adopt(record)
@@ -95,6 +98,8 @@ class Store:
 
     def save_session(self, record: SessionRecord) -> int:
         """Hand the writer what changed in the session since the last save; how many changes."""
+        if not self._saves_session:
+            return 0
         ops, whole = self.sync.changes(record)
         self._writer.submit(Batch(SESSION, ops, whole))
         return len(ops)
