@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
 from tui.core.run import Run
 from tui.engine.params import ParamError
-from tui.screens.history import HistoryScreen, Reopen
 from tui.store.history import WORKBENCH, new_comparison, pane_state_of, run_entry
-from tui.store.store import Store
 from tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from tui.screens.history import Reopen
+    from tui.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ class HistoryActions(Screen):
             log.exception("pane %s: recording the run failed", pane.number)
 
     def action_history(self) -> None:
+        from tui.screens.history import HistoryScreen  # imported when first asked for: not before the first frame
+
         if self.store is None:
             self.notify("This workbench keeps no history (it was started without its database).", severity="warning")
             return

@@ -7,6 +7,7 @@ import itertools
 import logging
 from dataclasses import replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -28,7 +29,6 @@ from tui.screens.target_actions import TargetActions
 from tui.screens.thread_actions import ThreadActions
 from tui.screens.token_actions import TokenActions
 from tui.session import MAX_PANES, SessionRecord
-from tui.store.store import Store
 from tui.targets import canonical
 from tui.text import short_path
 from tui.widgets.composer import Composer
@@ -36,6 +36,9 @@ from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
 from tui.widgets.xray_panel import XrayPanel
+
+if TYPE_CHECKING:
+    from tui.store.store import Store
 
 log = logging.getLogger(__name__)
 
