@@ -12,7 +12,9 @@
    `save_stall_p99_ms` is the 99th percentile over a run's saves (target ≤ 16 ms), the median of
    `--repeats` runs. Beside it, `no_save_window_*`: the same stretches of a run that feeds the same
    tokens and saves nothing (what the machine and the feed alone cost), and `save_walk_*`: the
-   walk's own time on the loop, the only part of saving that runs there. `--old-json` also times
+   walk's own time on the loop, the only part of saving that runs there (`save_walk_cpu_*`: its
+   CPU time, and `writer_cpu_per_save_*`: the writer thread's per save, which a loaded machine
+   does not change). `--old-json` also times
    the old way: the whole session as JSON (`session_json_s`, on the loop every 10 s).
 2. `first_frame_*`: the app (tests/support/app.py make_app, the scripted backend, Pilot) from
    opening the store to its first frame written, with a history of 1 GB (runs of 4,000 tokens with
@@ -34,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PANES = 32
@@ -109,10 +111,21 @@ async def stream_and_save(plan: Plan, save: bool, log) -> Streamed:
             for state in record.panes]
     folder = Path(tempfile.mkdtemp(prefix="bench-save-stall-"))
     store = Store.open(folder / "store.db") if save else None
+    writer_cpu: list[float] = []  # the writer thread's CPU time per batch, ms (what it can hold the GIL for)
+    if store is not None:
+        write = store._writer._write  # noqa: SLF001 - timed where it runs, on its thread
+
+        def timed_write(conn, batch) -> None:
+            began = time.thread_time()
+            write(conn, batch)
+            writer_cpu.append((time.thread_time() - began) * 1000)
+
+        store._writer._write = timed_write  # noqa: SLF001
     loop = asyncio.get_running_loop()
     lateness: list[tuple[float, float]] = []  # (when, ms late)
     saves: list[tuple[float, float]] = []  # (start, committed)
     walks: list[float] = []
+    walks_cpu: list[float] = []  # the same in CPU time: what the walk costs, whatever the machine's load
     done = asyncio.Event()
 
     async def ticker() -> None:
@@ -143,9 +156,10 @@ async def stream_and_save(plan: Plan, save: bool, log) -> Streamed:
     async def saver() -> None:
         while not done.is_set():
             await asyncio.sleep(AUTOSAVE_S)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             store.save_session(record)
             walks.append((time.perf_counter() - start) * 1000)
+            walks_cpu.append((time.thread_time() - cpu) * 1000)
             await asyncio.to_thread(store.flush)  # waits in a thread: the loop goes on
             saves.append((start, time.perf_counter()))
 
@@ -182,7 +196,7 @@ async def stream_and_save(plan: Plan, save: bool, log) -> Streamed:
     shutil.rmtree(folder, ignore_errors=True)
     t0 = lateness[0][0]
     return Streamed([(when - t0, ms) for when, ms in lateness], [(a - t0, b - t0) for a, b in saves], walks,
-                    lateness[-1][0] - t0, record)
+                    lateness[-1][0] - t0, record, walks_cpu, writer_cpu)
 
 
 @dataclass
@@ -192,6 +206,8 @@ class Streamed:
     walks: list[float]  # each save's walk on the loop, ms
     seconds: float
     record: object  # the session at the end
+    walks_cpu: list[float] = field(default_factory=list)  # each walk's CPU time, ms
+    writer_cpu: list[float] = field(default_factory=list)  # each batch's CPU time on the writer thread, ms
 
     def worst_in(self, windows: list[tuple[float, float]]) -> list[float]:
         """The worst lateness in each window (ms)."""
@@ -351,6 +367,9 @@ def stall_figures(saved: Streamed, alone: Streamed, log) -> dict[str, float]:
         "saves": len(stalls),
         "save_commit_p50_ms": percentile([(b - a) * 1000 for a, b in saved.saves], 50),
         "save_walk_p99_ms": percentile(saved.walks, 99), "save_walk_max_ms": max(saved.walks),
+        "save_walk_cpu_p99_ms": percentile(saved.walks_cpu, 99), "save_walk_cpu_max_ms": max(saved.walks_cpu),
+        "writer_cpu_per_save_p50_ms": percentile(saved.writer_cpu, 50),
+        "writer_cpu_per_save_max_ms": max(saved.writer_cpu),
         "loop_lateness_p99_ms": percentile(saved.late, 99), "loop_lateness_p99_no_save_ms": percentile(alone.late, 99),
         "stream_s": saved.seconds,
     }
@@ -359,7 +378,9 @@ def stall_figures(saved: Streamed, alone: Streamed, log) -> dict[str, float]:
         f"{results['save_stall_p99_ms']:.1f} ms (the same stretches without saving: p50 "
         f"{results['no_save_window_p50_ms']:.1f} ms, p99 {results['no_save_window_p99_ms']:.1f} ms); committed "
         f"{results['save_commit_p50_ms']:.0f} ms after it starts (median); the walk on the loop p99 "
-        f"{results['save_walk_p99_ms']:.2f} ms; the worst: "
+        f"{results['save_walk_p99_ms']:.2f} ms (CPU: p99 {results['save_walk_cpu_p99_ms']:.2f} ms); the writer's "
+        f"CPU per save: median {results['writer_cpu_per_save_p50_ms']:.1f} ms, max "
+        f"{results['writer_cpu_per_save_max_ms']:.1f} ms; the worst: "
         + ", ".join(f"#{i + 1} {stalls[i]:.1f} ms (its walk {saved.walks[i]:.1f} ms)" for i in worst))
     return results
 
