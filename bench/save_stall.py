@@ -10,7 +10,8 @@
    the ticker's worst lateness from the save's start on the loop until the writer thread has
    committed it (the walk on the loop, and the writer holding the GIL meanwhile);
    `save_stall_p99_ms` is the 99th percentile over a run's saves (target ≤ 16 ms), the median of
-   `--repeats` runs. Beside it, `no_save_window_*`: the same stretches of a run that feeds the same
+   `--repeats` runs (and `save_stall_p99_quietest_ms`: that of the repeat whose run without saving
+   waited least, where the machine's other work disturbed least). Beside it, `no_save_window_*`: the same stretches of a run that feeds the same
    tokens and saves nothing (what the machine and the feed alone cost), and `save_walk_*`: the
    walk's own time on the loop, the only part of saving that runs there (`save_walk_cpu_*`: its
    CPU time, and `writer_cpu_per_save_*`: the writer thread's per save, which a loaded machine
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PANES = 32
-TARGETS = {"save_stall_p99_ms": ("<=", 16), "first_frame_1gb_s": ("<=", 0.5),
+TARGETS = {"save_stall_p99_ms": ("<=", 16), "save_stall_p99_quietest_ms": ("<=", 16), "first_frame_1gb_s": ("<=", 0.5),
            "first_frame_1gb_process_s": ("<=", 0.5)}
 HISTORY_MB = 1024
 WORDS = ("the key to happiness is a quiet mind and a garden of patience where every morning brings "
@@ -349,6 +350,11 @@ async def measure_stall(plan: Plan, old_json: bool, log) -> dict[str, float]:
         last = saved
     results = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     results["save_stall_p99_worst_ms"] = max(run["save_stall_p99_ms"] for run in runs)
+    # The repeat the machine disturbed least (its run without saving waited least): there the
+    # stall is the app's own, not its neighbours'.
+    quietest = min(runs, key=lambda run: run["no_save_window_p99_ms"])
+    results["save_stall_p99_quietest_ms"] = quietest["save_stall_p99_ms"]
+    results["no_save_window_p99_quietest_ms"] = quietest["no_save_window_p99_ms"]
     log(f"over {plan.repeats} repeats (medians): save stall p99 {results['save_stall_p99_ms']:.1f} ms (the worst "
         f"repeat's {results['save_stall_p99_worst_ms']:.1f}), the same stretches without saving p99 "
         f"{results['no_save_window_p99_ms']:.1f} ms; the walk on the loop p99 {results['save_walk_p99_ms']:.2f} ms")
