@@ -126,11 +126,14 @@ async def test_the_history_screen_says_what_matches_and_what_cannot_be_read(tmp_
 @pytest.mark.ui
 async def test_without_a_store_f9_says_so(render_path):
     app = make_app(ScriptedBackend(), session_path=None)
+    notices = []
     async with app.run_test(size=(160, 40)) as pilot:
+        original = app.notify
+        app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
         send_key(app, "f9")
         await pilot.pause()
         assert not isinstance(app.screen, HistoryScreen)
-        assert any("keeps no history" in n.message for n in app._notifications)  # noqa: SLF001
+        assert any("keeps no history" in notice for notice in notices)
 
 
 # -- the session, saved as it streams -----------------------------------------------------------------------
