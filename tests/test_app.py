@@ -7,12 +7,13 @@ import re
 import pytest
 
 from tui import render
-from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
+from tests.support.app import (make_app, send_key, type_prompt, wait_until, saved_pane, session_of, store_path,
+                               stored_session)
 from tests.support.terminal import row_text, terminal_copy
 from tui.engine.params import PARAM_SPECS
 from tui.engine.protocol import EngineState
 from tests.support.scripted import ScriptedBackend
-from tui.session import SessionRecord, load_session
+from tui.session import SessionRecord
 from tui.figures import CANCELLED, DONE, ERROR, IDLE
 
 pytestmark = pytest.mark.ui
@@ -194,7 +195,7 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
         assert top_k.region.height == 0 and top_k.is_attached
         await pilot.press("ctrl+q")
     assert app.return_code == 0 and app.exit_signal is None
-    record, _ = load_session(path)
+    record = stored_session(store_path(path))
     assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
 
@@ -249,8 +250,7 @@ async def test_session_is_saved_on_quit_and_restored(tmp_path):
         await pilot.pause(0.1)
         await pilot.press("ctrl+q")
     assert app.return_code == 0 and app.exit_signal is None
-    record, notice = load_session(path)
-    assert notice is None
+    record = stored_session(store_path(path))  # as the next start reads it
     state = record.panes[0]
     question, answer = state.thread()
     assert question.content == "remember me" and state.overrides == {"seed": "7"} and state.draft == ""
@@ -434,7 +434,8 @@ async def test_panes_made_quickly_while_the_session_saves_are_all_saved(tmp_path
         assert made == 1 + 4 + 4 + 6
         await wait_until(lambda: not bench.any_running(), timeout=20)
         await pilot.pause(0.1)
-        saved, _ = load_session(path)
+        assert app.store.flush()
+        saved = stored_session(store_path(path))
         assert [state.number for state in saved.panes] == [p.number for p in bench.panes()]
         await pilot.press("ctrl+q")
     assert app.return_code == 0 and app.exit_signal is None

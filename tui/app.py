@@ -1,11 +1,11 @@
-"""The Textual app: the workbench screen, themes, the session file, and quitting cleanly."""
+"""The Textual app: the workbench screen, themes, the store (session and history), and quitting
+cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -23,15 +23,19 @@ from tui.instrument import Observer
 from tui.keymap import keymap, with_keys, ACTIONS
 from tui.lifecycle import named_targets
 from tui.screens.workbench import WorkbenchScreen
-from tui.session import SessionLock, SessionRecord, load_session, save_session
+from tui.session import SessionLock, SessionRecord
+from tui.store.db import StoreUnavailable
+from tui.store.store import Store
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
-from tui.text import one_line
+from tui.text import one_line, short_path
 from tui.themes import DEFAULT_THEME, discover_themes
 
 log = logging.getLogger(__name__)
 
-AUTOSAVE_S = 10.0
+STORE_CLOSE_S = 5.0  # at quit, the store's last writes may take this long
+
+AUTOSAVE_S = 1.0  # each save is a walk for what changed, written by the store's thread: cheap
 FIRST_PROMPT = "The key to happiness is"  # the first start's panes (base and adapter) ask this
 
 
@@ -43,7 +47,7 @@ class WorkbenchApp(App):
 
     def __init__(self, backend: Backend, sampling: Sampling | None = None, *,
                  config: Config | None = None, session: SessionRecord | None = None,
-                 session_path: Path | None = None, log_path: str | None = None,
+                 store: Store | None = None, saves_session: bool = True, log_path: str | None = None,
                  start_engine: bool = True, save_config: bool = True, xray: bool = False,
                  default_target: Target | None = None, autosave_s: float = AUTOSAVE_S,
                  observer: Observer | None = None) -> None:
@@ -55,7 +59,10 @@ class WorkbenchApp(App):
         self._default_target = default_target
         self.engine = EngineControl(backend)
         self.config = config or Config()
-        self._session_path = session_path
+        # The session and the history; the app closes it when it exits. `saves_session` False:
+        # another app holds this session (see run_app); the history is recorded all the same.
+        self.store = store
+        self._saves_session = saves_session
         self._log_path = log_path
         self._start_engine_on_mount = start_engine
         self._save_config = save_config
@@ -95,7 +102,7 @@ class WorkbenchApp(App):
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
         self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
                                          xray=self._xray, default_target=self._default_target,
-                                         actions=self.actions, observer=self._observer)
+                                         actions=self.actions, observer=self._observer, store=self.store)
         return self.workbench
 
     async def on_mount(self) -> None:
@@ -121,13 +128,12 @@ class WorkbenchApp(App):
 
     # -- session, theme ----------------------------------------------------------------------------
     def save_session_now(self) -> None:
-        if self._session_path is None:  # another app holds this session (see run_app)
+        """Hand the store what changed in the session (its thread writes it)."""
+        if self.store is None or not self._saves_session:
             return
         try:
-            save_session(self.workbench.session_record(), self._session_path)
+            self.store.save_session(self.workbench.session_record())
             self.workbench.session_dirty = False
-        except OSError as exc:
-            self.notify(f"Could not save the session: {exc}", severity="error")
         except Exception as exc:  # a bug must not stop the quit that saves: the log has it
             log.exception("saving the session failed")
             self.notify(f"Could not save the session: {type(exc).__name__}: {exc}", severity="error")
@@ -136,6 +142,19 @@ class WorkbenchApp(App):
     def _autosave(self) -> None:
         if self.workbench.session_dirty:
             self.save_session_now()
+        self._show_store_problems()
+
+    def _show_store_problems(self) -> None:
+        """What the store's thread could not write, said once each."""
+        if self.store is not None:
+            for problem in self.store.take_problems():
+                self.notify(problem, severity="error", timeout=15)
+
+    def _close_store(self) -> None:
+        """Write what is queued and close the store (once; on the way out)."""
+        store, self.store = self.store, None
+        if store is not None and not store.close(timeout=STORE_CLOSE_S):
+            log.warning("the store did not finish writing within %s s; what it committed is kept", STORE_CLOSE_S)
 
     def _on_theme_changed(self, theme) -> None:
         if self._save_config:
@@ -154,6 +173,7 @@ class WorkbenchApp(App):
                 pass
 
     def on_unmount(self) -> None:
+        self._close_store()
         loop = asyncio.get_running_loop()
         for signum in QUIT_SIGNALS:
             try:
@@ -167,8 +187,9 @@ class WorkbenchApp(App):
 
     async def action_quit(self) -> None:
         log.info("quit")
-        self.workbench.action_cancel_all()
+        self.workbench.action_cancel_all()  # the cancelled runs go into the history
         self.save_session_now()
+        self._close_store()
         self.exit()
 
     # -- command palette ---------------------------------------------------------------------------
@@ -190,18 +211,14 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
     first is the default; a name only a server can resolve is looked up before the UI starts: exit
     2 if no server has it). `first_start_panes`: with no session yet (not --fresh), one pane per
     target on the same prompt."""
+    config = config or Config()
     notices: list[str] = []
-    session = None
-    session_path: Path | None = locations.session_file()
-    lock = SessionLock(session_path)
-    if not lock.acquire():
+    lock = SessionLock(locations.session_file())  # held while this function runs (the app's life)
+    saves_session = lock.acquire()
+    store, session = open_store(config, saves_session, fresh, notices)
+    if not saves_session:
         notices.append(f"Another vllm-panes has this session open: this one shows it but does not save "
-                       f"it ({session_path}).")
-        session_path = None
-    if not fresh:
-        session, notice = load_session()
-        if notice:
-            notices.append(notice)
+                       f"it (its runs go into the history all the same: {short_path(locations.store_file())}).")
     if session is not None and cli_sampling_given:
         session.defaults = _session_from_sampling(sampling).defaults
         if not sampling.output_format.is_free:  # --choice, --regex, --json-schema…: the defaults' format
@@ -210,15 +227,43 @@ def run_app(backend: Backend, sampling: Sampling, term: Terminal, *, fresh: bool
         session = _session_from_sampling(sampling)
         session.panes = [PaneState(number, draft=FIRST_PROMPT, target=target)
                          for number, target in enumerate(first_start_panes, 1)]
-    config = config or Config()
     config.notices.extend(notices)
 
     def make_app(default_target: Target | None) -> WorkbenchApp:
-        return WorkbenchApp(backend, sampling, config=config, session=session, session_path=session_path,
+        return WorkbenchApp(backend, sampling, config=config, session=session, store=store,
+                            saves_session=saves_session,
                             log_path=str(term.log_path) if term.log_path else None, xray=xray,
                             default_target=default_target)
 
-    return asyncio.run(_run_then_stop(make_app, backend, targets or [], term))
+    try:
+        return asyncio.run(_run_then_stop(make_app, backend, targets or [], term))
+    finally:
+        if store is not None:
+            store.close()  # already closed by the app, unless it never ran
+
+
+def open_store(config: Config, saves_session: bool, fresh: bool,
+               notices: list[str]) -> tuple[Store | None, SessionRecord | None]:
+    """The store in the data directory and the session it holds (None with `fresh`); the session
+    file of earlier versions is imported into it at the first start. Without a store (it cannot
+    be opened) the app runs, and says that nothing is saved."""
+    try:
+        store = Store.open(locations.store_file(), max_mb=config.history_max_mb)
+    except StoreUnavailable as exc:
+        notices.append(f"The session and history database cannot be opened ({exc}): nothing will be saved.")
+        return None, None
+    notices.extend(store.notices)
+    session = None
+    if saves_session:
+        session, imported = store.import_session_file(locations.session_file())
+        notices.extend(imported)
+    if fresh:
+        return store, None  # the saved session is written over by the first save
+    if session is None:
+        session, notice = store.load_session()
+        if notice:
+            notices.append(notice)
+    return store, session
 
 
 async def _run_then_stop(make_app: Callable[[Target | None], WorkbenchApp], backend: Backend,

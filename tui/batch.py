@@ -356,13 +356,15 @@ async def run_job(backend: Backend, job: Job) -> tuple[Conversation, list[Messag
 
 
 async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 8, on_done=None,
-                   stats: bool = False) -> int:
+                   stats: bool = False, history: Any = None) -> int:
     """Run every job (at most `concurrency` at once); `write(record)` in the jobs' order, each as
     soon as the jobs before it are done. When the run ends early (a signal, a dead engine, a
     crash), the finished records still waiting for an earlier job are written too, in order, so
     that every finished line is kept. Returns the number of failed jobs; a dead engine stops the
-    batch (EngineDead propagates)."""
+    batch (EngineDead propagates). `history`: a store each answer is recorded in (the jobs of one
+    prompt, across the grid's settings and targets, are one comparison)."""
     limit = asyncio.Semaphore(concurrency)
+    record = _recorder(history, backend)
     results: dict[int, dict[str, Any]] = {}
     next_out = 0
     failed = 0
@@ -371,6 +373,7 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
         nonlocal next_out, failed
         async with limit:
             conversation, answers, error = await run_job(backend, job)
+        record(job, conversation, answers)
         failed += error is not None
         results[job.index] = batch_record(job, conversation, answers, error, stats)
         if on_done is not None:
@@ -391,9 +394,27 @@ async def run_jobs(backend: Backend, jobs: list[Job], write, concurrency: int = 
     return failed
 
 
+def _recorder(history: Any, backend: Backend):
+    """record(job, conversation, answers): each answer into the history, if there is one."""
+    if history is None:
+        return lambda job, conversation, answers: None
+    from tui.store.history import BATCH, new_comparison, run_entry
+
+    fallback = next(iter(backend.targets()), None)
+    comparisons: dict[Any, str] = {}
+
+    def record(job: Job, conversation: Conversation, answers: list[Message]) -> None:
+        comparison = comparisons.setdefault((job.before, job.prompt, job.then), new_comparison())
+        for answer in answers:
+            history.record_run(run_entry(conversation, answer, comparison=comparison, kind=BATCH,
+                                         target=job.target if isinstance(job.target, Target) else fallback))
+
+    return record
+
+
 async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Terminal, *,
                     output: Path | None = None, concurrency: int = 8, stats: bool = False,
-                    targets: list[Target] | None = None) -> int:
+                    targets: list[Target] | None = None, history: Any = None) -> int:
     """The batch file's jobs; with `targets` (--target), each job that names none runs on each."""
     if output is not None and _same_file(output, path):
         print(f"vllm-panes: --output {one_line(output)} is the batch file itself", file=term.err)
@@ -430,7 +451,8 @@ async def run_batch(backend: Backend, path: Path, sampling: Sampling, term: Term
 
         progress = _Progress(term.err, len(jobs))
         try:
-            failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance, stats=stats)
+            failed = await run_jobs(backend, jobs, write, concurrency, on_done=progress.advance, stats=stats,
+                                    history=history)
         except EngineDead as exc:
             print(f"vllm-panes: {one_line(exc)}", file=term.err)
             return exit_codes.FAILED

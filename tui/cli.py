@@ -111,6 +111,9 @@ def _own_parser(*, headless_positionals: bool) -> argparse.ArgumentParser:
                       "prints where each request's time went and a summary at the end; --batch adds "
                       "them to each JSONL line")
     ours.add_argument("--fresh", action="store_true", help="start with an empty workbench (ignore the saved session)")
+    ours.add_argument("--no-history", action="store_true",
+                      help="with --headless: do not record the runs in the history (`vllm-panes history` "
+                      "searches it; the app records every run)")
     ours.add_argument("--log-to-terminal", action="store_true",
                       help="debugging: let vLLM's output reach the terminal instead of the log file")
     if headless_positionals:
@@ -225,6 +228,10 @@ def run() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["history"]:  # a subcommand of its own: no engine, no UI, the terminal as it is
+        from tui.store.command import history_main
+
+        return history_main(argv[1:])
     from tui.terminal import divert_output_to_log, keep_terminal
 
     # Before anything imports vLLM: its children inherit fds 1 and 2, and it prints at import.
@@ -282,15 +289,37 @@ async def _run_headless(plan: Plan, term) -> int:
     targets = await named_targets(plan.backend, plan.targets, term)
     if targets is None:
         return exit_codes.USAGE
-    if plan.batch is not None:
-        from tui.batch import run_batch
+    history = None if plan.no_history else _open_history(plan.config, term)
+    try:
+        if plan.batch is not None:
+            from tui.batch import run_batch
 
-        return await run_batch(plan.backend, plan.batch, plan.sampling, term, output=plan.output,
-                               concurrency=plan.concurrency, stats=plan.stats, targets=targets)
-    from tui.headless import run_headless
+            return await run_batch(plan.backend, plan.batch, plan.sampling, term, output=plan.output,
+                                   concurrency=plan.concurrency, stats=plan.stats, targets=targets, history=history)
+        from tui.headless import run_headless
 
-    return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats, targets=targets,
-                              then=plan.then)
+        return await run_headless(plan.backend, plan.prompts, plan.sampling, term, stats=plan.stats,
+                                  targets=targets, then=plan.then, history=history)
+    finally:
+        if history is not None:
+            history.close()
+
+
+def _open_history(config: Any, term) -> Any:
+    """The store the runs are recorded in (--headless, --batch), or None when it cannot be opened
+    (said on stderr: the runs go on)."""
+    from tui.store.db import StoreUnavailable
+    from tui.store.store import Store
+
+    try:
+        store = Store.open(locations.store_file(), max_mb=config.history_max_mb)
+    except StoreUnavailable as exc:
+        print(f"vllm-panes: the history cannot be opened ({one_line(exc)}): these runs are not recorded",
+              file=term.err)
+        return None
+    for notice in store.notices:
+        print(f"vllm-panes: {one_line(notice, 600)}", file=term.err)
+    return store
 
 
 @dataclass
@@ -311,6 +340,7 @@ class Plan:
     targets: list[Any] = field(default_factory=list)  # Targets named with --target, resolved
     first_start_panes: list[Any] = field(default_factory=list)  # targets of the first start's panes
     then: list[str] = field(default_factory=list)  # --then: messages after each prompt's answer
+    no_history: bool = False  # --no-history: headless runs are not recorded
 
 
 def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Plan:
@@ -333,6 +363,8 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
         raise UsageError("--then goes with prompts; in a --batch file, give 'turns'")
     if ns.concurrency < 1:
         raise UsageError("--concurrency must be ≥ 1")
+    if ns.no_history and not headless:
+        raise UsageError("--no-history goes with --headless (the app records every run; f9 shows them)")
     if ns.logprobs is not None:
         if not headless:
             raise UsageError("--logprobs goes with --headless")
@@ -347,7 +379,7 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
         or output_format is not None
     plan = Plan(backend=None, sampling=sampling, config=config, headless=headless, batch=ns.batch,
                 output=ns.output, concurrency=ns.concurrency, fresh=ns.fresh, cli_sampling_given=given,
-                stats=ns.stats, then=list(ns.then or []))
+                stats=ns.stats, then=list(ns.then or []), no_history=ns.no_history)
 
     urls = [Remote(url) for url in ns.base_url or []]
     backend = ns.backend or ("vllm" if ns.demo else "openai" if urls else config.backend)

@@ -3,6 +3,7 @@
 ```toml
 theme = "panes-dark"
 backend = "vllm"                        # or "openai": a remote OpenAI-compatible server
+history_max_mb = 1024                   # the history's size: beyond it the oldest runs are dropped
 [engine]
 model = "Qwen/Qwen2.5-1.5B-Instruct"
 flags = ["--max-model-len", "4096"]   # any of vLLM's engine flags
@@ -42,6 +43,7 @@ from tui import locations
 from tui import validate as V
 from tui.engine.params import SPECS_BY_NAME, ParamError, Sampling
 from tui.storage import atomic_write_text, move_aside
+from tui.store.upkeep import DEFAULT_MAX_MB
 from tui.text import one_line
 
 
@@ -67,6 +69,7 @@ class Config:
     remotes: list[Remote] = field(default_factory=list)
     adapters: dict[str, str] = field(default_factory=dict)  # LoRA adapters by name: folder paths
     keys: dict[str, str] = field(default_factory=dict)  # other keys for actions (tui/keymap.py): action = "keys"
+    history_max_mb: float = DEFAULT_MAX_MB  # the store's size limit (tui/store/upkeep.py)
     notices: list[str] = field(default_factory=list)  # what went wrong while loading, for the UI
 
 
@@ -88,9 +91,11 @@ def load_config(path: Path | None = None) -> Config:
 
 def config_from_data(data: Any) -> Config:
     data = V.table(data, "config")
-    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling", "remotes", "adapters", "keys"))
+    V.known_keys(data, "", ("theme", "backend", "engine", "remote", "sampling", "remotes", "adapters", "keys",
+                            "history_max_mb"))
     config = Config(theme=V.optional_string(data.get("theme"), "theme"),
-                    backend=V.one_of(data.get("backend", "vllm"), "backend", ("vllm", "openai")))
+                    backend=V.one_of(data.get("backend", "vllm"), "backend", ("vllm", "openai")),
+                    history_max_mb=V.number(data.get("history_max_mb", DEFAULT_MAX_MB), "history_max_mb", low=1))
     remote = V.table(data.get("remote", {}), "remote")
     V.known_keys(remote, "remote", ("base_url", "model", "read_timeout"))
     config.remote_url = V.optional_string(remote.get("base_url"), "remote.base_url")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from typing import Any
 
 from tui import exit_codes
 from tui.core.conversation import ASSISTANT, USER, Conversation
@@ -26,10 +27,12 @@ REFERENCE_PROMPTS = (
 
 async def run_headless(
     backend: Backend, prompts: list[str], sampling: Sampling, term: Terminal, stats: bool = False,
-    targets: list[Target] | None = None, then: list[str] | None = None,
+    targets: list[Target] | None = None, then: list[str] | None = None, history: Any = None,
 ) -> int:
     """Each prompt on each target (--target, repeatable; none: the backend's own model); with
-    `then` (--then, repeatable), a conversation: each message sent after the answer before it."""
+    `then` (--then, repeatable), a conversation: each message sent after the answer before it.
+    `history`: a store each answer is recorded in (a prompt's answers on every target together)."""
+    recorder = _Recorder(history, backend)
     out, err = term.out, term.err
     then = list(then or [])
     if not prompts:
@@ -64,13 +67,16 @@ async def run_headless(
                 try:
                     await stream_to(backend, Run(answer, request), out)
                 except EngineDead as exc:
+                    recorder.record(conversation, answer, (prompt, turn))
                     print(f"\nvllm-panes: {one_line(exc)}", file=err)
                     return exit_codes.FAILED
                 except BackendError as exc:  # this request failed; the others may not
+                    recorder.record(conversation, answer, (prompt, turn))
                     failures += 1
                     kind = "Rejected" if isinstance(exc, RequestRejected) else "Failed"
                     print(f"\n{kind}: {one_line(exc)}", file=out)
                     break
+                recorder.record(conversation, answer, (prompt, turn))
                 figures = answer.reply.figures
                 print(f"\nGeneration complete: {figures.line(with_state=False)}", file=out)
                 if answer.reply.verdict is not None:
@@ -101,6 +107,25 @@ async def stream_to(backend: Backend, run: Run, out) -> None:
         run.fail(exc)
         raise
     run.end(DONE)
+
+
+class _Recorder:
+    """Each answer into the history (when there is one); the answers to the same prompt and turn on
+    each target are one comparison."""
+
+    def __init__(self, history: Any, backend: Backend) -> None:
+        self._history = history
+        self._fallback = next(iter(backend.targets()), None) if history is not None else None
+        self._comparisons: dict[Any, str] = {}
+
+    def record(self, conversation: Conversation, answer, key: Any) -> None:
+        if self._history is None:
+            return
+        from tui.store.history import HEADLESS, new_comparison, run_entry
+
+        comparison = self._comparisons.setdefault(key, new_comparison())
+        self._history.record_run(run_entry(conversation, answer, comparison=comparison, kind=HEADLESS,
+                                           target=self._fallback))
 
 
 def print_logprobs(tokens: list[TokenLogprob], out) -> None:

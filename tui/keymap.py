@@ -87,6 +87,8 @@ ACTIONS: tuple[Action, ...] = (
            "Copy the shown answer to the clipboard (the terminal's, OSC 52)"),
     Action("export", "ctrl+s", "Export", "Export comparison",
            "Markdown (each pane's thread) and JSON (messages in OpenAI format), to the data dir"),
+    Action("history", "f9", "History", "History",
+           "Every run, searched as you type (target:, model:, since:); enter opens one again in a pane"),
     Action("help", "f1", "Help", "Help", "Keys and how the workbench works", True),
 )
 

@@ -39,7 +39,14 @@ def config_file() -> Path:
 
 
 def session_file() -> Path:
+    """The session file of earlier versions (imported into the store once); its lock stays the
+    session's lock."""
     return data_dir() / "session.json"
+
+
+def store_file() -> Path:
+    """The SQLite database of the session and the history of every run (tui/store/)."""
+    return data_dir() / "vllm-panes.db"
 
 
 def user_themes_dir() -> Path:

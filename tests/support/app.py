@@ -9,17 +9,39 @@ from tui.app import WorkbenchApp
 from tui.config import Config
 from tui.core.pane_state import PaneState
 from tui.session import SessionRecord
+from tui.store.store import Store
 
 from tests.support.scripted import ScriptedBackend
 
 
 def make_app(backend=None, *, session: SessionRecord | None = None, session_path: Path | None = None,
-             theme: str | None = None, xray: bool = False, autosave_s: float | None = None) -> WorkbenchApp:
+             theme: str | None = None, xray: bool = False, autosave_s: float | None = None,
+             store: Store | None = None) -> WorkbenchApp:
     """The app on `backend` (a scripted one by default); it never writes the person's config.
-    `autosave_s`: save the session this often (tests make timers fire in the middle of things)."""
+    `session_path`: where it keeps its session and history (an SQLite store; a name ending in
+    .json is given .db instead), None for nowhere; or an open `store`. `autosave_s`: save the
+    session this often (tests make timers fire in the middle of things)."""
     extra = {} if autosave_s is None else {"autosave_s": autosave_s}
+    if store is None and session_path is not None:
+        store = Store.open(store_path(session_path))
     return WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
-                        session_path=session_path, save_config=False, xray=xray, **extra)
+                        store=store, save_config=False, xray=xray, **extra)
+
+
+def stored_session(path: Path) -> SessionRecord | None:
+    """The session the store at `path` holds, read as the next start reads it."""
+    store = Store.open(path)
+    try:
+        record, notice = store.load_session()
+        assert notice is None and store.notices == [], (notice, store.notices)
+        return record
+    finally:
+        store.close()
+
+
+def store_path(session_path: Path) -> Path:
+    """The store make_app opens for `session_path`."""
+    return session_path.with_suffix(".db") if session_path.suffix == ".json" else session_path
 
 
 def still(app: WorkbenchApp) -> None:

@@ -151,8 +151,9 @@ class TargetActions(Screen):
             made.append(pane)
         self._do_refresh_titles()
         if conversation or draft.strip():
-            for pane in made:
-                self.run_pane(pane)
+            with self.started_together():  # one comparison in the history
+                for pane in made:
+                    self.run_pane(pane)
         if made:
             made[0].editor.focus()
 

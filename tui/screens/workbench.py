@@ -7,6 +7,7 @@ import itertools
 import logging
 from dataclasses import replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -25,6 +26,7 @@ from tui.flush import PaneFlusher
 from tui.instrument import Observer
 from tui.keymap import ACTIONS, Action, bindings
 from tui.screens.format_actions import FormatActions
+from tui.screens.history_actions import HistoryActions
 from tui.screens.target_actions import TargetActions
 from tui.screens.thread_actions import ThreadActions
 from tui.screens.token_actions import TokenActions
@@ -36,6 +38,9 @@ from tui.widgets.engine_line import EngineLine
 from tui.widgets.pane import Pane
 from tui.widgets.settings_bar import SettingsBar
 from tui.widgets.xray_panel import XrayPanel
+
+if TYPE_CHECKING:
+    from tui.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +65,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | Non
     return columns, rows, None if height // rows >= PANE_MIN_HEIGHT else PANE_MIN_HEIGHT
 
 
-class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions):
+class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions, HistoryActions):
     BINDINGS = bindings()
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
@@ -69,7 +74,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions)
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
                  default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, store: Store | None = None) -> None:
+        """`observer`: hooks for measuring (tui/instrument.py); `store`: where every run that ends is
+        recorded (None: no history)."""
         super().__init__()
         self.observer = observer  # hooks for measuring (tui/instrument.py)
         self.actions = actions  # with the keys the config gives (the app applies them as its keymap)
@@ -93,6 +100,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions)
         self._closed_panes: list[tuple[int, PaneState]] = []  # closed panes (where they were), for alt+u
         self.init_tokens()
         self.init_threads()
+        self.init_history(store)
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
@@ -159,6 +167,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions)
         pane.show_engine = self._xray
         pane.on_dirty = self.flusher.mark_dirty
         pane.observer = self.observer
+        pane.on_run_end = self.run_ended
         pane.set_chat(self._chat_template())
         return pane
 
@@ -320,6 +329,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions)
         request = request_for(pane.state.conversation, answer, sampling,
                               f"pane{pane.number}-{next(_request_numbers)}", target)
         pane.start(backend, Run(answer, request), control.wait_ready, control.is_ready)
+        self.run_started(request.request_id)
         self.session_dirty = True
         return True
 
@@ -327,13 +337,14 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions)
         """Send the message box's text to every pane (or the marked ones); without one, run every
         pane."""
         message = self.composer.text
-        if message.strip():
-            panes = self.addressed_panes()
-            started = [self.run_pane(pane, message) for pane in panes]
-            if any(started):
-                self.composer.clear()
-        else:
-            started = [self.run_pane(pane) for pane in self.panes()]
+        with self.started_together():
+            if message.strip():
+                panes = self.addressed_panes()
+                started = [self.run_pane(pane, message) for pane in panes]
+                if any(started):
+                    self.composer.clear()
+            else:
+                started = [self.run_pane(pane) for pane in self.panes()]
         if not any(started):
             self.notify("Nothing was run: see the reasons in the panes.", severity="warning")
 

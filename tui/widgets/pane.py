@@ -202,6 +202,7 @@ class Pane(Vertical):
         self.jumped = False  # whether the last flush moved the view (see OutputView.jump_early)
         self.on_dirty: Callable[..., None] = lambda pane, now=False: None
         self.observer: Observer | None = None  # hooks for measuring (tui/instrument.py)
+        self.on_run_end: Callable[[Pane, Run], None] = lambda pane, run: None  # the history records it
         self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
         self._stale: str | None = None  # why the answer shown no longer matches the pane
         self._drawable = False
@@ -531,6 +532,7 @@ class Pane(Vertical):
         run.end(state, message)
         if state == ERROR and message:
             self.show_error(f"error: {message}")  # whole, wrapped: the status line has room for little
+        self.on_run_end(self, run)
         self.post_message(self.Changed())
 
     def flush(self) -> bool:
