@@ -120,9 +120,16 @@ class WrappedText:
         self._chunks.append(text)
         self._length += len(text)
         first = len(self.lines) - 1
-        # The last line is the only open one: earlier breaks cannot move when text is appended.
-        start = self.starts[first]
-        joined = self.lines[first] + text
+        # The last line is the only open one: earlier breaks cannot move when text is appended;
+        # but a joiner or a combining mark joins the break before it (the space a line broke at
+        # becomes part of a grapheme): then the line before is open too (rare: the whole text).
+        if first and cell_len(text[0]) == 0:
+            first -= 1
+            start = self.starts[first]
+            joined = self.text[start:]
+        else:
+            start = self.starts[first]
+            joined = self.lines[first] + text
         spans = wrap_text_spans(joined, self.width, start)
         self.lines[first:] = [joined[a - start:b - start] for a, b in spans]
         self.starts[first:] = [a for a, _ in spans]
