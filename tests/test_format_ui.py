@@ -10,13 +10,13 @@ import json
 import pytest
 from textual.widgets import Checkbox, Select
 
-from tests.support.app import make_app, saved_pane, send_key, session_of, wait_until
+from tests.support.app import make_app, saved_pane, send_key, session_of, store_path, stored_session, wait_until
 from tests.support.scripted import ScriptedBackend
 from tui.commands import workbench_commands
 from tui.core.output_format import CHOICE, JSON_SCHEMA, REGEX, FREE_FORMAT, OutputFormat
 from tui.figures import CANCELLED, DONE
 from tui.screens.format_dialog import FormatDialog
-from tui.session import load_session
+
 
 pytestmark = pytest.mark.ui
 
@@ -75,7 +75,7 @@ async def test_the_dialog_checks_as_it_is_typed_and_refuses_what_cannot_be_sent(
         assert pane.state.output_format == OutputFormat(JSON_SCHEMA, schema=SCORE, disable_any_whitespace=True)
         assert "json-schema+compact" in str(pane.border_title)
         await pilot.press("ctrl+q")
-    saved, _ = load_session(tmp_path / "s.json")
+    saved = stored_session(store_path(tmp_path / "s.json"))
     assert saved.panes[0].output_format.schema == SCORE  # kept in the session
 
 
@@ -159,7 +159,7 @@ async def test_the_defaults_format_goes_to_every_pane_without_its_own(tmp_path):
         await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()))
         assert [r.sampling.output_format.kind for r in backend.sent] == [CHOICE, "free"]
         await pilot.press("ctrl+q")
-    saved, _ = load_session(tmp_path / "s.json")
+    saved = stored_session(store_path(tmp_path / "s.json"))
     assert saved.output_format == OutputFormat(CHOICE, ("yes", "no"))
 
 

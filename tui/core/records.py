@@ -123,9 +123,14 @@ def figures_from_record(value: Any, field: str) -> Figures:
 
 def reply_record(reply: Reply) -> dict[str, Any]:
     return {"figures": figures_record(reply.figures), "tokens": tokens_record(reply.tokens),
-            "target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
-            "prompt_ids": reply.prompt_ids, "logprobs_mode": reply.logprobs_mode, "forced": reply.forced,
-            "forced_chars": reply.forced_chars, "given_ids": reply.given_ids,
+            "prompt_ids": reply.prompt_ids, "given_ids": reply.given_ids, **reply_fields(reply)}
+
+
+def reply_fields(reply: Reply) -> dict[str, Any]:
+    """A reply's record but its figures, tokens and token ids (which grow, or are kept apart by the
+    store): what it is given when it starts, and its verdict. Cheap: compared on every save."""
+    return {"target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
+            "logprobs_mode": reply.logprobs_mode, "forced": reply.forced, "forced_chars": reply.forced_chars,
             "origin": None if reply.origin is None else asdict(reply.origin), "started_at": reply.started_at,
             "verdict": None if reply.verdict is None else reply.verdict.record()}
 
@@ -134,10 +139,12 @@ _REPLY_KEYS = {"figures", "tokens", "target", "settings", "prompt_ids", "logprob
                "given_ids", "origin", "started_at", "verdict"}
 
 
-def reply_from_record(value: Any, field: str, text: str) -> Reply:
+def reply_from_record(value: Any, field: str, text: str, tokens: TokenSpans | None = None) -> Reply:
+    """The inverse of `reply_record`; `tokens`: the reply's tokens, read apart (the store's)."""
     data = V.table(value, field)
     V.known_keys(data, field, _REPLY_KEYS)
-    tokens = tokens_from_record(data.get("tokens"), f"{field}.tokens", text)
+    if tokens is None:
+        tokens = tokens_from_record(data.get("tokens"), f"{field}.tokens", text)
     return Reply(
         figures=figures_from_record(data.get("figures", {}), f"{field}.figures"),
         tokens=tokens,
@@ -250,24 +257,31 @@ def _parent_id(message: Message) -> int | None:
 # -- panes ----------------------------------------------------------------------------------------
 def pane_record(state: PaneState) -> dict[str, Any]:
     """A pane as the session keeps it."""
-    return {"number": state.number, "draft": state.draft, "overrides": dict(state.overrides),
+    return {"number": state.number, "conversation": conversation_record(state.conversation), **pane_fields(state)}
+
+
+def pane_fields(state: PaneState) -> dict[str, Any]:
+    """A pane's record but its number and conversation (the store keeps those apart)."""
+    return {"draft": state.draft, "overrides": dict(state.overrides),
             "target": None if state.target is None else state.target.record(), "label": state.label,
-            "heat": state.heat, "editing": state.editing, "conversation": conversation_record(state.conversation),
-            "output_format": format_record(state.output_format)}
+            "heat": state.heat, "editing": state.editing, "output_format": format_record(state.output_format)}
 
 
 _PANE_KEYS = {"number", "draft", "overrides", "target", "label", "heat", "editing", "conversation", "output_format"}
 
 
-def pane_from_record(value: Any, field: str) -> PaneState:
+def pane_from_record(value: Any, field: str, conversation: Conversation | None = None,
+                     number: int | None = None) -> PaneState:
+    """The inverse of `pane_record`; `conversation` and `number`: read apart (the store's)."""
     data = V.table(value, field)
     V.known_keys(data, field, _PANE_KEYS)
-    conversation = conversation_from_record(data.get("conversation", {}), f"{field}.conversation")
+    if conversation is None:
+        conversation = conversation_from_record(data.get("conversation", {}), f"{field}.conversation")
     editing = data.get("editing")
     if editing is not None and conversation.get(V.integer(editing, f"{field}.editing", low=1)) is None:
         editing = None  # the message it edited is gone: the draft stays, as a new message
     return PaneState(
-        number=V.integer(data.get("number"), f"{field}.number", low=1),
+        number=V.integer(data.get("number") if number is None else number, f"{field}.number", low=1),
         conversation=conversation,
         draft=V.string(data.get("draft", ""), f"{field}.draft"),
         overrides=knobs_from_record(data.get("overrides", {}), f"{field}.overrides"),

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from tui import validate as V
 from tui.core.conversation import ASSISTANT, ROLES, Conversation, Message, Reply
 from tui.core.pane_state import PaneState
-from tui.core.records import figures_record, knobs_from_record, reply_from_record
-from tui.core.tokens import shown_length
+from tui.core.records import figures_record, knobs_from_record, pane_from_record, reply_fields, reply_from_record
+from tui.core.records import pane_fields as core_pane_fields
+from tui.core.tokens import TokenSpans, shown_length
 from tui.engine.logprobs import TokenLogprob
 from tui.figures import Figures
-from tui.session import MAX_PANES, SessionRecord
+from tui.session import MAX_PANES, SESSION_VERSION, SessionRecord
 from tui.storage import writable
 from tui.store import codec
 from tui.store.db import TOKEN_COLUMNS
@@ -66,11 +67,8 @@ class PutSettings(Op):
         self.settings = settings
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        settings = dict(self.settings)
-        target = settings.get("default_target")
-        settings["default_target"] = None if target is None else target.record()
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                     (SESSION_KEY, dumps(settings, "session settings")))
+                     (SESSION_KEY, dumps(self.settings, "session settings")))
 
 
 class PutPane(Op):
@@ -78,11 +76,8 @@ class PutPane(Op):
         self.number, self.place, self.fields = number, place, fields
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        record = dict(self.fields)
-        target = record.get("target")
-        record["target"] = None if target is None else target.record()
         conn.execute("INSERT OR REPLACE INTO panes (number, place, record) VALUES (?, ?, ?)",
-                     (self.number, self.place, dumps(record, f"pane {self.number}")))
+                     (self.number, self.place, dumps(self.fields, f"pane {self.number}")))
 
 
 class DropPane(Op):
@@ -143,10 +138,7 @@ class PutReply(Op):
         self.prompt_ids, self.given_ids = reply.prompt_ids, reply.given_ids
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        fixed = dict(self.fixed)
-        target, origin = fixed["target"], fixed["origin"]
-        fixed["target"] = None if target is None else target.record()
-        fixed["origin"] = None if origin is None else asdict(origin)
+        fixed = self.fixed
         conn.execute("INSERT OR REPLACE INTO replies (pane, message, record, figures, prompt_ids, given_ids) "
                      "VALUES (?, ?, ?, ?, ?, ?)",
                      (*self.key, dumps(fixed, "a reply"), dumps(figures_record(self.figures), "figures"),
@@ -189,10 +181,9 @@ class AppendTokens(Op):
 
 
 def reply_fixed(reply: Reply) -> dict[str, Any]:
-    """What a reply is given when it starts (compared on each save: it rarely changes)."""
-    return {"target": reply.target, "settings": reply.settings, "logprobs_mode": reply.logprobs_mode,
-            "forced": reply.forced, "forced_chars": reply.forced_chars, "origin": reply.origin,
-            "started_at": reply.started_at}
+    """What a reply is given when it starts, and its verdict (compared on each save: it rarely
+    changes): the core's record of it (tui/core/records.py), so a field added there is kept here."""
+    return reply_fields(reply)
 
 
 def reply_figures(reply: Reply) -> Figures:
@@ -201,14 +192,17 @@ def reply_figures(reply: Reply) -> Figures:
 
 
 def session_settings(record: SessionRecord) -> dict[str, Any]:
-    return {"defaults": dict(record.defaults), "chat_template": record.chat_template,
-            "system_prompt": record.system_prompt, "default_target": record.default_target,
-            "next_number": record.next_number, "composer": record.composer}
+    """The session's record but its panes (the session file's: tui/session.py, so a setting added
+    there is kept here)."""
+    data = record.to_data()
+    del data["panes"], data["version"]
+    return data
 
 
 def pane_fields(state: PaneState) -> dict[str, Any]:
-    return {"draft": state.draft, "overrides": dict(state.overrides), "target": state.target, "label": state.label,
-            "heat": state.heat, "editing": state.editing, "chosen": state.conversation.root.chosen}
+    """The pane's record but its number and messages (the core's: tui/core/records.py), and which
+    first message its thread goes through."""
+    return {**core_pane_fields(state), "chosen": state.conversation.root.chosen}
 
 
 # -- reading back -----------------------------------------------------------------------------------
@@ -243,15 +237,10 @@ def read_session(conn: sqlite3.Connection) -> tuple[SessionRecord | None, int]:
 
 
 def _settings(data: Any) -> SessionRecord:
-    data = V.table(data, "session")
-    V.known_keys(data, "session", {"defaults", "chat_template", "system_prompt", "default_target", "next_number",
-                                   "composer"})
-    return SessionRecord(defaults=knobs_from_record(data.get("defaults", {}), "session.defaults"),
-                         chat_template=V.boolean(data.get("chat_template", True), "session.chat_template"),
-                         system_prompt=V.string(data.get("system_prompt", ""), "session.system_prompt"),
-                         default_target=target_from_record(data.get("default_target"), "session.default_target"),
-                         next_number=V.integer(data.get("next_number", 1), "session.next_number", low=1),
-                         composer=V.string(data.get("composer", ""), "session.composer"))
+    data = dict(V.table(data, "session"))
+    if "panes" in data or "version" in data:
+        raise V.FieldError("session", "holds its panes in rows of their own")
+    return SessionRecord.from_data({**data, "version": SESSION_VERSION, "panes": []})
 
 
 def _texts(conn: sqlite3.Connection) -> dict[tuple[int, int], str]:
@@ -318,32 +307,25 @@ def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None, cont
     fixed, figures, prompt_ids, given_ids = row
     data = dict(V.table(json.loads(fixed), f"{where}.reply"))
     data["figures"] = json.loads(figures)
-    reply = reply_from_record(data, f"{where}.reply", content)
-    reply.prompt_ids = codec.decode_ids(prompt_ids)
-    reply.given_ids = codec.decode_ids(given_ids)
+    spans = TokenSpans()
+    length = shown_length(content)
+    spans.length = length
     if tokens is not None:
         recorded, ends = tokens
-        length = shown_length(content)
         previous = 0
         for index, end in enumerate(ends):
             if not previous <= end <= length:
                 raise V.FieldError(f"{where}.tokens[{index}]", f"ends at {end}, outside {previous}..{length}")
             previous = end
-        reply.tokens.restore(recorded, ends, length)
+        spans.restore(recorded, ends, length)
+    reply = reply_from_record(data, f"{where}.reply", content, tokens=spans)
+    reply.prompt_ids = codec.decode_ids(prompt_ids)
+    reply.given_ids = codec.decode_ids(given_ids)
     return reply
 
 
 def _pane(number: int, data: Any, conversation: Conversation, where: str) -> PaneState:
-    data = V.table(data, where)
-    V.known_keys(data, where, {"draft", "overrides", "target", "label", "heat", "editing", "chosen"})
-    editing = data.get("editing")
-    if editing is not None and conversation.get(V.integer(editing, f"{where}.editing", low=1)) is None:
-        editing = None
-    conversation.root.chosen = min(V.integer(data.get("chosen", 0), f"{where}.chosen", low=0),
-                                   max(0, len(conversation.root.children) - 1))
-    return PaneState(number=V.integer(number, f"{where}.number", low=1), conversation=conversation,
-                     draft=V.string(data.get("draft", ""), f"{where}.draft"),
-                     overrides=knobs_from_record(data.get("overrides", {}), f"{where}.overrides"),
-                     target=target_from_record(data.get("target"), f"{where}.target"),
-                     label=V.string(data.get("label", ""), f"{where}.label", limit=200),
-                     heat=V.boolean(data.get("heat", False), f"{where}.heat"), editing=editing)
+    data = dict(V.table(data, where))
+    chosen = V.integer(data.pop("chosen", 0), f"{where}.chosen", low=0)
+    conversation.root.chosen = min(chosen, max(0, len(conversation.root.children) - 1))
+    return pane_from_record(data, where, conversation, number)
