@@ -65,7 +65,7 @@ def test_headless_stats_say_where_the_time_went(demo_model):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     timing = next(line for line in lines if line.startswith("In the engine: "))
-    assert re.fullmatch(r"In the engine: queued \d+ ms · prefill \d+ ms · decode \d+ ms · cached \d+/\d+", timing)
+    assert re.fullmatch(r"In the engine: to the engine \d+ ms · queued \d+ ms · prefill \d+ ms · decode \d+ ms · cached \d+/\d+", timing)
     summary = lines[-1]
     assert re.match(r"engine · \d+ prompt tokens · 16 generated · KV \d+% of \d+ blocks · "
                     r"prefix cache hits \d+% · 0 preempted$", summary), summary

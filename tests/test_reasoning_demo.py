@@ -25,6 +25,7 @@ from tui.demo_model.think import Answer, answer_labels, answer_of, behaviour, re
 from tui.engine import demo_reasoning
 from tui.engine.demo_reasoning import CLOSE, ENGINE_ARGS, OPEN, PARSER_NAME, DemoThinkReasoningParser, split_thinking
 from tui.engine.params import Sampling
+from tui.engine.protocol import Request
 
 # Pieces that make every way a marker can be cut, doubled, stray or left open.
 PIECES = [OPEN, CLOSE, "<", "</", "<th", "</thi", "think", "nk>", ">", "/", "a", "b c", "\n", " "]
@@ -288,8 +289,9 @@ async def engine_deltas(backend, prompt: str, adapter: str | None, seed: int, **
 
     sampling = Sampling().with_values(seed=seed, max_tokens=200)
     params = SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA, **extra)
-    engine = backend._engine
-    engine_input = await backend._render(engine, prompt, sampling)  # the chat template, as the app applies it
+    engine = backend.engine
+    request = Request.of_prompt(prompt, sampling, f"render-{next(_ids)}")
+    engine_input = await backend.engine_input(request)  # the chat template, as the app applies it
     lora = await backend.lora_request(engine, adapter)
     deltas, prompt_ids, finish = [], [], None
     async for output in engine.generate(engine_input, params, f"think-{next(_ids)}", lora_request=lora):
