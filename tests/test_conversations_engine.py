@@ -10,14 +10,13 @@ import re
 
 import pytest
 
-from tests.support.app import make_app, saved_pane, send_key, session_of, type_prompt, wait_until
+from tests.support.app import make_app, saved_pane, send_key, session_of, stored_session, type_prompt, wait_until
 from tui.batch import Job, run_job
 from tui.core.conversation import ASSISTANT, USER
 from tui.demo_model import DEMO_ADAPTER_NAME
 from tui.engine.params import Sampling
 from tui.engine.protocol import LOCAL, Request, Target
 from tui.figures import DONE, ERROR
-from tui.session import load_session
 from tui.thread_text import shown
 
 pytestmark = pytest.mark.engine
@@ -125,7 +124,7 @@ async def test_a_seeded_turn_gives_its_text_alone_beside_others_and_beside_an_ad
 # -- 3. branches are kept and restored ---------------------------------------------------------------
 @pytest.mark.ui
 async def test_regenerated_and_edited_branches_are_saved_and_stepped_through_after_a_restart(engine, tmp_path):
-    path = tmp_path / "session.json"
+    path = tmp_path / "store.db"
     edited = "The key to wisdom is"
     app = make_app(engine, session=session_of([saved_pane(prompt=QUESTION, overrides={"max_tokens": "30"})]),
                    session_path=path)
@@ -150,8 +149,8 @@ async def test_regenerated_and_edited_branches_are_saved_and_stepped_through_aft
         send_key(app, "ctrl+q")
         await wait_until(lambda: not app.is_running, timeout=30)
 
-    record, notice = load_session(path)
-    assert notice is None and len(record.panes) == 1
+    record = stored_session(path)  # what the next start opens
+    assert len(record.panes) == 1
     conversation = record.panes[0].conversation
     questions = conversation.root.children
     assert [(m.role, m.content) for m in questions] == [(USER, QUESTION), (USER, edited)]
@@ -161,7 +160,7 @@ async def test_regenerated_and_edited_branches_are_saved_and_stepped_through_aft
     assert [m.reply.settings["seed"] for m in questions[0].children] == [42, 7]
     assert [m.content for m in conversation.path()] == [edited, answer_to_edit]  # as it was left
 
-    app = make_app(engine, session=record, session_path=tmp_path / "again.json")
+    app = make_app(engine, session=record, session_path=tmp_path / "again.db")
     async with app.run_test(size=(160, 40)) as pilot:
         pane = app.workbench.panes()[0]
         view = pane.output

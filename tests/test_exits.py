@@ -4,14 +4,16 @@ app's, and two apps on one session do not overwrite each other."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 
 import pytest
 
+from tests.support.app import stored_session
 from tests.support.fault_server import FaultServer
 from tests.support.processes import PtyApp
+from tui.core.conversation import ASSISTANT, USER
+from tui.figures import DONE
 from tui.engine.openai_backend import source_name
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.remote, pytest.mark.ui]
@@ -26,6 +28,11 @@ def server():
 def home(tmp_path) -> dict[str, str]:
     return {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def store_of(tmp_path):
+    """The store the app keeps its session and history in, under home(tmp_path)."""
+    return tmp_path / "data" / "vllm-panes" / "vllm-panes.db"
 
 
 def stock_if(render_path: str) -> dict[str, str]:
@@ -44,12 +51,11 @@ def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
         assert code == (0 if how == "ctrl+q" else 128 + how), bytes(app.screen[-2000:])
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
         assert app.seen(b"stock drawing", last=10**7) is (render_path == "stock")  # the engine line says so
-        saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
-        (pane,) = saved["panes"]
-        question, answer = pane["conversation"]["messages"]  # f5 sent the draft: one turn
-        assert (question["role"], question["content"], pane["draft"]) == ("user", "hello", "")
-        assert answer["role"] == "assistant" and answer["parent"] == question["id"] and answer["content"]
-        assert answer["reply"]["figures"]["state"] == "done"
+        (pane,) = stored_session(store_of(tmp_path)).panes
+        question, answer = pane.conversation.messages()  # f5 sent the draft: one turn
+        assert (question.role, question.content, pane.draft) == (USER, "hello", "")
+        assert answer.role == ASSISTANT and answer.parent is question and answer.content
+        assert answer.reply.figures.state == DONE
     finally:
         app.close()
 
@@ -77,7 +83,6 @@ def test_the_terminal_stays_the_apps_whatever_the_server_sends(server, tmp_path,
 
 def test_a_second_app_on_the_same_session_is_told_and_does_not_overwrite_it(server, tmp_path, render_path):
     env = {**home(tmp_path), **stock_if(render_path)}
-    session = tmp_path / "data" / "vllm-panes" / "session.json"
     first = PtyApp(["--base-url", server.url()], env=env)
     second = None
     try:
@@ -91,11 +96,12 @@ def test_a_second_app_on_the_same_session_is_told_and_does_not_overwrite_it(serv
         time.sleep(0.5)
         second.quit("ctrl+q")
         assert second.proc.wait(5) == 0
-        assert not session.exists() or "second" not in session.read_text()
+        saved = stored_session(store_of(tmp_path))  # the first app's, or none saved yet
+        assert saved is None or all("second" not in state.draft for state in saved.panes)
         first.quit("ctrl+q")
         assert first.proc.wait(5) == 0
-        (pane,) = json.loads(session.read_text())["panes"]
-        assert pane["draft"] == "the first app's prompt" and pane["conversation"]["messages"] == []
+        (pane,) = stored_session(store_of(tmp_path)).panes
+        assert pane.draft == "the first app's prompt" and not pane.conversation
     finally:
         first.close()
         if second is not None:
@@ -143,7 +149,7 @@ def test_a_target_no_server_has_is_exit_2_before_the_ui_and_one_a_server_has_is_
             assert app.proc.wait(5) == 0
         finally:
             app.close()
-        saved = json.loads((tmp_path / "data" / "vllm-panes" / "session.json").read_text())
-        assert saved["default_target"]["server"] == source_name(other.url())
+        saved = stored_session(store_of(tmp_path))
+        assert saved.default_target.source == source_name(other.url())
     finally:
         other.stop()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from tui.engine.protocol import EngineState
 from tui.engine.vllm_backend import VLLMBackend
-from tests.support.app import make_app, send_key, type_prompt, wait_until
+from tests.support.app import make_app, send_key, stored_session, type_prompt, wait_until
 from tests.support.processes import TERMINAL_GONE, PtyApp, session_members, wait_session_gone
+from tui.core.conversation import ASSISTANT, USER
 from tui.figures import DONE, ERROR
 
 pytestmark = pytest.mark.engine
@@ -31,9 +32,10 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             await type_prompt(pilot, first, "The key to happiness is")
             first.query_one(".param-max_tokens Input").value = "2000"
             first.field("min_tokens").raw = "2000"
-            await pilot.press("ctrl+d")
+            await pilot.press("alt+n")  # duplicate: the same draft and settings (ctrl+d deletes a character)
             await pilot.pause()
             panes = bench.panes()
+            assert len(panes) == 2
             send_key(app, "ctrl+r")
             await wait_until(lambda: all(p.tokens_received > 5 for p in panes))
             core = [p for p in map(psutil.Process, backend.child_pids()) if "EngineCore" in p.name()
@@ -47,7 +49,10 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
             assert all("engine died" in p.figures.message for p in panes)
             assert app.workbench.engine_line.state is EngineState.ERROR
             assert shown_after < 2.0, shown_after  # the matrix: every pane shows an error within 2 s
-            assert [p.prompt for p in panes] == ["The key to happiness is"] * 2  # session intact
+            # The session is intact: each pane's question, and its answer cut short by the death.
+            assert [[(m.role, m.content) for m in p.state.thread()][0] for p in panes] == [
+                (USER, "The key to happiness is")] * 2
+            assert all(p.state.thread()[-1].role == ASSISTANT and p.state.thread()[-1].content for p in panes)
             app.start_engine()  # the palette's "Restart engine"
             await wait_until(lambda: backend.state is EngineState.READY, timeout=120, step=0.1)
             assert app.workbench.engine_line.state is EngineState.READY
@@ -63,8 +68,8 @@ async def test_engine_killed_mid_stream_then_restarted(demo_model, tmp_path):
     assert backend.child_pids() == []
 
 
-def _session_file(home) -> str:
-    return os.path.join(home, "xdg_data_home", "vllm-panes", "session.json")
+def _store_file(home: Path) -> Path:
+    return home / "xdg_data_home" / "vllm-panes" / "vllm-panes.db"
 
 
 @pytest.mark.subprocess
@@ -88,9 +93,8 @@ def test_app_quits_mid_stream_without_orphans(demo_model, tmp_path, signum):
         else:
             expected = 128 + signum
         assert app.proc.wait(5) == expected
-        with open(_session_file(str(tmp_path))) as handle:
-            saved = json.load(handle)
-        assert saved["panes"][0]["prompt"] == "Tell me about the sea"
+        question, *_ = stored_session(_store_file(tmp_path)).panes[0].thread()
+        assert (question.role, question.content) == (USER, "Tell me about the sea")
     finally:
         app.close()
 
@@ -178,7 +182,7 @@ async def test_impossible_engine_flag_is_shown_and_the_app_stays_usable(demo_mod
         await pilot.pause()
         assert "--max-model-len" in app.workbench.engine_line.detail
         await type_prompt(pilot, app.workbench.panes()[0], "still here")
-        assert app.workbench.panes()[0].prompt == "still here"
+        assert app.workbench.panes()[0].state.draft == "still here"  # what the session keeps
     assert backend.child_pids() == []
 
 

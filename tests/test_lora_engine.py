@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from tests.support.app import make_app, wait_until, saved_pane, session_of
+from tests.support.app import make_app, wait_until, saved_pane, session_of, stored_session
+from tui.core.conversation import ASSISTANT, USER
 from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, training_report
 from tui.engine.params import Sampling
 from tui.engine.protocol import LOCAL, Request, RequestRejected, Target
@@ -177,17 +178,18 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
         app.quit("ctrl+q")
         assert app.proc.wait(5) == 0
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
-        saved = json.loads((tmp_path / "d" / "vllm-panes" / "session.json").read_text())
-        assert saved["version"] == 2
-        assert [pane["target"]["adapter"] for pane in saved["panes"]] == [None, DEMO_ADAPTER_NAME]
+        saved = stored_session(tmp_path / "d" / "vllm-panes" / "vllm-panes.db")
+        assert [state.target.adapter for state in saved.panes] == [None, DEMO_ADAPTER_NAME]
         # ctrl+r sent each pane's prompt: its conversation is the question and the answer, the box is empty
-        threads = [pane["conversation"]["messages"] for pane in saved["panes"]]
-        assert [[(m["role"], m["parent"]) for m in thread] for thread in threads] == [[("user", None), ("assistant", 1)]] * 2
-        assert [thread[0]["content"] for thread in threads] == [PROMPT, PROMPT]
-        assert [pane["draft"] for pane in saved["panes"]] == ["", ""]
-        answers = [thread[1]["content"] for thread in threads]
+        threads = [list(state.conversation.messages()) for state in saved.panes]
+        assert [[m.role for m in thread] for thread in threads] == [[USER, ASSISTANT]] * 2
+        assert all(answer.parent is question and question.parent is state.conversation.root
+                   for (question, answer), state in zip(threads, saved.panes))
+        assert [question.content for question, _ in threads] == [PROMPT, PROMPT]
+        assert [state.draft for state in saved.panes] == ["", ""]
+        answers = [answer.content for _, answer in threads]
         assert all(answers) and answers[0] != answers[1]
-        assert [thread[1]["reply"]["figures"]["state"] for thread in threads] == ["done", "done"]
-        assert [thread[1]["reply"]["target"]["adapter"] for thread in threads] == [None, DEMO_ADAPTER_NAME]
+        assert [answer.reply.figures.state for _, answer in threads] == [DONE, DONE]
+        assert [answer.reply.target.adapter for _, answer in threads] == [None, DEMO_ADAPTER_NAME]
     finally:
         app.close()

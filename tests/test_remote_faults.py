@@ -14,9 +14,9 @@ from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineState, Request, RequestRejected
 from tui.figures import CANCELLED, DONE, ERROR, STREAMING
-from tui.session import SessionRecord, load_session
+from tui.session import SessionRecord
 
-from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
+from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of, stored_session
 from tests.support.fault_server import ESCAPES, HUGE, FaultServer
 from tests.support.processes import run_cli
 from tests.support.terminal import row_text, terminal_copy
@@ -168,7 +168,7 @@ async def test_the_workbench_against_every_fault(server, tmp_path):
     await backend.start()
     faults = ["error400", "number", "garbage", "error_event", "surrogate", "inject", "quiet", "huge"]
     session = session_of([saved_pane(prompt=f"fault:{f}") for f in faults] + [saved_pane(prompt="hi")])
-    path = tmp_path / "session.json"
+    path = tmp_path / "store.db"
     try:
         with terminal_copy() as terminal:
             app = make_app(backend, session=session, session_path=path)
@@ -192,8 +192,8 @@ async def test_the_workbench_against_every_fault(server, tmp_path):
                 await pilot.pause(0.2)
                 shown = "".join(row_text(terminal, y, 0, 200) for y in range(50))
                 assert "vllm-panes ● ready" in shown and "evil␛]0;pwned" in shown
-        record, notice = load_session(path)
-        assert notice is None and "half \ufffd emoji" in record.panes[4].conversation.last().content
+        record = stored_session(path)  # what the next start opens
+        assert "half \ufffd emoji" in record.panes[4].conversation.last().content
         assert [p.conversation.last().reply.state for p in record.panes] == list(states.values())
         assert "went quiet" in record.panes[6].conversation.last().reply.figures.message
         exports = sorted(locations.data_dir().glob("exports/comparison-*.json"))
@@ -232,7 +232,7 @@ async def test_a_fault_in_a_later_turn_fails_that_answer_and_the_conversation_st
     replaced when the pane runs again, one that wrote something is kept beside the new one."""
     backend = OpenAIBackend(server.url(), read_timeout=1.5)
     await backend.start()
-    path = tmp_path / "session.json"
+    path = tmp_path / "store.db"
     try:
         app = make_app(backend, session=session_of([saved_pane(prompt="hello")]), session_path=path)
         async with app.run_test(size=(160, 40)) as pilot:
@@ -271,8 +271,7 @@ async def test_a_fault_in_a_later_turn_fails_that_answer_and_the_conversation_st
             path_texts = [m.content for m in pane.state.conversation.path()]
             assert path_texts[:2] == ["hello", first]
             app.save_session_now()
-        record, notice = load_session(path)
-        assert notice is None
+        record = stored_session(path)  # what the next start opens
         assert [m.content for m in record.panes[0].conversation.path()][:2] == ["hello", first]
     finally:
         await backend.shutdown()
