@@ -12,7 +12,8 @@ from tui.engine.params import Sampling
 from tui.engine.protocol import EngineState, Request
 from tui.keymap import ACTIONS
 from tests.support.scripted import ScriptedBackend, echo_script
-from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of
+from tests.support.app import (make_app, send_key, type_prompt, wait_until, saved_pane, session_of, store_path,
+                               stored_session)
 from tests.support.views import answer_problem, drawn_rows
 from tui.figures import CANCELLED, DONE, ERROR
 from tui.thread_text import shown
@@ -113,8 +114,6 @@ def test_random_key_sequences_on_a_scripted_backend(key_storm_size, tmp_path):
     of new panes, the session saved every 10 ms in the middle of it all, and random resizes after
     which every answer is still drawn (answers of 92, 71, 22 and 400 tokens to begin with: a person
     found theirs gone after resizes)."""
-    from tui.session import load_session
-
     batches = key_storm(key_storm_size)
     sizes = resize_storm(key_storm_size)
     answered = [saved_pane(prompt=f"{n}", output="".join(echo_script(f"{n}", {"seed": 42, "max_tokens": n})),
@@ -132,8 +131,7 @@ def test_random_key_sequences_on_a_scripted_backend(key_storm_size, tmp_path):
             numbers = [p.number for p in app.workbench.panes()]
             app.save_session_now()
         # run_test re-raises anything the app raised: reaching here means no unhandled exception
-        saved, notice = load_session(path)
-        assert notice is None and [state.number for state in saved.panes] == numbers
+        assert [state.number for state in stored_session(store_path(path)).panes] == numbers
 
     asyncio.run(main())
 
@@ -192,6 +190,8 @@ def test_control_characters_empty_prompt_and_a_1_mb_paste():
 
 @pytest.mark.ui
 def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
+    """The store is opened as the app's start opens it (tests/support/app.py): where it cannot
+    be, the person is told that nothing will be saved, and runs, saving and quitting go on."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
 
@@ -199,19 +199,23 @@ def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
         app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="keep")]),
                        session_path=blocker / "session.json")
         notices = []
+        original = app.notify  # before the start: its notices are said when it mounts
+        app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
         async with app.run_test(size=(160, 40)) as pilot:
-            original = app.notify
-            app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
             send_key(app, "f5")
             await wait_until(lambda: app.workbench.panes()[0].figures.state == DONE)
-            app.save_session_now()
+            app.save_session_now()  # nowhere to save it: nothing happens, nothing breaks
             await pilot.pause()
             pane = app.workbench.panes()[0]
             assert pane.state.conversation.path()[0].content == "keep" and pane.answer  # all still there
-        return notices
+            await pilot.press("ctrl+q")
+        return app, notices
 
-    notices = asyncio.run(main())
-    assert any("Could not save the session" in n for n in notices)
+    app, notices = asyncio.run(main())
+    assert app.return_code == 0
+    assert [n for n in notices if "cannot be opened" in n and "nothing will be saved" in n
+            and str(blocker) in n], notices
+    assert blocker.read_text() == "a file where the data dir should be"
 
 
 @pytest.mark.ui

@@ -271,6 +271,25 @@ async def test_the_scale_reads_in_every_built_in_theme(theme):
         assert ratio >= 4.5, (theme, style)
 
 
+@pytest.mark.parametrize("theme", [name for name in every_theme() if name.startswith(("ansi", "panes-dark"))])
+async def test_the_token_panel_draws_in_every_kind_of_theme(theme):
+    """The chosen alternative's bar is in the theme's accent: an ANSI theme's is a Textual colour
+    name ('ansi_green') that Rich cannot read: drawing the panel crashed the app (the real
+    engine's key storm, seed STORM_SEED + 1, chose ansi-dark in the palette, then pressed f4)."""
+    app = make_app(Recording(), session=session(1, 20), theme=theme)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.heat = True
+        await run_and_wait(app, pilot, pane)
+        send_key(app, "f4")
+        await pilot.pause()
+        panel = pane.query_one(".pane-token")
+        assert pane.token_cursor == 0 and panel.display
+        chosen = next(line for line in panel.render().split() if "← chosen" in line.plain)
+        (bar,) = [span for span in chosen.spans if set(chosen.plain[span.start:span.end]) <= set("█▏▎▍▌▋▊▉")]
+        assert app.console.get_style(bar.style).color is not None  # a colour Rich can draw
+
+
 def test_spans_give_each_token_its_share():
     from tui.engine.logprobs import TokenLogprob
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -247,12 +248,9 @@ def open_store(config: Config, saves_session: bool, fresh: bool,
     """The store in the data directory and the session it holds (None with `fresh`); the session
     file of earlier versions is imported into it at the first start. Without a store (it cannot
     be opened) the app runs, and says that nothing is saved."""
-    try:
-        store = Store.open(locations.store_file(), max_mb=config.history_max_mb)
-    except StoreUnavailable as exc:
-        notices.append(f"The session and history database cannot be opened ({exc}): nothing will be saved.")
+    store = open_store_or_say_why(locations.store_file(), config.history_max_mb, notices)
+    if store is None:
         return None, None
-    notices.extend(store.notices)
     session = None
     if saves_session:
         session, imported = store.import_session_file(locations.session_file())
@@ -264,6 +262,19 @@ def open_store(config: Config, saves_session: bool, fresh: bool,
         if notice:
             notices.append(notice)
     return store, session
+
+
+def open_store_or_say_why(path: Path, max_mb: float, notices: list[str]) -> Store | None:
+    """The store at `path`, its notices added to `notices`; or None, with a notice that nothing
+    will be saved, when it cannot be opened (a data directory that is a file or read-only): the
+    app runs without it."""
+    try:
+        store = Store.open(path, max_mb=max_mb)
+    except StoreUnavailable as exc:
+        notices.append(f"The session and history database cannot be opened ({exc}): nothing will be saved.")
+        return None
+    notices.extend(store.notices)
+    return store
 
 
 async def _run_then_stop(make_app: Callable[[Target | None], WorkbenchApp], backend: Backend,

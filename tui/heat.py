@@ -48,6 +48,15 @@ def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
             "selected": Style(bgcolor=selected.rich_color, color=readable_on(selected).rich_color)}
 
 
+def accent_text(variables: dict[str, str]) -> Style:
+    """Text in the theme's accent colour. Read by Textual: its colour names (an ANSI theme's
+    'ansi_green') are not Rich's, and given to Rich as a style they crash the drawing."""
+    try:
+        return Style(color=Color.parse(variables.get("accent", "#ffa62b")).rich_color)
+    except Exception:  # a colour Textual cannot parse either: the text's own colour
+        return Style()
+
+
 def cursor_style(variables: dict[str, str]) -> Style:
     accent = Color.parse(variables.get("accent", "#ffa62b"))
     return Style(bgcolor=accent.rich_color, color=readable_on(accent).rich_color, bold=True)

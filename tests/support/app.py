@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tui.app import WorkbenchApp
+from tui.app import WorkbenchApp, open_store_or_say_why
 from tui.config import Config
 from tui.core.pane_state import PaneState
 from tui.session import SessionRecord
@@ -19,12 +19,14 @@ def make_app(backend=None, *, session: SessionRecord | None = None, session_path
              store: Store | None = None) -> WorkbenchApp:
     """The app on `backend` (a scripted one by default); it never writes the person's config.
     `session_path`: where it keeps its session and history (an SQLite store; a name ending in
-    .json is given .db instead), None for nowhere; or an open `store`. `autosave_s`: save the
-    session this often (tests make timers fire in the middle of things)."""
+    .json is given .db instead; opened as the app's start opens it: one that cannot be opened is
+    said in a notice, and the app runs without it), None for nowhere; or an open `store`.
+    `autosave_s`: save the session this often (tests make timers fire in the middle of things)."""
     extra = {} if autosave_s is None else {"autosave_s": autosave_s}
+    config = Config(theme=theme)
     if store is None and session_path is not None:
-        store = Store.open(store_path(session_path))
-    return WorkbenchApp(backend or ScriptedBackend(), config=Config(theme=theme), session=session,
+        store = open_store_or_say_why(store_path(session_path), config.history_max_mb, config.notices)
+    return WorkbenchApp(backend or ScriptedBackend(), config=config, session=session,
                         store=store, save_config=False, xray=xray, **extra)
 
 

@@ -13,7 +13,7 @@ from textual.widget import Widget
 
 from tui.engine.logprobs import mean_logprob, perplexity, short_mode_label
 from tui.core.tokens import BAND_LABELS, SHORT_BAND_LABELS, TokenSpans
-from tui.heat import band_styles
+from tui.heat import accent_text, band_styles
 from tui.text import token_text
 from tui.widgets.fit import fit
 
@@ -93,7 +93,7 @@ class TokenPanel(Widget):
         if spans is None or index is None or not 0 <= index < len(spans):
             return fit([Text("no token under the cursor", style="dim")], width)
         token = spans.tokens[index]
-        accent = self.app.get_css_variables().get("accent", "yellow")
+        accent = accent_text(self.app.get_css_variables())
         piece = token_text(shown_piece(token.text, spans, index, self.answer))
         rank = f"rank {token.rank}" if token.rank is not None else f"not in the top {len(token.top)}"
         lines = [fit([Text.assemble((f"token {index + 1} of {len(spans)}  ", "dim"), (piece, "bold"), tail)
