@@ -50,6 +50,21 @@ class Plan:
         return cls(tokens=128, repeats=1, cancels=12, keys=20, long_answer=1500, cost_repeats=1, starts=1)
 
 
+@dataclass
+class SavePlan:
+    """The save-stall measurement's plan (python -m bench.save_stall, no engine)."""
+
+    tokens: int = 4000  # per pane
+    rate: float = 3200.0  # tokens per second across the panes
+    starts: int = 5  # first-frame measurements of each kind
+    repeats: int = 3  # stall runs with saving and without, interleaved
+    history_mb: int = 1024
+
+    @classmethod
+    def quick(cls) -> SavePlan:
+        return cls(tokens=600, starts=2, repeats=1)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

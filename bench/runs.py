@@ -112,12 +112,12 @@ def pane_states(streams: int, tokens: int, targets: list | None = None, turns: i
 
 
 def workbench(backend, states: list, observer: Observer | None = None, xray: bool = False):
-    """The real app on `backend` showing `states`; it saves no session and writes no config."""
+    """The real app on `backend` showing `states`; it saves no session (no store) and writes no config."""
     from tui.app import WorkbenchApp
     from tui.config import Config
     from tui.session import SessionRecord
 
-    return WorkbenchApp(backend, config=Config(), session=SessionRecord(panes=states), session_path=None,
+    return WorkbenchApp(backend, config=Config(), session=SessionRecord(panes=states), store=None,
                         save_config=False, xray=xray, observer=observer)
 
 

@@ -404,6 +404,35 @@ def test_a_failed_write_is_followed_by_the_whole_session(tmp_path):
     assert reopened(tmp_path / "store.db").panes[0].conversation.last().content == "start more and more"
 
 
+def test_a_store_observer_hears_of_each_batch_on_the_writer_thread(tmp_path):
+    """The benchmark's hook (tui/instrument.py): each batch the writer is done with, its kind and
+    the writer thread's CPU time on it, heard on that thread."""
+    import threading
+
+    from tui.instrument import StoreObserver
+
+    class Heard(StoreObserver):
+        def __init__(self) -> None:
+            self.batches: list[tuple[str, float, str]] = []
+
+        def batch_done(self, kind: str, cpu_s: float) -> None:
+            self.batches.append((kind, cpu_s, threading.current_thread().name))
+
+    heard = Heard()
+    store = Store.open(tmp_path / "store.db", observer=heard)
+    try:
+        record = session_of([saved_pane("q", output="an answer", state=DONE)])
+        store.save_session(record)
+        store.record_run(run_entry(record.panes[0].conversation, record.panes[0].conversation.last(),
+                                   comparison="c1", kind=WORKBENCH, pane=1))
+        assert store.flush()
+    finally:
+        store.close()
+    assert [kind for kind, _, _ in heard.batches] == ["session", "history"]
+    assert all(cpu_s > 0 for _, cpu_s, _ in heard.batches)
+    assert {thread for _, _, thread in heard.batches} == {"vllm-panes-store"}
+
+
 def test_lone_surrogates_and_control_text_are_stored(tmp_path):
     store = Store.open(tmp_path / "store.db")
     try:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from tui.instrument import StoreObserver
 from tui.session import SessionRecord, load_session
 from tui.storage import keep_copy
 from tui.store.db import connect, move_database_aside, open_database, prepare
@@ -33,24 +34,27 @@ IMPORTED_KEY = "imported"  # meta: the session file imported at the first start
 
 
 class Store:
-    def __init__(self, path: Path, conn: sqlite3.Connection, notices: list[str], max_mb: float) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, notices: list[str], max_mb: float,
+                 observer: StoreObserver | None = None) -> None:
         self.path = path
         self.notices = notices  # for the person: a file moved aside, a session cut short
         self.max_bytes = int(max_mb * 2**20)
         self.sync = SessionSync()
         self._reader = conn
         self._read_lock = threading.Lock()
+        self._observer = observer
         self._writer = self._new_writer()
         self._writer.start()
         self._closed = False
         self._saves_session = True
 
     @classmethod
-    def open(cls, path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Store:
+    def open(cls, path: Path, *, max_mb: float = DEFAULT_MAX_MB, observer: StoreObserver | None = None) -> Store:
         """The store at `path` (made when there is none; a bad file moved aside, see `notices`).
-        StoreUnavailable when it cannot be opened at all."""
+        StoreUnavailable when it cannot be opened at all. `observer`: hears of each batch the
+        writer thread is done with (a measurement's hook, tui/instrument.py)."""
         conn, notices = open_database(path)
-        return cls(path, conn, notices, max_mb)
+        return cls(path, conn, notices, max_mb, observer)
 
     def _new_writer(self) -> Writer:
         def connect_writer() -> sqlite3.Connection:
@@ -59,7 +63,7 @@ class Store:
             return conn
 
         return Writer(connect_writer, on_session_failed=self.sync.invalidate,
-                      after_history=lambda conn: enforce_limit(conn, self.max_bytes))
+                      after_history=lambda conn: enforce_limit(conn, self.max_bytes), observer=self._observer)
 
     # -- the session -------------------------------------------------------------------------------------
     def load_session(self) -> tuple[SessionRecord | None, str | None]:

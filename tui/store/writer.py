@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tui.instrument import StoreObserver
 from tui.store.session_rows import Op
 from tui.text import one_line
 
@@ -46,11 +47,13 @@ _STOP = object()
 
 class Writer:
     def __init__(self, connect: Callable[[], sqlite3.Connection], *, on_session_failed: Callable[[], None],
-                 after_history: Callable[[sqlite3.Connection], None] | None = None) -> None:
+                 after_history: Callable[[sqlite3.Connection], None] | None = None,
+                 observer: StoreObserver | None = None) -> None:
         """`connect` makes the thread's connection; `on_session_failed` is called (on this thread)
         when a session batch could not be written; `after_history` runs after each history batch
-        (the size limit), outside its transaction."""
+        (the size limit), outside its transaction; `observer` hears of each batch (tui/instrument.py)."""
         self._connect = connect
+        self._observer = observer
         self._on_session_failed = on_session_failed
         self._after_history = after_history
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -109,7 +112,7 @@ class Writer:
                 if isinstance(item, _Flush):
                     item.done.set()
                     continue
-                self._write(conn, item)
+                self._write_observed(conn, item)
         finally:
             conn.close()
 
@@ -120,6 +123,14 @@ class Writer:
                 return
             if isinstance(item, _Flush):
                 item.done.set()
+
+    def _write_observed(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        if self._observer is None:
+            self._write(conn, batch)
+            return
+        began = time.thread_time()
+        self._write(conn, batch)
+        self._observer.batch_done(batch.kind, time.thread_time() - began)
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         if batch.kind == SESSION and self._session_broken and not batch.whole:
