@@ -27,6 +27,7 @@ import time
 from bench.common import Plan, percentile
 from bench.delta_cost import WINDOW, delta_costs, turn_costs
 from bench.latency import cancel_latencies, cursor_key_latencies, key_latencies
+from bench.processes import end_started_processes_when_stopped
 from bench.real_process import real_process, remote_process
 from bench.report import table
 from bench.runs import raw_run
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="one part: xray (ratio_stats_8), heat (ratio_lp_4/8, lag_lp_*), grid (ratio_16, "
                         "lag_16_*), lora (ratio_lora_4) or turns (ratio_turns_8)")
     args = parser.parse_args(argv)
+    end_started_processes_when_stopped()
     plan = Plan.quick() if args.quick else Plan()
     plan.stock = args.stock
     from tui import locations
