@@ -43,8 +43,8 @@ STOP_GRACE_S = 5.0  # how long what was started may take to quit on SIGTERM befo
 
 
 def end_started_processes_when_stopped() -> None:
-    """On SIGTERM or SIGINT the benchmark ends every process it started, then exits as killed by
-    that signal. Without this its apps (each in a session of its own, as a person's would be) and
+    """On SIGTERM or SIGINT the benchmark ends every process it started, then dies of that signal
+    (as it would have without this). Without this its apps (each in a session of its own, as a person's would be) and
     its engine's processes outlived it: one spun for an hour on a terminal no one held."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _on_stop)
@@ -56,7 +56,8 @@ def _on_stop(signum: int, frame) -> None:
         return
     _stopping = True
     end_started_processes()
-    os._exit(128 + signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def end_started_processes(grace: float = STOP_GRACE_S) -> None:
@@ -114,6 +115,7 @@ def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
 
 
 TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
+TERMINAL_CLOSED = "terminal gone, no SIGHUP"  # its holder was killed; the app is in a session of its own
 
 
 class PtyApp:
@@ -205,11 +207,13 @@ class PtyApp:
     def quit(self, how) -> float:
         """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
         first), or TERMINAL_GONE (the terminal goes while the app is drawing, and its SIGHUP comes
-        later, as when an ssh connection drops). Seconds until none of its processes is left
-        (AssertionError after 20 s)."""
+        later, as when an ssh connection drops), or TERMINAL_CLOSED (no SIGHUP ever comes). Seconds
+        until none of its processes is left (AssertionError after 20 s)."""
         start = time.perf_counter()
         if how == "ctrl+q":
             self.write(b"\x11")
+        elif how == TERMINAL_CLOSED:
+            self.close_terminal()
         elif how == TERMINAL_GONE:
             self.close_terminal()
             time.sleep(2)
