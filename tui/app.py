@@ -196,6 +196,8 @@ class WorkbenchApp(App):
 
     def _on_signal(self, signum: int) -> None:
         log.info("%s: quitting", signal.Signals(signum).name)
+        if self.exit_signal is not None:
+            return  # quitting already: a closed window sends SIGHUP after its input has ended
         self.exit_signal = signum
         self.call_next(self.action_quit)
 

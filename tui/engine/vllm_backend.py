@@ -273,6 +273,7 @@ class VLLMBackend(BackendBase):
         which makes it fail; the engine, if it was ready all the same."""
         if build.abandon():
             log.info("quit while loading: the engine's build is given up before it started any process")
+            build.result.exception()  # BuildAbandoned, seen here: start() may have been cancelled
             return None
         deadline = time.monotonic() + BUILD_STOP_S
         while not build.result.done() and time.monotonic() < deadline:
