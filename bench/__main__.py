@@ -27,7 +27,8 @@ import time
 from bench.common import Plan, percentile
 from bench.delta_cost import WINDOW, delta_costs, turn_costs
 from bench.latency import cancel_latencies, cursor_key_latencies, key_latencies
-from bench.real_process import real_process, remote_process
+from bench.processes import end_started_processes_when_stopped
+from bench.real_process import hang_ups_and_loading, real_process, remote_process
 from bench.report import table
 from bench.runs import raw_run
 from bench.throughput import grid_cost, heat_cost, lora_cost, throughput, turns_cost, xray_cost
@@ -118,8 +119,12 @@ async def measure(plan: Plan, log, only: str | None) -> dict[str, float | str]:
     log(f"the real app in a pseudo-terminal, {plan.starts} start(s) each quit with ctrl+q and SIGTERM…")
     results.update(real_process(plan.starts))
     results.update(remote_process(plan.starts))
+    log("…its terminal closed mid-answer (with SIGHUP, and without), and quit while the engine loads…")
+    results.update(hang_ups_and_loading(plan.starts))
     log(f"first frame median {results['first_frame_s']:.3f} s; quit median {results['quit_s']:.2f} s, "
-        f"SIGTERM {results['quit_sigterm_s']:.2f} s; remote quit {results['remote_quit_s']:.2f} s")
+        f"SIGTERM {results['quit_sigterm_s']:.2f} s; remote quit {results['remote_quit_s']:.2f} s; "
+        f"SIGHUP {results['quit_sighup_s']:.2f} s, terminal closed {results['quit_terminal_closed_s']:.2f} s, "
+        f"while loading {results['quit_loading_s']:.2f} s")
     return results
 
 
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="one part: xray (ratio_stats_8), heat (ratio_lp_4/8, lag_lp_*), grid (ratio_16, "
                         "lag_16_*), lora (ratio_lora_4) or turns (ratio_turns_8)")
     args = parser.parse_args(argv)
+    end_started_processes_when_stopped()
     plan = Plan.quick() if args.quick else Plan()
     plan.stock = args.stock
     from tui import locations

@@ -16,6 +16,8 @@ TARGETS = {
     "key_p99_ms": ("<=", 50), "first_frame_s": ("<=", 0.5), "quit_s": ("<=", 3), "quit_max_s": ("<=", 3),
     "quit_sigterm_s": ("<=", 3), "quit_sigterm_max_s": ("<=", 3), "remote_quit_max_s": ("<=", 3),
     "remote_quit_sigterm_max_s": ("<=", 3), "orphans": ("<=", 0), "remote_orphans": ("<=", 0),
+    "quit_sighup_max_s": ("<=", 3), "quit_terminal_closed_max_s": ("<=", 3), "quit_loading_max_s": ("<=", 3),
+    "hang_up_orphans": ("<=", 0),
     "ratio_stats_8": (">=", 0.90),
     "ratio_lp_4": (">=", 0.93), "ratio_lp_8": (">=", 0.90), "lag_lp_p99_ms": ("<=", 50),
     "cursor_key_p99_ms": ("<=", 50),

@@ -1,11 +1,13 @@
 """The real `vllm-panes` as a person runs it: in a pseudo-terminal or as a command, each in its own
-session, and a check that nothing of it survives."""
+session, and a check that nothing of it survives; and, when the benchmark is stopped, the end of
+every process it started."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import pty
+import select
 import signal
 import struct
 import subprocess
@@ -33,6 +35,75 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
+# The sessions of the processes started here (each its own session leader, so its id is the
+# session's), whose members are ended when the benchmark is stopped.
+_started_sessions: set[int] = set()
+_stopping = False
+STOP_GRACE_S = 5.0  # how long what was started may take to quit on SIGTERM before it is killed
+
+
+def end_started_processes_when_stopped() -> None:
+    """On SIGTERM or SIGINT the benchmark ends every process it started, then dies of that signal
+    (as it would have without this). Without this its apps (each in a session of its own, as a person's would be) and
+    its engine's processes outlived it: one spun for an hour on a terminal no one held."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_stop)
+
+
+def _on_stop(signum: int, frame) -> None:
+    global _stopping
+    if _stopping:  # a second ^C while the first is being handled
+        return
+    _stopping = True
+    end_started_processes()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def end_started_processes(grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM to every process started here (and their descendants, even orphaned ones still in
+    their sessions); SIGKILL to what is left after `grace` seconds."""
+    procs = _started_processes()
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive + _started_processes():  # and what started meanwhile
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(_started_processes(), timeout=grace)
+
+
+def _started_processes() -> list[psutil.Process]:
+    """This process's descendants (an in-process engine's EngineCore and Worker, the apps) and the
+    members of the sessions started here; not its own resource tracker, which ends with it and
+    cleans up after it."""
+    me = psutil.Process()
+    found = {}
+    try:
+        children = me.children(recursive=True)
+    except psutil.Error:
+        children = []
+    for proc in children:
+        try:
+            if proc.ppid() == me.pid and any("resource_tracker" in part for part in proc.cmdline()):
+                continue
+        except psutil.Error:
+            continue
+        found[proc.pid] = proc
+    for sid in list(_started_sessions):
+        for pid in session_members(sid):
+            try:
+                found.setdefault(pid, psutil.Process(pid))
+            except psutil.Error:
+                pass
+    return list(found.values())
+
+
 def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
     """Seconds until session `sid` has no live process, or None after `timeout`."""
     start = time.perf_counter()
@@ -44,6 +115,7 @@ def wait_session_gone(sid: int, timeout: float = 10.0) -> float | None:
 
 
 TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
+TERMINAL_CLOSED = "terminal gone, no SIGHUP"  # its holder was killed; the app is in a session of its own
 
 
 class PtyApp:
@@ -57,11 +129,13 @@ class PtyApp:
             [sys.executable, "-m", "tui", *args], stdin=slave, stdout=slave, stderr=slave,
             start_new_session=True, close_fds=True,
             env={**os.environ, "TERM": "xterm-256color", **(env or {})})
+        _started_sessions.add(self.proc.pid)
         os.close(slave)
         self.master = master
         self.screen = bytearray()
         self.first_output: float | None = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -70,17 +144,33 @@ class PtyApp:
         return self.proc.pid
 
     def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._lock:
-                self.screen.extend(data)
-                if self.first_output is None and b"vllm-panes" in self.screen:
-                    self.first_output = time.perf_counter() - self.started
+        """What the app draws, until the terminal is closed; only this thread closes it: a read
+        blocked in it would keep the terminal open after another thread's close."""
+        try:
+            while not self._closing.is_set():
+                if not select.select([self.master], [], [], 0.05)[0]:
+                    continue
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:  # the app and its terminal are gone (EIO)
+                    return
+                if not data:
+                    return
+                self._keep(data)
+        finally:
+            os.close(self.master)
+
+    def close_terminal(self) -> None:
+        """The terminal goes (its window is closed, the process holding it killed): the app reads
+        the end of its input, and gets no signal for it."""
+        self._closing.set()
+        self._reader.join(10)
+
+    def _keep(self, data: bytes) -> None:
+        with self._lock:
+            self.screen.extend(data)
+            if self.first_output is None and b"vllm-panes" in self.screen:
+                self.first_output = time.perf_counter() - self.started
 
     def seen(self, text: bytes, last: int = 200_000) -> bool:
         with self._lock:
@@ -117,18 +207,20 @@ class PtyApp:
     def quit(self, how) -> float:
         """Quit the way a person would: "ctrl+q", or a signal (SIGHUP: the terminal goes away
         first), or TERMINAL_GONE (the terminal goes while the app is drawing, and its SIGHUP comes
-        later, as when an ssh connection drops). Seconds until none of its processes is left
-        (AssertionError after 20 s)."""
+        later, as when an ssh connection drops), or TERMINAL_CLOSED (no SIGHUP ever comes). Seconds
+        until none of its processes is left (AssertionError after 20 s)."""
         start = time.perf_counter()
         if how == "ctrl+q":
             self.write(b"\x11")
+        elif how == TERMINAL_CLOSED:
+            self.close_terminal()
         elif how == TERMINAL_GONE:
-            os.close(self.master)
+            self.close_terminal()
             time.sleep(2)
             os.kill(self.pid, signal.SIGHUP)
         else:
             if how == signal.SIGHUP:
-                os.close(self.master)
+                self.close_terminal()
             os.kill(self.pid, how)
         gone = self.wait_gone(timeout=20)
         assert gone is not None, f"still running: {self.survivors()}"
@@ -140,11 +232,10 @@ class PtyApp:
                 os.kill(pid, 9)
             except OSError:
                 pass
-        try:
-            os.close(self.master)
-        except OSError:
-            pass
+        self.close_terminal()
         self.proc.poll()
+        if wait_session_gone(self.pid, timeout=5) is not None:
+            _started_sessions.discard(self.pid)
 
 
 COMMAND = [sys.executable, "-m", "tui"]
@@ -155,6 +246,7 @@ def run_cli(args: list[str], *, timeout: float = 240, env: dict | None = None,
     proc = subprocess.Popen(COMMAND + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
                             env={**os.environ, **(env or {})}, cwd=cwd)
+    _started_sessions.add(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
@@ -162,4 +254,6 @@ def run_cli(args: list[str], *, timeout: float = 240, env: dict | None = None,
             proc.kill()
     wait_session_gone(proc.pid, timeout=5)
     left = session_members(proc.pid)
+    if not left:
+        _started_sessions.discard(proc.pid)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), left

@@ -1,5 +1,6 @@
 """The real `vllm-panes` in a pseudo-terminal, as a person starts and quits it: the first frame,
-the memory it takes, how long each way of quitting takes, and whether any process is left."""
+the memory it takes, how long each way of quitting takes (mid-answer, and while the engine loads),
+and whether any process is left."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import signal
 import statistics
 import time
 
-from bench.processes import PtyApp
+from bench.processes import TERMINAL_CLOSED, PtyApp
 
 
 def real_process(starts: int) -> dict[str, float]:
@@ -22,6 +23,19 @@ def real_process(starts: int) -> dict[str, float]:
             "app_rss_mb": max(r["app_rss_mb"] for r in runs + killed),
             **quit_figures("quit", runs), **quit_figures("quit_sigterm", killed),
             "orphans": sum(r["orphans"] for r in runs + killed)}
+
+
+def hang_ups_and_loading(starts: int) -> dict[str, float]:
+    """The real app on the in-process engine, its terminal closed mid-answer (then SIGHUP, as when a
+    window is closed; or no signal at all, as when the process holding it is killed), and quit with
+    ctrl+q while the engine loads: `starts` times each."""
+    args = ["--demo", "--fresh"]
+    hung_up = [one_real_process(args, signal.SIGHUP) for _ in range(starts)]
+    closed = [one_real_process(args, TERMINAL_CLOSED) for _ in range(starts)]
+    loading = [one_real_process(args, "ctrl+q", while_loading=True) for _ in range(starts)]
+    every = hung_up + closed + loading
+    return {**quit_figures("quit_sighup", hung_up), **quit_figures("quit_terminal_closed", closed),
+            **quit_figures("quit_loading", loading), "hang_up_orphans": sum(r["orphans"] for r in every)}
 
 
 def remote_process(starts: int) -> dict[str, float]:
@@ -45,7 +59,9 @@ def quit_figures(name: str, runs: list[dict[str, float]]) -> dict[str, float]:
     return {f"{name}_s": statistics.median(times), f"{name}_max_s": max(times)}
 
 
-def one_real_process(args: list[str], how) -> dict[str, float]:
+def one_real_process(args: list[str], how, while_loading: bool = False) -> dict[str, float]:
+    """One start, quit `how` once it has streamed for a second (or `while_loading`: once it says
+    it is loading the engine, which is then being imported)."""
     import psutil
 
     app = PtyApp(args)
@@ -53,13 +69,14 @@ def one_real_process(args: list[str], how) -> dict[str, float]:
     peak = 0
     deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline and not app.seen(b"ready", last=20000):
+        while time.monotonic() < deadline and not app.seen(b"loading" if while_loading else b"ready", last=20000):
             peak = max(peak, main.memory_info().rss)
             time.sleep(0.05)
-        app.run_prompt(b"The key to happiness is")  # so that the app has streamed before quitting
-        for _ in range(20):
-            peak = max(peak, main.memory_info().rss)
-            time.sleep(0.05)
+        if not while_loading:
+            app.run_prompt(b"The key to happiness is")  # so that the app has streamed before quitting
+            for _ in range(20):
+                peak = max(peak, main.memory_info().rss)
+                time.sleep(0.05)
         try:
             quit_s = app.quit(how)
         except AssertionError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tui.session import SessionLock, SessionRecord
 from tui.store.db import StoreUnavailable
 from tui.store.store import Store
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
-from tui.terminal import Terminal
+from tui.terminal import HangUpWatch, Terminal
 from tui.text import one_line, short_path
 from tui.themes import DEFAULT_THEME, discover_themes
 
@@ -68,6 +69,7 @@ class WorkbenchApp(App):
         self._start_engine_on_mount = start_engine
         self._save_config = save_config
         self.exit_signal: int | None = None
+        self._hang_up_watch: HangUpWatch | None = None
         self._notices: list[str] = list(self.config.notices)
         self._initial_session = session or _session_from_sampling(sampling or self.config.sampling)
         themes, problems = discover_themes()
@@ -172,8 +174,19 @@ class WorkbenchApp(App):
                 loop.add_signal_handler(signum, self._on_signal, signum)
             except (RuntimeError, ValueError):  # not the main thread (e.g. some test runners)
                 pass
+        if not self.is_headless:
+            # A terminal that goes without a SIGHUP is quit as on one (see HangUpWatch).
+            self._hang_up_watch = HangUpWatch.on_stdin(
+                lambda: loop.call_soon_threadsafe(self._on_terminal_gone))
+
+    def _on_terminal_gone(self) -> None:
+        if self.exit_signal is None:  # its SIGHUP may have come first
+            log.info("the terminal is gone (its input ended): quitting as on SIGHUP")
+            self._on_signal(signal.SIGHUP)
 
     def on_unmount(self) -> None:
+        if self._hang_up_watch is not None:
+            self._hang_up_watch.stop()
         self._close_store()
         loop = asyncio.get_running_loop()
         for signum in QUIT_SIGNALS:
@@ -183,6 +196,9 @@ class WorkbenchApp(App):
                 pass
 
     def _on_signal(self, signum: int) -> None:
+        log.info("%s: quitting", signal.Signals(signum).name)
+        if self.exit_signal is not None:
+            return  # quitting already: a closed window sends SIGHUP after its input has ended
         self.exit_signal = signum
         self.call_next(self.action_quit)
 

@@ -14,9 +14,12 @@ import io
 import json
 import logging
 import os
+import select
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -80,6 +83,66 @@ class TerminalDevice(io.FileIO):
                 raise
             self.gone = True
             return size
+
+
+class HangUpWatch:
+    """Calls `on_gone` (from a thread of its own) once the terminal the app reads keys from is gone.
+
+    A terminal whose window is closed usually sends SIGHUP, but not to a process it is not the
+    controlling terminal of (started in a new session, as a benchmark or a test does), nor when the
+    process holding it is killed: then the app's reads just end (EOF, or EIO), and Textual's input
+    thread reads the end again and again, for ever. poll() says a terminal has hung up (POLLHUP,
+    POLLERR) without reading from it, so the keys stay Textual's."""
+
+    def __init__(self, fd: int, on_gone: Callable[[], None]) -> None:
+        self._fd = fd
+        self._on_gone = on_gone
+        self._wake_read, self._wake_write = os.pipe()  # stop() writes here to end the wait
+        self._thread = threading.Thread(target=self._watch, name="terminal-hang-up", daemon=True)
+        self._stopped = False
+
+    @classmethod
+    def on_stdin(cls, on_gone: Callable[[], None]) -> HangUpWatch | None:
+        """A watch on standard input, started; None when it is no terminal."""
+        try:
+            fd = sys.__stdin__.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not os.isatty(fd):
+            return None
+        watch = cls(fd, on_gone)
+        watch.start()
+        return watch
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def ended(self, timeout: float) -> bool:
+        """Whether the watch has ended (told, or stopped), waiting up to `timeout` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _watch(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, 0)  # no events asked: only the hang-up, error and invalid ones
+        poller.register(self._wake_read, select.POLLIN)
+        try:
+            ready = {fd for fd, _ in poller.poll()}
+        finally:
+            os.close(self._wake_read)
+        if self._wake_read not in ready:
+            self._on_gone()
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            os.write(self._wake_write, b"x")
+        except BrokenPipeError:  # the watch has ended already: it told
+            pass
+        finally:
+            os.close(self._wake_write)
 
 
 def terminal_stream(fd: int, encoding: str) -> io.TextIOWrapper:

@@ -8,6 +8,7 @@ import gc
 import itertools
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,6 +43,73 @@ _scores = itertools.count(1)
 # After SIGTERM the workers stop within a second, but EngineCore's own interpreter teardown takes
 # seconds more; vLLM force-kills what is still alive after this long (by then it holds nothing).
 SHUTDOWN_TIMEOUT_S = 2.0
+# How long the killed Workers may take to be gone. Once they are, EngineCore holds nothing worth a
+# clean teardown (it would spend ~2 s collecting its heap): vLLM stops it without waiting.
+WORKERS_GONE_S = 1.0
+# Quit while the engine was being built: how long its processes may take to appear and be stopped,
+# and the build to give up.
+BUILD_STOP_S = 10.0
+
+
+class BuildAbandoned(Exception):
+    """The engine's build was given up (quit while loading) before it started any process."""
+
+
+class Build:
+    """One build of the engine, in a thread of its own, which nothing can interrupt: importing vLLM
+    takes seconds. Quitting while it imports gives it up: it starts no process afterwards, and the app
+    need not wait for it. Once it has begun starting EngineCore, its processes are to be stopped."""
+
+    def __init__(self, build, loop: asyncio.AbstractEventLoop) -> None:
+        self.result: asyncio.Future[Any] = loop.create_future()
+        self._build = build
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._spawning = False
+        # A daemon thread: neither asyncio.run's end (it joins to_thread's executor) nor the
+        # interpreter's waits for an import that no one needs any more.
+        threading.Thread(target=self._run, name="engine-build", daemon=True).start()
+
+    def may_spawn(self) -> None:
+        """Called by the build just before it starts EngineCore: BuildAbandoned once given up."""
+        with self._lock:
+            if self._abandoned:
+                raise BuildAbandoned("quit while loading")
+            self._spawning = True
+
+    def abandon(self) -> bool:
+        """Give the build up; True if it has started no process and never will (then whoever
+        awaits its result gets BuildAbandoned now)."""
+        with self._lock:
+            self._abandoned = True
+            if self._spawning:
+                return False
+        _settle(self.result, None, BuildAbandoned("quit while loading"))
+        return True
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
+    def _run(self) -> None:
+        try:
+            engine, error = self._build(self), None
+        except BaseException as exc:  # handed to the loop, which raises it in start()
+            engine, error = None, exc
+        try:
+            self._loop.call_soon_threadsafe(_settle, self.result, engine, error)
+        except RuntimeError:  # the loop is closed: the app has quit; nothing waits for this build
+            pass
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class VLLMBackend(BackendBase):
@@ -79,7 +147,7 @@ class VLLMBackend(BackendBase):
         # EngineCore and Workers, as found once the engine is up: a Worker whose EngineCore died
         # is no longer our descendant, but is still ours to stop.
         self._started: list[psutil.Process] = []
-        self._build_task: asyncio.Future[Any] | None = None
+        self._build: Build | None = None
         self._max_model_len: int | None = None
         self._lock = asyncio.Lock()
         # The benchmark's same work for every run: each request writes exactly max_tokens
@@ -95,10 +163,13 @@ class VLLMBackend(BackendBase):
 
     async def start(self, on_progress: ProgressCallback | None = None) -> None:
         def report(state: EngineState, text: str) -> None:
+            if build is not None and build.abandoned:
+                return  # an abandoned build still importing vLLM (restart while loading) has no say
             self.state = state
             if on_progress is not None:
                 on_progress(state, text)
 
+        build: Build | None = None
         async with self._lock:
             if self._engine is not None:
                 return
@@ -108,11 +179,14 @@ class VLLMBackend(BackendBase):
             log_mark = LogMark(self.log_path) if self.log_path is not None else None
             # A thread cannot be interrupted: if we are cancelled (quit while loading), the build
             # goes on and shutdown() deals with what it leaves.
-            self._build_task = asyncio.ensure_future(asyncio.to_thread(self._build, report))
+            build = self._build = Build(functools.partial(self._build_engine, report=report),
+                                        asyncio.get_running_loop())
             try:
-                engine = await asyncio.shield(self._build_task)
+                engine = await asyncio.shield(build.result)
             except asyncio.CancelledError:
                 raise
+            except BuildAbandoned:
+                return  # shutdown() gave it up (quit while loading)
             except BackendError as exc:
                 self.error = str(exc)
                 log.error("engine failed to start: %s", exc)
@@ -127,8 +201,8 @@ class VLLMBackend(BackendBase):
                 report(EngineState.ERROR, self.error)
                 raise BackendError(f"engine failed to start: {self.error}") from exc
             finally:
-                if self._build_task.done():
-                    self._build_task = None
+                if self._build is build and build.result.done():
+                    self._build = None
             self._engine = engine
             self._started = self._engine_processes()
             # torch and vLLM leave millions of long-lived objects in this process; a full GC pass
@@ -136,7 +210,7 @@ class VLLMBackend(BackendBase):
             gc.freeze()
             report(EngineState.READY, f"{self.model} ready")
 
-    def _build(self, report: ProgressCallback) -> Any:
+    def _build_engine(self, build: Build, report: ProgressCallback) -> Any:
         from tui.engine.engine_args import build_engine_args
 
         args = self._engine_args or build_engine_args(self.engine_argv, model=self._model_fallback)
@@ -147,6 +221,7 @@ class VLLMBackend(BackendBase):
 
         t0 = time.perf_counter()
         self.recorder = self.stats.recorder = StepRecorder()  # a new engine counts from 0
+        build.may_spawn()
         engine = AsyncLLM.from_engine_args(args, stat_loggers=[stat_logger_factory(self.recorder)])
         log.info("engine ready in %.1f s (children %s)", time.perf_counter() - t0,
                  self.child_pids())
@@ -166,14 +241,9 @@ class VLLMBackend(BackendBase):
         return engine
 
     async def shutdown(self) -> None:
-        build = self._build_task
-        if build is not None and not build.done():
-            # Quit while loading: stop the engine's processes, then let the build thread fail.
-            self._reap_children(timeout=1.0)
-            try:
-                engine = await asyncio.wait_for(asyncio.shield(build), timeout=10)
-            except BaseException:
-                engine = None
+        build, self._build = self._build, None
+        if build is not None and not build.result.done():
+            engine = await self._stop_build(build)
             if engine is not None:
                 self._engine = engine
         async with self._lock:
@@ -183,11 +253,11 @@ class VLLMBackend(BackendBase):
                 handler = getattr(engine, "output_handler", None)
                 if handler is not None:
                     handler.cancel()
-                # The Worker holds nothing to save, and outlives vLLM's own shutdown by seconds:
-                # stop it first, so that its exit overlaps EngineCore's shutdown.
-                self._kill_workers()
+                # The Worker holds nothing to save: stop it first. Once it is gone, so is all that
+                # EngineCore's teardown would release, and vLLM stops EngineCore without waiting.
+                workers_gone = await asyncio.to_thread(self._kill_workers)
                 try:
-                    await asyncio.to_thread(engine.shutdown, SHUTDOWN_TIMEOUT_S)
+                    await asyncio.to_thread(engine.shutdown, 0.0 if workers_gone else SHUTDOWN_TIMEOUT_S)
                 except Exception:
                     log.exception("engine shutdown raised")
                 # AsyncLLM.__del__ shuts down again, and at interpreter exit (module globals gone)
@@ -196,6 +266,22 @@ class VLLMBackend(BackendBase):
             self._reap_children()
             if self.state is not EngineState.ERROR:
                 self.state = EngineState.STOPPED
+
+    async def _stop_build(self, build: Build) -> Any:
+        """Quit while loading. A build still importing vLLM is given up and left to end with the
+        process. One that has begun starting EngineCore has its processes stopped as they appear,
+        which makes it fail; the engine, if it was ready all the same."""
+        if build.abandon():
+            log.info("quit while loading: the engine's build is given up before it started any process")
+            build.result.exception()  # BuildAbandoned, seen here: start() may have been cancelled
+            return None
+        deadline = time.monotonic() + BUILD_STOP_S
+        while not build.result.done() and time.monotonic() < deadline:
+            await asyncio.to_thread(self._reap_children, 0.5)
+            await asyncio.wait([build.result], timeout=0.1)
+        if not build.result.done() or build.result.cancelled() or build.result.exception() is not None:
+            return None
+        return build.result.result()
 
     async def restart(self, on_progress: ProgressCallback | None = None) -> None:
         await self.shutdown()
@@ -215,13 +301,23 @@ class VLLMBackend(BackendBase):
                 found[p.pid] = p
         return list(found.values())
 
-    def _kill_workers(self) -> None:
+    def _kill_workers(self) -> bool:
+        """Kill the Workers; True once they are gone (within WORKERS_GONE_S)."""
+        workers = []
         for proc in self._engine_processes():
             try:
                 if "Worker" in proc.name():
                     proc.kill()
+                    workers.append(proc)
             except psutil.Error:
                 pass
+        # Not psutil.wait_procs: a Worker is EngineCore's child, a zombie until EngineCore reaps it.
+        deadline = time.monotonic() + WORKERS_GONE_S
+        while any(_alive(proc) for proc in workers):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _reap_children(self, timeout: float = 3.0) -> None:
         """Make sure every process the engine started is gone (vLLM usually does this itself)."""
