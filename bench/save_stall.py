@@ -37,6 +37,7 @@ import json
 import sys
 
 from bench.common import SavePlan
+from bench.processes import end_started_processes_when_stopped
 
 TARGETS = {"save_stall_p99_ms": ("<=", 16), "save_stall_p99_quietest_ms": ("<=", 16), "first_frame_1gb_s": ("<=", 0.5),
            "first_frame_1gb_process_s": ("<=", 0.5)}
@@ -99,6 +100,7 @@ async def measure(plan: SavePlan, args: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_options(argv)
+    end_started_processes_when_stopped()  # a stopped run leaves no app or server behind
     results = asyncio.run(measure(plan_of(args), args))
     if args.json:
         print(json.dumps({k: round(v, 4) for k, v in results.items()}))
