@@ -97,7 +97,7 @@ async def screenshot(out: Path, heat_out: Path, formats_out: Path) -> None:
 
 async def run_all(app: WorkbenchApp, start: bool = True) -> None:
     if start:
-        app.workbench.action_run_all()
+        app.workbench.run_all()
     await asyncio.sleep(0.1)
     while any(pane.running for pane in app.workbench.panes()):
         await asyncio.sleep(0.05)

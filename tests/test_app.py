@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from textual import events
 
 from tui import render
 from tests.support.app import (make_app, send_key, type_prompt, wait_until, saved_pane, session_of, store_path,
@@ -78,6 +79,24 @@ async def test_a_shell_users_editing_keys_edit_the_prompt_and_touch_no_pane(tmp_
         assert not backend.aborted
         await pilot.press("ctrl+g")  # cancel all: a key no editor uses
         await wait_until(lambda: second.figures.state == CANCELLED)
+
+
+async def test_keys_typed_fast_then_f5_send_the_whole_message(tmp_path):
+    """The keys arrive together, as from a fast typist, a paste-like burst or a loaded machine:
+    f5 (a priority binding, run when the app reads it) must not read the box before the letters
+    queued ahead of it are in. Before, the pane sent 'Question n' and kept the rest in the box."""
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        await pilot.pause()
+        message = "Question number 2 about the temple of Solomon"
+        for character in message:  # posted at once: none is handled before the next is sent
+            app.post_message(events.Key("space" if character == " " else character, character))
+        app.post_message(events.Key("f5", None))
+        await wait_until(lambda: pane.figures.state == DONE)
+        assert [m.content for m in pane.state.thread()][:1] == [message]
+        assert pane.draft == ""
 
 
 async def test_cancel_keeps_the_partial_answer_and_running_again_makes_a_sibling(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -297,6 +298,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def run_pane(self, pane: Pane, message: str | None = None, regenerate: bool = False) -> bool:
         """Run one pane (send its draft, answer its question, regenerate its last answer), or send
         it `message` from the message box; False (the reason shown in the pane) when it cannot."""
+        pane.sync()  # the box as it is now: its change messages may still be on their way
         problem = self.settings.first_error() or (pane.field_errors() or [None])[0]
         probe = next_turn(pane.state, self._chat_template(), message, regenerate)
         if problem is None and isinstance(probe, str):
@@ -333,7 +335,21 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self.session_dirty = True
         return True
 
+    def after_typed_keys(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the focused widget has handled the keys typed before this one.
+        A priority binding (f5) runs as soon as the app reads its key, while the letters typed
+        just before it still wait in the text box's queue: reading the box at once sent half a
+        message when keys came fast."""
+        focused = self.focused
+        if focused is None:
+            callback()
+        else:
+            focused.call_later(callback)
+
     def action_run_all(self) -> None:
+        self.after_typed_keys(self.run_all)
+
+    def run_all(self) -> None:
         """Send the message box's text to every pane (or the marked ones); without one, run every
         pane."""
         message = self.composer.text
@@ -349,8 +365,11 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             self.notify("Nothing was run: see the reasons in the panes.", severity="warning")
 
     def action_run_focused(self) -> None:
+        self.after_typed_keys(self.run_focused)
+
+    def run_focused(self) -> None:
         if self.focused is self.composer.editor and self.composer.text.strip():
-            self.action_run_all()
+            self.run_all()
             return
         pane = self.focused_pane()
         if pane is not None:
