@@ -258,3 +258,54 @@ async def test_thinking_that_is_not_text_fails_its_request_only(remote):
 async def test_raw_text_has_no_reasoning_channel(remote):
     deltas, message = await answered_by(remote, "think", Sampling(chat_template=False))
     assert message.reasoning == "" and all(d.reasoning == "" for d in deltas)
+
+
+# -- the pane ----------------------------------------------------------------------------------------------
+def styles_of(terminal, view, text: str) -> set:
+    """The styles the terminal shows `text` in, where it first appears on a row of the view."""
+    area = view.scrollable_content_region
+    for y in area.line_range:
+        row = "".join(terminal.get((x, y), (" ",))[0] for x in range(area.x, area.right))
+        if text in row:
+            start = area.x + row.index(text)
+            return {terminal[(x, y)][1] for x in range(start, start + len(text))}
+    raise AssertionError(f"{text!r} is not on the terminal")
+
+
+@pytest.mark.remote
+@pytest.mark.ui
+async def test_the_pane_shows_the_thinking_dimmed_then_folds_it_when_the_answer_starts(server, tmp_path):
+    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.terminal import terminal_copy
+    from tests.support.views import answer_problem, terminal_rows
+
+    backend = OpenAIBackend(server.url(), read_timeout=5)
+    await backend.start()
+    faults = ["think", "think_only", "no_thinking"]
+    session = session_of([saved_pane(prompt=f"fault:{fault}") for fault in faults])
+    try:
+        with terminal_copy() as terminal:
+            app = make_app(backend, session=session, session_path=tmp_path / "store.db")
+            async with app.run_test(size=(180, 30)) as pilot:
+                panes = app.workbench.panes()
+                send_key(app, "ctrl+r")
+                await wait_until(lambda: all(p.runs == 1 and not p.running for p in panes), timeout=30)
+                await pilot.pause(0.2)
+                thinking, only, plain = (p.output for p in panes)
+                rows = terminal_rows(terminal, thinking)
+                folded = next(row for row in rows if row.startswith("thought "))
+                assert folded.endswith(f" s · {THOUGHTS - 1} tokens") and ALL_THOUGHTS.split()[0] not in thinking.text
+                assert thinking.text.endswith(WHOLE_ANSWER) and thinking.base == thinking.text.index(WHOLE_ANSWER)
+                answer_style = styles_of(terminal, plain, "word1")
+                assert styles_of(terminal, thinking, "word1") == answer_style and len(answer_style) == 1
+                assert styles_of(terminal, thinking, folded).isdisjoint(answer_style)  # dimmed
+                assert only.text.endswith(ALL_THOUGHTS)
+                assert styles_of(terminal, only, ALL_THOUGHTS.strip()).isdisjoint(answer_style)
+                assert "thought" not in plain.text
+                assert all(answer_problem(view) is None for view in (thinking, only, plain))
+                streamed = (only.text, styles_of(terminal, only, ALL_THOUGHTS.strip()))
+                panes[1].redraw()  # drawn whole from the state: the same as it streamed
+                await pilot.pause(0.2)
+                assert (only.text, styles_of(terminal, only, ALL_THOUGHTS.strip())) == streamed
+    finally:
+        await backend.shutdown()
