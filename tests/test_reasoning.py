@@ -101,6 +101,17 @@ def test_an_answer_without_thinking_has_no_thinking_figures():
     assert figures.answered_ms is not None
 
 
+def test_a_run_that_failed_while_it_thought_is_kept_when_the_pane_runs_again():
+    from tui.core.pane_state import Turn, next_turn
+    from tui.figures import ERROR
+
+    pane = PaneState(1)
+    pane.conversation, message, run = asked()
+    run.take(StreamAccount().delta("", None, new_tokens=1, reasoning="so far "))
+    run.end(ERROR, "the server went quiet")
+    assert next_turn(pane, True) == Turn(message.parent, like=message)  # beside it, not in its place
+
+
 def test_the_thread_sent_back_to_a_server_holds_no_thinking():
     conversation, message = thought_then_answered()
     follow_up = conversation.add(message, USER, "Why?")

@@ -76,8 +76,9 @@ class Reply:
         return ids[:len(ids) - self.forced]
 
     def wrote_nothing(self, message: Message) -> bool:
-        """The run added no text to what it was given."""
-        return len(message.content) <= self.forced_chars
+        """The run added no text to what it was given, and no thinking (a run that failed while it
+        thought is kept, as one that wrote part of its answer)."""
+        return len(message.content) <= self.forced_chars and not message.reasoning
 
     def copy(self) -> Reply:
         return replace(self, figures=replace(self.figures), tokens=self.tokens.copy())
