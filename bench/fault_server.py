@@ -19,6 +19,8 @@ import time
 
 from aiohttp import web
 
+from bench.fault_thinking import THINKING
+
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J"  # set the terminal's title, clear the screen
 MODEL = "fault-model"
 WORDS = 12
@@ -274,7 +276,7 @@ async def _inject(response, kind):
 
 
 STREAMS = {"surrogate": _surrogate, "number": _number, "garbage": _garbage, "error_event": _error_event,
-           "huge": _huge, "quiet": _quiet, "inject": _inject}
+           "huge": _huge, "quiet": _quiet, "inject": _inject, **THINKING}
 
 
 if __name__ == "__main__":  # a server to try the app against by hand: python -m tests.support.fault_server

@@ -108,8 +108,10 @@ async def test_toml_example_output_through_the_real_engine(engine):
     assert failed == 0
     assert [r["index"] for r in records] == list(range(12))  # written in the file's order
     for r in records:
-        assert set(r) == {"index", "prompt", "params", "text", "tokens", "ttft_ms", "tok_s", "finish_reason",
-                          "error", "target", "format", "valid", "validation_error"}
+        assert set(r) == {"index", "prompt", "params", "text", "reasoning", "tokens", "ttft_ms", "tok_s",
+                          "finish_reason", "thought_ms", "answered_ms", "thought_tokens", "error", "target",
+                          "format", "valid", "validation_error"}
+        assert r["reasoning"] == "" and r["thought_ms"] is None  # the base model does not think
         assert r["format"]["kind"] == "free" and r["valid"] is None and r["validation_error"] is None
         assert r["text"] and 0 < r["tokens"] <= 60 and r["finish_reason"] in ("stop", "length")
         assert r["ttft_ms"] is not None and r["error"] is None

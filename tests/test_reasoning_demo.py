@@ -424,3 +424,35 @@ def test_vllm_serve_with_the_parser_leaves_the_base_models_answer_whole(think_se
     deltas = chat(think_server, str(demo_model), stream=True)
     assert not any(reasoning_of(d) for d in deltas)
     assert "".join(d.get("content") or "" for d in deltas).strip()
+
+
+@pytest.mark.engine
+@pytest.mark.remote
+async def test_the_app_keeps_vllm_serves_reasoning_apart_from_the_answer(think_server):
+    """Through the app's remote backend and a run: the thinking and the answer as the server's
+    own whole reply has them (the same request, seed 42), none of it dropped."""
+    from tui.core.conversation import ASSISTANT, USER, Conversation
+    from tui.core.run import Run, new_reply
+    from tui.engine.openai_backend import OpenAIBackend
+    from tui.engine.params import Sampling
+    from tui.engine.protocol import Request
+    from tui.figures import DONE, STREAMING
+
+    message = chat(think_server, THINK_ADAPTER_NAME, stream=False)["choices"][0]["message"]
+    backend = OpenAIBackend(think_server.url)
+    await backend.start()
+    try:
+        (target,) = [t for t in backend.targets() if t.adapter == THINK_ADAPTER_NAME]
+        sampling = Sampling({"temperature": 0.8, "top_p": 0.95, "seed": 42, "max_tokens": 200})
+        conversation = Conversation()
+        question = conversation.add(None, USER, "The key to happiness is")
+        answer = conversation.add(question, ASSISTANT, reply=new_reply(sampling, target, STREAMING))
+        run = Run(answer, Request.of_prompt(question.content, sampling, "think-1", target=target))
+        async for delta in backend.stream(run.request):
+            run.take(delta)
+        run.end(DONE)
+    finally:
+        await backend.shutdown()
+    assert answer.reasoning and (answer.reasoning, answer.content) == (reasoning_of(message), message["content"])
+    figures = answer.reply.figures
+    assert 0 < figures.thought_tokens < figures.tokens and figures.thought_ms <= figures.answered_ms

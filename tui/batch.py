@@ -23,7 +23,9 @@ another, each after the answer to the one before); each result line then carries
 thread as "messages", and with several turns each answer's figures under "replies". Where requests go is a dimension of the grid too, with one of: `target` (any name
 `--target` takes), `lora` (an adapter of the in-process engine; "" for the base model) or `model`
 (a model id, of the engine or of a server). Results are written in the file's order, one JSON
-object per line: prompt, params, text, tokens, ttft_ms, tok_s, finish_reason, error, target (server,
+object per line: prompt, params, text, reasoning (the thinking a server sent apart from the answer;
+"" when none), tokens, ttft_ms, tok_s, finish_reason, thought_ms and answered_ms (when the first
+thinking and answer pieces came), thought_tokens, error, target (server,
 model, adapter: where it ran), format (its record; kind "free" without one), valid (whether the
 answer took it; null for free text or a failed request) and validation_error; with logprobs, also
 token_logprobs (per token: text, id, logprob, rank, top alternatives), mean_logprob and
@@ -310,6 +312,7 @@ def batch_record(job: Job, conversation: Conversation, answers: list[Message], e
         "params": {**sampling.values, "chat_template": sampling.chat_template,
                    "system_prompt": sampling.system_prompt, "logprobs": sampling.logprobs},
         "text": answers[-1].content,
+        "reasoning": answers[-1].reasoning,
         **last.figures.record(engine=stats),
         "error": error,
         "target": job.target.record() if isinstance(job.target, Target) else None,
@@ -320,7 +323,7 @@ def batch_record(job: Job, conversation: Conversation, answers: list[Message], e
     if job.before or job.then:
         result["messages"] = openai_messages(thread, sampling.system_prompt if sampling.chat_template else "")
     if job.then:
-        result["replies"] = [{"text": m.content, **m.reply.figures.record(engine=stats),
+        result["replies"] = [{"text": m.content, "reasoning": m.reasoning, **m.reply.figures.record(engine=stats),
                               "valid": None if m.reply.verdict is None else m.reply.verdict.valid} for m in answers]
     if sampling.logprobs:
         tokens = last.tokens.tokens

@@ -43,7 +43,8 @@ def reply_record(message: Message) -> dict[str, Any]:
     """An answer's figures, target, settings and tokens (JSON)."""
     reply = message.reply
     mean = mean_logprob(reply.tokens.tokens)
-    return {"message_id": message.id, **reply.figures.record(engine=True), "state": reply.state,
+    return {"message_id": message.id, "reasoning": message.reasoning, **reply.figures.record(engine=True),
+            "state": reply.state,
             "error": reply.figures.message or None,
             "target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
             "fork": None if reply.origin is None else reply.origin.title,
@@ -128,6 +129,14 @@ def _quote(text: str) -> str:
     return "\n".join(quoted) if text.strip() else "> *(nothing)*"
 
 
+def _thinking(message: Message) -> list[str]:
+    """An answer's thinking, folded away before it (the same gate as the answer: quoted, no HTML
+    let through); nothing when it did not think."""
+    if not message.reasoning:
+        return []
+    return ["", "<details><summary>thinking</summary>", "", _quote(message.reasoning), "", "</details>"]
+
+
 def _figures(message: Message) -> str:
     reply = message.reply
     line = reply.figures.line()
@@ -180,7 +189,7 @@ def to_markdown(panes: list[ExportedPane], model: str, when: float | None = None
             for answer in answers:
                 target = answer.reply.target or pane.target
                 lines += ["", f"### Pane {pane.state.number} · {_cell(_target(target, model))}", "",
-                          f"*{_cell(_figures(answer))}*", "", _quote(answer.content)]
+                          f"*{_cell(_figures(answer))}*", *_thinking(answer), "", _quote(answer.content)]
     drafts = [p for p in panes if p.state.draft.strip()]
     if drafts:
         lines += ["", "## Not sent yet"]

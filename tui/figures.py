@@ -30,6 +30,19 @@ class Figures:
     decode_ms: float | None = None
     prompt_tokens: int | None = None
     cached_tokens: int | None = None  # prompt tokens served from the prefix cache
+    # A thinking answer (a server's reasoning channel): when its first thinking piece and its
+    # first answer piece came (from the request's start), and the tokens counted before the answer.
+    thought_ms: float | None = None
+    answered_ms: float | None = None
+    thought_tokens: int | None = None
+
+    @property
+    def thinking_ms(self) -> float | None:
+        """How long it thought: from its first thinking piece to its first answer piece (None
+        until the answer starts, or when it did not think)."""
+        if self.thought_ms is None or self.answered_ms is None:
+            return None
+        return max(0.0, self.answered_ms - self.thought_ms)
 
     def update(self, delta: Any) -> None:
         """Take the running figures of the latest `Delta` of the request."""
@@ -105,6 +118,9 @@ class Figures:
             "ttft_ms": _round(self.ttft_ms),
             "tok_s": _round(self.tok_s),
             "finish_reason": self.finish_reason,
+            "thought_ms": _round(self.thought_ms),
+            "answered_ms": _round(self.answered_ms),
+            "thought_tokens": self.thought_tokens,
         }
         if engine:
             record.update(before_engine_ms=_round(self.before_engine_ms), queued_ms=_round(self.queued_ms),

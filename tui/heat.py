@@ -34,7 +34,8 @@ def band_styles(variables: dict[str, str]) -> list[Style]:
 
 def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
     """The thread's styles (tui/thread_text.py): a question in the theme's primary text colour, an
-    earlier answer's figures dimmed, the message under the message cursor on an accent tint."""
+    earlier answer's figures and an answer's thinking dimmed, the message under the message cursor
+    on an accent tint."""
     surface = Color.parse(variables.get("surface", "#1e1e1e"))
     question = variables.get("text-primary") or variables.get("primary", "")
     selected = surface.blend(Color.parse(variables.get("accent", "#ffa62b")), 0.35)
@@ -44,7 +45,7 @@ def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
             user = Style(bold=True, color=Color.parse(question).rich_color)
         except Exception:  # a colour Textual cannot parse: bold alone
             pass
-    return {"user": user, "meta": Style(dim=True),
+    return {"user": user, "meta": Style(dim=True), "thinking": Style(dim=True, italic=True),
             "selected": Style(bgcolor=selected.rich_color, color=readable_on(selected).rich_color)}
 
 

@@ -21,7 +21,7 @@ from tui.text import one_line, printable
 
 USER_MARK = "› "
 # Styles the view gives these kinds (tui/widgets/output_view.py).
-USER, META, SELECTED = "user", "meta", "selected"
+USER, META, SELECTED, THINKING = "user", "meta", "selected", "thinking"
 
 
 @dataclass
@@ -62,15 +62,18 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
         if chat and message.role == USER and index:
             put("\n\n")
         start = out.starts[message.id] = length
-        if message is shown_answer:
-            out.base = start
         if not chat:
+            if message is shown_answer:
+                out.base = length
             put(shown(message.content), USER if message.role == USER else None)
         elif message.role == USER:
             put(USER_MARK + shown(message.content), USER)
             put(branch, META)
             put("\n\n")
         else:
+            put_thinking(message, put)
+            if message is shown_answer:
+                out.base = length  # after its thinking: the answer's tokens are offsets in its text
             put(shown(message.content))
             if index != last:
                 put("\n" + answer_footer(message, label(message), branch), META)
@@ -79,6 +82,30 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
     out.text = "".join(pieces)
     out.decorations.sort()
     return out
+
+
+def put_thinking(message: Message, put: Callable[..., None]) -> None:
+    """An answer's thinking above it: the whole of it, dimmed, until the answer starts; then one
+    line that says how long it thought (so that streaming the thinking only appends, and the
+    answer, once it comes, is what the pane shows)."""
+    reasoning = message.reasoning
+    if not reasoning:
+        return
+    if not message.content:
+        put(shown(reasoning), THINKING)
+        return
+    put(thought_line(message) + "\n", META)
+
+
+def thought_line(message: Message) -> str:
+    """'thought 3.2 s · 412 tokens' (chars when the tokens are not known)."""
+    figures = message.reply.figures if message.reply is not None else Figures()
+    parts = ["thought"]
+    if figures.thinking_ms is not None:
+        parts[0] += f" {figures.thinking_ms / 1000:.1f} s"
+    parts.append(f"{figures.thought_tokens} tokens" if figures.thought_tokens is not None
+                 else f"{len(message.reasoning)} chars")
+    return " · ".join(parts)
 
 
 def answer_footer(message: Message, who: str, branch: str) -> str:

@@ -107,6 +107,11 @@ class WrappedText:
             self._chunks = ["".join(self._chunks)]
         return self._chunks[0] if self._chunks else ""
 
+    @property
+    def length(self) -> int:
+        """len(text), without joining it."""
+        return self._length
+
     def clear(self) -> None:
         self._chunks = []
         self._length = 0

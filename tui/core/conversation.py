@@ -76,15 +76,16 @@ class Reply:
         return ids[:len(ids) - self.forced]
 
     def wrote_nothing(self, message: Message) -> bool:
-        """The run added no text to what it was given."""
-        return len(message.content) <= self.forced_chars
+        """The run added no text to what it was given, and no thinking (a run that failed while it
+        thought is kept, as one that wrote part of its answer)."""
+        return len(message.content) <= self.forced_chars and not message.reasoning
 
     def copy(self) -> Reply:
         return replace(self, figures=replace(self.figures), tokens=self.tokens.copy())
 
 
 class Message:
-    __slots__ = ("id", "role", "parent", "children", "chosen", "_chunks", "reply")
+    __slots__ = ("id", "role", "parent", "children", "chosen", "_chunks", "_thinking", "reply")
 
     def __init__(self, id: int, role: str, content: str = "", parent: Message | None = None,
                  reply: Reply | None = None) -> None:
@@ -95,6 +96,9 @@ class Message:
         self.chosen = 0  # the child the path follows
         # Streamed text arrives in many small pieces: joined when read, not on every piece.
         self._chunks = [content] if content else []
+        # An answer's thinking (a server's reasoning channel), kept apart from its text: it is
+        # recorded and shown, never sent back as part of the conversation.
+        self._thinking: list[str] = []
         self.reply = reply
 
     @property
@@ -109,6 +113,20 @@ class Message:
 
     def set_content(self, text: str) -> None:
         self._chunks = [text] if text else []
+
+    @property
+    def reasoning(self) -> str:
+        """The thinking before the answer ("" when there was none)."""
+        if len(self._thinking) > 1:
+            self._thinking = ["".join(self._thinking)]
+        return self._thinking[0] if self._thinking else ""
+
+    def append_reasoning(self, text: str) -> None:
+        if text:
+            self._thinking.append(text)
+
+    def set_reasoning(self, text: str) -> None:
+        self._thinking = [text] if text else []
 
     @property
     def is_reply(self) -> bool:
@@ -231,7 +249,7 @@ class Conversation:
         for message in source:
             parent = copied.get(message.parent.id) if message.parent is not None else None
             reply = None if message.reply is None else message.reply.copy()
-            copied.add(parent, message.role, message.content, reply, message.id)
+            copied.add(parent, message.role, message.content, reply, message.id).set_reasoning(message.reasoning)
         if upto is None:
             for message in self.messages():
                 copied._by_id[message.id].chosen = message.chosen

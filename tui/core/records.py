@@ -96,8 +96,8 @@ def _ids(value: Any, field: str) -> list[int] | None:
 
 
 # -- figures and replies ------------------------------------------------------------------------
-_FIGURE_NUMBERS = ("ttft_ms", "tok_s", "queued_ms", "prefill_ms", "decode_ms")
-_FIGURE_COUNTS = ("prompt_tokens", "cached_tokens")
+_FIGURE_NUMBERS = ("ttft_ms", "tok_s", "queued_ms", "prefill_ms", "decode_ms", "thought_ms", "answered_ms")
+_FIGURE_COUNTS = ("prompt_tokens", "cached_tokens", "thought_tokens")
 
 
 def figures_record(figures: Figures) -> dict[str, Any]:
@@ -207,6 +207,8 @@ def conversation_record(conversation: Conversation) -> dict[str, Any]:
                                   "content": message.content}
         if message.children:
             record["chosen"] = message.chosen
+        if message.reasoning:  # an answer's thinking, when it had any
+            record["reasoning"] = message.reasoning
         if message.reply is not None:
             record["reply"] = reply_record(message.reply)
         messages.append(record)
@@ -222,7 +224,7 @@ def conversation_from_record(value: Any, field: str) -> Conversation:
     for index, item in enumerate(items):
         where = f"{field}.messages[{index}]"
         message_data = V.table(item, where)
-        V.known_keys(message_data, where, {"id", "parent", "role", "content", "chosen", "reply"})
+        V.known_keys(message_data, where, {"id", "parent", "role", "content", "reasoning", "chosen", "reply"})
         message_id = V.integer(message_data.get("id"), f"{where}.id", low=1)
         if conversation.get(message_id) is not None:
             raise V.FieldError(f"{where}.id", f"{message_id} is given twice")
@@ -240,6 +242,7 @@ def conversation_from_record(value: Any, field: str) -> Conversation:
                 raise V.FieldError(f"{where}.reply", "only an assistant message has one")
             reply = reply_from_record(message_data["reply"], f"{where}.reply", content)
         message = conversation.add(parent, role, content, reply, message_id)
+        message.set_reasoning(reasoning_from_record(message_data.get("reasoning", ""), f"{where}.reasoning", role))
         if "chosen" in message_data:
             chosen.append((message, V.integer(message_data["chosen"], f"{where}.chosen", low=0)))
     for message, index in chosen:  # children come later in the list than their parent
@@ -247,6 +250,14 @@ def conversation_from_record(value: Any, field: str) -> Conversation:
     conversation.root.chosen = min(V.integer(data.get("chosen", 0), f"{field}.chosen", low=0),
                                    max(0, len(conversation.root.children) - 1))
     return conversation
+
+
+def reasoning_from_record(value: Any, field: str, role: str) -> str:
+    """An answer's thinking as recorded; only an assistant message has any."""
+    reasoning = V.string(value, field)
+    if reasoning and role != ASSISTANT:
+        raise V.FieldError(field, "only an assistant message has one")
+    return reasoning
 
 
 def _parent_id(message: Message) -> int | None:
@@ -310,6 +321,7 @@ def knobs_from_record(value: Any, field: str) -> dict[str, str]:
 
 # -- OpenAI format --------------------------------------------------------------------------------
 def openai_messages(thread: list[Message], system_prompt: str = "") -> list[dict[str, str]]:
-    """A thread as OpenAI's chat format: what a server would be sent to continue it."""
+    """A thread as OpenAI's chat format: what a server would be sent to continue it (the answers'
+    text only: their thinking is not sent back, as reasoning models expect)."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     return system + [{"role": m.role, "content": m.content} for m in thread]

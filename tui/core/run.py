@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from tui.core.conversation import Message, Reply
+from tui.core.tokens import shown_length
+from tui.engine.logprobs import TokenLogprob
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, Delta, Request, Target
 from tui.figures import DONE, ERROR, STREAMING, Figures
@@ -29,6 +31,22 @@ def new_reply(sampling: Sampling, target: Target | None, state: str) -> Reply:
     return Reply(figures=Figures(state), target=target, settings=settings_record(sampling), started_at=time.time())
 
 
+def answer_tokens(delta: Delta) -> list[TokenLogprob] | None:
+    """The recorded tokens of a delta's answer text, without its thinking's: the last tokens, whose
+    pieces make up the text (None when they do not: the spans are the answer's alone)."""
+    tokens, want = delta.logprobs, shown_length(delta.text)
+    if not tokens or not want:
+        return None
+    total = 0
+    for index in range(len(tokens) - 1, -1, -1):
+        total += shown_length(tokens[index].text)
+        if total == want:
+            return tokens[index:]
+        if total > want:
+            return None
+    return None
+
+
 class Run:
     __slots__ = ("message", "reply", "request", "last")
 
@@ -41,15 +59,35 @@ class Run:
         self.last: Delta | None = None  # the latest delta: the running figures are read from it
 
     def take(self, delta: Delta) -> str:
-        """Record a delta; its text (as sent: whoever shows it passes it through the gate)."""
+        """Record a delta; its answer text (as sent: whoever shows it passes it through the gate).
+        Its thinking, if any, goes to the message's reasoning, apart from the answer."""
         text = delta.text
+        if delta.reasoning:
+            self._thought(delta)
         if text:
+            if self.reply.figures.answered_ms is None:
+                self._answered(delta)
             self.message.append(text)
-        self.reply.tokens.add(text, delta.logprobs)
+        self.reply.tokens.add(text, delta.logprobs if not delta.reasoning else answer_tokens(delta))
         if delta.prompt_ids is not None:
             self.reply.prompt_ids = delta.prompt_ids
         self.last = delta
         return text
+
+    def _thought(self, delta: Delta) -> None:
+        self.message.append_reasoning(delta.reasoning)
+        figures = self.reply.figures
+        if figures.thought_ms is None:
+            figures.thought_ms = (delta.now - delta.started) * 1000
+
+    def _answered(self, delta: Delta) -> None:
+        """The first piece of the answer: when it came and, after thinking, the tokens the thinking
+        took (as counted before this delta: a delta that ends the thinking and starts the answer
+        counts with the answer)."""
+        figures = self.reply.figures
+        figures.answered_ms = (delta.now - delta.started) * 1000
+        if figures.thought_ms is not None:
+            figures.thought_tokens = self.last.tokens if self.last is not None else 0
 
     def streaming(self) -> None:
         self.reply.figures.state = STREAMING
@@ -68,12 +106,14 @@ class Run:
         figures.state = state
         if message:
             figures.message = message
+        if figures.thought_ms is not None and figures.answered_ms is None:
+            figures.thought_tokens = figures.tokens  # it thought to the end, with no answer
         if state == DONE:
             self.reply.verdict = self.request.sampling.output_format.verdict(self.answer_text(), figures.finish_reason)
 
     def answer_text(self) -> str:
-        """The answer its format applies to: the message's text (a reasoning channel, when there is
-        one, keeps the thinking apart from it, as vLLM constrains only what follows the thinking)."""
+        """The answer its format applies to: the message's text, without its thinking (kept apart
+        in `message.reasoning`, as vLLM constrains only what follows the thinking)."""
         return self.message.content
 
     def fail(self, exc: BaseException) -> None:

@@ -244,16 +244,18 @@ class OpenAIBackend(BackendBase):
                 piece = _piece(chunk, chat, sampling.logprobs)
                 if piece is None:
                     continue  # the final usage-only chunk
-                text, finish, used, logprobs = piece
+                text, finish, used, logprobs, reasoning = piece
                 if sent_prompt is None:
                     sent_prompt = _ids(chunk, "prompt_token_ids")  # the first chunk may have no text
                 logprobs = _with_ids(logprobs, _ids(chunk, "token_ids"))
-                # One token per chunk with text, unless the server counts them (vLLM's usage stats).
-                new = 1 if text and used is None else 0
-                if not (text or finish or new or (used is not None and used > account.tokens)):
+                # One token per chunk with text or thinking, unless the server counts them (vLLM's
+                # usage stats).
+                new = 1 if (text or reasoning) and used is None else 0
+                if not (text or reasoning or finish or new or (used is not None and used > account.tokens)):
                     continue  # nothing new yet (the prompt's ids, if any, go with the next delta)
                 yield account.delta(text, finish, new_tokens=new, total=used, timing=_prompt_cache(chunk),
-                                    logprobs=logprobs if sampling.logprobs else None, prompt_ids=sent_prompt)
+                                    logprobs=logprobs if sampling.logprobs else None, prompt_ids=sent_prompt,
+                                    reasoning=reasoning)
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -384,13 +386,13 @@ def _served_models(page: Any) -> list[Any]:
     return served
 
 
-Piece = tuple[str, str | None, int | None, list[TokenLogprob] | None]
+Piece = tuple[str, str | None, int | None, list[TokenLogprob] | None, str]
 
 
 def _piece(chunk: Any, chat: bool, k: int = MAX_LOGPROBS) -> Piece | None:
-    """(text, finish reason, tokens so far per the server, logprobs) of a streamed chunk, or None
-    for a chunk without a choice (the final usage-only one). TypeError when a field has the wrong
-    type; malformed logprobs are dropped (None), the text kept."""
+    """(text, finish reason, tokens so far per the server, logprobs, reasoning) of a streamed
+    chunk, or None for a chunk without a choice (the final usage-only one). TypeError when a field
+    has the wrong type; malformed logprobs are dropped (None), the text kept."""
     choices = getattr(chunk, "choices", None)
     if not choices:
         return None
@@ -402,6 +404,7 @@ def _piece(chunk: Any, chat: bool, k: int = MAX_LOGPROBS) -> Piece | None:
     finish = getattr(choice, "finish_reason", None)
     if not isinstance(text, str):
         raise TypeError(f"the text of a chunk is {type(text).__name__}, not a string")
+    reasoning = _reasoning(choice) if chat else ""
     if finish is not None and not isinstance(finish, str):
         raise TypeError(f"a finish reason is {type(finish).__name__}, not a string")
     usage = getattr(chunk, "usage", None)
@@ -412,7 +415,22 @@ def _piece(chunk: Any, chat: bool, k: int = MAX_LOGPROBS) -> Piece | None:
     logprobs = (from_openai_chat(raw, k) if chat else from_openai_completion(raw, k)) if raw is not None else None
     if raw is not None and logprobs is None:
         log.info("a chunk's logprobs were malformed; dropped")
-    return text, finish, used, logprobs
+    return text, finish, used, logprobs, reasoning
+
+
+def _reasoning(choice: Any) -> str:
+    """A chat chunk's thinking: vLLM's `delta.reasoning` (with --reasoning-parser), or the older
+    `delta.reasoning_content`; "" when there is none. TypeError when it is not text. (Both are
+    outside the openai client's types: pydantic keeps them as extra fields.)"""
+    delta = getattr(choice, "delta", None)
+    reasoning = field_of(delta, "reasoning") if delta is not None else None
+    if reasoning is None and delta is not None:
+        reasoning = field_of(delta, "reasoning_content")
+    if reasoning is None:
+        return ""
+    if not isinstance(reasoning, str):
+        raise TypeError(f"the reasoning of a chunk is {type(reasoning).__name__}, not a string")
+    return reasoning
 
 
 def _is_number(value: Any) -> bool:

@@ -101,6 +101,7 @@ class Delta:
     timing: RequestTiming | None = None  # where the request's time went in the engine, when known
     logprobs: list[TokenLogprob] | None = None  # the new tokens' probabilities, when asked for
     prompt_ids: list[int] | None = None  # the prompt as the engine got it (first delta, when known)
+    reasoning: str = ""  # new thinking text (a server's reasoning channel), apart from the answer's `text`
 
     @property
     def finished(self) -> bool:
@@ -134,8 +135,9 @@ class StreamAccount:
 
     def delta(self, text: str, finish: str | None, *, new_tokens: int = 0, total: int | None = None,
               timing: RequestTiming | None = None, logprobs: list[TokenLogprob] | None = None,
-              prompt_ids: list[int] | None = None) -> Delta:
-        """The next delta: `new_tokens` more tokens, or `total` so far when the source counts them."""
+              prompt_ids: list[int] | None = None, reasoning: str = "") -> Delta:
+        """The next delta: `new_tokens` more tokens, or `total` so far when the source counts them;
+        `reasoning`: new thinking text, which comes before the answer's `text` when both are there."""
         now = time.perf_counter()
         before = self.tokens
         self.tokens = max(before, total) if total is not None else before + new_tokens
@@ -147,7 +149,7 @@ class StreamAccount:
             self._told = True
             prompt_ids = list(prompt_ids)
         return Delta(text, self.tokens, self.tokens - before, finish, self.started, self.first, now, timing,
-                     logprobs, prompt_ids)
+                     logprobs, prompt_ids, reasoning)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class RunEntry:
     settings: dict[str, Any] | None = None
     pane: int | None = None
     label: str = ""
-    reasoning: str = ""  # kept apart from the answer (none is recorded yet)
+    reasoning: str = ""  # the answer's thinking (a server's reasoning channel), kept apart from it
     prompt_ids: list[int] | None = None
     given_ids: list[int] | None = None
     logprobs_mode: str | None = None
@@ -83,7 +83,7 @@ def run_entry(conversation: Conversation, answer: Message, *, comparison: str, k
     thread = conversation.thread_to(answer)[:-1]
     spans = reply.tokens
     return RunEntry(comparison=comparison, kind=kind, messages=openai_messages(thread, system or ""),
-                    answer=answer.content, figures=replace(reply.figures), target=reply.target or target,
+                    answer=answer.content, reasoning=answer.reasoning, figures=replace(reply.figures), target=reply.target or target,
                     settings=dict(settings) if reply.settings is not None else None, pane=pane, label=label,
                     prompt_ids=reply.prompt_ids, given_ids=reply.given_ids, logprobs_mode=reply.logprobs_mode,
                     forced=reply.forced, forced_chars=reply.forced_chars, origin=reply.origin,
@@ -104,7 +104,8 @@ class RecordRun(Op):
         columns = codec.encode(e.tokens, e.ends) if e.tokens else None
         prompt_ids, given_ids = codec.encode_ids(e.prompt_ids), codec.encode_ids(e.given_ids)
         settings = None if e.settings is None else dumps(e.settings, "a run's settings")
-        size = (len(messages) + len(prompt) + len(answer) * 2 + len(reply) + len(settings or "") + 200
+        reasoning = writable(e.reasoning, "a run's reasoning")
+        size = (len(messages) + len(prompt) + len(answer) * 2 + len(reasoning) + len(reply) + len(settings or "") + 200
                 + (columns.size if columns else 0) + len(prompt_ids or b"") + len(given_ids or b""))
         cursor = conn.execute(
             "INSERT INTO runs (comparison, kind, pane, label, started_at, ended_at, state, finish_reason, tokens, "
@@ -117,7 +118,7 @@ class RecordRun(Op):
              None if target is None else dumps(target.record(), "a target"),
              writable(target.label if target else "", "a target"), writable(target.model if target else "", "a model"),
              None if target is None else target.adapter, target.source if target else "",
-             settings, messages, prompt, answer, writable(e.reasoning, "a run's reasoning"), reply,
+             settings, messages, prompt, answer, reasoning, reply,
              prompt_ids, given_ids, size))
         if columns is not None:
             conn.execute(f"INSERT INTO run_tokens (run, {_TOKEN_LIST}) VALUES (?, {_TOKEN_SLOTS})",
@@ -189,7 +190,7 @@ def _stored(conn: sqlite3.Connection, row: tuple, with_tokens: bool) -> StoredRu
                 raise V.FieldError(f"{where}.tokens", "the spans do not fit the answer")
             reply.tokens.restore(tokens, ends, length)
     return StoredRun(run_id, comparison, kind, pane, label, ended_at, _messages(json.loads(messages), where),
-                     answer, reasoning, reply)
+                     answer, V.string(reasoning, f"{where}.reasoning"), reply)
 
 
 def _messages(value: Any, where: str) -> list[dict[str, str]]:
@@ -226,7 +227,7 @@ def pane_state_of(run: StoredRun, number: int, defaults: dict[str, Any] | None =
         reply = Reply(figures=Figures(DONE)) if message["role"] == ASSISTANT else None
         parent = conversation.add(parent, message["role"], message["content"], reply)
     reply = run.reply.copy()
-    conversation.add(parent, ASSISTANT, run.answer, reply)
+    conversation.add(parent, ASSISTANT, run.answer, reply).set_reasoning(run.reasoning)
     return PaneState(number, conversation, overrides=overrides_of(reply.settings, defaults),
                      target=reply.target, label=run.label)
 

@@ -129,16 +129,18 @@ class AppendText(Op):
 
 
 class PutReply(Op):
-    """A reply's row: what is set when it starts, its figures, its prompt's ids."""
+    """A reply's row: what is set when it starts, its figures, its prompt's ids, and the answer's
+    thinking (kept in the record, under "reasoning", when there is any)."""
 
-    def __init__(self, pane: int, message: int, reply: Reply) -> None:
+    def __init__(self, pane: int, message: int, reply: Reply, reasoning: str = "") -> None:
         self.key = (pane, message)
         self.fixed = reply_fixed(reply)
         self.figures = reply_figures(reply)
         self.prompt_ids, self.given_ids = reply.prompt_ids, reply.given_ids
+        self.reasoning = reasoning
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        fixed = self.fixed
+        fixed = {**self.fixed, "reasoning": self.reasoning} if self.reasoning else self.fixed
         conn.execute("INSERT OR REPLACE INTO replies (pane, message, record, figures, prompt_ids, given_ids) "
                      "VALUES (?, ?, ?, ?, ?, ?)",
                      (*self.key, dumps(fixed, "a reply"), dumps(figures_record(self.figures), "figures"),
@@ -289,11 +291,13 @@ def _conversation(rows: list[tuple], texts, replies, tokens, pane: int, where: s
         if (pane, message_id) in replies:
             if role != ASSISTANT:
                 raise V.FieldError(f"{at}.reply", "only an assistant message has one")
-            reply = _reply(replies[(pane, message_id)], tokens.get((pane, message_id)), content, at)
+            reply, reasoning = _reply(replies[(pane, message_id)], tokens.get((pane, message_id)), content, at)
         try:
             message = conversation.add(parent, role, content, reply, V.integer(message_id, f"{at}.id", low=1))
         except ValueError as exc:
             raise V.FieldError(at, str(exc)) from None
+        if reply is not None:
+            message.set_reasoning(reasoning)
         chosen.append((message, V.integer(index, f"{at}.chosen", low=0)))
         stack.extend((message, row) for row in reversed(children.get(message_id, [])))
     if len(conversation) != len(rows):
@@ -303,9 +307,12 @@ def _conversation(rows: list[tuple], texts, replies, tokens, pane: int, where: s
     return conversation
 
 
-def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None, content: str, where: str) -> Reply:
+def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None, content: str,
+           where: str) -> tuple[Reply, str]:
+    """An answer's reply and its thinking ("" when none), from its row."""
     fixed, figures, prompt_ids, given_ids = row
     data = dict(V.table(json.loads(fixed), f"{where}.reply"))
+    reasoning = V.string(data.pop("reasoning", ""), f"{where}.reply.reasoning")
     data["figures"] = json.loads(figures)
     spans = TokenSpans()
     length = shown_length(content)
@@ -321,7 +328,7 @@ def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None, cont
     reply = reply_from_record(data, f"{where}.reply", content, tokens=spans)
     reply.prompt_ids = codec.decode_ids(prompt_ids)
     reply.given_ids = codec.decode_ids(given_ids)
-    return reply
+    return reply, reasoning
 
 
 def _pane(number: int, data: Any, conversation: Conversation, where: str) -> PaneState:

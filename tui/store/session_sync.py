@@ -59,6 +59,7 @@ class _MessageWritten:
     message: Message
     shape: tuple = ()  # (parent, place, role, chosen)
     text: str = ""  # the text written, as the string it was
+    reasoning: str = ""  # the thinking written (with the reply's row), as the string it was
     reply: _ReplyWritten | None = None
 
 
@@ -170,9 +171,11 @@ class SessionSync:
                 written.reply = None
             return
         fixed = reply_fixed(reply)
+        reasoning = message.reasoning
         if had is None or had.reply is not reply or fixed != had.fixed or reply.prompt_ids is not had.prompt_ids \
-                or reply.given_ids is not had.given_ids:
-            ops.append(PutReply(pane, message.id, reply))
+                or reply.given_ids is not had.given_ids or reasoning is not written.reasoning:
+            ops.append(PutReply(pane, message.id, reply, reasoning))
+            written.reasoning = reasoning
             same = had is not None and had.reply is reply  # its tokens as written stay (else written anew)
             had = written.reply = _ReplyWritten(reply, fixed, reply_figures(reply), reply.prompt_ids, reply.given_ids,
                                                 had.spans if same else None, had.count if same else 0,

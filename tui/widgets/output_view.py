@@ -161,11 +161,14 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         """True unless the person scrolled up to read."""
         return self.scroll_y >= self._top
 
-    def append(self, text: str) -> bool:
-        """Add text at the end; True when the view jumped (the whole view was redrawn)."""
+    def append(self, text: str, kind: str | None = None) -> bool:
+        """Add text at the end, styled as the thread's `kind` when given (an answer's thinking as it
+        streams); True when the view jumped (the whole view was redrawn)."""
         if not text:
             return False
         text = text.replace("\t", "    ")  # the text has passed the gate (tui/text.py) already
+        if kind is not None:
+            self._decorate_end(len(text), kind)
         follow = self.following
         first = self._text.append(text)
         for index in range(first, len(self._text.lines)):
@@ -177,6 +180,17 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._update_virtual_size()
         self.refresh_lines(first, len(self._text.lines) - first)
         return False
+
+    def _decorate_end(self, length: int, kind: str) -> None:
+        """Style the next `length` characters appended as `kind` (joined to the last decoration
+        when it ends where they start and is of that kind, so that a long stream stays one)."""
+        start = self._text.length
+        decorations = self._decorations
+        if decorations and decorations[-1][1] == start and decorations[-1][2] == kind:
+            decorations[-1] = (decorations[-1][0], start + length, kind)
+        else:
+            self._decorations = decorations = [*decorations, (start, start + length, kind)]
+        self._decorated_to = start + length
 
     def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
         # ScrollView's own covers the scrollbar column too, which then gets redrawn with the lines.

@@ -27,7 +27,7 @@ from tui.engine.protocol import Backend, BackendError, Target
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
 from tui.instrument import Observer
 from tui.text import one_line, printable
-from tui.thread_text import shown, thread_text
+from tui.thread_text import THINKING, shown, thread_text
 from tui.widgets.fit import fit_parts
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
@@ -189,6 +189,8 @@ class Pane(Vertical):
         self._shown_title: Text | None = None  # the border title shown
         self.defaults_summary = ""
         self._pending: list[str] = []
+        self._pending_thinking: list[str] = []  # the answer's thinking, before its text (drawn first)
+        self._fold = False  # the answer started after thinking: the next flush folds the thinking
         self._run: Run | None = None
         self._worker: Worker | None = None
         self.request_id: str | None = None
@@ -436,6 +438,8 @@ class Pane(Vertical):
                            siblings=conversation.siblings,
                            label=lambda m: m.reply.target.label if m.reply and m.reply.target else "")
         self._pending.clear()
+        self._pending_thinking.clear()
+        self._fold = False
         self.thread_starts = text.starts
         self._view_has_run = self._run is not None and self._run.message is last
         self.output.show(text, self.spans if shown_reply is not None else None)
@@ -467,7 +471,7 @@ class Pane(Vertical):
     @property
     def pending(self) -> bool:
         """Text received and not in the view yet (the next flush takes it)."""
-        return bool(self._pending)
+        return bool(self._pending or self._pending_thinking or self._fold)
 
     def start(self, backend: Backend, run: Run, wait_ready: Callable[[], Awaitable[None]], ready: bool) -> None:
         """Stream `run` (its answer is in the conversation already) into the view."""
@@ -494,9 +498,14 @@ class Pane(Vertical):
             async for delta in backend.stream(run.request):
                 if observer is not None:
                     observer.delta_received(number, delta)
+                started = bool(run.message.content)
                 text = run.take(delta)
+                if delta.reasoning and not started and not text:
+                    self._pending_thinking.append(shown(delta.reasoning))  # outside text: through the gate
                 if text:
                     pending.append(shown(text))  # outside text: through the gate
+                    if not started and run.message.reasoning:
+                        self._fold = True  # the thinking above it becomes one line
                 if delta.logprobs and len(run.reply.tokens) == len(delta.logprobs):
                     self._show_legend()  # the first recorded tokens: the legend has a scale now
                 self.on_dirty(self)
@@ -539,11 +548,21 @@ class Pane(Vertical):
         """Move buffered text to the view and refresh the figures; called at most once a frame.
         Returns True when the figures still wait for their turn (call again next frame)."""
         self.jumped = False
+        if self._fold:
+            self._fold = False
+            if self._view_has_run:
+                self.redraw()  # once per answer: the thinking folds to a line above the text so far
+                self.jumped = True
+        if self._pending_thinking:
+            text = "".join(self._pending_thinking)
+            self._pending_thinking.clear()
+            if self._view_has_run:  # the answer's thinking, so far, is the end of the thread shown
+                self.jumped = self.output.append(text, THINKING) or self.jumped
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
             if self._view_has_run:  # the run's answer is the end of the thread shown
-                self.jumped = self.output.append(text)
+                self.jumped = self.output.append(text) or self.jumped
         if self._run is not None:
             self._run.figures()
         self._flushes += 1

@@ -1,0 +1,322 @@
+"""A server's thinking (vLLM's `--reasoning-parser`: `delta.reasoning`, or `delta.reasoning_content`
+on older servers) is never dropped: a run keeps it apart from the answer, records keep it (session,
+history, export, batch), it is never sent back to a server, and the output format judges the
+answer alone. The remote half streams it from the fault server (tests/support/fault_server.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support.app import saved_pane, session_of, stored_session
+from tests.support.fault_server import ANSWERS, THOUGHTS, FaultServer, answer, thought
+from tui.batch import Job, batch_record
+from tui.core.conversation import ASSISTANT, USER, Conversation
+from tui.core.output_format import CHOICE, OutputFormat
+from tui.core.pane_state import PaneState, request_for
+from tui.core.records import conversation_record, conversation_from_record, openai_messages
+from tui.core.run import Run, new_reply
+from tui.engine.logprobs import TokenLogprob
+from tui.engine.openai_backend import OpenAIBackend
+from tui.engine.params import Sampling
+from tui.engine.protocol import BackendError, Request, StreamAccount
+from tui.export import ExportedPane, to_json, to_markdown
+from tui.figures import DONE, STREAMING
+from tui.store.history import WORKBENCH, load_run, pane_state_of, run_entry
+from tui.store.store import Store
+from tui.validate import FieldError
+
+CHAT = Sampling()
+THINKING = "Is it yes? <b>Surely</b> & so: yes."
+ANSWER = "yes"
+
+
+def asked(sampling: Sampling = CHAT, question: str = "Well?"):
+    conversation = Conversation()
+    q = conversation.add(None, USER, question)
+    message = conversation.add(q, ASSISTANT, reply=new_reply(sampling, None, STREAMING))
+    return conversation, message, Run(message, Request.of_prompt(question, sampling, f"r{time.monotonic_ns()}"))
+
+
+def thought_then_answered(sampling: Sampling = CHAT, logprobs: bool = False):
+    """A run that thinks in three pieces (the last with the answer's first piece), then answers."""
+    conversation, message, run = asked(sampling)
+    account = StreamAccount()
+    pieces = [THINKING[:10], THINKING[10:20]]
+    for index, piece in enumerate(pieces):
+        run.take(account.delta("", None, new_tokens=1, reasoning=piece,
+                               logprobs=[TokenLogprob(index, piece, -0.5, 1)] if logprobs else None))
+    last = THINKING[20:]
+    tokens = [TokenLogprob(7, last, -0.1, 1), TokenLogprob(8, ANSWER[:1], -0.2, 1)] if logprobs else None
+    run.take(account.delta(ANSWER[:1], None, new_tokens=2, reasoning=last, logprobs=tokens))
+    run.take(account.delta(ANSWER[1:], "stop", new_tokens=1,
+                           logprobs=[TokenLogprob(9, ANSWER[1:], -0.3, 1)] if logprobs else None))
+    run.end(DONE)
+    return conversation, message
+
+
+# -- the run ----------------------------------------------------------------------------------------
+def test_a_run_keeps_the_thinking_apart_from_the_answer():
+    _, message = thought_then_answered()
+    assert message.content == ANSWER and message.reasoning == THINKING
+    figures = message.reply.figures
+    assert figures.tokens == 5 and figures.thought_tokens == 2  # counted before the answer began
+    assert figures.thought_ms is not None and figures.answered_ms is not None
+    assert figures.thought_ms <= figures.answered_ms and figures.thinking_ms == figures.answered_ms - figures.thought_ms
+
+
+def test_the_answers_tokens_are_the_answers_alone():
+    _, message = thought_then_answered(logprobs=True)
+    spans = message.reply.tokens
+    assert [t.token_id for t in spans.tokens] == [8, 9] and spans.ends == [1, 3]
+
+
+def test_the_output_format_judges_the_answer_not_the_thinking():
+    fmt = OutputFormat(CHOICE, ("yes", "no"))
+    _, message = thought_then_answered(Sampling(output_format=fmt))
+    assert message.reply.verdict is not None and message.reply.verdict.valid
+
+
+def test_thinking_that_never_reached_an_answer_is_kept_with_its_tokens():
+    _, message, run = asked()
+    account = StreamAccount()
+    for piece in ("hmm ", "let me see "):
+        run.take(account.delta("", None, total=account.tokens + 3, reasoning=piece))
+    run.take(account.delta("", "length", total=account.tokens))
+    run.end(DONE)
+    figures = message.reply.figures
+    assert message.content == "" and message.reasoning == "hmm let me see "
+    assert figures.answered_ms is None and figures.thinking_ms is None and figures.thought_tokens == 6
+
+
+def test_an_answer_without_thinking_has_no_thinking_figures():
+    _, message, run = asked()
+    account = StreamAccount()
+    run.take(account.delta(ANSWER, "stop", new_tokens=1))
+    run.end(DONE)
+    figures = message.reply.figures
+    assert message.reasoning == "" and figures.thought_ms is None and figures.thought_tokens is None
+    assert figures.answered_ms is not None
+
+
+def test_a_run_that_failed_while_it_thought_is_kept_when_the_pane_runs_again():
+    from tui.core.pane_state import Turn, next_turn
+    from tui.figures import ERROR
+
+    pane = PaneState(1)
+    pane.conversation, message, run = asked()
+    run.take(StreamAccount().delta("", None, new_tokens=1, reasoning="so far "))
+    run.end(ERROR, "the server went quiet")
+    assert next_turn(pane, True) == Turn(message.parent, like=message)  # beside it, not in its place
+
+
+def test_the_thread_sent_back_to_a_server_holds_no_thinking():
+    conversation, message = thought_then_answered()
+    follow_up = conversation.add(message, USER, "Why?")
+    nxt = conversation.add(follow_up, ASSISTANT, reply=new_reply(CHAT, None, STREAMING))
+    request = request_for(conversation, nxt, CHAT, "r-next", None)
+    assert [m["content"] for m in request.messages] == ["Well?", ANSWER, "Why?"]
+    assert all(THINKING not in m["content"] for m in openai_messages(conversation.thread_to(follow_up)))
+    raw = request_for(conversation, nxt, Sampling(chat_template=False), "r-raw", None)
+    assert raw.text() == "Well?" + ANSWER + "Why?"  # raw text: the answers as written, no thinking
+
+
+# -- records -----------------------------------------------------------------------------------------
+def test_a_conversation_record_keeps_the_thinking_and_reads_it_back():
+    conversation, message = thought_then_answered()
+    record = conversation_record(conversation)
+    (_, kept) = record["messages"]
+    assert kept["reasoning"] == THINKING and kept["content"] == ANSWER
+    assert "reasoning" not in record["messages"][0]  # only when there is some
+    again = conversation_from_record(json.loads(json.dumps(record)), "c")
+    assert again.get(message.id).reasoning == THINKING and again.copy().get(message.id).reasoning == THINKING
+    record["messages"][0]["reasoning"] = "a question does not think"
+    with pytest.raises(FieldError, match="only an assistant message"):
+        conversation_from_record(record, "c")
+
+
+def test_the_session_store_keeps_a_streaming_answers_thinking(tmp_path):
+    pane = saved_pane("q", output="", state=STREAMING)
+    message = pane.conversation.last()
+    record = session_of([pane])
+    store = Store.open(tmp_path / "store.db")
+    try:
+        message.append_reasoning("first \ud83d half ")  # a lone surrogate, as a server's JSON may hold
+        store.save_session(record)
+        message.append_reasoning("then more")
+        message.append("the answer")
+        store.save_session(record)
+        assert store.flush() and store.take_problems() == []
+    finally:
+        store.close()
+    restored = stored_session(tmp_path / "store.db").panes[0].conversation.last()
+    assert restored.reasoning == "first \ufffd half then more" and restored.content == "the answer"
+
+
+def test_the_history_keeps_the_thinking_and_a_reopened_run_shows_it(tmp_path):
+    conversation, message = thought_then_answered()
+    store = Store.open(tmp_path / "store.db")
+    try:
+        store.record_run(run_entry(conversation, message, comparison="c", kind=WORKBENCH, pane=1))
+        assert store.flush()
+        with store.reading() as conn:
+            run = load_run(conn, 1)
+    finally:
+        store.close()
+    assert run.reasoning == THINKING and run.answer == ANSWER
+    assert all(THINKING not in m["content"] for m in run.messages)
+    reopened = pane_state_of(run, 1).conversation.last()
+    assert reopened.reasoning == THINKING and reopened.content == ANSWER
+    assert reopened.reply.figures.thought_tokens == message.reply.figures.thought_tokens
+
+
+def exported() -> list[ExportedPane]:
+    thinking = PaneState(1)
+    thinking.conversation, _ = thought_then_answered()
+    plain = PaneState(2)
+    plain.conversation, _, run = asked()
+    run.take(StreamAccount().delta("no", "stop", new_tokens=1))
+    run.end(DONE)
+    return [ExportedPane(thinking, None, CHAT), ExportedPane(plain, None, CHAT)]
+
+
+def test_the_json_export_has_each_answers_thinking():
+    panes = json.loads(to_json(exported(), "m"))["panes"]
+    assert [r["reasoning"] for p in panes for r in p["replies"]] == [THINKING, ""]  # always there
+    assert [m["content"] for m in panes[0]["messages"]] == ["Well?", ANSWER]
+
+
+def test_the_markdown_export_folds_the_thinking_before_the_answer_as_quoted_text():
+    text = to_markdown(exported(), "m")
+    assert text.count("<details><summary>thinking</summary>") == 1  # the plain answer has none
+    folded = text.index("<details><summary>thinking</summary>")
+    assert folded < text.index("</details>") < text.index(f"> {ANSWER}")
+    assert "<b>" not in text and "&lt;b&gt;Surely&lt;/b&gt; &amp; so" in text
+
+
+def test_a_batch_line_carries_the_thinking():
+    conversation, message = thought_then_answered()
+    line = batch_record(Job(0, "Well?", CHAT), conversation, [message], None)
+    assert line["reasoning"] == THINKING and line["text"] == ANSWER
+    assert line["thought_tokens"] == 2 and line["answered_ms"] >= line["thought_ms"]
+
+
+# -- from a server ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server():
+    srv = FaultServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def remote(server):
+    backend = OpenAIBackend(server.url(), read_timeout=5)
+    await backend.start()
+    yield backend
+    await backend.shutdown()
+
+
+async def answered_by(backend, fault: str, sampling: Sampling = CHAT):
+    """The deltas of `fault:NAME`, and the run that took them."""
+    conversation, message, _ = asked(sampling, f"fault:{fault} please")
+    run = Run(message, request_for(conversation, message, sampling, f"t-{time.monotonic_ns()}", None))
+    deltas = []
+    async for delta in backend.stream(run.request):
+        deltas.append(delta)
+        run.take(delta)
+    run.end(DONE)
+    return deltas, message
+
+
+ALL_THOUGHTS = "".join(thought(i) for i in range(1, THOUGHTS + 1))
+WHOLE_ANSWER = "".join(answer(i) for i in range(1, ANSWERS + 1))
+
+
+@pytest.mark.remote
+@pytest.mark.parametrize("fault", ["think", "think_old"])
+async def test_a_servers_thinking_arrives_apart_from_its_answer(remote, fault):
+    deltas, message = await answered_by(remote, fault)
+    assert "".join(d.reasoning for d in deltas) == ALL_THOUGHTS and "".join(d.text for d in deltas) == WHOLE_ANSWER
+    assert [d.tokens for d in deltas][:THOUGHTS - 1] == list(range(1, THOUGHTS))  # thinking-only chunks count
+    assert message.reasoning == ALL_THOUGHTS and message.content == WHOLE_ANSWER
+    figures = message.reply.figures
+    assert figures.tokens == THOUGHTS + ANSWERS - 1 and figures.thought_tokens == THOUGHTS - 1  # as the server says
+    assert figures.finish_reason == "stop"
+
+
+@pytest.mark.remote
+async def test_thinking_with_no_answer_and_an_answer_with_no_thinking(remote):
+    deltas, message = await answered_by(remote, "think_only")
+    assert message.reasoning == ALL_THOUGHTS and message.content == ""
+    assert message.reply.figures.finish_reason == "length" and message.reply.figures.thought_tokens == THOUGHTS
+    deltas, message = await answered_by(remote, "no_thinking")
+    assert message.reasoning == "" and message.content == WHOLE_ANSWER and all(d.reasoning == "" for d in deltas)
+    assert message.reply.figures.thought_tokens is None
+
+
+@pytest.mark.remote
+async def test_thinking_that_is_not_text_fails_its_request_only(remote):
+    with pytest.raises(BackendError, match="the reasoning of a chunk is int"):
+        await answered_by(remote, "think_number")
+    _, message = await answered_by(remote, "think")
+    assert message.reasoning == ALL_THOUGHTS
+
+
+@pytest.mark.remote
+async def test_raw_text_has_no_reasoning_channel(remote):
+    deltas, message = await answered_by(remote, "think", Sampling(chat_template=False))
+    assert message.reasoning == "" and all(d.reasoning == "" for d in deltas)
+
+
+# -- the pane ----------------------------------------------------------------------------------------------
+def styles_of(terminal, view, text: str) -> set:
+    """The styles the terminal shows `text` in, where it first appears on a row of the view."""
+    area = view.scrollable_content_region
+    for y in area.line_range:
+        row = "".join(terminal.get((x, y), (" ",))[0] for x in range(area.x, area.right))
+        if text in row:
+            start = area.x + row.index(text)
+            return {terminal[(x, y)][1] for x in range(start, start + len(text))}
+    raise AssertionError(f"{text!r} is not on the terminal")
+
+
+@pytest.mark.remote
+@pytest.mark.ui
+async def test_the_pane_shows_the_thinking_dimmed_then_folds_it_when_the_answer_starts(server, tmp_path):
+    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.terminal import terminal_copy
+    from tests.support.views import answer_problem, terminal_rows
+
+    backend = OpenAIBackend(server.url(), read_timeout=5)
+    await backend.start()
+    faults = ["think", "think_only", "no_thinking"]
+    session = session_of([saved_pane(prompt=f"fault:{fault}") for fault in faults])
+    try:
+        with terminal_copy() as terminal:
+            app = make_app(backend, session=session, session_path=tmp_path / "store.db")
+            async with app.run_test(size=(180, 30)) as pilot:
+                panes = app.workbench.panes()
+                send_key(app, "ctrl+r")
+                await wait_until(lambda: all(p.runs == 1 and not p.running for p in panes), timeout=30)
+                await pilot.pause(0.2)
+                thinking, only, plain = (p.output for p in panes)
+                rows = terminal_rows(terminal, thinking)
+                folded = next(row for row in rows if row.startswith("thought "))
+                assert folded.endswith(f" s · {THOUGHTS - 1} tokens") and ALL_THOUGHTS.split()[0] not in thinking.text
+                assert thinking.text.endswith(WHOLE_ANSWER) and thinking.base == thinking.text.index(WHOLE_ANSWER)
+                answer_style = styles_of(terminal, plain, "word1")
+                assert styles_of(terminal, thinking, "word1") == answer_style and len(answer_style) == 1
+                assert styles_of(terminal, thinking, folded).isdisjoint(answer_style)  # dimmed
+                assert only.text.endswith(ALL_THOUGHTS)
+                assert styles_of(terminal, only, ALL_THOUGHTS.strip()).isdisjoint(answer_style)
+                assert "thought" not in plain.text
+                assert all(answer_problem(view) is None for view in (thinking, only, plain))
+                streamed = (only.text, styles_of(terminal, only, ALL_THOUGHTS.strip()))
+                panes[1].redraw()  # drawn whole from the state: the same as it streamed
+                await pilot.pause(0.2)
+                assert (only.text, styles_of(terminal, only, ALL_THOUGHTS.strip())) == streamed
+    finally:
+        await backend.shutdown()
