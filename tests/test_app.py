@@ -607,3 +607,38 @@ async def test_an_answer_cut_by_the_full_context_says_so_in_every_width(tmp_path
         await pilot.pause(0.1)
         assert pane.reply is first and "max" in shown_status(pane).split(), shown_status(pane)
         assert "ctx" not in shown_status(pane)
+
+
+async def test_a_regenerated_answer_the_same_as_before_says_the_seed_is_why_once_per_pane(tmp_path):
+    """alt+r with the default seed gives the same text: the person is told why, once a pane;
+    an answer that differs is not remarked on, and the seed stays as it was."""
+    app = make_app(ScriptedBackend(), session_path=tmp_path / "s.json")
+    notes: list[str] = []
+    shown = app.notify
+    app.notify = lambda message, **kwargs: notes.append(message) or shown(message, **kwargs)
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        seed = app.workbench.defaults()["seed"]
+        said = (f"Same answer as before: seed {seed} is fixed (set another seed, or clear it, "
+                "for a different one).")
+        seed_box = pane.query_one(".param-seed Input")
+
+        async def regenerate() -> None:
+            count = len(pane.state.thread()[0].children)
+            await pilot.press("alt+r")
+            await wait_until(lambda: len(pane.state.thread()[0].children) == count + 1 and pane.figures.state == DONE)
+            await pilot.pause()
+
+        await type_prompt(pilot, pane, "a question")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        first = pane.answer
+        seed_box.value = str(seed + 1)
+        await regenerate()
+        assert pane.answer != first and said not in notes  # another seed, another answer: nothing to say
+        seed_box.value = ""
+        await regenerate()
+        assert pane.answer == first and notes.count(said) == 1
+        await regenerate()
+        assert notes.count(said) == 1  # once per pane
+        assert app.workbench.defaults()["seed"] == seed and seed_box.value == ""
