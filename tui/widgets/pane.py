@@ -375,15 +375,16 @@ class Pane(Vertical):
                 value = defaults[field.spec.name]
                 field.set_placeholder(field.spec.blank_means if value is None else field.spec.format(value))
         sampling: Sampling | None = None
+        said = self.state.labelled_knobs()  # in the title once: in the sweep's label
         try:
             sampling = self.effective_sampling(defaults) if defaults else None
-            summary = sampling.summary() if sampling is not None else ""
+            summary = sampling.summary(leave_out=said) if sampling is not None else ""
         except ParamError:
             summary = "invalid settings"
         reply = self.reply
         origin = reply.reply.origin if reply is not None else None
-        compact = sampling.compact_summary() if sampling is not None else summary
-        tiny = sampling.compact_summary(tiny=True) if sampling is not None else summary
+        compact = sampling.compact_summary(leave_out=said) if sampling is not None else summary
+        tiny = sampling.compact_summary(tiny=True, leave_out=said) if sampling is not None else summary
         fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
                                   printable(target.adapter or target.model.split("/")[-1]) if target else "",
