@@ -431,7 +431,7 @@ async def test_a_finished_pane_shows_its_final_figures_from_the_moment_it_is_don
             runs = pane.runs
             send_key(app, "f5")
             await wait_until(lambda: pane.runs == runs + 1 and pane.figures.state == DONE, step=0)
-            assert pane.figures.tokens == 40 and pane.figures.finish_reason == "stop"  # 40 of max_tokens 100: it ended by itself
+            assert pane.figures.tokens == 40 and pane.figures.finish_reason == "stop"  # 40 of its 100: by itself
 
 
 async def test_panes_made_quickly_while_the_session_saves_are_all_saved(tmp_path):

@@ -27,8 +27,8 @@ class ThreadActions:
                 or not sampling["temperature"] or not pane.state.conversation.repeats_a_sibling(run.message)):
             return
         self._said_same_seed.add(pane.number)
-        self.notify(f"Same answer as before: seed {seed} is fixed (set another seed, or clear it, for a different one).",
-                    timeout=8)
+        self.notify(f"Same answer as before: seed {seed} is fixed "
+                    "(set another seed, or clear it, for a different one).", timeout=8)
 
     # -- the message box --------------------------------------------------------------------------
     def addressed_panes(self) -> list[Pane]:
