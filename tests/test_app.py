@@ -431,7 +431,7 @@ async def test_a_finished_pane_shows_its_final_figures_from_the_moment_it_is_don
             runs = pane.runs
             send_key(app, "f5")
             await wait_until(lambda: pane.runs == runs + 1 and pane.figures.state == DONE, step=0)
-            assert pane.figures.tokens == 40 and pane.figures.finish_reason == "length"
+            assert pane.figures.tokens == 40 and pane.figures.finish_reason == "stop"  # 40 of its 100: by itself
 
 
 async def test_panes_made_quickly_while_the_session_saves_are_all_saved(tmp_path):
@@ -568,3 +568,77 @@ async def test_a_restored_thread_is_placed_once_its_view_has_a_height(tmp_path):
         assert runs_over.following and runs_over.line_count == 102
         last_row = runs_over.line_count - 1 - runs_over.scroll_y
         assert 0 <= last_row < runs_over.scrollable_content_region.height  # the end in view
+
+
+def shown_status(pane) -> str:
+    """The status line as it is drawn at the pane's width now (a narrow pane shows a short form)."""
+    return "".join(segment.text for segment in pane.query_one(".pane-status").render_line(0)).strip()
+
+
+async def test_an_answer_cut_by_the_full_context_says_so_in_every_width(tmp_path):
+    """An answer that ends for length before its max_tokens ran out of context: its status says
+    so, wide and narrow; one cut at max_tokens keeps a 'max' mark when narrow (the issue #25 trial:
+    'done · 39ms · 50t · 195t/s ‹4/4›' said nothing of the cut)."""
+    backend = ScriptedBackend(lambda prompt, s: ["a"] * s["max_tokens"], max_model_len=200)
+    app = make_app(backend, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        max_tokens = app.workbench.defaults()["max_tokens"]
+        await type_prompt(pilot, pane, "p")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        first = pane.reply
+        assert (pane.figures.finish_reason, pane.figures.tokens) == ("length", max_tokens)
+        assert "cut" not in shown_status(pane) and shown_status(pane).endswith("length")
+        await type_prompt(pilot, pane, "q")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE and pane.reply is not first)
+        await pilot.pause()
+        assert pane.figures.finish_reason == "length" and 0 < pane.figures.tokens < max_tokens
+        assert shown_status(pane).endswith("· cut: context full")
+        await pilot.resize_terminal(40, 40)
+        await pilot.pause(0.2)
+        assert pane.size.width <= 40 and "ctx full" in shown_status(pane), shown_status(pane)
+        pane.editor.focus()
+        for _ in range(3):
+            if pane.reply is first:
+                break
+            await pilot.press("alt+up")
+        await pilot.pause(0.1)
+        assert pane.reply is first and "max" in shown_status(pane).split(), shown_status(pane)
+        assert "ctx" not in shown_status(pane)
+
+
+async def test_a_regenerated_answer_the_same_as_before_says_the_seed_is_why_once_per_pane(tmp_path):
+    """alt+r with the default seed gives the same text: the person is told why, once a pane;
+    an answer that differs is not remarked on, and the seed stays as it was."""
+    app = make_app(ScriptedBackend(), session_path=tmp_path / "s.json")
+    notes: list[str] = []
+    shown = app.notify
+    app.notify = lambda message, **kwargs: notes.append(message) or shown(message, **kwargs)
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        seed = app.workbench.defaults()["seed"]
+        said = (f"Same answer as before: seed {seed} is fixed (set another seed, or clear it, "
+                "for a different one).")
+        seed_box = pane.query_one(".param-seed Input")
+
+        async def regenerate() -> None:
+            count = len(pane.state.thread()[0].children)
+            await pilot.press("alt+r")
+            await wait_until(lambda: len(pane.state.thread()[0].children) == count + 1 and pane.figures.state == DONE)
+            await pilot.pause()
+
+        await type_prompt(pilot, pane, "a question")
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        first = pane.answer
+        seed_box.value = str(seed + 1)
+        await regenerate()
+        assert pane.answer != first and said not in notes  # another seed, another answer: nothing to say
+        seed_box.value = ""
+        await regenerate()
+        assert pane.answer == first and notes.count(said) == 1
+        await regenerate()
+        assert notes.count(said) == 1  # once per pane
+        assert app.workbench.defaults()["seed"] == seed and seed_box.value == ""

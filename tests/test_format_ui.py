@@ -114,6 +114,7 @@ async def test_a_formatted_pane_sends_its_format_and_says_whether_the_answer_too
     schema = OutputFormat(JSON_SCHEMA, schema=SCORE)
     right, wrong, free = saved_pane(prompt="Rate it"), saved_pane(prompt="Rate it wrong"), saved_pane(prompt="Rate it")
     right.output_format = wrong.output_format = schema
+    wrong.overrides["max_tokens"] = "3"  # its three pieces end at max_tokens: cut, for length
     app = make_app(backend, session=session_of([right, wrong, free]), session_path=tmp_path / "s.json")
     async with app.run_test(size=(200, 40)) as pilot:
         panes = app.workbench.panes()

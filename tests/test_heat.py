@@ -671,3 +671,23 @@ def test_byte_pieces_read_as_the_character_they_join_into():
     assert shown_piece("\ufffd", spans, 1, "é") == "é"
     assert shown_piece("\ufffd", spans, 0, "é") == "\ufffd (a piece of the next character)"
     assert shown_piece(" the", spans, 1, "é") == " the"
+
+
+@pytest.mark.parametrize("max_tokens", [20, 34, 60, 120])
+async def test_the_token_cursor_starts_in_sight(max_tokens):
+    """f4 puts the cursor on a token the person can see: its line is in the view once the token
+    panel has taken its room (the issue #25 trial: 'token 1 of 34', with the view left at the end
+    and token 1 above it until → was pressed)."""
+    app = make_app(Recording(), session=session(1, max_tokens))
+    async with app.run_test(size=(60, 24)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.heat = True
+        await run_and_wait(app, pilot, pane)
+        pane.editor.focus()
+        send_key(app, "f4")
+        await pilot.pause(0.2)
+        view = pane.output
+        lines = view.lines_of(pane.token_cursor)
+        top, height = round(view.scroll_y), view.scrollable_content_region.height
+        assert pane.query_one(".pane-token").display and lines
+        assert top <= lines[0] < top + height, (lines, top, height)

@@ -388,3 +388,24 @@ def test_an_adapter_made_for_another_model_is_found_from_its_file_header():
     assert shape_problem(demo_adapter_path(), other) == (  # the first mismatch in the file's order
         "made for another model: its down_proj has 256 outputs, this model's 512")
     assert shape_problem(demo_adapter_path(), None) is None
+
+
+async def test_a_sweep_panes_title_does_not_say_its_settings_twice():
+    """The settings after the target leave out what the sweep's label says (the issue #25 trial:
+    '4 · temperature=0 · seed=2 · demo · T0 p0.95 seed2 max300'); a knob changed in the pane
+    since is said again, with its new value."""
+    target = Target(LOCAL, "scripted-model")
+    label = "temperature=0 · seed=2"
+    pane_state = saved_pane(prompt="p", overrides={"temperature": "0", "seed": "2"}, label=label, target=target)
+    app = make_app(ScriptedBackend(), session=session_of([pane_state, saved_pane(prompt="q")]))
+    async with app.run_test(size=(200, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        await pilot.pause()
+        title = str(pane.border_title)
+        assert title.startswith(f"1 · {label} · scripted-model · "), title
+        settings = title.removeprefix(f"1 · {label} · scripted-model · ")
+        assert "p 0.95" in settings and "seed" not in settings and "T " not in settings, title
+        pane.query_one(".param-seed Input").value = "5"
+        await pilot.pause()
+        settings = str(pane.border_title).removeprefix(f"1 · {label} · ")
+        assert "seed 5" in settings and "seed 2" not in settings and "T " not in settings, str(pane.border_title)

@@ -65,9 +65,26 @@ class Figures:
             figures.update(delta)
         return figures
 
-    def parts(self, short: bool = False) -> list[str]:
+    def context_full(self, max_tokens: int | None) -> bool:
+        """Whether the answer was cut by the model's context, not by its own `max_tokens`: it ended
+        for length before that many tokens (unknown `max_tokens`: not said)."""
+        return self.finish_reason == "length" and max_tokens is not None and self.tokens < max_tokens
+
+    def finish_part(self, short: bool = False, max_tokens: int | None = None) -> str:
+        """The finish reason as shown: 'cut: context full' (short 'ctx full') when the context ran
+        out before `max_tokens`, which the reason 'length' alone does not tell apart from
+        `max_tokens`; short, only the cuts are said ('max', 'ctx full'): 'stop' is the usual end."""
+        if self.context_full(max_tokens):
+            return "ctx full" if short else "cut: context full"
+        if short:
+            return "max" if self.finish_reason == "length" else ""
+        return self.finish_reason or ""
+
+    def parts(self, short: bool = False, max_tokens: int | None = None) -> list[str]:
         """['TTFT 49 ms', '84 tok', '266 tok/s', 'stop']: what is known, in that order; `short`:
-        ['49ms', '84t', '266t/s'] (no finish reason), for narrow panes."""
+        ['49ms', '84t', '266t/s'] for narrow panes, with the finish reason only when the answer
+        was cut ('max', 'ctx full'). `max_tokens`: what the answer was asked with, to tell a cut
+        by the context from one by `max_tokens` (see `finish_part`)."""
         parts = []
         if self.ttft_ms is not None:
             parts.append(f"{self.ttft_ms:.0f}ms" if short else f"TTFT {self.ttft_ms:.0f} ms")
@@ -75,8 +92,9 @@ class Figures:
             parts.append(f"{self.tokens}t" if short else f"{self.tokens} tok")
         if self.tok_s is not None:
             parts.append(f"{self.tok_s:.0f}t/s" if short else f"{self.tok_s:.0f} tok/s")
-        if self.finish_reason and not short:
-            parts.append(self.finish_reason)
+        finish = self.finish_part(short, max_tokens)
+        if finish:
+            parts.append(finish)
         return parts
 
     @property

@@ -188,6 +188,13 @@ class Conversation:
         family = (message.parent or self.root).children
         return family.index(message) + 1, len(family)
 
+    def repeats_a_sibling(self, message: Message) -> bool:
+        """Whether an answer has exactly the text of an earlier answer beside it (a regenerated
+        answer the same as before)."""
+        family = (message.parent or self.root).children
+        earlier = family[:family.index(message)]
+        return bool(message.content) and any(m.is_reply and m.content == message.content for m in earlier)
+
     def replies(self) -> list[Message]:
         """The assistant messages on the path, oldest first."""
         return [m for m in self.path() if m.is_reply]

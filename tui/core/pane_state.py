@@ -34,6 +34,16 @@ class PaneState:
     output_format: OutputFormat | None = None  # the form its answers must take (None: the defaults')
 
     # -- what it shows ----------------------------------------------------------------------------
+    def labelled_knobs(self) -> frozenset[str]:
+        """The knobs its sweep label names ('temperature=0 · seed=2') that the pane still has at
+        the value the label says: the title says them once, in the label."""
+        knobs = set()
+        for part in self.label.split(" · "):
+            name, sep, value = part.partition("=")
+            if sep and name in SPECS_BY_NAME and self.overrides.get(name, "").strip() == value.strip():
+                knobs.add(name)
+        return frozenset(knobs)
+
     def thread(self) -> list[Message]:
         return self.conversation.path()
 

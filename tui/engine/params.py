@@ -160,24 +160,29 @@ class Sampling:
                 f"max_tokens must be below the model's context length ({max_model_len})"
             )
 
-    def compact_summary(self, tiny: bool = False) -> str:
+    def compact_summary(self, tiny: bool = False, leave_out: frozenset[str] = frozenset()) -> str:
         """'T0.8 p0.95 seed42 max100': the summary in less room (narrow panes' titles); `tiny`:
         'T.8 p.95 s42 m100'."""
-        parts = [part.replace(" ", "") for part in self.summary().split(" · ")]
+        summary = self.summary(leave_out=leave_out)
+        parts = [part.replace(" ", "") for part in summary.split(" · ")] if summary else []
         if tiny:
             parts = [part.replace("0.", ".").replace("seed", "s").replace("max", "m") for part in parts]
         return " ".join(parts)
 
-    def summary(self, names: tuple[str, ...] | None = None) -> str:
-        """Short 'T 0.8 · p 0.95 · seed 42 · max 100' text for headers and logs."""
+    def summary(self, names: tuple[str, ...] | None = None, leave_out: frozenset[str] = frozenset()) -> str:
+        """Short 'T 0.8 · p 0.95 · seed 42 · max 100' text for headers and logs; without the knobs
+        in `leave_out` (said elsewhere: a sweep pane's label)."""
         specs = MAIN_SPECS if names is None else tuple(SPECS_BY_NAME[n] for n in names)
         parts = []
         for spec in specs:
+            if spec.name in leave_out:
+                continue
             value = self.values[spec.name]
             shown = spec.blank_means if value is None else spec.format(value)
             parts.append(f"{spec.label} {shown}")
         for spec in PARAM_SPECS:
-            if not spec.main and spec.name not in (names or ()) and self.values[spec.name] != spec.default:
+            if not spec.main and spec.name not in (names or ()) and spec.name not in leave_out \
+                    and self.values[spec.name] != spec.default:
                 parts.append(f"{spec.label} {spec.format(self.values[spec.name])}")
         if not self.output_format.is_free:
             parts.append(self.output_format.label)

@@ -4,7 +4,9 @@ docs/guide/performance.md).
 
 Its figures come from a fake clock (first token at 50 ms, then one token every 10 ms), so what the
 UI shows is the same on every run. `stall_after=N` stops each stream after N pieces, mid-stream,
-until it is cancelled.
+until it is cancelled. Its answers end as the engine's do: for "length" at max_tokens or when the
+context is full (one prompt token per character of the conversation, `max_model_len` of them at
+most), else with "stop".
 """
 
 from __future__ import annotations
@@ -119,6 +121,11 @@ class ScriptedBackend(BackendBase):
         self.sent_ids.append(prompt_ids)
         # The prompt's "tokens": one per character of the conversation, or the ids sent (a fork).
         ids = list(prompt_ids) if prompt_ids is not None else [ord(c) for c in text]
+        # As the engine ends it: for length at max_tokens or when the context is full (the prompt's
+        # tokens and the answer's fill max_model_len), else with a stop.
+        room = max(1, self._max_model_len - len(ids))
+        cut = len(pieces) >= min(sampling["max_tokens"], room)
+        pieces = pieces[:room]
         self.running.add(request.request_id)
         try:
             for index, piece in enumerate(pieces):
@@ -129,7 +136,7 @@ class ScriptedBackend(BackendBase):
                 else:
                     await asyncio.sleep(0)
                 last = index == len(pieces) - 1
-                yield Delta(piece, index + 1, 1, "length" if last else None, started=0.0,
+                yield Delta(piece, index + 1, 1, ("length" if cut else "stop") if last else None, started=0.0,
                             first_token=0.05, now=0.05 + 0.01 * index,
                             logprobs=[scripted_logprob(index, piece, sampling.logprobs)] if sampling.logprobs else None,
                             prompt_ids=ids if index == 0 else None)

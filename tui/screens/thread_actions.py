@@ -5,6 +5,8 @@ message to every pane (or to the marked ones)."""
 from __future__ import annotations
 
 from tui.core.conversation import USER
+from tui.core.run import Run
+from tui.figures import DONE
 from tui.widgets.pane import Pane
 
 
@@ -13,6 +15,20 @@ class ThreadActions:
 
     def init_threads(self) -> None:
         self._marked: set[int] = set()  # pane numbers the message box goes to (none: every pane)
+        self._said_same_seed: set[int] = set()  # panes told why a new answer was the same as before
+
+    def say_if_same_answer(self, pane: Pane, run: Run) -> None:
+        """A new answer with exactly the text of an earlier one beside it, asked with a fixed seed
+        and sampling (temperature above 0): the seed is why, once per pane. A person who
+        regenerates and sees the same text otherwise thinks nothing happened."""
+        sampling = run.request.sampling
+        seed = sampling["seed"]
+        if (pane.number in self._said_same_seed or run.reply.state != DONE or seed is None
+                or not sampling["temperature"] or not pane.state.conversation.repeats_a_sibling(run.message)):
+            return
+        self._said_same_seed.add(pane.number)
+        self.notify(f"Same answer as before: seed {seed} is fixed "
+                    "(set another seed, or clear it, for a different one).", timeout=8)
 
     # -- the message box --------------------------------------------------------------------------
     def addressed_panes(self) -> list[Pane]:

@@ -168,9 +168,13 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         pane.show_engine = self._xray
         pane.on_dirty = self.flusher.mark_dirty
         pane.observer = self.observer
-        pane.on_run_end = self.run_ended
+        pane.on_run_end = self._run_ended
         pane.set_chat(self._chat_template())
         return pane
+
+    def _run_ended(self, pane: Pane, run: Run) -> None:
+        self.run_ended(pane, run)  # into the history
+        self.say_if_same_answer(pane, run)
 
     def panes(self) -> list[Pane]:
         # The container's children, not a query: that walks every widget on the screen (~350),

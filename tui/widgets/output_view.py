@@ -293,6 +293,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         else:
             row = self._scroll_row()  # the same lines, if the new size lets the view show them
         self.scroll_to(y=row, animate=False, immediate=True)
+        # The token cursor stays in sight: entering it shows the token panel, and the view, now
+        # lower, followed its end away from the cursor's token.
+        self.scroll_to_cursor()
 
     def validate_scroll_y(self, value: float) -> float:
         # Textual clamps the scroll to a new size as it lays the view out, before on_resize: kept
@@ -365,10 +368,13 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
                     self._strips.pop(line, None)
                     self._framed.pop(line, None)
                     self.refresh_lines(line)
-        if index is not None:
-            lines = self.lines_of(index)
-            if lines:
-                self.scroll_to_line(lines[0])
+        self.scroll_to_cursor()
+
+    def scroll_to_cursor(self) -> None:
+        """Bring the token cursor's first line into view (no cursor: nothing)."""
+        lines = self.lines_of(self._cursor) if self._cursor is not None else []
+        if lines:
+            self.scroll_to_line(lines[0])
 
     def lines_of(self, token: int) -> list[int]:
         """The wrapped lines a token's span is on."""

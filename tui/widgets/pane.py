@@ -48,17 +48,20 @@ def status_text(figures: Figures, branch: str = "", stale: str | None = None) ->
 
 
 def status_texts(figures: Figures, branch: str = "", stale: str | None = None, verdict: Verdict | None = None,
-                 compiling: bool = False) -> list[Text]:
+                 compiling: bool = False, max_tokens: int | None = None) -> list[Text]:
     """The status line in its forms, longest first (a narrow pane shows the first that fits, or
     the last cut at a word); after the figures, whether the answer took its output format
     (`verdict`: it stays whole while the figures shorten, then go); `compiling`: a formatted
-    request waits for its first token while the engine compiles the format."""
+    request waits for its first token while the engine compiles the format. An answer cut short
+    (by the context, or at `max_tokens`, what it was asked with) says so in every form: the last
+    form, then, is the state and the cut alone."""
     # A model's name (in `stale`), an error message and a finish reason are a server's words, or a
     # session file's: through the gate.
     forms = []
     # The last form, with a verdict: the state and the verdict alone (its reason is what matters).
+    cut = figures.finish_part(short=True, max_tokens=max_tokens)
     shapes = ((False, True, True), (False, False, True), (True, False, True)) + \
-        (((True, False, False),) if verdict is not None else ())
+        (((True, False, False),) if verdict is not None or cut else ())
     for short, reason, figured in shapes:
         text = Text()
         if stale:
@@ -75,7 +78,7 @@ def status_texts(figures: Figures, branch: str = "", stale: str | None = None, v
             text.append(" (engine loading)", style="dim")
         if compiling and figures.state == STREAMING and not figures.tokens:
             text.append(" · compiling…" if short else " · compiling the format…", style="magenta")
-        for part in figures.parts(short) if figured else ():
+        for part in figures.parts(short, max_tokens) if figured else ([cut] if cut else []):
             text.append(f" · {one_line(part)}")
         if branch:
             text.append(f" · {branch}" if not short else f" {branch.replace(' ', '')}", style="bold")
@@ -372,15 +375,16 @@ class Pane(Vertical):
                 value = defaults[field.spec.name]
                 field.set_placeholder(field.spec.blank_means if value is None else field.spec.format(value))
         sampling: Sampling | None = None
+        said = self.state.labelled_knobs()  # in the title once: in the sweep's label
         try:
             sampling = self.effective_sampling(defaults) if defaults else None
-            summary = sampling.summary() if sampling is not None else ""
+            summary = sampling.summary(leave_out=said) if sampling is not None else ""
         except ParamError:
             summary = "invalid settings"
         reply = self.reply
         origin = reply.reply.origin if reply is not None else None
-        compact = sampling.compact_summary() if sampling is not None else summary
-        tiny = sampling.compact_summary(tiny=True) if sampling is not None else summary
+        compact = sampling.compact_summary(leave_out=said) if sampling is not None else summary
+        tiny = sampling.compact_summary(tiny=True, leave_out=said) if sampling is not None else summary
         fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
                                   printable(target.adapter or target.model.split("/")[-1]) if target else "",
@@ -590,7 +594,15 @@ class Pane(Vertical):
             place, count = self.state.conversation.siblings(reply)
             branch = f"‹ {place}/{count} ›" if count > 1 else ""
         verdict = reply.reply.verdict if reply is not None else None
-        return status_texts(self.figures, branch, self._stale, verdict, compiling=self._formatted(reply))
+        return status_texts(self.figures, branch, self._stale, verdict, compiling=self._formatted(reply),
+                            max_tokens=self._max_tokens(reply))
+
+    @staticmethod
+    def _max_tokens(reply: ThreadMessage | None) -> int | None:
+        """The max_tokens the answer was asked with (None: not recorded)."""
+        settings = reply.reply.settings if reply is not None and reply.reply is not None else None
+        value = settings.get("max_tokens") if settings else None
+        return value if isinstance(value, int) else None
 
     @staticmethod
     def _formatted(reply: ThreadMessage | None) -> bool:
