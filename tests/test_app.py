@@ -99,6 +99,29 @@ async def test_keys_typed_fast_then_f5_send_the_whole_message(tmp_path):
         assert pane.draft == ""
 
 
+async def test_keys_typed_right_after_moving_between_panes_go_to_the_pane_moved_to(tmp_path):
+    """alt+→ twice, a message and f5 arriving together: both moves count, and the message goes
+    whole to the pane reached. Before, focus moved once, after the letters, which stayed in the
+    first pane's box, and f5 ran a pane with nothing typed."""
+    app = make_app(session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        first, _, third = bench.panes()
+        first.editor.focus()
+        await pilot.pause()
+        message = "Who built the house"
+        keys = [events.Key("alt+right", None) for _ in range(2)] + [
+            events.Key("space" if c == " " else c, c) for c in message] + [events.Key("f5", None)]
+        for key in keys:  # posted at once, as a terminal's burst is read
+            app.post_message(key)
+        await wait_until(lambda: third.figures.state == DONE)
+        assert [m.content for m in third.state.thread()][:1] == [message]
+        assert first.draft == "" and not first.state.thread()
+
+
 async def test_cancel_keeps_the_partial_answer_and_running_again_makes_a_sibling(tmp_path):
     backend = ScriptedBackend(stall_after=7)
     app = make_app(backend, session_path=tmp_path / "s.json")

@@ -155,7 +155,7 @@ class TargetActions(Screen):
                 for pane in made:
                     self.run_pane(pane)
         if made:
-            made[0].editor.focus()
+            self.set_focus(made[0].editor)
 
     def action_load_adapter(self) -> None:
         """Name a LoRA adapter for the in-process engine while it runs (the palette): it loads into

@@ -37,7 +37,7 @@ class ThreadActions:
         return marked or panes
 
     def action_focus_composer(self) -> None:
-        self.composer.editor.focus()
+        self.set_focus(self.composer.editor)
 
     def action_mark_pane(self) -> None:
         """Mark or unmark the focused pane: the message box then goes to the marked panes only."""
@@ -80,7 +80,7 @@ class ThreadActions:
         state.editing = chosen.id
         pane.set_draft(chosen.content)
         pane.show_note()
-        pane.editor.focus()
+        self.set_focus(pane.editor)
         pane.editor.move_cursor(pane.editor.document.end)
 
     def action_message_cursor(self, step: int) -> None:

@@ -76,7 +76,7 @@ class TokenActions:
             return
         if pane.token_cursor is not None:
             pane.leave_token_cursor()
-            pane.editor.focus()
+            self.set_focus(pane.editor)
         elif not pane.enter_token_cursor():
             self.notify("This answer has no recorded probabilities: turn the heat view on (f3) and run it.",
                         severity="warning")

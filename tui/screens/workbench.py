@@ -385,7 +385,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             return
         if pane.token_cursor is not None:  # esc leaves the token cursor first
             pane.leave_token_cursor()
-            pane.editor.focus()
+            self.set_focus(pane.editor)
             return
         if self.leave_message_mode(pane):
             return
@@ -413,7 +413,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             await container.mount(pane)
         self._refresh_titles()
         self._fit_panes()
-        pane.editor.focus()
+        self.set_focus(pane.editor)
         pane.scroll_visible(animate=False)
         self.session_dirty = True
         return pane
@@ -446,7 +446,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         if not rest:
             await self.action_new_pane()
         else:
-            rest[min(index, len(rest) - 1)].editor.focus()
+            self.set_focus(rest[min(index, len(rest) - 1)].editor)
         self.session_dirty = True
         keys = next((a.key for a in self.actions if a.action == "reopen_pane"), "the palette")
         self.notify(f"Pane {pane.number} closed: {keys} brings it back.", timeout=4)
@@ -464,7 +464,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         if not panes or current is None:
             return
         target = panes[(panes.index(current) + step) % len(panes)]
-        target.editor.focus()
+        # set_focus now, not widget.focus(), which moves focus only after the keys already read:
+        # the letters typed right after alt+→ went to the pane left behind
+        self.set_focus(target.editor)
         target.scroll_visible(animate=False)
 
     def action_move_pane(self, step: int) -> None:
