@@ -406,6 +406,25 @@ def test_add_choose_step_and_siblings():
         conversation.add(q, USER, "again", message_id=a.id)
 
 
+def test_the_path_follows_every_change_after_it_was_read():
+    """The path is kept between changes of shape: a branch chosen by setting `chosen` (as the
+    store does when it loads a session), or a message added, shows in the next read, and a caller
+    changing the list it got changes nothing."""
+    conversation = Conversation()
+    q, a = answered(conversation, None, "q", "a")
+    b = conversation.add(q, ASSISTANT, "b", Reply())
+    read = conversation.path()
+    assert read == [q, b]
+    read.append(a)
+    assert conversation.path() == [q, b]
+    q.chosen = 0
+    assert conversation.path() == [q, a]
+    follow = conversation.add(a, USER, "more")
+    assert conversation.path() == [q, a, follow]
+    conversation.remove(follow)
+    assert conversation.path() == [q, a] and [m.id for m in conversation.copy().path()] == [q.id, a.id]
+
+
 def test_remove_keeps_the_path_on_the_chosen_branch():
     conversation = Conversation()
     q, a = answered(conversation, None, "q", "a")

@@ -22,6 +22,16 @@ USER, ASSISTANT = "user", "assistant"
 ROLES = (USER, ASSISTANT)
 ROOT = "root"  # the invisible message every conversation hangs from
 
+# Bumped by every change to the shape of any conversation (a child added or taken out, a branch
+# chosen): a path kept since the last bump is still the path. Streamed text does not change a
+# shape, so a pane reads its thread many times a frame without walking it each time.
+_shape_changes = 0
+
+
+def _shape_changed() -> None:
+    global _shape_changes
+    _shape_changes += 1
+
 
 @dataclass(frozen=True)
 class ForkOrigin:
@@ -85,7 +95,7 @@ class Reply:
 
 
 class Message:
-    __slots__ = ("id", "role", "parent", "children", "chosen", "_chunks", "_thinking", "reply")
+    __slots__ = ("id", "role", "parent", "children", "_chosen", "_chunks", "_thinking", "reply")
 
     def __init__(self, id: int, role: str, content: str = "", parent: Message | None = None,
                  reply: Reply | None = None) -> None:
@@ -93,13 +103,23 @@ class Message:
         self.role = role
         self.parent = parent
         self.children: list[Message] = []
-        self.chosen = 0  # the child the path follows
+        self._chosen = 0  # the child the path follows (no children yet: no path changes)
         # Streamed text arrives in many small pieces: joined when read, not on every piece.
         self._chunks = [content] if content else []
         # An answer's thinking (a server's reasoning channel), kept apart from its text: it is
         # recorded and shown, never sent back as part of the conversation.
         self._thinking: list[str] = []
         self.reply = reply
+
+    @property
+    def chosen(self) -> int:
+        """The child the path follows."""
+        return self._chosen
+
+    @chosen.setter
+    def chosen(self, index: int) -> None:
+        self._chosen = index
+        _shape_changed()
 
     @property
     def content(self) -> str:
@@ -141,6 +161,8 @@ class Conversation:
         self.root = Message(0, ROOT)
         self._by_id: dict[int, Message] = {0: self.root}
         self._next_id = 1
+        self._path: list[Message] = []
+        self._path_as_of = -1  # the `_shape_changes` the kept path was walked at
 
     # -- reading ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -161,7 +183,14 @@ class Conversation:
             stack.extend(reversed(message.children))
 
     def path(self) -> list[Message]:
-        """The thread the pane shows: from the first message, following each one's chosen child."""
+        """The thread the pane shows: from the first message, following each one's chosen child
+        (a list of the caller's own)."""
+        if self._path_as_of != _shape_changes:
+            self._path = self._walk_path()
+            self._path_as_of = _shape_changes
+        return list(self._path)
+
+    def _walk_path(self) -> list[Message]:
         thread = []
         node = self.root
         while node.children:
@@ -215,6 +244,7 @@ class Conversation:
         self._next_id = max(self._next_id, message_id + 1)
         self._by_id[message_id] = message
         parent.children.append(message)
+        _shape_changed()
         self.choose(message)
         return message
 
@@ -240,6 +270,7 @@ class Conversation:
         parent = message.parent or self.root
         index = parent.children.index(message)
         del parent.children[index]
+        _shape_changed()
         if parent.chosen >= index and parent.chosen > 0:
             parent.chosen -= 1
         stack = [message]
