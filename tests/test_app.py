@@ -528,6 +528,7 @@ async def test_one_message_to_every_pane_or_to_the_marked_ones(tmp_path):
         await pilot.press("alt+m")
         assert panes[0].has_class("-marked") and not panes[1].has_class("-marked")
         assert "to panes 1, 3" in str(bench.composer.query_one("#composer-to").render())
+        assert "marked panes" in bench.composer.editor.placeholder  # not "every pane" beside "to panes 1, 3"
         panes[1].editor.text = "my own draft"
         bench.composer.editor.text = "only you two"
         await pilot.press("ctrl+r")

@@ -9,6 +9,9 @@ from textual.widgets import Label
 
 from tui.widgets.pane import PromptEditor
 
+EVERY_PANE = "A message for every pane: ctrl+r sends it (alt+m marks panes)"
+MARKED_PANES = "A message for the marked panes: ctrl+r sends it (alt+m on a marked pane unmarks it)"
+
 
 class Composer(Horizontal):
     DEFAULT_CSS = """
@@ -26,7 +29,7 @@ class Composer(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(self._to, id="composer-to", markup=False)
         yield PromptEditor(self._text, soft_wrap=True, tab_behavior="focus", compact=True, id="composer-text",
-                           placeholder="A message for every pane: ctrl+r sends it (alt+m marks panes)")
+                           placeholder=EVERY_PANE)
 
     @property
     def editor(self) -> PromptEditor:
@@ -46,3 +49,4 @@ class Composer(Horizontal):
         self._to = f"to panes {', '.join(map(str, marked))}" if marked else "to all panes"
         if self.is_mounted:
             self.query_one("#composer-to", Label).update(self._to)
+            self.editor.placeholder = MARKED_PANES if marked else EVERY_PANE
