@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.app import make_app
 from tui.keymap import ACTIONS, APP_ACTIONS, EDITING_KEYS, with_keys
 from tui.render.probes import keys_read_from
 
@@ -50,6 +51,20 @@ def test_the_table_of_sequences_reads_as_textual_reads_them():
     assert {"f5", "escape", "ctrl+r", "alt+w", "alt+shift+left", "alt+pageup", "f7", "shift+f5"} <= READABLE
     assert "shift+f3" not in READABLE  # ESC[1;2R is a cursor position report to Textual
     assert keys_read_from(SENT["shift+f3"]) == []
+
+
+def test_alt_keys_typed_together_are_read_as_alt_keys():
+    """Typed faster than the escape delay (alt+w alt+w to close two panes, a held alt+n, ssh, a busy
+    app reading late), alt keys arrive in one read: Textual alone reads all but the last as '^' and
+    the letter, typed into the prompt. The app's start installs the reading that fixes it."""
+    make_app()
+    alt_keys = sorted({key for action in ACTIONS + APP_ACTIONS for key in action.key_list
+                       if key.startswith("alt+") and key in READABLE})
+    assert {"alt+n", "alt+w", "alt+u", "alt+right"} <= set(alt_keys)
+    assert keys_read_from("".join(SENT[key] * 2 for key in alt_keys)) == [key for key in alt_keys for _ in (1, 2)]
+    # Between reads too, and beside the keys they must not change.
+    assert keys_read_from("\x1b", "n", "\x1bn", "a\x1bw") == ["alt+n", "alt+n", "a", "alt+w"]
+    assert keys_read_from("\x1b\x1b", "\x1b[15~\x1bu", "\x1b[1;3C") == ["escape", "escape", "f5", "alt+u", "alt+right"]
 
 
 @pytest.mark.parametrize("action", ACTIONS + APP_ACTIONS, ids=lambda a: a.action)

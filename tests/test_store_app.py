@@ -24,11 +24,11 @@ from tests.support.scripted import ScriptedBackend
 from tui.app import WorkbenchApp
 from tui.config import Config
 from tui.engine.params import Sampling
-from tui.figures import CANCELLED, DONE
+from tui.figures import CANCELLED, DONE, RUNNING_STATES
 from tui.screens.history import HistoryScreen
 from tui.session import save_session
 from tui.store.db import connect, integrity_problems
-from tui.store.search import parse_query, search
+from tui.store.search import PREVIEW, parse_query, search
 from tui.store.store import Store
 from tui.terminal import Terminal
 
@@ -189,6 +189,25 @@ async def test_streamed_text_is_saved_within_a_second_and_restored(tmp_path, ren
         assert row.figures.state == CANCELLED and row.prompt == "delta"
 
 
+@pytest.mark.ui
+async def test_an_answer_the_history_has_as_ended_is_ended_in_the_session_too(tmp_path, render_path):
+    """The session's rows go to the writer before the history's row of a run that ends: a kill
+    between the two writes never leaves the history saying done beside a session (and a pane, at
+    the next start) that says cancelled with its tail missing. No autosave runs here."""
+    app = make_app(ScriptedBackend(words(30)), session=session_of([saved_pane("eta"), saved_pane("theta")]),
+                   session_path=tmp_path / "s.json", autosave_s=3600)
+    db = tmp_path / "s.db"
+    async with app.run_test(size=(160, 40)):
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == DONE for p in app.workbench.panes()))
+        assert app.store.flush()
+        answers = {p.number: p.answer for p in app.workbench.panes()}
+        record = await asyncio.to_thread(stored_session, db)
+        assert {state.number: (state.conversation.last().content, state.conversation.last().reply.figures.state)
+                for state in record.panes} == {number: (answer, DONE) for number, answer in answers.items()}
+        assert sorted(row.answer for row in history_rows(app.store)) == sorted(answers.values())
+
+
 class _opened:
     def __init__(self, path: Path) -> None:
         self.store = Store.open(path)
@@ -305,7 +324,30 @@ def _answers_saved(path: Path) -> dict[int, str]:
     return answers
 
 
-SAVES_BEFORE_THE_KILL = 4
+def _runs_streaming(path: Path) -> int:
+    """How many answers the store holds as still running."""
+    conn = connect(path)
+    try:
+        rows = conn.execute("SELECT figures FROM replies").fetchall()
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+    finally:
+        conn.close()
+    return sum(1 for (figures,) in rows if json.loads(figures).get("state") in RUNNING_STATES)
+
+
+def _panes_saved(path: Path) -> int:
+    conn = connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM panes").fetchone()[0]
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+    finally:
+        conn.close()
+
+
+SAVES_BEFORE_THE_KILL = 3
+PANES = 6
 
 
 @pytest.mark.engine
@@ -314,18 +356,25 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
     db = tmp_path / "data" / "vllm-panes" / "vllm-panes.db"
-    # One request at a time in the engine: the two answers stream one after the other, for seconds.
+    # One request at a time in the engine: the answers stream one after the other, for long enough
+    # that a loaded machine, whose app saves less often than its engine writes, is still streaming.
     app = PtyApp(["--demo", "--min-tokens", "1900", "--max-tokens", "1900", "--max-num-seqs", "1"], env=env)
     growth: list[tuple[float, int]] = []
     try:
         assert app.wait_for(b"ready", timeout=240), bytes(app.screen[-3000:])
-        app.write(b"\x12")  # ctrl+r: both first-start panes (the base model and its adapter) answer
+        app.write(b"\x1bn" * (PANES - 2))  # alt+n: the first-start panes (model, adapter), duplicated
+        deadline = time.monotonic() + 60
+        while _panes_saved(db) != PANES and time.monotonic() < deadline:
+            time.sleep(0.1)  # the panes are there (the session saves them each second)
+        assert _panes_saved(db) == PANES
+        app.write(b"\x12")  # ctrl+r: every pane answers
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             total = sum(len(text) for text in _answers_saved(db).values())
             if not growth or total != growth[-1][1]:
                 growth.append((time.monotonic(), total))
-            if total > 1000 and sum(1 for _, saved in growth if saved) > SAVES_BEFORE_THE_KILL:
+            if (total > 1000 and sum(1 for _, saved in growth if saved) > SAVES_BEFORE_THE_KILL
+                    and _runs_streaming(db)):
                 break  # several saves in, still streaming (counted, not timed: a loaded machine is slow)
             time.sleep(0.05)
         streaming = [when for when, total in growth if total > 0]
@@ -347,6 +396,11 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
     record = stored_session(db)
     assert {state.number: state.conversation.last().content for state in record.panes
             if state.conversation.last().content} == before
+    # A loaded machine's engine can end the first answer before the kill (the app saves on its own
+    # time): an ended answer stays ended, in the session and the history alike; the rest were killed.
+    states = {state.number: state.conversation.last().reply.figures.state for state in record.panes}
+    ended = {number for number, state in states.items() if state != CANCELLED}
+    assert ended != set(states) and all(states[number] == DONE for number in ended), states
 
     again = PtyApp(["--demo"], env=env)
     try:
@@ -361,10 +415,12 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
     after = stored_session(db)
     assert {state.number: state.conversation.last().content for state in after.panes
             if state.conversation.last().content} == before
-    assert all(state.conversation.last().reply.figures.state == CANCELLED for state in after.panes)
+    assert {state.number: state.conversation.last().reply.figures.state for state in after.panes} == states
     listed = subprocess.run([sys.executable, "-m", "tui", "history", "--json"], capture_output=True, text=True,
                             env={**os.environ, **env}, cwd=ROOT, timeout=60)
-    assert listed.returncode == 0 and json.loads(listed.stdout) == []  # a killed run never ended
+    assert listed.returncode == 0, listed.stderr
+    # A killed run never ended: the history has the ended ones only, whole.
+    assert sorted(row["answer"] for row in json.loads(listed.stdout)) == sorted(before[n][:PREVIEW] for n in ended)
 
 
 @pytest.mark.subprocess

@@ -13,7 +13,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tui import exit_codes, locations
+from tui import exit_codes, locations, render
 from tui.commands import workbench_commands
 from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
@@ -55,6 +55,7 @@ class WorkbenchApp(App):
                  observer: Observer | None = None) -> None:
         """`observer`: hooks for measuring the workbench (tui/instrument.py; the benchmark's)."""
         super().__init__()
+        render.read_alt_key_bursts()  # before the driver's input thread makes its parser
         self._observer = observer
         self._autosave_s = autosave_s
         self._xray = xray
@@ -105,7 +106,8 @@ class WorkbenchApp(App):
         state = self.engine.state_at_start(will_start=self._start_engine_on_mount)
         self.workbench = WorkbenchScreen(self._initial_session, self.engine, self._log_path, state,
                                          xray=self._xray, default_target=self._default_target,
-                                         actions=self.actions, observer=self._observer, store=self.store)
+                                         actions=self.actions, observer=self._observer, store=self.store,
+                                         save_session=lambda: self.save_session_now())
         return self.workbench
 
     async def on_mount(self) -> None:

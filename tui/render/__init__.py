@@ -91,6 +91,16 @@ def use_path(wanted: bool | RenderPath) -> RenderPath:
 
 
 # -- what the widgets and the workbench call ------------------------------------------------------
+def read_alt_key_bursts() -> None:
+    """Alt+letter keys that arrive together are read as alt keys, not as '^' and a letter
+    (tui/render/alt_keys.py; on the tested Textual versions only, whatever the drawing path)."""
+    from tui.render import alt_keys
+
+    if not alt_keys.install():
+        log.info("alt keys typed together may be read as '^' and a letter (Textual %s: not tested)",
+                 version("textual"))
+
+
 def install_compositor(screen: Screen) -> None:
     """Give a new screen the compositor of the current path (call from its __init__)."""
     if _path.fast:

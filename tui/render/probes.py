@@ -142,13 +142,13 @@ def after_next_frame(screen: Screen) -> list[Callable[[float], None]]:
     return hooks
 
 
-def keys_read_from(sequence: str) -> list[str]:
+def keys_read_from(*reads: str) -> list[str]:
     """The keys Textual reads from what a terminal sends (its own parser, as the app's driver uses
-    it): e.g. "\\x1b[15~" → ["f5"]; a cursor position report and the like give no key."""
+    it), read by read: e.g. "\\x1b[15~" → ["f5"]; a cursor position report and the like give no key."""
     from textual import events
     from textual._xterm_parser import XTermParser  # noqa: PLC2701
 
     parser = XTermParser()
-    found = list(parser.feed(sequence))
+    found = [event for sequence in reads for event in parser.feed(sequence)]
     found += list(parser.feed(""))  # a lone ESC (or ESC and a key) waits for more: end the input
     return [event.key for event in found if isinstance(event, events.Key)]

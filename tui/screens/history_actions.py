@@ -5,7 +5,7 @@ which runs come back as panes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 class HistoryActions(Screen):
     store: Store | None
 
-    def init_history(self, store: Store | None) -> None:
+    def init_history(self, store: Store | None, save_session: Callable[[], None] | None) -> None:
+        """`save_session`: hands the store what changed in the session (None: the session is not saved)."""
         self.store = store
+        self._save_session = save_session
         self._together: str | None = None  # the comparison the runs started now belong to
         self._comparisons: dict[str, str] = {}  # a running request's comparison, by request id
 
@@ -49,6 +51,11 @@ class HistoryActions(Screen):
         comparison = self._comparisons.pop(run.request.request_id, None) or new_comparison()
         if self.store is None:
             return
+        if self._save_session is not None:
+            # The session's rows first (the writer keeps the order): a kill between the two writes
+            # leaves an answer the history calls ended still running in the session, with a tail
+            # missing, and the next start shows it cancelled beside a history that says done.
+            self._save_session()
         try:
             target = self.target_of(pane) or (self._known[0] if self._known else None)
             self.store.record_run(run_entry(pane.state.conversation, run.message, comparison=comparison,

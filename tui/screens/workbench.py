@@ -75,9 +75,11 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
                  engine_state: EngineState = EngineState.STOPPED, xray: bool = False,
                  default_target: Target | None = None, actions: tuple[Action, ...] = ACTIONS,
-                 observer: Observer | None = None, store: Store | None = None) -> None:
+                 observer: Observer | None = None, store: Store | None = None,
+                 save_session: Callable[[], None] | None = None) -> None:
         """`observer`: hooks for measuring (tui/instrument.py); `store`: where every run that ends is
-        recorded (None: no history)."""
+        recorded (None: no history); `save_session`: hands the store what changed in the session
+        (None: it is not saved)."""
         super().__init__()
         self.observer = observer  # hooks for measuring (tui/instrument.py)
         self.actions = actions  # with the keys the config gives (the app applies them as its keymap)
@@ -101,7 +103,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self._closed_panes: list[tuple[int, PaneState]] = []  # closed panes (where they were), for alt+u
         self.init_tokens()
         self.init_threads()
-        self.init_history(store)
+        self.init_history(store, save_session)
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
