@@ -122,6 +122,21 @@ async def test_keys_typed_right_after_moving_between_panes_go_to_the_pane_moved_
         assert first.draft == "" and not first.state.thread()
 
 
+async def test_keys_typed_into_a_duplicated_pane_go_after_its_draft(tmp_path):
+    """alt+n and letters read together: the duplicate has the draft and the letters after it
+    (they went before it, the cursor left at the box's start)."""
+    app = make_app(session=session_of([saved_pane("Who built")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        (first,) = bench.panes()
+        first.editor.focus()
+        await pilot.pause()
+        for key in [events.Key("alt+n", None), *(events.Key("space" if c == " " else c, c) for c in " the house")]:
+            app.post_message(key)  # at once, as a terminal's burst is read
+        await wait_until(lambda: len(bench.panes()) == 2 and bench.panes()[1].draft.endswith("house"))
+        assert [pane.draft for pane in bench.panes()] == ["Who built", "Who built the house"]
+
+
 async def test_cancel_keeps_the_partial_answer_and_running_again_makes_a_sibling(tmp_path):
     backend = ScriptedBackend(stall_after=7)
     app = make_app(backend, session_path=tmp_path / "s.json")

@@ -9,8 +9,10 @@ import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
 from tui import exit_codes, locations, render
@@ -36,9 +38,14 @@ from tui.themes import DEFAULT_THEME, discover_themes
 log = logging.getLogger(__name__)
 
 STORE_CLOSE_S = 5.0  # at quit, the store's last writes may take this long
+KEYS_READ_WAIT_S = 1.0  # at quit, the keys read before it may take this long to be handled
 
 AUTOSAVE_S = 1.0  # each save is a walk for what changed, written by the store's thread: cheap
 FIRST_PROMPT = "The key to happiness is"  # the first start's panes (base and adapter) ask this
+
+
+class KeysRead(Message):
+    """Sent after the keys already read, along their path: it reaches the app once they are handled."""
 
 
 class WorkbenchApp(App):
@@ -57,6 +64,8 @@ class WorkbenchApp(App):
         super().__init__()
         render.read_alt_key_bursts()  # before the driver's input thread makes its parser
         self._observer = observer
+        self._quit_asked = False  # ctrl+q, a signal or the palette: waiting for the keys before it
+        self._quit_started = False
         self._autosave_s = autosave_s
         self._xray = xray
         self._default_target = default_target
@@ -204,7 +213,32 @@ class WorkbenchApp(App):
         self.exit_signal = signum
         self.call_next(self.action_quit)
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:
+        """Quit once the keys read before it are handled. ctrl+q is a priority binding, handled as
+        it is read, while the keys before it still wait their turn in the focused widget: the
+        last letters typed (a prompt and its f5) were lost from the session and the history."""
+        if self._quit_asked:
+            return
+        self._quit_asked = True
+        self.set_timer(KEYS_READ_WAIT_S, self._quit_now)  # an action that never ends must not keep us
+        self.post_after_keys_read(KeysRead())
+
+    def post_after_keys_read(self, message: Message) -> None:
+        """`message` reaches the app after the keys already read: it takes their path (the focused
+        widget, then up to the app, one queue after another, in order)."""
+        focused = self.focused
+        if focused is None or not focused.post_message(message):
+            self.post_message(message)
+
+    @on(KeysRead)
+    async def _keys_handled(self, message: KeysRead) -> None:
+        message.stop()
+        await self._quit_now()
+
+    async def _quit_now(self) -> None:
+        if self._quit_started:
+            return
+        self._quit_started = True
         log.info("quit")
         self.workbench.action_cancel_all()  # the cancelled runs go into the history
         self.save_session_now()
