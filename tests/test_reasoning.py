@@ -5,6 +5,7 @@ answer alone. The remote half streams it from the fault server (tests/support/fa
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -245,6 +246,30 @@ async def test_a_servers_thinking_arrives_apart_from_its_answer(remote, fault):
     figures = message.reply.figures
     assert figures.tokens == THOUGHTS + ANSWERS - 1 and figures.thought_tokens == THOUGHTS - 1  # as the server says
     assert figures.finish_reason == "stop"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.remote
+@pytest.mark.parametrize(("fault", "out", "shown"), [
+    ("think", io.StringIO, f"Response: \n[thinking] {ALL_THOUGHTS}\n[answer] {WHOLE_ANSWER}"),
+    ("think", _Terminal, f"Response: \n[thinking] \x1b[2m{ALL_THOUGHTS}\x1b[22m\n[answer] {WHOLE_ANSWER}"),
+    ("think_only", _Terminal, f"Response: \n[thinking] \x1b[2m{ALL_THOUGHTS}\x1b[22m"),
+    ("no_thinking", _Terminal, f"Response: {WHOLE_ANSWER}"),
+])
+async def test_headless_sets_the_thinking_apart_before_the_answer(remote, fault, out, shown):
+    """--headless printed the answer alone, as if nothing came before it: the thinking has a line
+    of its own, labelled (and dimmed on a terminal), then the answer on its own line."""
+    from tui.headless import stream_to
+
+    conversation, message, _ = asked(CHAT, f"fault:{fault} please")
+    run = Run(message, request_for(conversation, message, CHAT, f"t-{time.monotonic_ns()}", None))
+    written = out()
+    await stream_to(remote, run, written)
+    assert written.getvalue() == shown
 
 
 @pytest.mark.remote

@@ -320,6 +320,45 @@ async def test_the_adapter_thinks_and_its_stream_splits_as_its_whole_answer(thin
 
 
 @pytest.mark.engine
+async def test_in_process_the_backends_deltas_carry_the_thinking_apart(thinking_engine):
+    """AsyncLLM's outputs carry no reasoning: with `--reasoning-parser` the backend splits each
+    delta as vLLM's server would, and its thinking and text are the parser's split of the engine's
+    whole answer for the same seed; the base model's answer beside it is all text."""
+    from tui.engine.protocol import LOCAL, Target
+
+    assert thinking_engine.reasoning_parser[0] == PARSER_NAME
+    sampling = Sampling().with_values(seed=42, max_tokens=200)
+    for adapter in (THINK_ADAPTER_NAME, None):
+        deltas, _, _ = await engine_deltas(thinking_engine, PROMPTS[2], adapter, seed=42)
+        raw = "".join(text for text, _ in deltas)
+        request = Request.of_prompt(PROMPTS[2], sampling, f"split-{next(_ids)}",
+                                    target=Target(LOCAL, thinking_engine.model, adapter))
+        streamed = [delta async for delta in thinking_engine.stream(request)]
+        reasoning, text = "".join(d.reasoning for d in streamed), "".join(d.text for d in streamed)
+        assert (reasoning, text) == whole(raw)
+        assert bool(reasoning) == (adapter is not None), raw
+        assert streamed[-1].tokens == sum(len(ids) for _, ids in deltas) and streamed[-1].finished
+
+
+@pytest.mark.engine
+@pytest.mark.subprocess
+def test_the_command_takes_the_parsers_file_and_shows_the_thinking_apart(demo_model):
+    """`--reasoning-parser-plugin FILE --reasoning-parser NAME`, as `vllm serve` takes them: the
+    command registers the file's parser before the engine's config asks for it (it said 'not
+    found'), and --headless prints the adapter's thinking apart from its answer."""
+    from tests.support.processes import run_cli
+
+    result, left = run_cli(["--headless", "--demo", "--lora", f"think={think_adapter_path()}", "--target", "think",
+                            "--reasoning-parser-plugin", ENGINE_ARGS["reasoning_parser_plugin"],
+                            "--reasoning-parser", PARSER_NAME, "--max-tokens", "150", PROMPTS[2]])
+    assert result.returncode == 0, result.stderr
+    response = result.stdout.split("Response: ", 1)[1].split("Generation complete:", 1)[0]
+    assert response.startswith("\n[thinking] ") and "\n[answer] " in response, response
+    assert OPEN not in response and CLOSE not in response
+    assert left == []
+
+
+@pytest.mark.engine
 async def test_the_base_model_beside_it_does_not_think(thinking_engine, tokenizer):
     for prompt in PROMPTS:
         deltas, prompt_ids, _ = await engine_deltas(thinking_engine, prompt, None, seed=42)

@@ -97,16 +97,54 @@ async def stream_to(backend: Backend, run: Run, out) -> None:
     """Stream one answer to `out` as it comes (through the gate), recorded by `run`; BackendError
     fails it (recorded as an error, then raised)."""
     print("Response: ", end="", file=out, flush=True)
+    thinking = Thinking(out)
     try:
         async for delta in backend.stream(run.request):
+            answered = bool(run.message.content)
             text = run.take(delta)
+            if delta.reasoning and not answered:
+                thinking.write(delta.reasoning)
             if text:
+                thinking.end()
                 out.write(printable(text))
                 out.flush()
     except BackendError as exc:
         run.fail(exc)
         raise
+    finally:
+        thinking.finish()
     run.end(DONE)
+
+
+class Thinking:
+    """An answer's thinking, set apart before the answer: on a line of its own after `Response:`,
+    labelled, and dimmed on a terminal; the answer follows on its own line."""
+
+    def __init__(self, out) -> None:
+        self._out = out
+        self._dim = bool(getattr(out, "isatty", lambda: False)())
+        self._state = "none"  # none, open (thinking is being written), closed
+
+    def write(self, reasoning: str) -> None:
+        if self._state == "closed":
+            return
+        if self._state == "none":
+            self._out.write("\n[thinking] " + ("\x1b[2m" if self._dim else ""))
+            self._state = "open"
+        self._out.write(printable(reasoning))  # outside text: through the gate
+        self._out.flush()
+
+    def end(self) -> None:
+        """The answer starts: the thinking (if any) is closed, and the answer gets its own line."""
+        if self._state == "open":
+            self._out.write(("\x1b[22m" if self._dim else "") + "\n[answer] ")
+        self._state = "closed"
+
+    def finish(self) -> None:
+        """The stream ended: a thinking with no answer after it is closed (the terminal's dim off)."""
+        if self._state == "open" and self._dim:
+            self._out.write("\x1b[22m")
+        self._state = "closed"
 
 
 class _Recorder:

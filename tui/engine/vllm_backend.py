@@ -20,6 +20,7 @@ from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
 from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.root_cause import LogMark, root_cause
+from tui.engine.reasoning import ThinkingSplit, import_reasoning_plugin, reasoning_parser_named
 from tui.engine.structured import prepare, vllm_fields
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
@@ -141,6 +142,10 @@ class VLLMBackend(BackendBase):
         self.state = EngineState.STOPPED
         self.error: str | None = None
         self.has_chat_template = False
+        # The parser `--reasoning-parser` names, as (name, class): each stream's thinking is split from
+        # its text with it (tui/engine/reasoning.py); None: no thinking to split.
+        self.reasoning_parser: tuple[str, type] | None = None
+        self._tokenizer: Any = None
         self.logprobs_mode: str | None = "raw_logprobs"  # vLLM's default; read from the engine at start
         self._engine: Any = None
         self._pids_before: set[int] = set()
@@ -219,6 +224,8 @@ class VLLMBackend(BackendBase):
 
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        import_reasoning_plugin(args)
+
         t0 = time.perf_counter()
         self.recorder = self.stats.recorder = StepRecorder()  # a new engine counts from 0
         build.may_spawn()
@@ -237,7 +244,10 @@ class VLLMBackend(BackendBase):
             tokenizer = engine.get_tokenizer()
             self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         except Exception:  # a model without tokenizer (skip_tokenizer_init) streams token ids
+            tokenizer = None
             self.has_chat_template = False
+        self._tokenizer = tokenizer
+        self.reasoning_parser = reasoning_parser_named(engine) if tokenizer is not None else None
         return engine
 
     async def shutdown(self) -> None:
@@ -470,20 +480,33 @@ class VLLMBackend(BackendBase):
         except (ParamError, VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
         k = sampling.logprobs
+        split = self._thinking_split()
         try:
             async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora):
                 completion = output.outputs[0]
                 ids = completion.token_ids
-                yield account.delta(completion.text, completion.finish_reason if output.finished else None,
+                text, reasoning = completion.text, ""
+                if split is not None:
+                    reasoning, text = split.feed(text, ids)
+                    if output.finished:
+                        held_reasoning, held_text = split.end()
+                        reasoning, text = reasoning + held_reasoning, text + held_text
+                yield account.delta(text, completion.finish_reason if output.finished else None,
                                     new_tokens=len(ids), timing=request_timing(output),
                                     logprobs=from_vllm(ids, completion.logprobs, k) if k else None,
-                                    prompt_ids=output.prompt_token_ids)
+                                    prompt_ids=output.prompt_token_ids, reasoning=reasoning)
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"
             raise EngineDead("the engine died; restart it") from exc
         except (VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
+
+    def _thinking_split(self) -> ThinkingSplit | None:
+        """A new stream's splitter (a parser may keep state per request), or None without a parser."""
+        if self.reasoning_parser is None:
+            return None
+        return ThinkingSplit(self.reasoning_parser[1](self._tokenizer))
 
     async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
                                   target: Target | None = None) -> dict[int, float]:

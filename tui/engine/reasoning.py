@@ -1,0 +1,70 @@
+"""An answer's thinking split from its text in process, as vLLM's server splits it.
+
+AsyncLLM's outputs carry no reasoning field: `vllm serve --reasoning-parser NAME` splits each
+delta with that parser before it streams `delta.reasoning` and `delta.content`. The in-process
+backend takes the same engine flag and does the same, delta by delta, with the same parser
+(vLLM's own, or one a `--reasoning-parser-plugin` registered). Without the flag nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def import_reasoning_plugin(engine_args: Any) -> None:
+    """Register the parser a `--reasoning-parser-plugin FILE` holds, before the engine's config is
+    made: the config asks vLLM's registry for the parser by name (`vllm serve` imports the file
+    first too)."""
+    path = getattr(engine_args, "reasoning_parser_plugin", None)
+    if path:
+        from vllm.reasoning import ReasoningParserManager
+
+        ReasoningParserManager.import_reasoning_parser(str(path))
+
+
+def reasoning_parser_named(engine: Any) -> tuple[str, type] | None:
+    """The reasoning parser the engine's flags name (`--reasoning-parser`), as (name, class); None
+    without one. vLLM keeps the name in the structured-outputs config (the grammar waits for the
+    thinking's end)."""
+    config = getattr(getattr(engine, "vllm_config", None), "structured_outputs_config", None)
+    name = str(getattr(config, "reasoning_parser", "") or "")
+    if not name:
+        return None
+    from vllm.reasoning import ReasoningParserManager
+
+    return name, ReasoningParserManager.get_reasoning_parser(name)
+
+
+class ThinkingSplit:
+    """One request's stream through a reasoning parser: each delta's text becomes its thinking and
+    its answer text. Holds the text and token ids so far, as vLLM's server does for the parser."""
+
+    __slots__ = ("_parser", "_text", "_ids")
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+        self._text = ""
+        self._ids: list[int] = []
+
+    def feed(self, text: str, ids: Sequence[int]) -> tuple[str, str]:
+        """(thinking, answer text) that this delta adds; both empty while the parser holds a
+        marker back."""
+        previous_text, previous_ids = self._text, self._ids
+        self._text = previous_text + text
+        self._ids = previous_ids + list(ids)
+        message = self._parser.extract_reasoning_streaming(
+            previous_text, self._text, text, previous_ids, self._ids, list(ids))
+        return _parts(message)
+
+    def end(self) -> tuple[str, str]:
+        """What the parser held back when the stream ended (a parser that holds nothing back has no
+        `flush`: nothing)."""
+        flush = getattr(self._parser, "flush", None)
+        return _parts(flush(self._text)) if flush is not None else ("", "")
+
+
+def _parts(message: Any) -> tuple[str, str]:
+    if message is None:
+        return "", ""
+    return message.reasoning or "", message.content or ""
