@@ -248,6 +248,18 @@ async def test_a_servers_thinking_arrives_apart_from_its_answer(remote, fault):
     assert figures.finish_reason == "stop"
 
 
+@pytest.mark.remote
+async def test_the_thinking_budget_goes_to_a_server_only_when_set(remote):
+    """vLLM's `thinking_token_budget` is a knob like the others: in the request body when set,
+    absent (not a null a server might refuse) when not."""
+    def asked_with(sampling: Sampling) -> dict:
+        return remote.request_body(Request.of_prompt("q", sampling, "r")).get("extra_body", {})
+
+    assert asked_with(CHAT.with_values(thinking_token_budget=64))["thinking_token_budget"] == 64
+    assert asked_with(CHAT.with_values(thinking_token_budget=0))["thinking_token_budget"] == 0
+    assert "thinking_token_budget" not in asked_with(CHAT)
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

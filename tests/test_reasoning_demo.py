@@ -283,12 +283,12 @@ async def thinking_engine(demo_model):
 
 async def engine_deltas(backend, prompt: str, adapter: str | None, seed: int, **extra):
     """The engine's DELTA outputs for a chat prompt as (text, token ids), the prompt's token ids and
-    how it finished; `extra`: more SamplingParams (thinking_token_budget)."""
+    how it finished; `extra`: more knobs (thinking_token_budget)."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
-    sampling = Sampling().with_values(seed=seed, max_tokens=200)
-    params = SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA, **extra)
+    sampling = Sampling().with_values(seed=seed, max_tokens=200, **extra)
+    params = SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA)
     engine = backend.engine
     request = Request.of_prompt(prompt, sampling, f"render-{next(_ids)}")
     engine_input = await backend.engine_input(request)  # the chat template, as the app applies it
@@ -338,6 +338,26 @@ async def test_in_process_the_backends_deltas_carry_the_thinking_apart(thinking_
         assert (reasoning, text) == whole(raw)
         assert bool(reasoning) == (adapter is not None), raw
         assert streamed[-1].tokens == sum(len(ids) for _, ids in deltas) and streamed[-1].finished
+
+
+@pytest.mark.engine
+async def test_the_thinking_budget_knob_closes_the_panes_thinking(thinking_engine, tokenizer):
+    """`thinking_token_budget`, a knob like the others: the backend's request ends the thinking
+    where the engine's own request with that budget does, shorter than without it."""
+    from tui.engine.protocol import LOCAL, Target
+
+    target = Target(LOCAL, thinking_engine.model, THINK_ADAPTER_NAME)
+    thoughts = {}
+    for budget in (None, 6):
+        deltas, _, _ = await engine_deltas(thinking_engine, PROMPTS[0], THINK_ADAPTER_NAME, seed=3,
+                                           thinking_token_budget=budget)
+        sampling = Sampling().with_values(seed=3, max_tokens=200, thinking_token_budget=budget)
+        request = Request.of_prompt(PROMPTS[0], sampling, f"budget-{next(_ids)}", target=target)
+        streamed = [delta async for delta in thinking_engine.stream(request)]
+        reasoning = "".join(d.reasoning for d in streamed)
+        assert (reasoning, "".join(d.text for d in streamed)) == whole("".join(text for text, _ in deltas))
+        thoughts[budget] = len(tokenizer.encode(reasoning, add_special_tokens=False))
+    assert thoughts[6] <= 8 < thoughts[None], thoughts
 
 
 @pytest.mark.engine

@@ -5,7 +5,7 @@ Cancelling closes the HTTP stream; vLLM's server notices the disconnect and abor
 its engine ("Request … aborted." in its log). Token counts come from vLLM's continuous usage
 statistics when the server offers them, otherwise one token per streamed chunk is assumed.
 
-vLLM-only knobs (top_k, min_p, repetition_penalty, min_tokens) are sent in the request body only
+vLLM-only knobs (top_k, min_p, repetition_penalty, min_tokens, thinking_token_budget) are sent in the request body only
 when they differ from their defaults, so servers that do not know them are not bothered.
 
 The server is outside: whatever it sends is checked. A malformed chunk, a stream that is not a

@@ -111,6 +111,9 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("presence_penalty", "pres", float, 0.0, lo=-2.0, hi=2.0, main=False),
     ParamSpec("frequency_penalty", "freq", float, 0.0, lo=-2.0, hi=2.0, main=False),
     ParamSpec("repetition_penalty", "rep", float, 1.0, lo=0.0, hi=1e6, lo_open=True, main=False),
+    # vLLM's: the thinking is closed after this many tokens (the engine needs --reasoning-parser)
+    ParamSpec("thinking_token_budget", "think", int, None, lo=0, optional=True, blank_means="no limit",
+              help="thinking tokens at most (needs --reasoning-parser)", main=False),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in PARAM_SPECS}
 MAIN_SPECS = tuple(spec for spec in PARAM_SPECS if spec.main)
