@@ -357,3 +357,40 @@ async def test_the_pane_shows_the_thinking_dimmed_then_folds_it_when_the_answer_
                 assert (only.text, styles_of(terminal, only, ALL_THOUGHTS.strip())) == streamed
     finally:
         await backend.shutdown()
+
+
+@pytest.mark.remote
+@pytest.mark.ui
+async def test_alt_t_unfolds_the_thinking_in_one_pane_and_alt_shift_t_in_all(server, tmp_path):
+    """The folded `thought …` line opens to the whole thinking, dimmed, above the answer (alt+t: the
+    focused pane; alt+shift+t: every pane), and folds again; the answer's tokens keep their place."""
+    from tests.support.app import make_app, send_key, wait_until
+    from tests.support.views import answer_problem
+
+    backend = OpenAIBackend(server.url(), read_timeout=5)
+    await backend.start()
+    session = session_of([saved_pane(prompt="fault:think"), saved_pane(prompt="fault:think")])
+    try:
+        app = make_app(backend, session=session, session_path=tmp_path / "store.db")
+        async with app.run_test(size=(180, 30)) as pilot:
+            panes = app.workbench.panes()
+            send_key(app, "ctrl+r")
+            await wait_until(lambda: all(p.runs == 1 and not p.running for p in panes), timeout=30)
+            folded = [pane.output.text for pane in panes]  # their times differ
+            assert all(ALL_THOUGHTS.split()[0] not in text for text in folded)
+
+            def unfolded(pane) -> bool:
+                view = pane.output
+                ok = view.text.index(ALL_THOUGHTS) < view.base == view.text.index(WHOLE_ANSWER)
+                return ok and view.text.startswith("› fault:think") and answer_problem(view) is None
+
+            app.set_focus(panes[0].editor)
+            await pilot.press("alt+t")
+            assert unfolded(panes[0]) and panes[1].output.text == folded[1]
+            await pilot.press("alt+shift+t")  # not in all yet: in all
+            assert all(unfolded(pane) for pane in panes)
+            await pilot.press("alt+shift+t")
+            assert [pane.output.text for pane in panes] == folded
+            assert panes[0].output.base == folded[0].index(WHOLE_ANSWER)
+    finally:
+        await backend.shutdown()

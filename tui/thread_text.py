@@ -39,9 +39,10 @@ def shown(text: str) -> str:
 
 def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bool = True,
                 cursor: int | None = None, siblings: Callable[[Message], tuple[int, int]] | None = None,
-                label: Callable[[Message], str] = lambda message: "") -> ThreadText:
+                label: Callable[[Message], str] = lambda message: "", thinking: bool = False) -> ThreadText:
     """The thread's text. `cursor`: the message under the message cursor (styled as selected);
-    `siblings(message)` gives (place, count) for the ‹ 2/3 › marks; `label(answer)`: who wrote it."""
+    `siblings(message)` gives (place, count) for the ‹ 2/3 › marks; `label(answer)`: who wrote it;
+    `thinking`: the answers' thinking unfolded above them (folded to a line otherwise)."""
     out = ThreadText()
     pieces: list[str] = []
     length = 0
@@ -71,7 +72,7 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
             put(branch, META)
             put("\n\n")
         else:
-            put_thinking(message, put)
+            put_thinking(message, put, unfolded=thinking)
             if message is shown_answer:
                 out.base = length  # after its thinking: the answer's tokens are offsets in its text
             put(shown(message.content))
@@ -84,10 +85,10 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
     return out
 
 
-def put_thinking(message: Message, put: Callable[..., None]) -> None:
+def put_thinking(message: Message, put: Callable[..., None], unfolded: bool = False) -> None:
     """An answer's thinking above it: the whole of it, dimmed, until the answer starts; then one
     line that says how long it thought (so that streaming the thinking only appends, and the
-    answer, once it comes, is what the pane shows)."""
+    answer, once it comes, is what the pane shows), or, `unfolded`, that line and the thinking."""
     reasoning = message.reasoning
     if not reasoning:
         return
@@ -95,6 +96,9 @@ def put_thinking(message: Message, put: Callable[..., None]) -> None:
         put(shown(reasoning), THINKING)
         return
     put(thought_line(message) + "\n", META)
+    if unfolded:
+        put(shown(reasoning), THINKING)
+        put("\n\n")
 
 
 def thought_line(message: Message) -> str:

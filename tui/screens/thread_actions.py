@@ -39,6 +39,19 @@ class ThreadActions:
     def action_focus_composer(self) -> None:
         self.set_focus(self.composer.editor)
 
+    def action_toggle_thinking(self) -> None:
+        """The thinking above the focused pane's answers: unfolded, or folded to its line (alt+t)."""
+        pane = self.focused_pane()
+        if pane is not None:
+            pane.show_thinking(not pane.thinking_shown)
+
+    def action_toggle_thinking_all(self) -> None:
+        """The thinking in every pane: unfolded unless it is in all of them."""
+        panes = self.panes()
+        shown = not all(pane.thinking_shown for pane in panes)
+        for pane in panes:
+            pane.show_thinking(shown)
+
     def action_mark_pane(self) -> None:
         """Mark or unmark the focused pane: the message box then goes to the marked panes only."""
         pane = self.focused_pane()

@@ -440,7 +440,8 @@ class Pane(Vertical):
         last = conversation.last()
         text = thread_text(state.thread(), shown_reply, chat=self._chat, cursor=state.cursor,
                            siblings=conversation.siblings,
-                           label=lambda m: m.reply.target.label if m.reply and m.reply.target else "")
+                           label=lambda m: m.reply.target.label if m.reply and m.reply.target else "",
+                           thinking=self._thinking_shown)
         self._pending.clear()
         self._pending_thinking.clear()
         self._fold = False
@@ -455,6 +456,17 @@ class Pane(Vertical):
         self._show_legend()
 
     _chat = True  # how the thread is shown: messages, or one text (raw mode; set by the workbench)
+    _thinking_shown = False  # the answers' thinking unfolded (alt+t); a way of looking: not saved
+
+    @property
+    def thinking_shown(self) -> bool:
+        return self._thinking_shown
+
+    def show_thinking(self, shown: bool) -> None:
+        """Unfold the answers' thinking above them, or fold it to its `thought …` line."""
+        if shown != self._thinking_shown:
+            self._thinking_shown = shown
+            self.redraw()
 
     def set_chat(self, chat: bool) -> None:
         if chat != self._chat:
