@@ -592,6 +592,38 @@ async def test_regenerate_edit_and_step_between_branches(tmp_path):
         assert pane.state.cursor is None and "seed 1" in pane.answer
 
 
+async def test_an_edit_sets_the_unsent_draft_aside_and_gives_it_back(tmp_path):
+    """alt+e put the question into the box over what was typed there, which was lost. It is set
+    aside (kept in the session), and comes back when the edit is left (esc, alt+e) or sent."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane("question", output="answer", state=DONE)]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.editor.focus()
+        await pilot.press(*"unsent")
+        for leave in ("escape", "alt+e"):
+            await pilot.press("alt+e")
+            assert pane.draft == "question"
+            app.save_session_now()
+            assert app.store.flush() and stored_session(tmp_path / "s.db").panes[0].set_aside == "unsent"
+            await pilot.press(leave)
+            assert pane.draft == "unsent" and pane.state.editing is None
+        await pilot.press("alt+e", "end", *" again", "f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        assert [m.content for m in pane.state.conversation.root.children] == ["question", "question again"]
+        await pilot.press("!")
+        assert pane.draft == "unsent!"
+
+
+async def test_keys_typed_into_a_restored_pane_go_after_its_draft(tmp_path):
+    app = make_app(session=session_of([saved_pane("Tell me about")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.editor.focus()
+        await pilot.press(*" wisdom")
+        assert pane.draft == "Tell me about wisdom"
+
+
 async def test_a_restored_thread_is_placed_once_its_view_has_a_height(tmp_path):
     """A pane shows its thread as it mounts, before the layout gives its view a height: the view
     must not jump then (a short thread got a scrollbar over blank rows; a long one showed its start

@@ -30,6 +30,7 @@ class PaneState:
     label: str = ""  # what sets the pane apart in a sweep
     heat: bool = False
     editing: int | None = None  # a user message the draft is an edit of (sending makes a sibling)
+    set_aside: str = ""  # the draft an edit (alt+e) took the box from: back in it when the edit ends
     cursor: int | None = None  # the message the message cursor is on (None: no cursor)
     output_format: OutputFormat | None = None  # the form its answers must take (None: the defaults')
 
@@ -142,7 +143,7 @@ def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:
     if turn.user is not None:
         parent = conversation.add(parent, USER, turn.user)
         if turn.from_draft:
-            state.draft = ""
+            state.draft, state.set_aside = state.set_aside, ""  # an edit sent: the draft it set aside
             state.editing = None
     answer = conversation.add(parent, ASSISTANT, reply=reply)
     like = turn.like.reply if turn.like is not None else None

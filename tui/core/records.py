@@ -275,10 +275,12 @@ def pane_fields(state: PaneState) -> dict[str, Any]:
     """A pane's record but its number and conversation (the store keeps those apart)."""
     return {"draft": state.draft, "overrides": dict(state.overrides),
             "target": None if state.target is None else state.target.record(), "label": state.label,
-            "heat": state.heat, "editing": state.editing, "output_format": format_record(state.output_format)}
+            "heat": state.heat, "editing": state.editing, "output_format": format_record(state.output_format),
+            **({"set_aside": state.set_aside} if state.set_aside else {})}
 
 
-_PANE_KEYS = {"number", "draft", "overrides", "target", "label", "heat", "editing", "conversation", "output_format"}
+_PANE_KEYS = {"number", "draft", "overrides", "target", "label", "heat", "editing", "conversation", "output_format",
+              "set_aside"}
 
 
 def pane_from_record(value: Any, field: str, conversation: Conversation | None = None,
@@ -300,6 +302,7 @@ def pane_from_record(value: Any, field: str, conversation: Conversation | None =
         label=V.string(data.get("label", ""), f"{field}.label", limit=200),
         heat=V.boolean(data.get("heat", False), f"{field}.heat"),
         editing=editing,
+        set_aside=V.string(data.get("set_aside", ""), f"{field}.set_aside"),
         output_format=format_from_record(data.get("output_format"), f"{field}.output_format"))
 
 

@@ -77,9 +77,7 @@ class ThreadActions:
             return
         state = pane.state
         if state.editing is not None:
-            state.editing = None
-            pane.set_draft("")
-            pane.show_note()
+            self.end_edit(pane)
             return
         chosen = state.conversation.get(state.cursor)
         if chosen is None or chosen.role != USER:
@@ -91,6 +89,10 @@ class ThreadActions:
             self.notify("No message of yours to edit in this pane yet.", severity="warning")
             return
         state.editing = chosen.id
+        state.set_aside = state.draft
+        if state.draft.strip():
+            self.notify("What you had typed is set aside: it comes back when the edit is sent or left "
+                        "(alt+e or esc).", timeout=4)
         pane.set_draft(chosen.content)
         pane.show_note()
         self.set_focus(pane.editor)
@@ -127,11 +129,17 @@ class ThreadActions:
             self._refresh_titles()
             return True
         if state.editing is not None:
-            state.editing = None
-            pane.set_draft("")
-            pane.show_note()
+            self.end_edit(pane)
             return True
         return False
+
+    def end_edit(self, pane: Pane) -> None:
+        """Leave an edit unsent: the box gets back what it held before."""
+        state = pane.state
+        state.editing = None
+        draft, state.set_aside = state.set_aside, ""
+        pane.set_draft(draft)
+        pane.show_note()
 
     def action_branch(self, step: int) -> None:
         """Show the previous or next sibling of the message under the cursor (or of the last

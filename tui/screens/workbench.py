@@ -416,7 +416,6 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self._refresh_titles()
         self._fit_panes()
         self.set_focus(pane.editor)
-        pane.editor.move_cursor(pane.editor.document.end)  # what is typed next goes after its draft
         pane.scroll_visible(animate=False)
         self.session_dirty = True
         return pane

@@ -242,6 +242,7 @@ class Pane(Vertical):
         self._token_panel = self.query_one(TokenPanel)
         self._drawable = True  # its widgets are there to draw into (is_mounted is not true yet)
         self._output.heat = self.heat
+        self.editor.move_cursor(self.editor.document.end)  # what is typed next goes after a draft
         self.redraw()
         self.show_note()
 
@@ -428,6 +429,7 @@ class Pane(Vertical):
         self.state.draft = text
         if self.is_mounted and self.editor.text != text:
             self.editor.text = text
+            self.editor.move_cursor(self.editor.document.end)
 
     # -- drawing from the state -------------------------------------------------------------------
     def redraw(self) -> None:
