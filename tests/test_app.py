@@ -256,6 +256,32 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
     assert record.panes[0].overrides == {"top_k": "7"} and record.defaults["presence_penalty"] == "0.5"
 
 
+async def test_a_panes_thinking_switch_is_in_reach_and_goes_to_its_requests_only(tmp_path):
+    """Two panes side by side hold only some of the optional knobs: the one a person moves to
+    (the thinking switch, last) scrolls into view; 'off' there goes as the chat template's switch
+    with that pane's requests, not the other's."""
+    seen = {}
+    backend = ScriptedBackend(script=lambda prompt, sampling: seen.__setitem__(prompt, sampling) or ["ok "])
+    app = make_app(backend, session=session_of([saved_pane(prompt="one"), saved_pane(prompt="two")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(150, 36)) as pilot:
+        await pilot.pause()
+        one, two = app.workbench.panes()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        switch = one.query_one(".param-enable_thinking Input")
+        switch.focus()
+        await wait_until(lambda: one.region.contains_region(switch.region) and switch.region.width > 0)
+        await pilot.press(*"off")
+        await pilot.pause()
+        assert "thinking off" in str(one.border_title) and "thinking" not in str(two.border_title)
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: one.figures.state == DONE and two.figures.state == DONE)
+        assert seen["one"].template_kwargs == {"enable_thinking": False} and seen["two"].template_kwargs == {}
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0 and app.exit_signal is None
+
+
 async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path):
     """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
     defaults and the pane with its settings title. It used to come frames later."""

@@ -35,7 +35,7 @@ async def vllm_generate(engine, engine_input, sampling: Sampling) -> str:
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
-    params = SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA)
+    params = SamplingParams(**sampling.request_values, output_kind=RequestOutputKind.DELTA)
     pieces = []
     async for output in engine._engine.generate(engine_input, params, f"vllm-{next(_ids)}"):  # noqa: SLF001
         pieces.extend(c.text for c in output.outputs)

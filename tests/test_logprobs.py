@@ -131,7 +131,7 @@ async def test_streamed_logprobs_equal_a_run_without_streaming(engine):
     async for delta in engine.stream(Request.of_prompt(REFERENCE_PROMPTS[0], sampling, f"lp-{uuid.uuid4().hex}")):
         streamed.extend(delta.logprobs or [])
     raw = engine._engine  # noqa: SLF001 - the raw AsyncLLM, asked once for the whole answer
-    params = SamplingParams(**sampling.values, logprobs=5, output_kind=RequestOutputKind.FINAL_ONLY)
+    params = SamplingParams(**sampling.request_values, logprobs=5, output_kind=RequestOutputKind.FINAL_ONLY)
     final = None
     async for output in raw.generate(REFERENCE_PROMPTS[0], params, f"lp-final-{uuid.uuid4().hex}"):
         final = output.outputs[0]

@@ -35,7 +35,7 @@ async def raw_generate(engine, prompt: str, lora_request) -> str:
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
-    params = SamplingParams(**REFERENCE.values, output_kind=RequestOutputKind.FINAL_ONLY)
+    params = SamplingParams(**REFERENCE.request_values, output_kind=RequestOutputKind.FINAL_ONLY)
     # the same prompt tokens
     engine_input = await engine._render(engine._engine, Request.of_prompt(prompt, REFERENCE, "render"))
     final = None

@@ -71,3 +71,26 @@ def test_context_check():
     Sampling().check_context(2048)
     with pytest.raises(ParamError, match="context length"):
         Sampling().with_values(max_tokens=2048).check_context(2048)
+
+
+@pytest.mark.parametrize("text, value", [("off", False), ("OFF", False), ("no", False), ("0", False),
+                                         ("on", True), ("true", True), ("1", True), ("", None)])
+def test_the_thinking_switch_reads_the_words_people_type(text, value):
+    assert SPECS_BY_NAME["enable_thinking"].parse(text) is value
+
+
+@pytest.mark.parametrize("given", ["maybe", 1, 0, "off"])
+def test_the_thinking_switch_refuses_what_is_not_on_or_off(given):
+    spec = SPECS_BY_NAME["enable_thinking"]
+    with pytest.raises(ParamError, match="enable_thinking must be on or off"):
+        spec.parse(given) if given == "maybe" else spec.check(given)  # a file's 1 or "off" is not a switch
+
+
+def test_the_thinking_switch_goes_to_the_template_not_to_sampling_params():
+    switched = Sampling().with_values(enable_thinking=False, thinking_token_budget=8)
+    assert "enable_thinking" not in switched.request_values and switched.request_values["thinking_token_budget"] == 8
+    assert switched.template_kwargs == {"enable_thinking": False}
+    assert Sampling().template_kwargs == {}
+    assert Sampling(switched.values, chat_template=False).template_kwargs == {}  # raw prompts have no template
+    assert switched.summary().endswith("think 8 · thinking off")
+    assert switched.compact_summary().endswith("think8 thinking:off")

@@ -260,6 +260,24 @@ async def test_the_thinking_budget_goes_to_a_server_only_when_set(remote):
     assert "thinking_token_budget" not in asked_with(CHAT)
 
 
+@pytest.mark.remote
+async def test_the_thinking_switch_goes_as_the_chat_templates_argument_only_when_set(remote):
+    """`enable_thinking` is the chat template's switch, not a sampling knob: vLLM's
+    `chat_template_kwargs` when set, nothing when unset, and nothing for raw prompts (no template)."""
+    from dataclasses import replace
+
+    def asked_with(sampling: Sampling) -> dict:
+        body = remote.request_body(Request.of_prompt("q", sampling, "r"))
+        assert "enable_thinking" not in body and "enable_thinking" not in body.get("extra_body", {})
+        return body.get("extra_body", {})
+
+    assert asked_with(CHAT.with_values(enable_thinking=False))["chat_template_kwargs"] == {"enable_thinking": False}
+    assert asked_with(CHAT.with_values(enable_thinking=True))["chat_template_kwargs"] == {"enable_thinking": True}
+    assert "chat_template_kwargs" not in asked_with(CHAT)
+    raw = replace(CHAT.with_values(enable_thinking=False), chat_template=False)
+    assert "chat_template_kwargs" not in asked_with(raw)
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -288,7 +288,7 @@ async def engine_deltas(backend, prompt: str, adapter: str | None, seed: int, **
     from vllm.sampling_params import RequestOutputKind
 
     sampling = Sampling().with_values(seed=seed, max_tokens=200, **extra)
-    params = SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA)
+    params = SamplingParams(**sampling.request_values, output_kind=RequestOutputKind.DELTA)
     engine = backend.engine
     request = Request.of_prompt(prompt, sampling, f"render-{next(_ids)}")
     engine_input = await backend.engine_input(request)  # the chat template, as the app applies it
@@ -358,6 +358,34 @@ async def test_the_thinking_budget_knob_closes_the_panes_thinking(thinking_engin
         assert (reasoning, "".join(d.text for d in streamed)) == whole("".join(text for text, _ in deltas))
         thoughts[budget] = len(tokenizer.encode(reasoning, add_special_tokens=False))
     assert thoughts[6] <= 8 < thoughts[None], thoughts
+
+
+@pytest.mark.engine
+async def test_thinking_switched_off_the_pane_answers_at_once_as_the_engine_does(thinking_engine, tokenizer):
+    """`enable_thinking` off (the chat template's switch): the prompt opens the answer with its
+    thinking closed, as Qwen3's templates do; the adapter answers without thinking, and the backend
+    streams it all as text, as the engine's own request with that prompt writes it. On, or unset,
+    it thinks as before."""
+    from tui.engine.protocol import LOCAL, Target
+
+    target = Target(LOCAL, thinking_engine.model, THINK_ADAPTER_NAME)
+    for prompt in PROMPTS:
+        results = {}
+        for switch in (None, False, True):
+            deltas, prompt_ids, _ = await engine_deltas(thinking_engine, prompt, THINK_ADAPTER_NAME, seed=42,
+                                                        enable_thinking=switch)
+            raw = "".join(text for text, _ in deltas)
+            opened = tokenizer.decode(prompt_ids).endswith(f"assistant\n{OPEN}\n\n{CLOSE}\n\n")
+            assert opened == (switch is False)
+            sampling = Sampling().with_values(seed=42, max_tokens=200, enable_thinking=switch)
+            request = Request.of_prompt(prompt, sampling, f"switch-{next(_ids)}", target=target)
+            streamed = [delta async for delta in thinking_engine.stream(request)]
+            results[switch] = "".join(d.reasoning for d in streamed), "".join(d.text for d in streamed)
+            if switch is False:
+                assert results[switch] == ("", raw) and raw.strip() and OPEN not in raw, raw
+            else:
+                assert results[switch] == whole(raw) and results[switch][0].strip(), raw
+        assert results[True] == results[None]
 
 
 @pytest.mark.engine
@@ -483,6 +511,29 @@ def test_vllm_serve_with_the_parser_leaves_the_base_models_answer_whole(think_se
     deltas = chat(think_server, str(demo_model), stream=True)
     assert not any(reasoning_of(d) for d in deltas)
     assert "".join(d.get("content") or "" for d in deltas).strip()
+
+
+@pytest.mark.engine
+@pytest.mark.remote
+async def test_thinking_switched_off_reaches_vllm_serves_chat_template(think_server):
+    """The pane's switch goes as vLLM's `chat_template_kwargs`: the server's template closes the
+    thinking before the answer, and its parser streams it all as content; on, it thinks."""
+    from tui.engine.openai_backend import OpenAIBackend
+
+    backend = OpenAIBackend(think_server.url)
+    await backend.start()
+    try:
+        (target,) = [t for t in backend.targets() if t.adapter == THINK_ADAPTER_NAME]
+        answers = {}
+        for switch in (False, True):
+            sampling = Sampling({"seed": 42, "max_tokens": 120, "enable_thinking": switch})
+            request = Request.of_prompt("The key to happiness is", sampling, f"remote-switch-{switch}", target=target)
+            streamed = [delta async for delta in backend.stream(request)]
+            answers[switch] = "".join(d.reasoning for d in streamed), "".join(d.text for d in streamed)
+    finally:
+        await backend.shutdown()
+    assert answers[False][0] == "" and answers[False][1].strip() and OPEN not in answers[False][1], answers
+    assert answers[True][0].strip() and answers[True][1].strip(), answers
 
 
 @pytest.mark.engine

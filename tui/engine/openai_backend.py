@@ -6,7 +6,8 @@ its engine ("Request … aborted." in its log). Token counts come from vLLM's co
 statistics when the server offers them, otherwise one token per streamed chunk is assumed.
 
 vLLM-only knobs (top_k, min_p, repetition_penalty, min_tokens, thinking_token_budget) are sent in the request body only
-when they differ from their defaults, so servers that do not know them are not bothered.
+when they differ from their defaults, so servers that do not know them are not bothered. A pane's
+thinking switch (enable_thinking) goes as vLLM's `chat_template_kwargs`, and only when it is set.
 
 The server is outside: whatever it sends is checked. A malformed chunk, a stream that is not a
 stream, an error event or a server that stops sending (READ_TIMEOUT_S) fails that request only,
@@ -151,7 +152,7 @@ class OpenAIBackend(BackendBase):
         """The keyword arguments of `chat.completions.create` (the whole conversation) or
         `completions.create` (raw text, or a prompt of token ids, sent as they are)."""
         sampling, target = request.sampling, request.target
-        values = sampling.values
+        values = sampling.request_values
         model = self.model if target is None else target.adapter or target.model  # an adapter is a model id
         body: dict[str, Any] = {"model": model, "stream": True}
         for name in STANDARD:
@@ -172,6 +173,8 @@ class OpenAIBackend(BackendBase):
             if self._token_ids:  # vLLM's: the prompt's and the answer's token ids, for forks
                 extra["return_token_ids"] = True
         self._ask_format(sampling, body, extra)
+        if request.chat and request.prompt_ids is None and sampling.template_kwargs:
+            extra["chat_template_kwargs"] = sampling.template_kwargs  # vLLM's field; others ignore it
         if extra:
             body["extra_body"] = extra
         if request.prompt_ids is not None:

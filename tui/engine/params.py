@@ -27,7 +27,7 @@ UNSET_WORDS = ("random", "none")
 class ParamSpec:
     name: str
     label: str  # short, for pane headers
-    kind: type  # int or float
+    kind: type  # int, float or bool (a switch: on / off)
     default: Any
     lo: float | None = None
     hi: float | None = None
@@ -36,6 +36,9 @@ class ParamSpec:
     blank_means: str = ""
     help: str = ""
     main: bool = True  # shown by default; the others sit under "more"
+    # Where the value goes: "request", vLLM's SamplingParams (a server's request body); "template",
+    # the chat template's keyword arguments (vLLM's chat_template_kwargs).
+    goes_to: str = "request"
 
     def bounds_text(self) -> str:
         if self.lo is not None and self.hi is not None:
@@ -57,6 +60,8 @@ class ParamSpec:
             if self.optional:
                 return None
             raise ParamError(f"{self.name} is required")
+        if self.kind is bool:
+            return self.check(_switch(raw, self.name))
         try:
             if self.kind is int:
                 value: Any = int(raw, 10)
@@ -72,6 +77,10 @@ class ParamSpec:
             if self.optional:
                 return None
             raise ParamError(f"{self.name} is required")
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ParamError(f"{self.name} must be on or off (true or false in a file)")
+            return value
         if self.kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(f"{self.name} must be a number")  # values from files: "0.7" is text
@@ -89,7 +98,28 @@ class ParamSpec:
     def format(self, value: Any) -> str:
         if value is None:
             return ""
+        if self.kind is bool:
+            return "on" if value else "off"
         return _fmt(value)
+
+
+_ON_WORDS = ("on", "true", "yes", "1")
+_OFF_WORDS = ("off", "false", "no", "0")
+
+
+def _compact(part: str) -> str:
+    """'T 0.8' → 'T0.8'; a switch keeps a mark between its words: 'thinking:off'."""
+    label, _, shown = part.rpartition(" ")
+    return f"{label}:{shown}" if shown in ("on", "off") else part.replace(" ", "")
+
+
+def _switch(raw: str, name: str) -> bool:
+    word = raw.lower()
+    if word in _ON_WORDS:
+        return True
+    if word in _OFF_WORDS:
+        return False
+    raise ParamError(f"{name} must be on or off, not {raw[:20]!r}")
 
 
 def _fmt(value: float | int) -> str:
@@ -114,6 +144,11 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     # vLLM's: the thinking is closed after this many tokens (the engine needs --reasoning-parser)
     ParamSpec("thinking_token_budget", "think", int, None, lo=0, optional=True, blank_means="no limit",
               help="thinking tokens at most (needs --reasoning-parser)", main=False),
+    # The chat template's switch (Qwen3's and others' templates; the demo model's): off opens the
+    # answer with its thinking already closed. Blank: the template decides.
+    ParamSpec("enable_thinking", "thinking", bool, None, optional=True, blank_means="template",
+              help="on or off: the chat template's enable_thinking (blank: the template's default)",
+              main=False, goes_to="template"),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in PARAM_SPECS}
 MAIN_SPECS = tuple(spec for spec in PARAM_SPECS if spec.main)
@@ -153,6 +188,20 @@ class Sampling:
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
+    @property
+    def request_values(self) -> dict[str, Any]:
+        """The knobs vLLM's SamplingParams takes (a server: the request body's)."""
+        return {name: value for name, value in self.values.items() if SPECS_BY_NAME[name].goes_to == "request"}
+
+    @property
+    def template_kwargs(self) -> dict[str, Any]:
+        """The chat template's keyword arguments that are set (vLLM's chat_template_kwargs); they
+        mean nothing without the chat template."""
+        if not self.chat_template:
+            return {}
+        return {name: value for name, value in self.values.items()
+                if SPECS_BY_NAME[name].goes_to == "template" and value is not None}
+
     def with_values(self, **changes: Any) -> Sampling:
         return replace(self, values={**self.values, **changes})
 
@@ -167,7 +216,7 @@ class Sampling:
         """'T0.8 p0.95 seed42 max100': the summary in less room (narrow panes' titles); `tiny`:
         'T.8 p.95 s42 m100'."""
         summary = self.summary(leave_out=leave_out)
-        parts = [part.replace(" ", "") for part in summary.split(" · ")] if summary else []
+        parts = [_compact(part) for part in summary.split(" · ")] if summary else []
         if tiny:
             parts = [part.replace("0.", ".").replace("seed", "s").replace("max", "m") for part in parts]
         return " ".join(parts)

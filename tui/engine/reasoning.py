@@ -40,16 +40,32 @@ class ThinkingSplit:
     """One request's stream through a reasoning parser: each delta's text becomes its thinking and
     its answer text. Holds the text and token ids so far, as vLLM's server does for the parser."""
 
-    __slots__ = ("_parser", "_text", "_ids")
+    __slots__ = ("_parser", "_text", "_ids", "_prompt_checked", "_answering")
 
     def __init__(self, parser: Any) -> None:
         self._parser = parser
         self._text = ""
         self._ids: list[int] = []
+        self._prompt_checked = False
+        self._answering = False  # the prompt closed the thinking: all the rest is answer text
+
+    def after_prompt(self, prompt_ids: Sequence[int] | None) -> None:
+        """Read the prompt once, before the first delta, as vLLM's server does: a prompt that has
+        closed the thinking already (a template told `enable_thinking` off) makes the whole answer
+        text; one that leaves it open lets the parser set its start."""
+        if self._prompt_checked or prompt_ids is None:
+            return
+        self._prompt_checked = True
+        if self._parser.is_reasoning_end(list(prompt_ids)):
+            self._answering = True
+        else:
+            self._parser.adjust_initial_state_from_prompt(list(prompt_ids))
 
     def feed(self, text: str, ids: Sequence[int]) -> tuple[str, str]:
         """(thinking, answer text) that this delta adds; both empty while the parser holds a
         marker back."""
+        if self._answering:
+            return "", text
         previous_text, previous_ids = self._text, self._ids
         self._text = previous_text + text
         self._ids = previous_ids + list(ids)
@@ -61,7 +77,9 @@ class ThinkingSplit:
         """What the parser held back when the stream ended (a parser that holds nothing back has no
         `flush`: nothing)."""
         flush = getattr(self._parser, "flush", None)
-        return _parts(flush(self._text)) if flush is not None else ("", "")
+        if self._answering or flush is None:
+            return "", ""
+        return _parts(flush(self._text))
 
 
 def _parts(message: Any) -> tuple[str, str]:

@@ -367,7 +367,7 @@ class VLLMBackend(BackendBase):
 
         # Flat logprobs: a few lists per output instead of a dict and objects per token (vLLM's own
         # advice for less garbage collection).
-        return SamplingParams(**sampling.values, output_kind=RequestOutputKind.DELTA,
+        return SamplingParams(**sampling.request_values, output_kind=RequestOutputKind.DELTA,
                               logprobs=sampling.logprobs or None, flat_logprobs=bool(sampling.logprobs),
                               ignore_eos=self.fixed_length, structured_outputs=structured_outputs(sampling))
 
@@ -389,7 +389,8 @@ class VLLMBackend(BackendBase):
             from vllm.renderers.params import ChatParams
 
             # As vLLM's server and LLM.chat do: open the assistant's turn, or the model writes it itself.
-            params = ChatParams(chat_template_kwargs={"add_generation_prompt": True})
+            params = ChatParams(chat_template_kwargs={"add_generation_prompt": True,
+                                                      **request.sampling.template_kwargs})
             _, (engine_input,) = await renderer.render_chat_async([list(request.messages)], params)
         else:
             (engine_input,) = await renderer.render_cmpl_async([{"prompt": request.text()}])
@@ -480,13 +481,19 @@ class VLLMBackend(BackendBase):
         except (ParamError, VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
         k = sampling.logprobs
-        split = self._thinking_split()
+        split = self._thinking_split(sampling)
+        # As vLLM's server: the engine's own parser (thinking_token_budget, structured outputs) sees
+        # the chat template's switches too.
+        reasoning_kwargs = {"reasoning_parser_kwargs": {"chat_template_kwargs": sampling.template_kwargs}} \
+            if split is not None and sampling.template_kwargs else {}
         try:
-            async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora):
+            async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora,
+                                                **reasoning_kwargs):
                 completion = output.outputs[0]
                 ids = completion.token_ids
                 text, reasoning = completion.text, ""
                 if split is not None:
+                    split.after_prompt(output.prompt_token_ids)
                     reasoning, text = split.feed(text, ids)
                     if output.finished:
                         held_reasoning, held_text = split.end()
@@ -502,11 +509,13 @@ class VLLMBackend(BackendBase):
         except (VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
 
-    def _thinking_split(self) -> ThinkingSplit | None:
-        """A new stream's splitter (a parser may keep state per request), or None without a parser."""
+    def _thinking_split(self, sampling: Sampling) -> ThinkingSplit | None:
+        """A new stream's splitter (a parser may keep state per request, and reads the chat
+        template's switches as vLLM's server gives them), or None without a parser."""
         if self.reasoning_parser is None:
             return None
-        return ThinkingSplit(self.reasoning_parser[1](self._tokenizer))
+        return ThinkingSplit(self.reasoning_parser[1](self._tokenizer,
+                                                      chat_template_kwargs=sampling.template_kwargs))
 
     async def next_token_logprobs(self, prompt_ids: list[int], token_ids: list[int],
                                   target: Target | None = None) -> dict[int, float]:

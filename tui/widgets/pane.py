@@ -11,7 +11,7 @@ from functools import cached_property
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
 from textual.worker import Worker
@@ -156,6 +156,7 @@ class Pane(Vertical):
     Pane.-marked { border: heavy $secondary; }  /* the message box goes to the marked panes */
     Pane.-marked:focus-within { border: heavy $accent; }
     Pane .params { height: 1; width: 1fr; }
+    Pane HorizontalScroll.more { scrollbar-size-horizontal: 0; }
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
     Pane.-compact PromptEditor { height: 2; }
@@ -310,9 +311,10 @@ class Pane(Vertical):
     def _main_fields(self) -> list[ParamField]:
         return [f for f in self._fields if f.spec.main]
 
-    def _more_row(self) -> Horizontal:
+    def _more_row(self) -> HorizontalScroll:
+        # A narrow pane holds a few of them: the row scrolls to the knob that has the focus.
         self._more_built = True
-        return Horizontal(*(f for f in self._fields if not f.spec.main), classes="params more")
+        return HorizontalScroll(*(f for f in self._fields if not f.spec.main), classes="params more")
 
     def show_more(self, show: bool) -> None:
         """Show or hide the optional knobs; they are mounted the first time they are shown."""
