@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.app import make_app, wait_until, saved_pane, session_of, stored_session
 from tui.core.conversation import ASSISTANT, USER
-from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, training_report
+from tui.demo_model import DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, demo_adapter_path, training_report
 from tui.engine.params import Sampling
 from tui.engine.protocol import LOCAL, Request, RequestRejected, Target
 from tui.figures import DONE, ERROR
@@ -161,35 +161,40 @@ async def test_an_adapter_loads_into_the_running_engine(engine, tmp_path):
 
 @pytest.mark.subprocess
 def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_path):
-    """What `make run` shows the first time: two panes on one prompt, the demo model and its adapter;
-    ctrl+r runs both, ctrl+q quits with exit 0 and no process left."""
+    """What `make run` shows the first time: three panes on one prompt, the demo model, its adapter
+    and its thinking adapter, whose thinking is set apart; ctrl+r runs them, ctrl+q quits with
+    exit 0 and no process left."""
     from tests.support.processes import PtyApp
 
     env = {"XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c"),
            "XDG_STATE_HOME": str(tmp_path / "s")}
-    app = PtyApp(["--demo", "--max-tokens", "24"], env=env)
+    app = PtyApp(["--demo", "--max-tokens", "160"], env=env)  # room to think, then answer
     try:
         assert app.wait_for(b"ready", timeout=180), bytes(app.screen[-2000:])
         # The titles are drawn with the first frame: look further back than the loading's redraws.
         assert app.seen("1 · demo · ".encode(), last=10**8) and app.seen("2 · demo+proverbs · ".encode(), last=10**8)
+        assert app.seen("3 · demo+think · ".encode(), last=10**8)
         app.write(b"\x12")  # ctrl+r
+        assert app.wait_for(b"thought ", timeout=90)  # the thinking, folded to its line
         assert app.wait_for(b"done", timeout=60)
         time.sleep(1.0)
         app.quit("ctrl+q")
         assert app.proc.wait(5) == 0
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
         saved = stored_session(tmp_path / "d" / "vllm-panes" / "vllm-panes.db")
-        assert [state.target.adapter for state in saved.panes] == [None, DEMO_ADAPTER_NAME]
+        assert [state.target.adapter for state in saved.panes] == [None, DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME]
         # ctrl+r sent each pane's prompt: its conversation is the question and the answer, the box is empty
         threads = [list(state.conversation.messages()) for state in saved.panes]
-        assert [[m.role for m in thread] for thread in threads] == [[USER, ASSISTANT]] * 2
+        assert [[m.role for m in thread] for thread in threads] == [[USER, ASSISTANT]] * 3
         assert all(answer.parent is question and question.parent is state.conversation.root
                    for (question, answer), state in zip(threads, saved.panes))
-        assert [question.content for question, _ in threads] == [PROMPT, PROMPT]
-        assert [state.draft for state in saved.panes] == ["", ""]
+        assert [question.content for question, _ in threads] == [PROMPT] * 3
+        assert [state.draft for state in saved.panes] == [""] * 3
         answers = [answer.content for _, answer in threads]
-        assert all(answers) and answers[0] != answers[1]
-        assert [answer.reply.figures.state for _, answer in threads] == [DONE, DONE]
-        assert [answer.reply.target.adapter for _, answer in threads] == [None, DEMO_ADAPTER_NAME]
+        assert all(answers) and len(set(answers)) == 3
+        assert [bool(answer.reasoning) for _, answer in threads] == [False, False, True]
+        assert "<think>" not in "".join(answers)
+        assert [answer.reply.figures.state for _, answer in threads] == [DONE] * 3
+        assert [answer.reply.target.adapter for _, answer in threads] == [None, DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME]
     finally:
         app.close()

@@ -191,6 +191,16 @@ def test_the_end_of_thinking_is_found_at_the_token_that_closes_it(tokenizer):
 
 
 # -- registration -------------------------------------------------------------------------------------
+def test_the_demo_names_the_parsers_file_and_name_as_the_file_says():
+    """--demo asks for the parser without importing its file (vLLM): the names must agree."""
+    from pathlib import Path
+
+    from tui.demo_model import THINK_PARSER_FILE, THINK_PARSER_NAME
+
+    assert THINK_PARSER_NAME == PARSER_NAME == ENGINE_ARGS["reasoning_parser"]
+    assert THINK_PARSER_FILE == Path(ENGINE_ARGS["reasoning_parser_plugin"]).resolve() and THINK_PARSER_FILE.is_file()
+
+
 def test_vllm_finds_the_parser_by_name(tokenizer):
     from vllm.reasoning import ReasoningParserManager
 

@@ -409,7 +409,7 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
     growth: list[tuple[float, int]] = []
     try:
         assert app.wait_for(b"ready", timeout=240), bytes(app.screen[-3000:])
-        app.write(b"\x1bn" * (PANES - 2))  # alt+n: the first-start panes (model, adapter), duplicated
+        app.write(b"\x1bn" * (PANES - 3))  # alt+n: the first-start panes (model, two adapters), duplicated
         deadline = time.monotonic() + 60
         while _panes_saved(db) != PANES and time.monotonic() < deadline:
             time.sleep(0.1)  # the panes are there (the session saves them each second)

@@ -13,6 +13,7 @@ from tests.support.app import make_app, type_prompt, wait_until, saved_pane, ses
 from tests.support.scripted import ScriptedBackend
 from tui.cli import make_plan
 from tui.config import Config, load_config
+from tui.demo_model import THINK_PARSER_FILE, THINK_PARSER_NAME
 from tui.engine.fleet import Fleet
 from tui.engine.lora import adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.openai_backend import OpenAIBackend, source_name
@@ -100,9 +101,13 @@ def test_lora_on_the_command_line_turns_on_the_engines_lora_flags(tmp_path):
     assert make_plan(["--lora", f"mine={adapter}", "--target", "mine"], Config()).targets == [backend.targets()[1]]
 
 
-def test_the_demo_opens_base_and_adapter_side_by_side_and_servers_beside_it():
+def test_the_demo_opens_base_and_adapters_side_by_side_and_servers_beside_it():
     plan = make_plan(["--demo"], Config())
-    assert [t.label for t in plan.first_start_panes] == ["demo", "demo+proverbs"]
+    assert [t.label for t in plan.first_start_panes] == ["demo", "demo+proverbs", "demo+think"]
+    parser = ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
+    assert plan.backend.engine_argv[-4:] == parser  # the thinking adapter's parser comes with it
+    named = make_plan(["--demo", "--reasoning-parser", "qwen3"], Config()).backend.engine_argv
+    assert THINK_PARSER_NAME not in named and named.count("--reasoning-parser") == 1  # the person's wins
     plan = make_plan(["--demo", "--base-url", "http://127.0.0.1:9/v1", "--target", "somewhere"], Config())
     assert isinstance(plan.backend, Fleet) and isinstance(plan.backend.others[0], OpenAIBackend)
     assert plan.targets == ["somewhere"]  # maybe a server's model: the servers are asked before the UI starts

@@ -18,7 +18,7 @@ from typing import Any
 
 from tui import __version__, exit_codes, locations
 from tui.config import Remote
-from tui.demo_model.build import DEMO_ADAPTER_NAME
+from tui.demo_model.build import DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, THINK_PARSER_FILE, THINK_PARSER_NAME
 from tui.engine.fleet import Fleet
 from tui.core.output_format import (
     CHOICE,
@@ -404,7 +404,8 @@ def make_plan(argv: list[str], config: Any, log_path: Path | None = None) -> Pla
         raise UsageError(f"--base-url: {exc}") from None
     plan.targets = _named_targets(ns.target or [], plan.backend)
     if ns.demo and not ns.target and DEMO_ADAPTER_NAME in adapters:
-        plan.first_start_panes = [t for t in primary.targets() if t.adapter in (None, DEMO_ADAPTER_NAME)]
+        shown = (None, DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME)
+        plan.first_start_panes = [t for t in primary.targets() if t.adapter in shown]
     return plan
 
 
@@ -424,12 +425,24 @@ def _adapters(ns: argparse.Namespace, config: Any) -> dict[str, str]:
         named.add(name)
         adapters[name] = str(Path(path).expanduser())
     if ns.demo:
-        from tui.demo_model import demo_adapter_path
+        from tui.demo_model import demo_adapter_path, think_adapter_path
 
-        shipped = demo_adapter_path()
-        if shipped is not None:
-            adapters.setdefault(DEMO_ADAPTER_NAME, str(shipped))
+        for name, shipped in ((DEMO_ADAPTER_NAME, demo_adapter_path()), (THINK_ADAPTER_NAME, think_adapter_path())):
+            if shipped is not None:
+                adapters.setdefault(name, str(shipped))
     return adapters
+
+
+def _demo_thinking_flags(engine_argv: list[str], adapters: dict[str, str]) -> list[str]:
+    """--demo's thinking adapter comes with the parser that sets its thinking apart (the base
+    model's answers, which never open `<think>`, stay whole), unless the flags name a parser."""
+    from tui.demo_model import think_adapter_path
+
+    given = {arg.split("=", 1)[0] for arg in engine_argv if arg.startswith("--")}
+    shipped = think_adapter_path()
+    if "--reasoning-parser" in given or shipped is None or adapters.get(THINK_ADAPTER_NAME) != str(shipped):
+        return []
+    return ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
 
 
 def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool,
@@ -444,6 +457,7 @@ def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headle
 
         model = str(ensure_demo_model())
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        engine_argv += _demo_thinking_flags(engine_argv, adapters)
     engine_args = None
     if headless:
         # Check engine flags now (exit 2 before loading anything); the positionals are prompts.

@@ -3,6 +3,8 @@
 from tui.demo_model.build import (
     DEMO_ADAPTER_NAME,
     THINK_ADAPTER_NAME,
+    THINK_PARSER_FILE,
+    THINK_PARSER_NAME,
     demo_adapter_path,
     demo_model_path,
     ensure_demo_model,
@@ -10,5 +12,5 @@ from tui.demo_model.build import (
     training_report,
 )
 
-__all__ = ["DEMO_ADAPTER_NAME", "THINK_ADAPTER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model",
+__all__ = ["DEMO_ADAPTER_NAME", "THINK_ADAPTER_NAME", "THINK_PARSER_FILE", "THINK_PARSER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model",
            "think_adapter_path", "training_report"]

@@ -16,6 +16,10 @@ DEMO_ADAPTER_NAME = "proverbs"
 # The thinking adapter: `<think>`, a short reasoning, `</think>`, then the answer
 # (`python -m tui.demo_model train-think-adapter`).
 THINK_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "think"
+# The thinking adapter's reasoning parser, named and found here without importing its file (it
+# imports vLLM, which the app's first frame does not wait for).
+THINK_PARSER_NAME = "demo_think"
+THINK_PARSER_FILE = Path(__file__).resolve().parent.parent / "engine" / "demo_reasoning.py"
 THINK_ADAPTER_NAME = "think"
 # Plain text, not special tokens: the tokenizer is older than the adapter, and an adapter cannot add
 # tokens. `<think>` is four tokens of the vocabulary, `</think>` five.
