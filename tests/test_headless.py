@@ -131,7 +131,7 @@ def test_then_goes_with_headless_prompts_only(tmp_path):
         (["--seed", "abc"], "--seed: seed must be a whole number"),
         (["--dtype", "nope"], "engine flags: argument --dtype: invalid choice: 'nope'"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-        (["--target", "psalms"], "--target: unknown target 'psalms' (known: demo, demo+proverbs)"),
+        (["--target", "psalms"], "--target: unknown target 'psalms' (known: demo, demo+proverbs, demo+think)"),
         (["--lora", "x"], "--lora: 'x' is not NAME=PATH"),
     ],
 )
