@@ -399,6 +399,19 @@ async def test_thinking_switched_off_the_pane_answers_at_once_as_the_engine_does
 
 
 @pytest.mark.engine
+async def test_the_reasoning_benchmark_measures_on_this_engine(thinking_engine):
+    """bench/reasoning.py's measurement runs (a small one: that it works, not its target): the raw
+    consumers' parser sets thinking apart, and the app's panes write every token."""
+    import bench.reasoning as bench_reasoning
+
+    logged: list[str] = []
+    results = await bench_reasoning.measure(thinking_engine, repeats=1, tokens=24, log=logged.append)
+    assert set(results) == {"raw_tok_s_reasoning_8", "tui_tok_s_reasoning_8", "ratio_reasoning_8", "raw_parser_cost_8"}
+    assert all(value > 0 for value in results.values()) and "ratio_reasoning_8" in logged[-1]
+    assert thinking_engine.fixed_length is False and thinking_engine.running_requests() == 0
+
+
+@pytest.mark.engine
 @pytest.mark.subprocess
 def test_the_command_takes_the_parsers_file_and_shows_the_thinking_apart(demo_model):
     """`--reasoning-parser-plugin FILE --reasoning-parser NAME`, as `vllm serve` takes them: the

@@ -481,7 +481,7 @@ class VLLMBackend(BackendBase):
         except (ParamError, VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
         k = sampling.logprobs
-        split = self._thinking_split(sampling)
+        split = self.thinking_split(sampling)
         # As vLLM's server: the engine's own parser (thinking_token_budget, structured outputs) sees
         # the chat template's switches too.
         reasoning_kwargs = {"reasoning_parser_kwargs": {"chat_template_kwargs": sampling.template_kwargs}} \
@@ -509,7 +509,7 @@ class VLLMBackend(BackendBase):
         except (VLLMValidationError, ValueError) as exc:
             raise RequestRejected(_too_long(exc) or _clean(exc)) from exc
 
-    def _thinking_split(self, sampling: Sampling) -> ThinkingSplit | None:
+    def thinking_split(self, sampling: Sampling) -> ThinkingSplit | None:
         """A new stream's splitter (a parser may keep state per request, and reads the chat
         template's switches as vLLM's server gives them), or None without a parser."""
         if self.reasoning_parser is None:
