@@ -1,6 +1,6 @@
 """Make the pictures of README and the guide: the workbench on the demo model, answers streamed.
 
-    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg [FORMATS.svg]]]     (or: make screenshot)
+    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg [FORMATS.svg [THINKING.svg]]]]   (or: make screenshot)
 
 OUT (docs/guide/images/screenshot.svg): one conversation three ways, side by side: on the demo
 model, on the demo model with its LoRA adapter (the same seed), and on the demo model at
@@ -9,8 +9,10 @@ temperature 0; a second message sent to the three at once from the message box. 
 at its fifth token with the second most likely alternative, and the token cursor on pane 1 showing
 that token's alternatives. FORMATS (docs/guide/images/structured-outputs.svg): one question with
 free text, with a JSON schema of free whitespace and with the same schema compact, each answer's
-status saying whether it took the format. The app is the real one on the real engine; only the
-terminal is virtual.
+status saying whether it took the format. THINKING (docs/guide/images/thinking.svg): one question
+to the demo's thinking adapter three ways: its thinking folded to its `thought …` line, unfolded
+(alt+t), and switched off (`enable_thinking` off). The app is the real one on the real engine, with
+the adapters and the reasoning parser `--demo` names; only the terminal is virtual.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from tui.app import WorkbenchApp
 from tui.config import Config
 from tui.core.output_format import JSON_SCHEMA, OutputFormat
 from tui.core.pane_state import PaneState
-from tui.demo_model import DEMO_ADAPTER_NAME, demo_adapter_path, ensure_demo_model
+from tui.demo_model import (DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, THINK_PARSER_FILE, THINK_PARSER_NAME,
+                            demo_adapter_path, ensure_demo_model, think_adapter_path)
+from tui.engine.lora import lora_flags
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
 from tui.session import SessionRecord
@@ -34,6 +38,7 @@ from tui.terminal import divert_output_to_log
 SIZE = (150, 40)
 BASE = Target(LOCAL, str(ensure_demo_model()))
 ADAPTER = Target(LOCAL, BASE.model, DEMO_ADAPTER_NAME)
+THINKER = Target(LOCAL, BASE.model, THINK_ADAPTER_NAME)
 PROMPT = "The key to happiness is"
 
 
@@ -60,8 +65,16 @@ FORMAT_PANES[1].output_format = OutputFormat(JSON_SCHEMA, schema=VERDICT)
 FORMAT_PANES[2].output_format = OutputFormat(JSON_SCHEMA, schema=VERDICT, disable_any_whitespace=True)
 
 
-async def screenshot(out: Path, heat_out: Path, formats_out: Path) -> None:
-    backend = VLLMBackend([], model=str(ensure_demo_model()), adapters={DEMO_ADAPTER_NAME: str(demo_adapter_path())})
+THINKING_PANES = [PaneState(number, draft="What is wisdom?", target=THINKER, overrides={"max_tokens": "120", **knobs},
+                            label=label)
+                  for number, (label, knobs) in enumerate((("folded", {}), ("unfolded: alt+t", {}),
+                                                           ("thinking off", {"enable_thinking": "off"})), 1)]
+
+
+async def screenshot(out: Path, heat_out: Path, formats_out: Path, thinking_out: Path) -> None:
+    adapters = {DEMO_ADAPTER_NAME: str(demo_adapter_path()), THINK_ADAPTER_NAME: str(think_adapter_path())}
+    flags = ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
+    backend = VLLMBackend(flags + lora_flags(adapters, flags), model=str(ensure_demo_model()), adapters=adapters)
     await backend.start()
     try:
         app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=session(*PANES),
@@ -91,6 +104,14 @@ async def screenshot(out: Path, heat_out: Path, formats_out: Path) -> None:
             await run_all(app)
             app.workbench.panes()[2].editor.focus()
             await save(app, pilot, formats_out)
+        app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(panes=THINKING_PANES),
+                           save_config=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await run_all(app)
+            folded, unfolded, _ = app.workbench.panes()
+            unfolded.show_thinking(True)
+            folded.editor.focus()
+            await save(app, pilot, thinking_out)
     finally:
         await backend.shutdown()
 
@@ -115,11 +136,12 @@ def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/guide/images/screenshot.svg").resolve()
     heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/guide/images/heat-view.svg").resolve()
     formats_out = Path(sys.argv[3] if len(sys.argv) > 3 else "docs/guide/images/structured-outputs.svg").resolve()
+    thinking_out = Path(sys.argv[4] if len(sys.argv) > 4 else "docs/guide/images/thinking.svg").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # as --demo does: a small model, a small cache
     term = divert_output_to_log(locations.log_dir() / "screenshot.log")  # vLLM's own output stays out
-    asyncio.run(screenshot(out, heat_out, formats_out))
-    print(f"wrote {out}, {heat_out} and {formats_out}", file=term.err)
+    asyncio.run(screenshot(out, heat_out, formats_out, thinking_out))
+    print(f"wrote {out}, {heat_out}, {formats_out} and {thinking_out}", file=term.err)
     return 0
 
 

@@ -412,3 +412,64 @@ async def test_alt_t_unfolds_the_thinking_in_one_pane_and_alt_shift_t_in_all(ser
             assert panes[0].output.base == folded[0].index(WHOLE_ANSWER)
     finally:
         await backend.shutdown()
+
+
+class _LaidOutThinker:
+    """Streams thinking as models lay it out (`<think>\n…\n</think>\n\n answer`, split into its
+    parts), and waits at `gate` after the thinking."""
+
+    PIECES = [("\n", ""), ("Thou ", ""), ("askest.", ""), ("\n", ""), ("", "\n\n"), ("", "Amen.")]
+
+    def __init__(self) -> None:
+        from tests.support.scripted import ScriptedBackend
+
+        self.backend = ScriptedBackend()
+        self.gate = None
+        self.backend.stream = self.stream
+
+    async def stream(self, request):
+        import asyncio
+
+        from tui.engine.protocol import Delta
+
+        for index, (reasoning, text) in enumerate(self.PIECES):
+            if index == 4:
+                await self.gate.wait()
+            await asyncio.sleep(0.01)
+            last = index == len(self.PIECES) - 1
+            yield Delta(text, index + 1, 1, "stop" if last else None, started=0.0, first_token=0.05,
+                        now=0.05 + 0.01 * index, reasoning=reasoning)
+
+
+@pytest.mark.ui
+@pytest.mark.parametrize("unfold", [False, True])
+async def test_the_newlines_around_the_thinking_are_not_shown_streamed_or_redrawn(tmp_path, unfold):
+    """A thinking that opens and ends with a newline, then an answer that opens with two: while it
+    thinks the pane shows the thinking from its first word; then one blank line between the
+    `thought …` line (or the unfolded thinking) and the answer; drawn whole, the same."""
+    import asyncio
+    import re
+
+    from tests.support.app import make_app, wait_until
+
+    thinker = _LaidOutThinker()
+    thinker.gate = asyncio.Event()
+    app = make_app(thinker.backend, session=session_of([saved_pane(prompt="q")]), session_path=tmp_path / "s.db")
+    async with app.run_test(size=(120, 30)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.show_thinking(unfold)
+        await pilot.press("f5")
+        await wait_until(lambda: "askest." in pane.output.text)
+        await pilot.pause(0.1)
+        thinking = pane.output.text
+        assert thinking.endswith("\nThou askest.\n") and "\n\n\nThou" not in thinking, repr(thinking)
+        pane.redraw()
+        assert pane.output.text == thinking
+        thinker.gate.set()
+        await wait_until(lambda: not pane.running)
+        await pilot.pause(0.1)
+        shown = pane.output.text
+        layout = r"thought [^\n]*\nThou askest\.\n\nAmen\." if unfold else r"thought [^\n]*\n\nAmen\."
+        assert re.search(layout, shown), repr(shown)
+        pane.redraw()
+        assert pane.output.text == shown and shown.endswith("Amen.")

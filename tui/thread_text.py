@@ -92,13 +92,17 @@ def put_thinking(message: Message, put: Callable[..., None], unfolded: bool = Fa
     reasoning = message.reasoning
     if not reasoning:
         return
+    # Models lay thinking out as `<think>\n…\n</think>\n\nanswer`: the newlines around the thinking
+    # are not shown (leading ones as it streams too), and an answer that opens with its own newline
+    # is not pushed down by ours.
     if not message.content:
-        put(shown(reasoning), THINKING)
+        put(shown(reasoning).lstrip("\n"), THINKING)
         return
-    put(thought_line(message) + "\n", META)
+    answer_opens_a_line = message.content.startswith("\n")
+    put(thought_line(message) + ("" if answer_opens_a_line and not unfolded else "\n"), META)
     if unfolded:
-        put(shown(reasoning), THINKING)
-        put("\n\n")
+        put(shown(reasoning).strip("\n"), THINKING)
+        put("" if answer_opens_a_line else "\n\n")
 
 
 def thought_line(message: Message) -> str:

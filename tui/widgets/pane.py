@@ -515,13 +515,18 @@ class Pane(Vertical):
             self.on_dirty(self)
             pending = self._pending
             observer, number = self.observer, self.number
+            thinking_began = False  # its leading newlines are not shown (as thread_text draws it)
             async for delta in backend.stream(run.request):
                 if observer is not None:
                     observer.delta_received(number, delta)
                 started = bool(run.message.content)
                 text = run.take(delta)
                 if delta.reasoning and not started and not text:
-                    self._pending_thinking.append(shown(delta.reasoning))  # outside text: through the gate
+                    piece = shown(delta.reasoning)  # outside text: through the gate
+                    piece = piece if thinking_began else piece.lstrip("\n")
+                    if piece:
+                        thinking_began = True
+                        self._pending_thinking.append(piece)
                 if text:
                     pending.append(shown(text))  # outside text: through the gate
                     if not started and run.message.reasoning:
