@@ -57,10 +57,12 @@ def thread_of(pane) -> list[tuple[str, str]]:
 
 
 async def run_pane(app, pane, messages: int) -> None:
-    """f5 in the pane; until its thread has `messages` messages and the last answer is done."""
+    """f5 in the pane; until its thread has `messages` messages, the last answer is done and its
+    last text is in the view (it reaches the view with the flush after the run ended)."""
     pane.editor.focus()
     send_key(app, "f5")
-    await wait_until(lambda: len(pane.state.thread()) == messages and pane.figures.state == DONE, timeout=90)
+    await wait_until(lambda: len(pane.state.thread()) == messages and pane.figures.state == DONE
+                     and not pane.pending, timeout=90)
 
 
 # -- 1. a seeded second turn is vLLM's answer to the same conversation ------------------------------

@@ -316,7 +316,8 @@ async def fork_at(app, pane, index: int, key: str):
     send_key(app, key)
     await wait_until(lambda: len(bench.panes()) == len(before) + 1, timeout=10)
     (fork,) = [p for p in bench.panes() if p not in before]
-    await wait_until(lambda: fork.figures.state == DONE, timeout=10)
+    # Its last text reaches the view with the flush after the run ended (a loaded machine: later).
+    await wait_until(lambda: fork.figures.state == DONE and not fork.pending, timeout=10)
     return fork
 
 
