@@ -259,11 +259,13 @@ async def test_optional_knobs_work_before_they_are_shown_and_are_mounted_when_sh
 async def test_a_panes_thinking_switch_is_in_reach_and_goes_to_its_requests_only(tmp_path):
     """Two panes side by side hold only some of the optional knobs: the one a person moves to
     (the thinking switch, last) scrolls into view; 'off' there goes as the chat template's switch
-    with that pane's requests, not the other's."""
+    with that pane's requests, not the other's; the next start reads it back, with the answer's
+    record of it."""
     seen = {}
     backend = ScriptedBackend(script=lambda prompt, sampling: seen.__setitem__(prompt, sampling) or ["ok "])
+    path = tmp_path / "s.json"
     app = make_app(backend, session=session_of([saved_pane(prompt="one"), saved_pane(prompt="two")]),
-                   session_path=tmp_path / "s.json")
+                   session_path=path)
     async with app.run_test(size=(150, 36)) as pilot:
         await pilot.pause()
         one, two = app.workbench.panes()
@@ -280,6 +282,11 @@ async def test_a_panes_thinking_switch_is_in_reach_and_goes_to_its_requests_only
         assert seen["one"].template_kwargs == {"enable_thinking": False} and seen["two"].template_kwargs == {}
         await pilot.press("ctrl+q")
     assert app.return_code == 0 and app.exit_signal is None
+    record = stored_session(store_path(path))  # as the next start reads it: nothing moved aside
+    one, two = record.panes
+    assert one.overrides == {"enable_thinking": "off"} and two.overrides == {}
+    assert one.conversation.last().reply.settings["enable_thinking"] is False
+    assert two.conversation.last().reply.settings["enable_thinking"] is None
 
 
 async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path):

@@ -313,6 +313,8 @@ M = "panes[0].conversation.messages"
      f"{M}[1].reply.settings.temperature: must be a number"),
     (version_2_file, lambda d: reply_of(d).update(settings={"tempreature": 1}),
      f"{M}[1].reply.settings.tempreature: is not a setting here"),
+    (version_2_file, lambda d: reply_of(d).update(settings={"enable_thinking": "off"}),
+     f"{M}[1].reply.settings.enable_thinking: must be true or false"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(pane=0), f"{M}[2].reply.origin.pane: must be ≥ 1"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(token=5), f"{M}[2].reply.origin.token: must be a string"),
     (version_2_file, lambda d: reply_of(d)["figures"].update(ttft_ms="12"),

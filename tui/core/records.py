@@ -181,6 +181,8 @@ def _settings(value: Any, field: str) -> dict[str, Any] | None:
             settings[name] = V.string(item, f"{field}.{name}")
         elif item is None:
             settings[name] = None
+        elif name in SPECS_BY_NAME and SPECS_BY_NAME[name].kind is bool:  # a switch (enable_thinking)
+            settings[name] = V.boolean(item, f"{field}.{name}")
         else:
             settings[name] = V.number(item, f"{field}.{name}")
             if isinstance(item, int):
