@@ -289,6 +289,18 @@ async def test_a_panes_thinking_switch_is_in_reach_and_goes_to_its_requests_only
     assert two.conversation.last().reply.settings["enable_thinking"] is None
 
 
+async def test_a_narrow_title_keeps_the_settings_that_differ_from_the_defaults(tmp_path):
+    """Where a pane's whole settings do not fit its title, the ones it changed still show (the
+    thinking switched off), before the title gives up its settings."""
+    panes = [saved_pane(prompt=str(n), overrides={"enable_thinking": "off"} if n == 3 else None) for n in range(1, 6)]
+    app = make_app(session=session_of(panes), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(80, 40)) as pilot:  # two columns of panes 40 wide
+        await pilot.pause()
+        titles = [str(pane.border_title) for pane in app.workbench.panes()]
+        assert titles[2] == "3 · thinking:off", titles
+        assert all("thinking" not in title for index, title in enumerate(titles) if index != 2), titles
+
+
 async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path):
     """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
     defaults and the pane with its settings title. It used to come frames later."""

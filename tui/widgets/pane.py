@@ -114,11 +114,12 @@ def engine_text(figures: Figures) -> Text:
 def title_parts(number: int, label: str, target: str, short_target: str, fork: tuple[str, str],
                 summary: tuple[str, ...]) -> tuple[list[list[str]], list[int]]:
     """A pane's title in parts with their forms (longest first, "" to leave one out), and the
-    order in which they give way when the title does not fit: the settings first, then the fork,
-    then the target, then the sweep's label; the number stays."""
+    order in which they give way when the title does not fit: the settings first (down to those that
+    differ from the defaults), then the fork, then the target, then the sweep's label; the number
+    stays."""
     parts = [[str(number)], [label, ""] if label else [""], [target, short_target, ""] if target else [""],
              [*fork, ""] if fork[0] else [""], [*summary, ""] if summary[0] else [""]]
-    return parts, [4, 4, 3, 4, 2, 3, 2, 1]
+    return parts, [4, 4, 3, 4, 4, 2, 3, 2, 1]
 
 
 class PromptEditor(TextArea):
@@ -388,10 +389,15 @@ class Pane(Vertical):
         origin = reply.reply.origin if reply is not None else None
         compact = sampling.compact_summary(leave_out=said) if sampling is not None else summary
         tiny = sampling.compact_summary(tiny=True, leave_out=said) if sampling is not None else summary
+        if sampling is not None and defaults is not None:  # the least room: what differs from the defaults
+            alike = frozenset(name for name, value in sampling.values.items() if value == defaults[name])
+            changed = sampling.compact_summary(tiny=True, leave_out=said | alike)
+        else:
+            changed = summary
         fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
                                   printable(target.adapter or target.model.split("/")[-1]) if target else "",
-                                  (printable(fork[0]), fork[1]), (summary, compact, tiny))
+                                  (printable(fork[0]), fork[1]), (summary, compact, tiny, changed))
         self._fit_title()
         stale = None
         if reply is not None and not self.running and reply.reply.state != "idle":
