@@ -271,6 +271,8 @@ async def test_a_panes_thinking_switch_is_in_reach_and_goes_to_its_requests_only
         one, two = app.workbench.panes()
         await pilot.press("ctrl+o")
         await pilot.pause()
+        row = one.query_one(".params.more")
+        assert row.show_horizontal_scrollbar and row.region.height == 2  # a bar under it says there is more
         switch = one.query_one(".param-enable_thinking Input")
         switch.focus()
         await wait_until(lambda: one.region.contains_region(switch.region) and switch.region.width > 0)

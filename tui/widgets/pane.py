@@ -157,7 +157,7 @@ class Pane(Vertical):
     Pane.-marked { border: heavy $secondary; }  /* the message box goes to the marked panes */
     Pane.-marked:focus-within { border: heavy $accent; }
     Pane .params { height: 1; width: 1fr; }
-    Pane HorizontalScroll.more { scrollbar-size-horizontal: 0; }
+    Pane HorizontalScroll.more { height: auto; scrollbar-size-horizontal: 1; }
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
     Pane.-compact PromptEditor { height: 2; }
