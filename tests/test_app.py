@@ -15,7 +15,7 @@ from tui.engine.params import PARAM_SPECS
 from tui.engine.protocol import EngineState
 from tests.support.scripted import ScriptedBackend
 from tui.session import SessionRecord
-from tui.figures import CANCELLED, DONE, ERROR, IDLE
+from tui.figures import CANCELLED, DONE, ERROR, IDLE, STREAMING
 
 pytestmark = pytest.mark.ui
 
@@ -597,6 +597,28 @@ async def test_one_message_to_every_pane_or_to_the_marked_ones(tmp_path):
         await wait_until(lambda: len(panes[0].state.thread()) == 6 and panes[0].figures.state == DONE
                          and panes[2].figures.state == DONE)
         assert len(panes[1].state.thread()) == 4 and panes[1].draft == "my own draft"  # not marked: untouched
+
+
+async def test_a_new_answer_streaming_on_the_changed_settings_is_not_called_stale(tmp_path):
+    """The answer shown was written with seed 1, and the seed is now 2: stale; the new answer
+    that streams on seed 2 is not (it said 'stale · streaming' until it ended)."""
+    backend = ScriptedBackend()
+    app = make_app(backend, session=session_of([saved_pane(prompt="q", overrides={"seed": "1"})]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        (pane,) = app.workbench.panes()
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE)
+        pane.query_one(".param-seed Input").value = "2"
+        await wait_until(lambda: "stale" in pane.query_one(".pane-status").text.plain)
+        backend.stall_after = 2  # the next answer streams until cancelled
+        await pilot.press("alt+r")
+        await wait_until(lambda: pane.figures.state == STREAMING and pane.tokens_received >= 2)
+        await pilot.pause(0.2)
+        status = pane.query_one(".pane-status").text.plain
+        assert "streaming" in status and "stale" not in status, status
+        await pilot.press("escape")
+        await wait_until(lambda: not pane.running)
 
 
 async def test_regenerate_edit_and_step_between_branches(tmp_path):

@@ -507,6 +507,7 @@ class Pane(Vertical):
         self.show_parting(None)
         run.reply.figures.state = STREAMING if ready else QUEUED
         self._run = run
+        self._stale = None  # the answer shown is this run's, on the pane's target and settings now
         self.set_draft(self.state.draft)
         self.show_note()
         self.redraw()
