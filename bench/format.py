@@ -23,16 +23,14 @@ All figures come from this run on this machine, on the demo model (float32, fixe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 from bench.common import PROMPTS, SETTLE_S, settle_like_the_app
+from bench.module_main import Module, module_main
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
@@ -172,35 +170,8 @@ async def run(repeats: int, tokens: int, log) -> dict[str, float | str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.format", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats of 128 tokens (about a minute)")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
-    parser.add_argument("--repeats", type=int, default=None, help="paired runs (default 21)")
-    parser.add_argument("--tokens", type=int, default=None, help="tokens per stream (default 256)")
-    args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 21)
-    tokens = args.tokens or (128 if args.quick else 256)
-    from tui import locations
-    from tui.terminal import divert_output_to_log
-
-    term = divert_output_to_log(locations.log_dir() / "bench.log")  # vLLM's own output stays out
-
-    def log(message: str) -> None:
-        print(f"[bench.format] {message}", file=term.err, flush=True)
-
-    log(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{repeats} repeats of {STREAMS} streams × {tokens} tokens")
-    started = time.perf_counter()
-    results = asyncio.run(run(repeats, tokens, log))
-    log(f"done in {time.perf_counter() - started:.0f} s")
-    if args.json:
-        print(json.dumps({k: v if isinstance(v, str) else round(v, 4) for k, v in results.items()}), file=term.out)
-    else:
-        for key, value in results.items():
-            mark = f"  ≥ {TARGET}  {'ok' if value >= TARGET else 'MISSED'}" if key == "ratio_format_8" else ""
-            shown = value if isinstance(value, str) else f"{value:.3f}"
-            print(f"{key:<24} {shown:>10}{mark}", file=term.out)
-    return 0
+    module = Module("format", __doc__.splitlines()[0], STREAMS, repeats=21, judged="ratio_format_8", target=TARGET)
+    return module_main(module, run, argv)
 
 
 if __name__ == "__main__":
