@@ -24,17 +24,12 @@ All figures come from this run on this machine, on the demo model (float32, fixe
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import time
 
 from bench.common import PROMPTS, SETTLE_S, settle_like_the_app
 from bench.module_main import Module, module_main
-
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
 
 STREAMS = 8
 TARGET = 0.93  # ratio_format_8 ≥ this

@@ -17,7 +17,6 @@ All figures come from this run on this machine, on the demo model (float32, fixe
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -25,10 +24,6 @@ import time
 from bench.common import workload
 from bench.module_main import Module, module_main
 from bench.runs import app_run, thread
-
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
 
 STREAMS = 8
 TARGET = 0.93  # ratio_reasoning_8 ≥ this
@@ -100,13 +95,12 @@ async def measure(backend, repeats: int, tokens: int, log) -> dict[str, float]:
 
 async def thinking_backend():
     """The engine as `--demo` starts it: the thinking adapter and its reasoning parser."""
-    from tui.demo_model import (THINK_ADAPTER_NAME, THINK_PARSER_FILE, THINK_PARSER_NAME, ensure_demo_model,
-                                think_adapter_path)
+    from tui.demo_model import THINK_ADAPTER_NAME, ensure_demo_model, think_adapter_path, think_parser_flags
     from tui.engine.lora import lora_flags
     from tui.engine.vllm_backend import VLLMBackend
 
     adapters = {THINK_ADAPTER_NAME: str(think_adapter_path())}
-    flags = ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
+    flags = think_parser_flags()
     backend = VLLMBackend(flags + lora_flags(adapters, flags), model=str(ensure_demo_model()), adapters=adapters)
     await backend.start()
     return backend

@@ -27,8 +27,8 @@ from tui.app import WorkbenchApp
 from tui.config import Config
 from tui.core.output_format import JSON_SCHEMA, OutputFormat
 from tui.core.pane_state import PaneState
-from tui.demo_model import (DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, THINK_PARSER_FILE, THINK_PARSER_NAME,
-                            demo_adapter_path, ensure_demo_model, think_adapter_path)
+from tui.demo_model import (DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, demo_adapter_path, ensure_demo_model,
+                            think_adapter_path, think_parser_flags)
 from tui.engine.lora import lora_flags
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
@@ -73,7 +73,7 @@ THINKING_PANES = [PaneState(number, draft="What is wisdom?", target=THINKER, ove
 
 async def screenshot(out: Path, heat_out: Path, formats_out: Path, thinking_out: Path) -> None:
     adapters = {DEMO_ADAPTER_NAME: str(demo_adapter_path()), THINK_ADAPTER_NAME: str(think_adapter_path())}
-    flags = ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
+    flags = think_parser_flags()
     backend = VLLMBackend(flags + lora_flags(adapters, flags), model=str(ensure_demo_model()), adapters=adapters)
     await backend.start()
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from tui import __version__, exit_codes, locations
 from tui.config import Remote
-from tui.demo_model.build import DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, THINK_PARSER_FILE, THINK_PARSER_NAME
+from tui.demo_model.build import DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, think_parser_flags
 from tui.engine.fleet import Fleet
 from tui.core.output_format import (
     CHOICE,
@@ -442,7 +442,7 @@ def _demo_thinking_flags(engine_argv: list[str], adapters: dict[str, str]) -> li
     shipped = think_adapter_path()
     if "--reasoning-parser" in given or shipped is None or adapters.get(THINK_ADAPTER_NAME) != str(shipped):
         return []
-    return ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
+    return think_parser_flags()
 
 
 def _engine_backend(ns: argparse.Namespace, rest: list[str], config: Any, headless: bool,

@@ -9,8 +9,9 @@ from tui.demo_model.build import (
     demo_model_path,
     ensure_demo_model,
     think_adapter_path,
+    think_parser_flags,
     training_report,
 )
 
 __all__ = ["DEMO_ADAPTER_NAME", "THINK_ADAPTER_NAME", "THINK_PARSER_FILE", "THINK_PARSER_NAME", "demo_adapter_path", "demo_model_path", "ensure_demo_model",
-           "think_adapter_path", "training_report"]
+           "think_adapter_path", "think_parser_flags", "training_report"]

@@ -20,6 +20,11 @@ THINK_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "think"
 # imports vLLM, which the app's first frame does not wait for).
 THINK_PARSER_NAME = "demo_think"
 THINK_PARSER_FILE = Path(__file__).resolve().parent.parent / "engine" / "demo_reasoning.py"
+
+
+def think_parser_flags() -> list[str]:
+    """vLLM's engine flags that name the thinking adapter's parser and register its file."""
+    return ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
 THINK_ADAPTER_NAME = "think"
 # Plain text, not special tokens: the tokenizer is older than the adapter, and an adapter cannot add
 # tokens. `<think>` is four tokens of the vocabulary, `</think>` five.
