@@ -439,6 +439,38 @@ async def test_the_base_model_beside_it_does_not_think(thinking_engine, tokenize
         assert serve_stream(serving_parser(tokenizer), chat_request(), prompt_ids, deltas) == ("", raw)
 
 
+def test_a_parser_that_starts_in_the_answer_is_told_apart_from_one_that_starts_thinking(tokenizer):
+    """Which parsers let the model choose to think (text without markers is answer text): ours and
+    Granite's; Qwen3's reads it as thinking, and the format waits for its `</think>` as vLLM's does."""
+    from vllm.reasoning import ReasoningParserManager
+
+    from tui.engine.reasoning import thinking_is_the_models_choice
+
+    assert thinking_is_the_models_choice(DemoThinkReasoningParser(tokenizer))
+    assert thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("granite")(tokenizer))
+    assert not thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("qwen3")(tokenizer))
+
+
+@pytest.mark.engine
+async def test_an_output_format_holds_beside_the_parser_for_the_base_model_and_the_adapter(thinking_engine):
+    """vLLM's engine holds a format back until the parser says the thinking has ended; ours says
+    so at a `</think>` that the base model never writes, so its answers were free text. The backend
+    tells the engine the thinking has ended before it began: both targets answer in the format
+    (the adapter without thinking: its `<think>` is not one of the choices)."""
+    from tui.core.output_format import CHOICE, OutputFormat
+    from tui.engine.protocol import LOCAL, Target
+
+    choices = ("wisdom", "bread")
+    for adapter in (None, THINK_ADAPTER_NAME):
+        for seed in (42, 7):
+            sampling = Sampling(output_format=OutputFormat(CHOICE, choices)).with_values(seed=seed, max_tokens=20)
+            request = Request.of_prompt(PROMPTS[0], sampling, f"format-{next(_ids)}",
+                                        target=Target(LOCAL, thinking_engine.model, adapter))
+            streamed = [delta async for delta in thinking_engine.stream(request)]
+            text, reasoning = "".join(d.text for d in streamed), "".join(d.reasoning for d in streamed)
+            assert (text in choices, reasoning) == (True, ""), (adapter, seed, reasoning, text)
+
+
 @pytest.mark.engine
 async def test_over_twenty_seeds_it_opens_its_thinking_and_mostly_closes_it_soon(thinking_engine, tokenizer):
     """The figures of docs/demo-model.md, on vLLM: the reference prompts in turn, seeds 0-19."""

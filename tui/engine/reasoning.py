@@ -36,6 +36,23 @@ def reasoning_parser_named(engine: Any) -> tuple[str, type] | None:
     return name, ReasoningParserManager.get_reasoning_parser(name)
 
 
+def thinking_is_the_models_choice(parser: Any) -> bool:
+    """Whether `parser` reads an answer without its markers as all answer text, so that a model
+    thinks only when it opens the thinking itself (the demo's `think` adapter beside the base model
+    on one engine; Granite). Parsers that read it as all thinking (Qwen3, DeepSeek-R1) say False.
+
+    It matters for output formats: vLLM's engine holds a request's format back until the parser
+    says the thinking has ended (at its `</think>`), and it cannot un-sample a first token it let
+    through. Under such a parser a model that never opens its thinking would never be held to its
+    format, so the backend tells the engine the thinking has ended before it began."""
+    probe = "plain text"
+    try:
+        reasoning, content = parser.extract_reasoning(probe, None)
+    except Exception:  # a parser that needs a real request: it is not known to start in the answer
+        return False
+    return not reasoning and content == probe
+
+
 class ThinkingSplit:
     """One request's stream through a reasoning parser: each delta's text becomes its thinking and
     its answer text. Holds the text and token ids so far, as vLLM's server does for the parser."""

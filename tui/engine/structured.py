@@ -13,7 +13,9 @@ ignores. So that a pane's choice holds anyway:
 
 With a reasoning model, vLLM constrains the answer after the thinking when the engine has a
 reasoning parser (`--reasoning-parser NAME`, kept in `structured_outputs_config.reasoning_parser`);
-`--structured-outputs-config '{"enable_in_reasoning": true}'` constrains the thinking too.
+`--structured-outputs-config '{"enable_in_reasoning": true}'` constrains the thinking too. Under a
+parser that lets the model choose whether to think, the format holds from the first token
+(vllm_backend, reasoning.thinking_is_the_models_choice).
 """
 
 from __future__ import annotations

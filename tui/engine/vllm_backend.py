@@ -20,7 +20,8 @@ from tui.engine.params import ParamError, Sampling
 from tui.engine.logprobs import from_vllm
 from tui.engine.lora import EMPTY_SLOTS, adapter_problem, lora_flags, module_shapes, shape_problem
 from tui.engine.root_cause import LogMark, root_cause
-from tui.engine.reasoning import ThinkingSplit, import_reasoning_plugin, reasoning_parser_named
+from tui.engine.reasoning import (ThinkingSplit, import_reasoning_plugin, reasoning_parser_named,
+                                  thinking_is_the_models_choice)
 from tui.engine.structured import prepare, vllm_fields
 from tui.engine.stats import RecorderSource, StepRecorder, request_timing, stat_logger_factory
 from tui.engine.protocol import (
@@ -145,6 +146,9 @@ class VLLMBackend(BackendBase):
         # The parser `--reasoning-parser` names, as (name, class): each stream's thinking is split from
         # its text with it (tui/engine/reasoning.py); None: no thinking to split.
         self.reasoning_parser: tuple[str, type] | None = None
+        # The parser reads text without its markers as answer text (reasoning.thinking_is_the_models_choice):
+        # a request with an output format is then held to it from its first token.
+        self._format_from_first_token = False
         self._tokenizer: Any = None
         self.logprobs_mode: str | None = "raw_logprobs"  # vLLM's default; read from the engine at start
         self._engine: Any = None
@@ -248,6 +252,8 @@ class VLLMBackend(BackendBase):
             self.has_chat_template = False
         self._tokenizer = tokenizer
         self.reasoning_parser = reasoning_parser_named(engine) if tokenizer is not None else None
+        self._format_from_first_token = self.reasoning_parser is not None and thinking_is_the_models_choice(
+            self.reasoning_parser[1](tokenizer))
         return engine
 
     async def shutdown(self) -> None:
@@ -486,6 +492,8 @@ class VLLMBackend(BackendBase):
         # the chat template's switches too.
         reasoning_kwargs = {"reasoning_parser_kwargs": {"chat_template_kwargs": sampling.template_kwargs}} \
             if split is not None and sampling.template_kwargs else {}
+        if self._format_from_first_token and not sampling.output_format.is_free:
+            reasoning_kwargs["reasoning_ended"] = True
         try:
             async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora,
                                                 **reasoning_kwargs):
