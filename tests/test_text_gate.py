@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tui.batch import run_batch
+from tui.core.output_format import Verdict
 from tui.engine.params import Sampling
 from tui.figures import DONE, ERROR, Figures
 from tui.terminal import Terminal
@@ -74,6 +75,7 @@ def hostile_thread():
     earlier = state.thread()[1]
     earlier.reply.target = Target("127.0.0.1:8000", f"server-model{EVIL}")
     earlier.reply.figures = Figures(DONE, tokens=4, ttft_ms=50.0, tok_s=100.0, finish_reason=f"stop{EVIL}")
+    earlier.reply.verdict = Verdict(False, f"✗ not JSON{EVIL}", f"a file's reason{EVIL}")
     question = state.conversation.add(earlier, USER, f"second question {EVIL}")
     state.conversation.add(question, ASSISTANT, f"last answer {EVIL}",
                            Reply(figures=Figures(DONE, tokens=3, finish_reason=f"length{EVIL}")))
@@ -117,7 +119,9 @@ async def test_a_thread_shows_its_questions_earlier_answers_and_their_figures_as
         async with app.run_test(size=(200, 30)) as pilot:
             await pilot.pause(0.3)
             pane = app.workbench.panes()[0]
-            figures = f"↳ server-model{SHOWN} @127.0.0.1:8000 · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN}"
+            # an earlier answer's verdict stays under it (the status line has the last answer's)
+            figures = (f"↳ server-model{SHOWN} @127.0.0.1:8000 · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN}"
+                       f" · ✗ not JSON{SHOWN}")
             assert pane.output.text == (f"› first question {SHOWN}\n\nearlier answer {SHOWN}\nits second line\n"
                                         f"{figures}\n\n› second question {SHOWN}\n\nlast answer {SHOWN}")
             assert pane.query_one(".pane-status").text.plain == f"done · 3 tok · length{SHOWN}"
@@ -133,7 +137,7 @@ async def test_a_thread_shows_its_questions_earlier_answers_and_their_figures_as
             assert pane.reply is pane.state.thread()[1]
             # written elsewhere than the pane's target: "stale", with the server's model name
             status = (f"stale (written by server-model{SHOWN} @127.0.0.1:8000) · "
-                      f"done · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN}")
+                      f"done · TTFT 50 ms · 4 tok · 100 tok/s · stop{SHOWN} · ✗ not JSON{SHOWN}")
             assert pane.query_one(".pane-status").text.plain == status
             await wait_until(lambda: any(status in row_text(terminal, y, 0, 200) for y in range(30)))
     assert not any(char in ("\x1b", "\x07") for char, _ in terminal.values())

@@ -117,10 +117,13 @@ def thought_line(message: Message) -> str:
 
 
 def answer_footer(message: Message, who: str, branch: str) -> str:
-    """'↳ demo · TTFT 49 ms · 84 tok · 266 tok/s · stop  ‹ 1/2 ›' under an earlier answer."""
+    """'↳ demo · TTFT 49 ms · 84 tok · 266 tok/s · stop · choice ✓  ‹ 1/2 ›' under an earlier
+    answer: its verdict stays with it when the next turn takes the status line."""
     figures = message.reply.figures if message.reply is not None else Figures()
     parts = [who] if who else []
     parts += [figures.state] if figures.state != "done" else []
     parts += figures.parts()
-    # A model's name and a finish reason are a server's words (or a file's): through the gate.
+    verdict = message.reply.verdict if message.reply is not None else None
+    parts += [verdict.shown] if verdict is not None and verdict.shown else []
+    # A model's name, a finish reason and a verdict are a server's words (or a file's): through the gate.
     return "↳ " + " · ".join(one_line(part) for part in parts) + branch
