@@ -471,6 +471,24 @@ async def test_an_output_format_holds_beside_the_parser_for_the_base_model_and_t
             assert (text in choices, reasoning) == (True, ""), (adapter, seed, reasoning, text)
 
 
+
+@pytest.mark.engine
+async def test_with_the_thinking_switched_on_the_adapter_thinks_then_answers_in_the_format(thinking_engine):
+    """`enable_thinking` on says the target thinks: the format waits for the end of its thinking,
+    as vLLM does, and the answer after it is one of the choices."""
+    from tui.core.output_format import CHOICE, OutputFormat
+    from tui.engine.protocol import LOCAL, Target
+
+    choices = ("wisdom", "bread")
+    sampling = Sampling(output_format=OutputFormat(CHOICE, choices)).with_values(
+        seed=42, max_tokens=200, enable_thinking=True)
+    request = Request.of_prompt(PROMPTS[0], sampling, f"format-{next(_ids)}",
+                                target=Target(LOCAL, thinking_engine.model, THINK_ADAPTER_NAME))
+    streamed = [delta async for delta in thinking_engine.stream(request)]
+    text, reasoning = "".join(d.text for d in streamed), "".join(d.reasoning for d in streamed)
+    assert reasoning.strip() and text.strip() in choices, (reasoning, text)
+
+
 @pytest.mark.engine
 async def test_over_twenty_seeds_it_opens_its_thinking_and_mostly_closes_it_soon(thinking_engine, tokenizer):
     """The figures of docs/demo-model.md, on vLLM: the reference prompts in turn, seeds 0-19."""

@@ -44,7 +44,8 @@ def thinking_is_the_models_choice(parser: Any) -> bool:
     It matters for output formats: vLLM's engine holds a request's format back until the parser
     says the thinking has ended (at its `</think>`), and it cannot un-sample a first token it let
     through. Under such a parser a model that never opens its thinking would never be held to its
-    format, so the backend tells the engine the thinking has ended before it began."""
+    format, so the backend tells the engine the thinking has ended before it began, unless the
+    pane switched the thinking on (`enable_thinking`): then the format holds after the thinking."""
     probe = "plain text"
     try:
         reasoning, content = parser.extract_reasoning(probe, None)

@@ -492,7 +492,9 @@ class VLLMBackend(BackendBase):
         # the chat template's switches too.
         reasoning_kwargs = {"reasoning_parser_kwargs": {"chat_template_kwargs": sampling.template_kwargs}} \
             if split is not None and sampling.template_kwargs else {}
-        if self._format_from_first_token and not sampling.output_format.is_free:
+        if self._format_from_first_token and not sampling.output_format.is_free \
+                and sampling.template_kwargs.get("enable_thinking") is not True:
+            # Thinking switched on says the target thinks: the format waits for its `</think>`.
             reasoning_kwargs["reasoning_ended"] = True
         try:
             async for output in engine.generate(engine_input, params, request.request_id, lora_request=lora,
