@@ -446,9 +446,11 @@ def test_a_parser_that_starts_in_the_answer_is_told_apart_from_one_that_starts_t
 
     from tui.engine.reasoning import thinking_is_the_models_choice
 
-    assert thinking_is_the_models_choice(DemoThinkReasoningParser(tokenizer))
-    assert thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("granite")(tokenizer))
-    assert not thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("qwen3")(tokenizer))
+    assert thinking_is_the_models_choice(DemoThinkReasoningParser, tokenizer)
+    assert thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("granite"), tokenizer)
+    assert not thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("qwen3"), tokenizer)
+    # one that refuses this tokenizer (no single-token markers) is not taken to start in the answer
+    assert not thinking_is_the_models_choice(ReasoningParserManager.get_reasoning_parser("deepseek_r1"), tokenizer)
 
 
 @pytest.mark.engine

@@ -36,8 +36,8 @@ def reasoning_parser_named(engine: Any) -> tuple[str, type] | None:
     return name, ReasoningParserManager.get_reasoning_parser(name)
 
 
-def thinking_is_the_models_choice(parser: Any) -> bool:
-    """Whether `parser` reads an answer without its markers as all answer text, so that a model
+def thinking_is_the_models_choice(parser_class: type, tokenizer: Any) -> bool:
+    """Whether the parser reads an answer without its markers as all answer text, so that a model
     thinks only when it opens the thinking itself (the demo's `think` adapter beside the base model
     on one engine; Granite). Parsers that read it as all thinking (Qwen3, DeepSeek-R1) say False.
 
@@ -48,8 +48,8 @@ def thinking_is_the_models_choice(parser: Any) -> bool:
     pane switched the thinking on (`enable_thinking`): then the format holds after the thinking."""
     probe = "plain text"
     try:
-        reasoning, content = parser.extract_reasoning(probe, None)
-    except Exception:  # a parser that needs a real request: it is not known to start in the answer
+        reasoning, content = parser_class(tokenizer).extract_reasoning(probe, None)
+    except Exception:  # a parser that needs more (a request, its tokens): not known to start in the answer
         return False
     return not reasoning and content == probe
 

@@ -253,7 +253,7 @@ class VLLMBackend(BackendBase):
         self._tokenizer = tokenizer
         self.reasoning_parser = reasoning_parser_named(engine) if tokenizer is not None else None
         self._format_from_first_token = self.reasoning_parser is not None and thinking_is_the_models_choice(
-            self.reasoning_parser[1](tokenizer))
+            self.reasoning_parser[1], tokenizer)
         return engine
 
     async def shutdown(self) -> None:
