@@ -119,11 +119,12 @@ def thought_line(message: Message) -> str:
 def answer_footer(message: Message, who: str, branch: str) -> str:
     """'↳ demo · TTFT 49 ms · 84 tok · 266 tok/s · stop · choice ✓  ‹ 1/2 ›' under an earlier
     answer: its verdict stays with it when the next turn takes the status line."""
-    figures = message.reply.figures if message.reply is not None else Figures()
+    reply = message.reply
+    figures = reply.figures if reply is not None else Figures()
     parts = [who] if who else []
     parts += [figures.state] if figures.state != "done" else []
     parts += figures.parts()
-    verdict = message.reply.verdict if message.reply is not None else None
-    parts += [verdict.shown] if verdict is not None and verdict.shown else []
+    if reply is not None and reply.verdict is not None and reply.verdict.shown:
+        parts.append(reply.verdict.shown)
     # A model's name, a finish reason and a verdict are a server's words (or a file's): through the gate.
     return "↳ " + " · ".join(one_line(part) for part in parts) + branch

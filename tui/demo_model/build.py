@@ -20,11 +20,6 @@ THINK_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "think"
 # imports vLLM, which the app's first frame does not wait for).
 THINK_PARSER_NAME = "demo_think"
 THINK_PARSER_FILE = Path(__file__).resolve().parent.parent / "engine" / "demo_reasoning.py"
-
-
-def think_parser_flags() -> list[str]:
-    """vLLM's engine flags that name the thinking adapter's parser and register its file."""
-    return ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
 THINK_ADAPTER_NAME = "think"
 # Plain text, not special tokens: the tokenizer is older than the adapter, and an adapter cannot add
 # tokens. `<think>` is four tokens of the vocabulary, `</think>` five.
@@ -64,6 +59,11 @@ def demo_adapter_path() -> Path | None:
 def think_adapter_path() -> Path | None:
     """The thinking adapter's directory, or None when it is not there (a trimmed install)."""
     return THINK_ADAPTER_DIR if (THINK_ADAPTER_DIR / "adapter_config.json").is_file() else None
+
+
+def think_parser_flags() -> list[str]:
+    """vLLM's engine flags that name the thinking adapter's parser and register its file."""
+    return ["--reasoning-parser", THINK_PARSER_NAME, "--reasoning-parser-plugin", str(THINK_PARSER_FILE)]
 
 
 def training_report(path: Path | None = None) -> dict:
