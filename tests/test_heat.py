@@ -544,10 +544,12 @@ def test_parting_by_tokens_and_by_words():
     from tui.divergence import part
     from tui.engine.logprobs import TokenLogprob
 
+    ids: dict[str, int] = {}  # one id per piece, the same in every run (hash() of a str is not)
+
     def spans(pieces):
         result = TokenSpans()
         for piece in pieces:
-            result.add(piece, [TokenLogprob(hash(piece) % 1000, piece, -0.1, 1)])
+            result.add(piece, [TokenLogprob(ids.setdefault(piece, len(ids)), piece, -0.1, 1)])
         return result
 
     a = spans(["The ", "cat ", "sat ", "on ", "the ", "mat"])
