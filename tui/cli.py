@@ -232,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.store.command import history_main
 
         return history_main(argv[1:])
+    if argv[:1] == ["leaderboard"]:  # the arena's ratings: no engine, no UI either
+        from tui.arena.command import leaderboard_main
+
+        return leaderboard_main(argv[1:])
     from tui.terminal import divert_output_to_log, keep_terminal
 
     # Before anything imports vLLM: its children inherit fds 1 and 2, and it prints at import.

@@ -93,6 +93,11 @@ ACTIONS: tuple[Action, ...] = (
            "Markdown (each pane's thread) and JSON (messages in OpenAI format), to the data dir"),
     Action("history", "f9", "History", "History",
            "Every run, searched as you type (target:, model:, since:); enter opens one again in a pane"),
+    Action("arena", "f10", "Arena", "Blind arena",
+           "Start (or end) blind battles: two targets drawn at random answer as A and B; vote, then see the names"),
+    Action("vote", "alt+v", "Vote", "Vote in the arena", "A better, B better, tie or both bad (one key each)"),
+    Action("leaderboard", "alt+l", "Leaderboard", "Arena leaderboard",
+           "Ratings from your blind votes (Bradley–Terry, 95% intervals), pairwise win rates, the lean towards A"),
     Action("help", "f1", "Help", "Help", "Keys and how the workbench works", True),
 )
 

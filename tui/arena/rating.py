@@ -244,7 +244,7 @@ def leaderboard(votes: Iterable[Vote], *, anchor: str | None = None, targets: It
 COLUMNS = tuple(Row.__dataclass_fields__)
 
 
-def _shown(row: Row) -> dict[str, object]:
+def shown_row(row: Row) -> dict[str, object]:
     """A row as both renderings write it: ratings to a tenth of a point (far finer than any
     interval), win rates to four places, names safe to write anywhere."""
     shown = asdict(row)
@@ -268,9 +268,9 @@ def leaderboard_csv(rows: Iterable[Row]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow(_csv_cell(value) for value in _shown(row).values())
+        writer.writerow(_csv_cell(value) for value in shown_row(row).values())
     return out.getvalue()
 
 
 def leaderboard_json(rows: Iterable[Row]) -> str:
-    return json.dumps([_shown(row) for row in rows], ensure_ascii=False, indent=1) + "\n"
+    return json.dumps([shown_row(row) for row in rows], ensure_ascii=False, indent=1) + "\n"

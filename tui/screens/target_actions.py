@@ -80,7 +80,7 @@ class TargetActions(Screen):
     def action_pick_target(self) -> None:
         """Choose the focused pane's target from every known one (ctrl+t)."""
         pane = self.focused_pane()
-        if pane is None:
+        if pane is None or self.refuse_in_battle(pane, "Choosing a target"):
             return
         self.refresh_targets()
         choices = [(t, self.target_note(t)) for t in self._known]
@@ -97,7 +97,7 @@ class TargetActions(Screen):
         """The focused pane's prompt and settings on every other known target, one pane each,
         run at once (f7): the first step of a model comparison."""
         pane = self.focused_pane()
-        if pane is None:
+        if pane is None or self.refuse_in_battle(pane, "Every target"):
             return
         self.refresh_targets()
         mine = self.target_of(pane)
@@ -113,7 +113,7 @@ class TargetActions(Screen):
     def action_sweep(self) -> None:
         """One pane per combination of values for knobs or targets, from the focused pane (f8)."""
         pane = self.focused_pane()
-        if pane is None:
+        if pane is None or self.refuse_in_battle(pane, "A sweep"):
             return
         self.refresh_targets()
         room = MAX_PANES - len(self.panes())

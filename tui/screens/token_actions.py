@@ -104,7 +104,7 @@ class TokenActions:
         parent = event.pane
         reply = parent.reply
         index = parent.token_cursor
-        if reply is None or index is None:
+        if reply is None or index is None or self.refuse_in_battle(parent, "A fork"):
             return
         try:
             sampling = parent.effective_sampling(self.defaults())

@@ -26,6 +26,7 @@ from tui.figures import QUEUED, STREAMING
 from tui.flush import PaneFlusher
 from tui.instrument import Observer
 from tui.keymap import ACTIONS, Action, bindings
+from tui.screens.arena_actions import ArenaActions
 from tui.screens.format_actions import FormatActions
 from tui.screens.history_actions import HistoryActions
 from tui.screens.target_actions import TargetActions
@@ -66,7 +67,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | Non
     return columns, rows, None if height // rows >= PANE_MIN_HEIGHT else PANE_MIN_HEIGHT
 
 
-class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions, HistoryActions):
+class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions, HistoryActions, ArenaActions):
     BINDINGS = bindings()
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
@@ -104,6 +105,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self.init_tokens()
         self.init_threads()
         self.init_history(store, save_session)
+        self.init_arena()
 
     def compose(self) -> ComposeResult:
         yield EngineLine(self.control.model, self._log_path, self._engine_state,
@@ -177,6 +179,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def _run_ended(self, pane: Pane, run: Run) -> None:
         self.run_ended(pane, run)  # into the history
         self.say_if_same_answer(pane, run)
+        self.battle_run_ended(pane)
 
     def panes(self) -> list[Pane]:
         # The container's children, not a query: that walks every widget on the screen (~350),
@@ -285,7 +288,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         snapshot = await source.snapshot()
         self.engine_line.set_load(snapshot.running, snapshot.waiting)
         if self._xray:
-            self.xray.show(snapshot, await self._other_snapshots())
+            # A server's line names it: none while a blind battle's answers are shown.
+            blind = any(self.in_battle(pane) for pane in self.battle_panes or ())
+            self.xray.show(snapshot, [] if blind else await self._other_snapshots())
 
     async def _other_snapshots(self) -> list[tuple[str, EngineSnapshot]]:
         """The other servers' figures (several backends), read side by side."""
@@ -305,6 +310,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         """Run one pane (send its draft, answer its question, regenerate its last answer), or send
         it `message` from the message box; False (the reason shown in the pane) when it cannot."""
         pane.sync()  # the box as it is now: its change messages may still be on their way
+        if self.in_battle(pane) and not self._arena_sending:
+            pane.show_error("not run: in a blind battle, the message box (alt+a, ctrl+r) asks A and B together")
+            return False
         problem = self.settings.first_error() or (pane.field_errors() or [None])[0]
         probe = next_turn(pane.state, self._chat_template(), message, regenerate)
         if problem is None and isinstance(probe, str):
@@ -359,6 +367,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         """Send the message box's text to every pane (or the marked ones); without one, run every
         pane."""
         message = self.composer.text
+        if self.arena_takes(message):
+            return
         with self.started_together():
             if message.strip():
                 panes = self.addressed_panes()
@@ -397,13 +407,15 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         for pane in self.panes():
             pane.cancel()
 
-    async def add_pane(self, state: PaneState, after: Pane | None = None, index: int | None = None) -> Pane | None:
+    async def add_pane(self, state: PaneState, after: Pane | None = None, index: int | None = None,
+                       blind: str | None = None) -> Pane | None:
         """A new pane showing `state`, after `after` (default: the focused one) or at `index`,
-        focused."""
+        focused; `blind`: a blind battle's side, its only title from the first frame."""
         if len(self.panes()) >= MAX_PANES:
             self.notify(f"At most {MAX_PANES} panes.", severity="warning")
             return None
         pane = self._make_pane(state)
+        pane.blind = blind
         container = self.panes_container
         panes = self.panes()
         current = after or self.focused_pane()
@@ -426,7 +438,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     async def action_duplicate_pane(self) -> None:
         """The same conversation (branches and all), settings and target beside the focused pane."""
         pane = self.focused_pane()
-        if pane is not None:
+        if pane is not None and not self.refuse_in_battle(pane, "Duplicate"):
             await self.add_pane(pane.state.copy(self._take_number()))
 
     async def action_close_pane(self) -> None:

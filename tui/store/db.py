@@ -20,7 +20,7 @@ from tui.text import one_line
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x76706E73  # "vpns": this file is vllm-panes's store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the arena's votes
 BUSY_TIMEOUT_S = 5.0  # another app writing: wait this long for its transaction before giving up
 
 # Error codes that mean the file cannot be used as it is (anything else, e.g. SQLITE_BUSY or
@@ -86,8 +86,19 @@ CREATE TRIGGER runs_dropped AFTER DELETE ON runs BEGIN
     INSERT INTO run_text (run_text, rowid, prompt, answer) VALUES ('delete', old.id, old.prompt, old.answer);
     DELETE FROM run_tokens WHERE run = old.id;
 END;
+""" + "\n"
+
+# Schema 2: the blind arena's votes, each with what was compared (JSON: the thread, both answers,
+# their targets and settings, the seed). The size limit never drops them: they are small, and a
+# leaderboard that forgets votes would change under its reader.
+VOTES_SCHEMA = """
+CREATE TABLE votes (
+    id INTEGER PRIMARY KEY, battle TEXT NOT NULL, time REAL NOT NULL, left_name TEXT NOT NULL,
+    right_name TEXT NOT NULL, outcome TEXT NOT NULL, prompt TEXT, record TEXT NOT NULL);
+CREATE INDEX votes_time ON votes (time);
 """
-TABLES = {"meta", "panes", "messages", "message_text", "replies", "reply_tokens", "runs", "run_tokens", "run_text"}
+TABLES = {"meta", "panes", "messages", "message_text", "replies", "reply_tokens", "runs", "run_tokens", "run_text",
+          "votes"}
 
 
 class StoreUnavailable(Exception):
@@ -161,6 +172,8 @@ def prepare(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise Unusable(f"was made by a newer vllm-panes (schema {version}; this one knows {SCHEMA_VERSION})")
+    if version < SCHEMA_VERSION:
+        _migrate(conn)
     found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     missing = TABLES - found
     if missing:
@@ -181,10 +194,25 @@ def _is_empty(conn: sqlite3.Connection) -> bool:
 
 def _create(conn: sqlite3.Connection) -> None:
     # executescript would commit the open transaction first: run the statements one by one.
-    for statement in _statements(SCHEMA):
+    for statement in _statements(SCHEMA + VOTES_SCHEMA):
         conn.execute(statement)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database of schema 1 to this schema (the votes' table), in one transaction; two apps
+    starting at once: the second waits, then finds it done."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+            for statement in _statements(VOTES_SCHEMA):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _statements(script: str) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tui.instrument import StoreObserver
 from tui.session import SessionRecord, load_session
@@ -25,8 +26,12 @@ from tui.store.history import WORKBENCH, RecordRun, RunEntry, new_comparison, ru
 from tui.store.session_rows import Op, SessionUnreadable, has_session, read_session
 from tui.store.session_sync import SessionSync
 from tui.store.upkeep import DEFAULT_MAX_MB, enforce_limit
+from tui.store.votes import RecordVote, StoredVotes, stored_votes
 from tui.store.writer import HISTORY, SESSION, Batch, Writer
 from tui.text import one_line
+
+if TYPE_CHECKING:
+    from tui.arena.votes import Vote
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +153,15 @@ class Store:
     # -- the history ----------------------------------------------------------------------------------------
     def record_run(self, entry: RunEntry) -> None:
         self._writer.submit(Batch(HISTORY, [RecordRun(entry)]))
+
+    # -- the arena ------------------------------------------------------------------------------------------
+    def record_vote(self, vote: Vote, compared: dict[str, Any]) -> None:
+        self._writer.submit(Batch(HISTORY, [RecordVote(vote, compared)]))
+
+    def votes(self) -> StoredVotes:
+        """Every vote recorded (any thread; the leaderboard reads them off the event loop)."""
+        with self.reading() as conn:
+            return stored_votes(conn)
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -173,6 +173,7 @@ class Pane(Vertical):
     Pane.-parting .pane-parting { display: block; }
     Pane.-token-cursor .pane-token { display: block; }
     Pane.-has-error .pane-error { display: block; }
+    Pane.-blind .params { display: none; }  /* a blind battle's knobs would name a preset */
     """
 
     class Changed(Message):
@@ -191,6 +192,7 @@ class Pane(Vertical):
         super().__init__(classes="-show-more" if more else None)
         self.state = state
         self.target_label = ""  # the target as the title shows it (set with the title)
+        self._blind: str | None = None  # a blind battle's side ("A", "B"): the whole title, until the vote
         self._shown_title: Text | None = None  # the border title shown
         self.defaults_summary = ""
         self._pending: list[str] = []
@@ -398,6 +400,8 @@ class Pane(Vertical):
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
                                   printable(target.adapter or target.model.split("/")[-1]) if target else "",
                                   (printable(fork[0]), fork[1]), (summary, compact, tiny, changed))
+        if self._blind is not None:  # nothing that names the target or its settings
+            self._title_forms = ([[self._blind]], [])
         self._fit_title()
         stale = None
         if reply is not None and not self.running and reply.reply.state != "idle":
@@ -406,6 +410,19 @@ class Pane(Vertical):
             self._stale = stale
             if self._drawable:
                 self._show_figures()
+
+    @property
+    def blind(self) -> str | None:
+        return self._blind
+
+    @blind.setter
+    def blind(self, side: str | None) -> None:
+        """A blind battle's side: the title is only `side` and the knobs are hidden (None: shown)."""
+        self._blind = side
+        self.set_class(side is not None, "-blind")
+        if side is not None:
+            self._title_forms = ([[side]], [])
+            self._fit_title()
 
     def _fit_title(self) -> None:
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.

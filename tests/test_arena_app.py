@@ -1,0 +1,171 @@
+"""The blind arena in the app: set up from the keyboard, two panes titled A and B with nothing that
+names their contestants until the vote, a vote with one key, the names shown, the vote in the store
+with what it compared, the next prompt's new battle, and the leaderboard (screen and command)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tui.arena.command import leaderboard_main
+from tui.screens.arena_screens import LeaderboardScreen, VoteDialog
+from tui.store.store import Store
+
+from tests.support.app import make_app, wait_until
+from tests.support.scripted import ScriptedBackend
+
+
+def quiet_script(prompt: str, sampling) -> list[str]:
+    return ["An ", "answer ", "that ", "names ", "nobody."]
+
+
+def screen_text(app) -> str:
+    return app.export_screenshot()
+
+
+async def start_arena(app, pilot, line: str) -> None:
+    await pilot.press("f10")
+    await pilot.pause()
+    field = app.screen.query_one("Input")
+    field.value = line
+    await pilot.press("enter")
+    await wait_until(lambda: app.screen.__class__.__name__ == "WorkbenchScreen"
+                     and app.screen.battle_panes is not None)
+    await pilot.pause()
+
+
+async def ask(app, pilot, prompt: str) -> None:
+    screen = app.screen
+    await pilot.press("alt+a")
+    screen.composer.editor.text = prompt
+    await pilot.press("ctrl+r")
+    await wait_until(lambda: screen.battle_panes is not None and all(
+        p.reply is not None and p.reply.reply.state == "done" for p in screen.battle_panes))
+    await pilot.pause()
+
+
+async def test_a_battle_of_presets_shows_nothing_of_them_before_the_vote(tmp_path):
+    app = make_app(ScriptedBackend(quiet_script), session_path=tmp_path / "s.db", xray=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await start_arena(app, pilot, "Cold = temperature=0.05 top_p=0.5; Hot = temperature=1.7")
+        screen = app.screen
+        a, b = screen.battle_panes
+        assert (a.blind, b.blind) == ("A", "B")
+        await ask(app, pilot, "Say something")
+        shown = screen_text(app)
+        for secret in ("Cold", "Hot", "temperature", "0.05", "1.7", "top_p"):
+            assert secret not in shown, secret
+        assert str(a.border_title) == "A" and str(b.border_title) == "B"
+        # the knobs the presets set are what the requests carried, with the battle's one seed
+        sent = {round(r.sampling["temperature"], 2): r.sampling["seed"] for r in app.screen.control.backend.sent}
+        assert set(sent) == {0.05, 1.7} and len(set(sent.values())) == 1
+        # a blind pane does not run alone, nor show its target
+        screen.set_focus(a.editor)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("alt+v")
+        await pilot.pause()
+        assert isinstance(app.screen, VoteDialog)
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.screen is screen and a.blind is None and b.blind is None
+        titles = str(a.border_title) + " " + str(b.border_title)
+        left, right = screen.arena.current.left.name, screen.arena.current.right.name
+        assert f"A {left}" in titles and f"B {right}" in titles
+        await pilot.press("ctrl+q")
+    store = Store.open(tmp_path / "s.db")
+    try:
+        found = store.votes()
+        with store.reading() as conn:
+            record = json.loads(conn.execute("SELECT record FROM votes").fetchone()[0])
+    finally:
+        store.close()
+    assert [(v.left, v.right, v.outcome, v.prompt) for v in found.votes] == [(left, right, "b", "Say something")]
+    assert record["messages"] == [{"role": "user", "content": "Say something"}]
+    assert [s["side"] for s in record["sides"]] == ["A", "B"]
+    assert record["sides"][0]["answer"] == "An answer that names nobody."
+    assert {s["contestant"] for s in record["sides"]} == {"Cold", "Hot"}
+    assert record["sides"][0]["reply"]["settings"]["temperature"] in (0.05, 1.7)
+
+
+async def test_battles_between_adapters_vote_reveal_and_reach_the_leaderboard(tmp_path):
+    backend = ScriptedBackend(quiet_script, adapters=("proverbs", "psalms"))
+    app = make_app(backend, session_path=tmp_path / "s.db")
+    outcomes = ["a", "t", "x", "1"]
+    async with app.run_test(size=(200, 50)) as pilot:
+        await start_arena(app, pilot, "*")
+        screen = app.screen
+        seen_pairs = set()
+        for number, key in enumerate(outcomes):
+            await ask(app, pilot, f"Question {number}")
+            a, b = screen.battle_panes
+            assert str(a.border_title) == "A" and str(b.border_title) == "B"
+            for pane in (a, b):
+                assert "proverbs" not in pane.target_label or pane.blind  # the title is A or B alone
+            battle = screen.arena.current
+            seen_pairs.add(frozenset((battle.left.name, battle.right.name)))
+            await pilot.press("alt+v")
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+            assert battle.revealed and a.blind is None
+            # each battle's requests went to its two contestants' targets
+            last_two = backend.sent_targets[-2:]
+            assert {t.label if t else None for t in last_two} <= {c.name for c in screen.arena.contestants}
+        # the next prompt started a new battle each time: the old panes were closed
+        assert len(screen.panes()) == 3  # the first empty pane and the last battle's two
+        await pilot.press("alt+l")
+        await wait_until(lambda: isinstance(app.screen, LeaderboardScreen) and app.screen.board is not None)
+        board = app.screen.board
+        assert board.votes == 4 and sum(row.battles for row in board.rows) == 8
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
+    out, err = io.StringIO(), io.StringIO()
+    assert leaderboard_main(["--json", "--db", str(tmp_path / "s.db"), "--rounds", "50"], out, err) == 0
+    printed = json.loads(out.getvalue())
+    assert printed["votes"] == 4
+    assert {row["name"] for row in printed["leaderboard"]} <= {"scripted-model", "scripted-model+proverbs",
+                                                               "scripted-model+psalms"}
+    assert sum(row["ties"] + row["both_bad"] for row in printed["leaderboard"]) == 4  # t and x, each on two rows
+    assert printed["position"]["decisive"] == 2 and printed["position"]["left_wins"] == 2
+
+
+async def test_the_vote_waits_for_both_answers_and_a_new_prompt_waits_for_the_vote(tmp_path):
+    app = make_app(ScriptedBackend(quiet_script, adapters=("proverbs",)), session_path=tmp_path / "s.db")
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+        await pilot.press("alt+v")  # no arena yet
+        await pilot.pause()
+        assert app.screen is screen
+        await start_arena(app, pilot, "*; turns=2; seed=7")
+        await pilot.press("alt+v")  # nothing asked yet
+        await pilot.pause()
+        assert app.screen is screen
+        await ask(app, pilot, "First")
+        a, b = screen.battle_panes
+        screen.composer.editor.text = "Second, before the vote"
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.composer.text == "Second, before the vote"  # not sent: vote first
+        await pilot.press("alt+v", "a")
+        await pilot.pause()
+        assert a.blind == "A"  # two turns a battle: still blind after the first vote
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: len(a.state.thread()) == 4 and not a.running and not b.running)
+        await pilot.pause()
+        assert screen.battle_panes == (a, b)  # the same pair, continuing its conversation
+        assert all(r.sampling["seed"] == 7 for r in screen.control.backend.sent)
+        await pilot.press("alt+v", "tab")  # a key that is no vote does nothing
+        await pilot.pause()
+        assert isinstance(app.screen, VoteDialog)
+        await pilot.press("escape")  # later
+        await pilot.pause()
+        assert a.blind == "A"
+        await pilot.press("alt+v", "3")
+        await pilot.pause()
+        assert a.blind is None and screen.arena.current.outcomes == ["a", "tie"]
+        await pilot.press("f10")  # the arena ends; its panes stay
+        await pilot.pause()
+        assert screen.arena is None and a.is_attached
+        await pilot.press("ctrl+q")
