@@ -27,7 +27,7 @@ bench:
 screenshot:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
 	.venv/bin/python scripts/screenshot.py docs/guide/images/screenshot.svg docs/guide/images/heat-view.svg \
-		docs/guide/images/structured-outputs.svg docs/guide/images/thinking.svg
+		docs/guide/images/structured-outputs.svg docs/guide/images/thinking.svg docs/guide/images/arena-leaderboard.svg
 
 clean:
 	rm -rf .venv .pytest_cache

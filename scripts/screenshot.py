@@ -1,6 +1,7 @@
 """Make the pictures of README and the guide: the workbench on the demo model, answers streamed.
 
-    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg [FORMATS.svg [THINKING.svg]]]]   (or: make screenshot)
+    .venv/bin/python scripts/screenshot.py [OUT.svg [HEAT.svg [FORMATS.svg [THINKING.svg [ARENA.svg]]]]]
+    (or: make screenshot)
 
 OUT (docs/guide/images/screenshot.svg): one conversation three ways, side by side: on the demo
 model, on the demo model with its LoRA adapter (the same seed), and on the demo model at
@@ -11,7 +12,9 @@ that token's alternatives. FORMATS (docs/guide/images/structured-outputs.svg): o
 free text, with a JSON schema of free whitespace and with the same schema compact, each answer's
 status saying whether it took the format. THINKING (docs/guide/images/thinking.svg): one question
 to the demo's thinking adapter three ways: its thinking folded to its `thought …` line, unfolded
-(alt+t), and switched off (`enable_thinking` off). The app is the real one on the real engine, with
+(alt+t), and switched off (`enable_thinking` off). ARENA (docs/guide/images/arena-leaderboard.svg):
+the leaderboard after blind battles of the demo model, its proverbs adapter and a hot preset, each
+voted by a rule this script states (see ARENA_VOTER), not by a person. The app is the real one on the real engine, with
 the adapters and the reasoning parser `--demo` names; only the terminal is virtual.
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from tui import locations
 from tui.app import WorkbenchApp
+from tui.arena.battle import Arena
 from tui.config import Config
 from tui.core.output_format import JSON_SCHEMA, OutputFormat
 from tui.core.pane_state import PaneState
@@ -32,6 +36,7 @@ from tui.demo_model import (DEMO_ADAPTER_NAME, THINK_ADAPTER_NAME, demo_adapter_
 from tui.engine.lora import lora_flags
 from tui.engine.protocol import LOCAL, Target
 from tui.engine.vllm_backend import VLLMBackend
+from tui.screens.arena_actions import parse_arena
 from tui.session import SessionRecord
 from tui.terminal import divert_output_to_log
 
@@ -40,6 +45,23 @@ BASE = Target(LOCAL, str(ensure_demo_model()))
 ADAPTER = Target(LOCAL, BASE.model, DEMO_ADAPTER_NAME)
 THINKER = Target(LOCAL, BASE.model, THINK_ADAPTER_NAME)
 PROMPT = "The key to happiness is"
+
+
+ARENA_LINE = "*; Hot = temperature=1.5; seed=5"
+ARENA_PROMPTS = ("The key to happiness is", "A wise man", "What is wisdom?", "The fool says", "Wealth is",
+                 "A friend", "Pride comes", "The righteous", "Listen to", "A gentle answer", "Hope is",
+                 "The heart", "Work is", "Silence is", "Trust in", "The lazy")
+
+
+def ARENA_VOTER(a: str, b: str) -> str:
+    """The picture's votes, by a stated rule instead of a person: the answer with more distinct
+    words wins; within two words of each other, a tie; both shorter than five words, both bad."""
+    words_a, words_b = len(set(a.split())), len(set(b.split()))
+    if max(words_a, words_b) < 5:
+        return "both_bad"
+    if abs(words_a - words_b) <= 2:
+        return "tie"
+    return "a" if words_a > words_b else "b"
 
 
 def session(*panes: tuple[Target | None, dict[str, str], bool]) -> SessionRecord:
@@ -71,7 +93,8 @@ THINKING_PANES = [PaneState(number, draft="What is wisdom?", target=THINKER, ove
                                                            ("thinking off", {"enable_thinking": "off"})), 1)]
 
 
-async def screenshot(out: Path, heat_out: Path, formats_out: Path, thinking_out: Path) -> None:
+async def screenshot(out: Path, heat_out: Path, formats_out: Path, thinking_out: Path,
+                     arena_out: Path | None = None) -> None:
     adapters = {DEMO_ADAPTER_NAME: str(demo_adapter_path()), THINK_ADAPTER_NAME: str(think_adapter_path())}
     flags = think_parser_flags()
     backend = VLLMBackend(flags + lora_flags(adapters, flags), model=str(ensure_demo_model()), adapters=adapters)
@@ -112,8 +135,29 @@ async def screenshot(out: Path, heat_out: Path, formats_out: Path, thinking_out:
             unfolded.show_thinking(True)
             folded.editor.focus()
             await save(app, pilot, thinking_out)
+        if arena_out is not None:
+            await arena_picture(backend, arena_out)
     finally:
         await backend.shutdown()
+
+
+async def arena_picture(backend: VLLMBackend, out: Path) -> None:
+    app = WorkbenchApp(backend, config=Config(theme="panes-dark"), session=SessionRecord(), save_config=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.workbench
+        contestants, turns, seed = parse_arena(ARENA_LINE, screen._known)
+        screen.arena = Arena(contestants, turns=turns, fixed_seed=seed, seed=1)
+        for prompt in ARENA_PROMPTS:
+            if not await screen.open_battle():
+                raise RuntimeError("no room for a battle")
+            screen.send_turn(prompt)
+            await run_all(app, start=False)
+            a, b = screen.battle_panes
+            screen.record_vote(ARENA_VOTER(a.answer, b.answer))
+        screen.action_leaderboard()
+        while getattr(app.screen, "board", None) is None:
+            await asyncio.sleep(0.1)
+        await save(app, pilot, out)
 
 
 async def run_all(app: WorkbenchApp, start: bool = True) -> None:
@@ -137,11 +181,12 @@ def main() -> int:
     heat_out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/guide/images/heat-view.svg").resolve()
     formats_out = Path(sys.argv[3] if len(sys.argv) > 3 else "docs/guide/images/structured-outputs.svg").resolve()
     thinking_out = Path(sys.argv[4] if len(sys.argv) > 4 else "docs/guide/images/thinking.svg").resolve()
+    arena_out = Path(sys.argv[5] if len(sys.argv) > 5 else "docs/guide/images/arena-leaderboard.svg").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # as --demo does: a small model, a small cache
     term = divert_output_to_log(locations.log_dir() / "screenshot.log")  # vLLM's own output stays out
-    asyncio.run(screenshot(out, heat_out, formats_out, thinking_out))
-    print(f"wrote {out}, {heat_out}, {formats_out} and {thinking_out}", file=term.err)
+    asyncio.run(screenshot(out, heat_out, formats_out, thinking_out, arena_out))
+    print(f"wrote {out}, {heat_out}, {formats_out}, {thinking_out} and {arena_out}", file=term.err)
     return 0
 
 

@@ -45,8 +45,8 @@ def board_lines(board: Board) -> list[str]:
                      f"{f'{row.low:.0f}–{row.high:.0f}':>13}  {row.battles:>7}  {rate:>8}  {record:>11}")
     names = [row.name for row in board.rows]
     lines += ["", "Pairwise: how often the row beat the column (ties as half), battles in brackets"]
-    width = max(10, *(min(len(printable(n)), 12) for n in names))
-    lines.append(" " * (NAME_WIDTH + 2) + "  ".join(f"{_name(n)[:width]:>{width}}" for n in names))
+    width = max(10, *(len(_name(n)) for n in names))
+    lines.append(" " * (NAME_WIDTH + 2) + "  ".join(f"{_name(n):>{width}}" for n in names))
     for mine in names:
         cells = []
         for theirs in names:
