@@ -16,10 +16,10 @@ from tests.support.fault_server import ANSWERS, THOUGHTS, FaultServer, answer, t
 from tui.batch import Job, batch_record
 from tui.core.conversation import ASSISTANT, USER, Conversation
 from tui.core.output_format import CHOICE, OutputFormat
-from tui.core.pane_state import PaneState, request_for
+from tui.core.pane_state import PaneState, fork_reply, fork_state, request_for
 from tui.core.records import conversation_record, conversation_from_record, openai_messages
 from tui.core.run import Run, new_reply
-from tui.engine.logprobs import TokenLogprob
+from tui.engine.logprobs import Alternative, TokenLogprob
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, Request, StreamAccount
@@ -72,6 +72,101 @@ def test_the_answers_tokens_are_the_answers_alone():
     _, message = thought_then_answered(logprobs=True)
     spans = message.reply.tokens
     assert [t.token_id for t in spans.tokens] == [8, 9] and spans.ends == [1, 3]
+
+
+def test_the_thinkings_tokens_are_kept_apart_with_their_markers_in_the_order_written():
+    """Markers come as tokens with no text (`<think>`, `</think>`): they wait until the next text
+    says whose they are, and every token is in one of the two parts, the thinking's first."""
+    _, message, run = asked()
+    account = StreamAccount()
+
+    def token(number: int, text: str) -> TokenLogprob:
+        return TokenLogprob(number, text, -0.5, 1)
+
+    run.take(account.delta("", None, new_tokens=1, logprobs=[token(1, "<think>")]))
+    run.take(account.delta("", None, new_tokens=1, reasoning="Hm,", logprobs=[token(2, "Hm,")]))
+    run.take(account.delta("", None, new_tokens=2, reasoning=" yes", logprobs=[token(3, " y"), token(4, "es")]))
+    run.take(account.delta("", None, new_tokens=1, logprobs=[token(5, "</think>")]))
+    run.take(account.delta("Yes", None, new_tokens=2, logprobs=[token(6, "\n"), token(7, "Yes")]))
+    run.take(account.delta(".", "stop", new_tokens=1, logprobs=[token(8, ".")]))
+    run.end(DONE)
+    thinking, answer = message.reply.thinking_tokens, message.reply.tokens
+    assert [t.token_id for t in thinking.tokens] == [1, 2, 3, 4, 5, 6]
+    assert thinking.ends == [0, 3, 5, 7, 7, 7]  # the markers and the newline take no room in the reasoning
+    assert [t.token_id for t in answer.tokens] == [7, 8] and answer.ends == [3, 4]
+
+
+def test_tokens_with_no_text_are_the_answers_when_there_is_no_thinking():
+    _, message, run = asked()
+    account = StreamAccount()
+    run.take(account.delta("", None, new_tokens=1, logprobs=[TokenLogprob(1, "\xe2", -0.1, 1)]))
+    run.take(account.delta("é!", "stop", new_tokens=1, logprobs=[TokenLogprob(2, "é!", -0.1, 1)]))
+    run.end(DONE)
+    assert [t.token_id for t in message.reply.tokens.tokens] == [1, 2] and not message.reply.thinking_tokens.tokens
+
+
+def thinking_conversation():
+    """An answer that thought (its tokens recorded, ids 1-5 with the markers) then answered (6-8)."""
+    conversation, message, run = asked()
+    account = StreamAccount()
+    pieces = [(1, "<think>", ""), (2, "Hm", "Hm"), (3, " yes", " yes"), (4, "</think>", "")]
+    for number, piece, reasoning in pieces:
+        run.take(account.delta("", None, new_tokens=1, reasoning=reasoning,
+                               logprobs=[TokenLogprob(number, piece, -0.5, 1,
+                                                      (Alternative(number, piece, -0.5), Alternative(90, "No", -2.0)))]))
+    for number, piece in ((6, "Yes"), (7, ","), (8, " sure")):
+        run.take(account.delta(piece, None, new_tokens=1,
+                               logprobs=[TokenLogprob(number, piece, -0.5, 1,
+                                                      (Alternative(number, piece, -0.5), Alternative(91, "!", -2.0)))]))
+    run.take(account.delta("", "stop", new_tokens=0))
+    run.end(DONE)
+    message.reply.prompt_ids = [100, 101]
+    return conversation, message
+
+
+def test_a_fork_of_an_answer_that_thought_gives_the_model_its_thinking_back():
+    conversation, message = thinking_conversation()
+    fork = fork_reply(message, 1, 2, None, 1, CHAT, None)
+    assert fork.given_ids == [100, 101, 1, 2, 3, 4, 6, 91]  # the prompt, the whole thinking, "Yes", then "!"
+    assert fork.forced == 2 and fork.forced_thinking == 4 and fork.forced_thinking_chars == len("Hm yes")
+    state = fork_state(PaneState(1, conversation), message, fork, 2)
+    answer = state.conversation.last()
+    assert answer.content == "Yes!" and answer.reasoning == "Hm yes"
+    # its own fork, later, finds the question where it was
+    fork.prompt_ids = list(fork.given_ids)
+    assert fork.question_ids == [100, 101]
+
+
+def test_a_fork_inside_the_thinking_goes_on_thinking_from_the_chosen_token():
+    conversation, message = thinking_conversation()
+    fork = fork_reply(message, 2, 2, None, 1, CHAT, None, in_thinking=True)
+    assert fork.given_ids == [100, 101, 1, 2, 90]  # <think>, "Hm", then the alternative "No"
+    assert fork.forced == 0 and fork.forced_thinking == 3 and fork.forced_thinking_chars == len("HmNo")
+    answer = fork_state(PaneState(1, conversation), message, fork, 2).conversation.last()
+    assert answer.content == "" and answer.reasoning == "HmNo"
+    record = conversation_record(fork_state(PaneState(1, conversation), message, fork, 2).conversation)
+    again = conversation_from_record(json.loads(json.dumps(record)), "c").last()
+    assert again.reply.forced_thinking == 3 and [t.token_id for t in again.reply.thinking_tokens.tokens] == [1, 2, 90]
+
+
+def test_an_answer_whose_thinking_was_not_recorded_is_not_forked_without_it():
+    _, message = thought_then_answered(logprobs=False)
+    message.reply.tokens.add("", [TokenLogprob(9, "x", -0.1, 1)])
+    message.reply.prompt_ids = [1]
+    assert "thinking's tokens were not recorded" in fork_reply(message, 0, None, None, 1, CHAT, None)
+
+
+def test_the_session_store_keeps_the_thinkings_tokens(tmp_path):
+    conversation, message = thinking_conversation()
+    store = Store.open(tmp_path / "s.db")
+    try:
+        store.save_session(session_of([PaneState(1, conversation)]))
+    finally:
+        store.close()
+    back = stored_session(tmp_path / "s.db").panes[0].conversation.last()
+    assert [t.token_id for t in back.reply.thinking_tokens.tokens] == [1, 2, 3, 4]
+    assert back.reply.thinking_tokens.ends == message.reply.thinking_tokens.ends
+    assert [t.token_id for t in back.reply.tokens.tokens] == [6, 7, 8]
 
 
 def test_the_output_format_judges_the_answer_not_the_thinking():

@@ -57,7 +57,10 @@ class Reply:
 
     A fork's answer starts with `forced` tokens that were given, not sampled (its parent's answer
     up to the chosen token); the request then sends `given_ids` (the prompt and those tokens) as
-    they are."""
+    they are. A thinking model's tokens are recorded in two parts: `thinking_tokens` (offsets in
+    the message's reasoning; its markers too, as empty spans) before `tokens` (the answer's); the
+    model wrote them in that order. A fork gives the first `forced_thinking` of the thinking's
+    (all of them when it forks the answer)."""
 
     figures: Figures = field(default_factory=Figures)
     tokens: TokenSpans = field(default_factory=TokenSpans)
@@ -71,6 +74,9 @@ class Reply:
     origin: ForkOrigin | None = None
     started_at: float | None = None  # wall-clock time of the request (time.time())
     verdict: Verdict | None = None  # whether the answer took its output format (None: free text)
+    thinking_tokens: TokenSpans = field(default_factory=TokenSpans)
+    forced_thinking: int = 0  # the thinking's tokens a fork gave
+    forced_thinking_chars: int = 0  # how much of the reasoning they are
 
     @property
     def state(self) -> str:
@@ -83,15 +89,16 @@ class Reply:
         ids = self.prompt_ids
         if ids is None or self.given_ids is None:
             return ids
-        return ids[:len(ids) - self.forced]
+        return ids[:len(ids) - self.forced - self.forced_thinking]
 
     def wrote_nothing(self, message: Message) -> bool:
         """The run added no text to what it was given, and no thinking (a run that failed while it
         thought is kept, as one that wrote part of its answer)."""
-        return len(message.content) <= self.forced_chars and not message.reasoning
+        return len(message.content) <= self.forced_chars and len(message.reasoning) <= self.forced_thinking_chars
 
     def copy(self) -> Reply:
-        return replace(self, figures=replace(self.figures), tokens=self.tokens.copy())
+        return replace(self, figures=replace(self.figures), tokens=self.tokens.copy(),
+                       thinking_tokens=self.thinking_tokens.copy())
 
 
 class Message:

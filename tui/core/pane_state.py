@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from tui.core.conversation import ASSISTANT, USER, Conversation, ForkOrigin, Message, Reply
 from tui.core.output_format import OutputFormat
 from tui.core.run import new_reply, settings_record
+from tui.core.tokens import TokenSpans
 from tui.engine.logprobs import TokenLogprob
 from tui.engine.params import SPECS_BY_NAME, ParamError, Sampling
 from tui.engine.protocol import Request, Target
@@ -131,9 +132,7 @@ def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:
     conversation = state.conversation
     state.cursor = None
     if turn.into is not None:
-        given = turn.into.reply
-        reply.tokens, reply.forced, reply.forced_chars = given.tokens, given.forced, given.forced_chars
-        reply.given_ids, reply.origin = given.given_ids, given.origin
+        _give(reply, turn.into.reply, turn.into.reply.tokens, turn.into.reply.thinking_tokens)
         turn.into.reply = reply
         conversation.choose(turn.into)
         return turn.into
@@ -147,12 +146,19 @@ def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:
             state.editing = None
     answer = conversation.add(parent, ASSISTANT, reply=reply)
     like = turn.like.reply if turn.like is not None else None
-    if like is not None and like.forced:
-        reply.tokens = like.tokens.copy(like.forced)
-        reply.forced, reply.forced_chars = like.forced, like.forced_chars
-        reply.given_ids, reply.origin = like.given_ids, like.origin
+    if like is not None and (like.forced or like.forced_thinking):
+        _give(reply, like, like.tokens.copy(like.forced), like.thinking_tokens.copy(like.forced_thinking))
         answer.set_content(turn.like.content[:like.forced_chars])
+        answer.set_reasoning(turn.like.reasoning[:like.forced_thinking_chars])
     return answer
+
+
+def _give(reply: Reply, given: Reply, tokens: TokenSpans, thinking: TokenSpans) -> None:
+    """A fork's given start (its tokens, thinking and answer, and their ids) for a new run of it."""
+    reply.tokens, reply.thinking_tokens = tokens, thinking
+    reply.forced, reply.forced_chars = given.forced, given.forced_chars
+    reply.forced_thinking, reply.forced_thinking_chars = given.forced_thinking, given.forced_thinking_chars
+    reply.given_ids, reply.origin = given.given_ids, given.origin
 
 
 def _chars_for_cells(content: str, cells: int) -> int:
@@ -166,12 +172,15 @@ def _chars_for_cells(content: str, cells: int) -> int:
 
 
 def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int | None,
-               pane_number: int, sampling: Sampling, target: Target | None) -> Reply | str:
+               pane_number: int, sampling: Sampling, target: Target | None, *,
+               in_thinking: bool = False) -> Reply | str:
     """An answer that starts with `parent`'s tokens before token `at` (0-based) and the token
     chosen there (itself, or alternative `choice`, 1 = most likely; `alternative_id` when the backend
-    named it by text only), for the model to continue from exactly those token ids; or why not."""
+    named it by text only), for the model to continue from exactly those token ids; or why not.
+    `in_thinking`: `at` is a token of the thinking (the fork goes on thinking from there); else of
+    the answer, after the whole thinking."""
     reply = parent.reply
-    tokens = reply.tokens
+    tokens = reply.thinking_tokens if in_thinking else reply.tokens
     token = tokens.tokens[at]
     if choice is None:
         chosen = token
@@ -181,17 +190,27 @@ def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int
         chosen = TokenLogprob(chosen_id, alternative.text, alternative.logprob, choice, token.top)
     else:
         return f"this token has {len(token.top)} alternatives"
+    thinking = reply.thinking_tokens
+    if parent.reasoning and not in_thinking and len(thinking) == 0:
+        return "its thinking's tokens were not recorded (the heat view was off while it thought)"
+    thought = [] if in_thinking else [t.token_id for t in thinking.tokens]
     before = [t.token_id for t in tokens.tokens[:at]]
     question = reply.question_ids
-    if question is None or chosen.token_id is None or None in before:
+    if question is None or chosen.token_id is None or None in before or None in thought:
         return "the backend did not give the token ids a fork needs"
     start, _ = tokens.span(at)
     fork = new_reply(sampling, target, IDLE)
-    fork.tokens = tokens.copy(at)
-    fork.tokens.add(chosen.text, [chosen])
-    fork.forced = at + 1
-    fork.forced_chars = _chars_for_cells(parent.content, start) + len(chosen.text)
-    fork.given_ids = [*question, *before, chosen.token_id]
+    given = tokens.copy(at)
+    given.add(chosen.text, [chosen])
+    if in_thinking:
+        fork.thinking_tokens, fork.forced_thinking = given, at + 1
+        fork.forced_thinking_chars = _chars_for_cells(parent.reasoning, start) + len(chosen.text)
+    else:
+        fork.tokens, fork.forced = given, at + 1
+        fork.forced_chars = _chars_for_cells(parent.content, start) + len(chosen.text)
+        fork.thinking_tokens, fork.forced_thinking = thinking.copy(), len(thinking)
+        fork.forced_thinking_chars = len(parent.reasoning)
+    fork.given_ids = [*question, *thought, *before, chosen.token_id]
     fork.origin = ForkOrigin(pane_number, at + 1, chosen.text)
     return fork
 
@@ -201,9 +220,14 @@ def fork_state(parent_state: PaneState, parent: Message, fork: Reply, number: in
     with its given text: the pane's next run continues it."""
     question = parent.parent
     conversation = parent_state.conversation.copy(question) if question is not None else Conversation()
-    start, _ = parent.reply.tokens.span(fork.forced - 1)
-    given = parent.content[: _chars_for_cells(parent.content, start)] + fork.tokens.tokens[-1].text
-    conversation.add(conversation.last(), ASSISTANT, given, reply=fork)
+    answer = conversation.add(conversation.last(), ASSISTANT, parent.content[:fork.forced_chars], reply=fork)
+    answer.set_reasoning(parent.reasoning[:fork.forced_thinking_chars])
+    if fork.forced:  # the chosen token's text, which may not be the parent's there
+        answer.set_content(parent.content[:fork.forced_chars - len(fork.tokens.tokens[-1].text)]
+                           + fork.tokens.tokens[-1].text)
+    elif fork.forced_thinking:
+        chosen = fork.thinking_tokens.tokens[-1].text
+        answer.set_reasoning(parent.reasoning[:fork.forced_thinking_chars - len(chosen)] + chosen)
     return PaneState(number, conversation, "", dict(parent_state.overrides), parent_state.target,
                      parent_state.label, parent_state.heat, output_format=parent_state.output_format)
 

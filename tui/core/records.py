@@ -122,8 +122,12 @@ def figures_from_record(value: Any, field: str) -> Figures:
 
 
 def reply_record(reply: Reply) -> dict[str, Any]:
-    return {"figures": figures_record(reply.figures), "tokens": tokens_record(reply.tokens),
-            "prompt_ids": reply.prompt_ids, "given_ids": reply.given_ids, **reply_fields(reply)}
+    record = {"figures": figures_record(reply.figures), "tokens": tokens_record(reply.tokens),
+              "prompt_ids": reply.prompt_ids, "given_ids": reply.given_ids, **reply_fields(reply)}
+    thinking = tokens_record(reply.thinking_tokens)
+    if thinking is not None:  # a thinking model's, recorded with the heat view on
+        record["thinking_tokens"] = thinking
+    return record
 
 
 def reply_fields(reply: Reply) -> dict[str, Any]:
@@ -132,20 +136,32 @@ def reply_fields(reply: Reply) -> dict[str, Any]:
     return {"target": None if reply.target is None else reply.target.record(), "settings": reply.settings,
             "logprobs_mode": reply.logprobs_mode, "forced": reply.forced, "forced_chars": reply.forced_chars,
             "origin": None if reply.origin is None else asdict(reply.origin), "started_at": reply.started_at,
-            "verdict": None if reply.verdict is None else reply.verdict.record()}
+            "verdict": None if reply.verdict is None else reply.verdict.record(),
+            **({"forced_thinking": reply.forced_thinking, "forced_thinking_chars": reply.forced_thinking_chars}
+               if reply.forced_thinking else {})}
 
 
 _REPLY_KEYS = {"figures", "tokens", "target", "settings", "prompt_ids", "logprobs_mode", "forced", "forced_chars",
-               "given_ids", "origin", "started_at", "verdict"}
+               "given_ids", "origin", "started_at", "verdict", "thinking_tokens", "forced_thinking",
+               "forced_thinking_chars"}
 
 
-def reply_from_record(value: Any, field: str, text: str, tokens: TokenSpans | None = None) -> Reply:
-    """The inverse of `reply_record`; `tokens`: the reply's tokens, read apart (the store's)."""
+def reply_from_record(value: Any, field: str, text: str, tokens: TokenSpans | None = None, *, reasoning: str = "",
+                      thinking: TokenSpans | None = None) -> Reply:
+    """The inverse of `reply_record`; `tokens`, `thinking`: the reply's tokens, read apart (the
+    store's); `reasoning`: the message's thinking, which the thinking's tokens are offsets in."""
     data = V.table(value, field)
     V.known_keys(data, field, _REPLY_KEYS)
     if tokens is None:
         tokens = tokens_from_record(data.get("tokens"), f"{field}.tokens", text)
+    if thinking is None:
+        thinking = tokens_from_record(data.get("thinking_tokens"), f"{field}.thinking_tokens", reasoning)
     return Reply(
+        thinking_tokens=thinking,
+        forced_thinking=V.integer(data.get("forced_thinking", 0), f"{field}.forced_thinking", low=0,
+                                  high=len(thinking)),
+        forced_thinking_chars=V.integer(data.get("forced_thinking_chars", 0), f"{field}.forced_thinking_chars",
+                                        low=0, high=len(reasoning)),
         figures=figures_from_record(data.get("figures", {}), f"{field}.figures"),
         tokens=tokens,
         target=target_from_record(data.get("target"), f"{field}.target"),
@@ -238,13 +254,14 @@ def conversation_from_record(value: Any, field: str) -> Conversation:
                 raise V.FieldError(f"{where}.parent", f"no earlier message {parent_id}")
         role = V.one_of(message_data.get("role"), f"{where}.role", ROLES)
         content = V.string(message_data.get("content", ""), f"{where}.content")
+        reasoning = reasoning_from_record(message_data.get("reasoning", ""), f"{where}.reasoning", role)
         reply = None
         if "reply" in message_data:
             if role != ASSISTANT:
                 raise V.FieldError(f"{where}.reply", "only an assistant message has one")
-            reply = reply_from_record(message_data["reply"], f"{where}.reply", content)
+            reply = reply_from_record(message_data["reply"], f"{where}.reply", content, reasoning=reasoning)
         message = conversation.add(parent, role, content, reply, message_id)
-        message.set_reasoning(reasoning_from_record(message_data.get("reasoning", ""), f"{where}.reasoning", role))
+        message.set_reasoning(reasoning)
         if "chosen" in message_data:
             chosen.append((message, V.integer(message_data["chosen"], f"{where}.chosen", low=0)))
     for message, index in chosen:  # children come later in the list than their parent

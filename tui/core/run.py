@@ -48,7 +48,7 @@ def answer_tokens(delta: Delta) -> list[TokenLogprob] | None:
 
 
 class Run:
-    __slots__ = ("message", "reply", "request", "last")
+    __slots__ = ("message", "reply", "request", "last", "_held")
 
     def __init__(self, message: Message, request: Request) -> None:
         if message.reply is None:
@@ -57,6 +57,9 @@ class Run:
         self.reply: Reply = message.reply
         self.request = request
         self.last: Delta | None = None  # the latest delta: the running figures are read from it
+        # Tokens that came with no text (a thinking marker, or text the detokenizer holds back):
+        # the thinking's or the answer's, as the next delta with text shows.
+        self._held: list[TokenLogprob] = []
 
     def take(self, delta: Delta) -> str:
         """Record a delta; its answer text (as sent: whoever shows it passes it through the gate).
@@ -68,11 +71,40 @@ class Run:
             if self.reply.figures.answered_ms is None:
                 self._answered(delta)
             self.message.append(text)
-        self.reply.tokens.add(text, delta.logprobs if not delta.reasoning else answer_tokens(delta))
+        if delta.reasoning or self._held or (delta.logprobs and not text):
+            self._file_tokens(delta)
+        else:  # the common case: the delta's tokens are its text's
+            self.reply.tokens.add(text, delta.logprobs)
         if delta.prompt_ids is not None:
             self.reply.prompt_ids = delta.prompt_ids
         self.last = delta
         return text
+
+    def _file_tokens(self, delta: Delta) -> None:
+        """A delta's tokens in order: those before its answer text are the thinking's (markers
+        included) once the message thinks, the rest the answer's; tokens with no text wait."""
+        text, tokens = delta.text, delta.logprobs or []
+        if not text and not delta.reasoning:
+            self._held.extend(tokens)
+            return
+        held, self._held = self._held, []
+        if not self.message.reasoning:  # no thinking: the waiting tokens are the answer's, before this text
+            self.reply.tokens.add(text, (held + tokens) or None)
+            return
+        # When the answer's tokens cannot be told apart (their pieces do not make its text), they
+        # go with the thinking's: the ids keep the order the model wrote them in.
+        answer = (answer_tokens(delta) or []) if text else []
+        front = held + tokens[:len(tokens) - len(answer)]
+        self.reply.thinking_tokens.add(delta.reasoning, front or None)
+        self.reply.tokens.add(text, answer or None)
+
+    def _settle_held(self) -> None:
+        """The stream ended: tokens still waiting go where the last text went."""
+        if self._held:
+            spans = self.reply.tokens if self.message.content or not self.message.reasoning \
+                else self.reply.thinking_tokens
+            spans.add("", self._held)
+            self._held = []
 
     def _thought(self, delta: Delta) -> None:
         self.message.append_reasoning(delta.reasoning)
@@ -102,6 +134,7 @@ class Run:
     def end(self, state: str, message: str = "") -> None:
         """The run ended: its figures are final in the same step as its state; a finished answer
         is judged against its output format."""
+        self._settle_held()
         figures = self.figures()
         figures.state = state
         if message:

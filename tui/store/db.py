@@ -20,7 +20,7 @@ from tui.text import one_line
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x76706E73  # "vpns": this file is vllm-panes's store
-SCHEMA_VERSION = 2  # 2: the arena's votes
+SCHEMA_VERSION = 2  # 2: the thinking's tokens, the arena's votes
 BUSY_TIMEOUT_S = 5.0  # another app writing: wait this long for its transaction before giving up
 
 # Error codes that mean the file cannot be used as it is (anything else, e.g. SQLITE_BUSY or
@@ -88,17 +88,20 @@ CREATE TRIGGER runs_dropped AFTER DELETE ON runs BEGIN
 END;
 """ + "\n"
 
-# Schema 2: the blind arena's votes, each with what was compared (JSON: the thread, both answers,
-# their targets and settings, the seed). The size limit never drops them: they are small, and a
+# Schema 2: a thinking model's tokens in the session, apart from its answer's (offsets in its
+# reasoning); the blind arena's votes, each with what was compared (JSON: the thread, both answers,
+# their targets and settings, the seed). The size limit never drops votes: they are small, and a
 # leaderboard that forgets votes would change under its reader.
-VOTES_SCHEMA = """
+SCHEMA_2 = f"""
+CREATE TABLE reply_thinking_tokens (pane INTEGER NOT NULL, message INTEGER NOT NULL, {_TOKEN_COLUMNS_SQL});
+CREATE INDEX reply_thinking_tokens_of ON reply_thinking_tokens (pane, message);
 CREATE TABLE votes (
     id INTEGER PRIMARY KEY, battle TEXT NOT NULL, time REAL NOT NULL, left_name TEXT NOT NULL,
     right_name TEXT NOT NULL, outcome TEXT NOT NULL, prompt TEXT, record TEXT NOT NULL);
 CREATE INDEX votes_time ON votes (time);
 """
 TABLES = {"meta", "panes", "messages", "message_text", "replies", "reply_tokens", "runs", "run_tokens", "run_text",
-          "votes"}
+          "reply_thinking_tokens", "votes"}
 
 
 class StoreUnavailable(Exception):
@@ -194,19 +197,19 @@ def _is_empty(conn: sqlite3.Connection) -> bool:
 
 def _create(conn: sqlite3.Connection) -> None:
     # executescript would commit the open transaction first: run the statements one by one.
-    for statement in _statements(SCHEMA + VOTES_SCHEMA):
+    for statement in _statements(SCHEMA + SCHEMA_2):
         conn.execute(statement)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a database of schema 1 to this schema (the votes' table), in one transaction; two apps
-    starting at once: the second waits, then finds it done."""
+    """Bring a database of schema 1 to this schema (the thinking's tokens' and the votes' tables), in
+    one transaction; two apps starting at once: the second waits, then finds it done."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
-            for statement in _statements(VOTES_SCHEMA):
+            for statement in _statements(SCHEMA_2):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -57,7 +57,7 @@ class ClearSession(Op):
     """Every session row gone (before the whole session is written again)."""
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        for table in ("panes", "messages", "message_text", "replies", "reply_tokens"):
+        for table in ("panes", "messages", "message_text", "replies", "reply_tokens", "reply_thinking_tokens"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM meta WHERE key = ?", (SESSION_KEY,))
 
@@ -88,7 +88,7 @@ class DropPane(Op):
         self.number, self.keep_row = number, keep_row
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        tables = ("messages", "message_text", "replies", "reply_tokens")
+        tables = ("messages", "message_text", "replies", "reply_tokens", "reply_thinking_tokens")
         for table in tables:
             conn.execute(f"DELETE FROM {table} WHERE pane = ?", (self.number,))
         if not self.keep_row:
@@ -110,7 +110,7 @@ class DropMessage(Op):
 
     def apply(self, conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM messages WHERE pane = ? AND id = ?", self.key)
-        for table in ("message_text", "replies", "reply_tokens"):
+        for table in ("message_text", "replies", "reply_tokens", "reply_thinking_tokens"):
             conn.execute(f"DELETE FROM {table} WHERE pane = ? AND message = ?", self.key)
 
 
@@ -161,24 +161,25 @@ class DropReply(Op):
         self.key = (pane, message)
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        for table in ("replies", "reply_tokens"):
+        for table in ("replies", "reply_tokens", "reply_thinking_tokens"):
             conn.execute(f"DELETE FROM {table} WHERE pane = ? AND message = ?", self.key)
 
 
 class AppendTokens(Op):
     """Recorded tokens after those written (with the ends of their spans); `replace`: all of them
-    instead."""
+    instead; `thinking`: the thinking's tokens (else the answer's)."""
 
     def __init__(self, pane: int, message: int, tokens: list[TokenLogprob], ends: list[int],
-                 replace: bool = False) -> None:
+                 replace: bool = False, thinking: bool = False) -> None:
         self.pane, self.message, self.tokens, self.ends, self.replace = pane, message, tokens, ends, replace
+        self.table = "reply_thinking_tokens" if thinking else "reply_tokens"
 
     def apply(self, conn: sqlite3.Connection) -> None:
         if self.replace:
-            conn.execute("DELETE FROM reply_tokens WHERE pane = ? AND message = ?", (self.pane, self.message))
+            conn.execute(f"DELETE FROM {self.table} WHERE pane = ? AND message = ?", (self.pane, self.message))
         if self.tokens:
             columns = codec.encode(self.tokens, self.ends)
-            conn.execute(f"INSERT INTO reply_tokens (pane, message, {_TOKEN_LIST}) VALUES (?, ?, {_TOKEN_SLOTS})",
+            conn.execute(f"INSERT INTO {self.table} (pane, message, {_TOKEN_LIST}) VALUES (?, ?, {_TOKEN_SLOTS})",
                          (self.pane, self.message, *columns.row()))
 
 
@@ -222,7 +223,7 @@ def read_session(conn: sqlite3.Connection) -> tuple[SessionRecord | None, int]:
     try:
         record = _settings(json.loads(row[0]))
         texts = _texts(conn)
-        tokens = _tokens(conn)
+        tokens = (_tokens(conn), _tokens(conn, "reply_thinking_tokens"))  # the answers', the thinking's
         replies = _replies(conn)
         messages = _messages(conn)
         panes = []
@@ -252,9 +253,9 @@ def _texts(conn: sqlite3.Connection) -> dict[tuple[int, int], str]:
     return {key: "".join(parts) for key, parts in pieces.items()}
 
 
-def _tokens(conn: sqlite3.Connection) -> dict[tuple[int, int], tuple[list[TokenLogprob], list[int]]]:
+def _tokens(conn: sqlite3.Connection, table: str = "reply_tokens") -> dict[tuple[int, int], tuple[list[TokenLogprob], list[int]]]:
     found: dict[tuple[int, int], tuple[list[TokenLogprob], list[int]]] = {}
-    for row in conn.execute(f"SELECT pane, message, {_TOKEN_LIST} FROM reply_tokens ORDER BY rowid"):
+    for row in conn.execute(f"SELECT pane, message, {_TOKEN_LIST} FROM {table} ORDER BY rowid"):
         tokens, ends = codec.decode(row[2:])
         had = found.setdefault((row[0], row[1]), ([], []))
         had[0].extend(tokens)
@@ -291,7 +292,8 @@ def _conversation(rows: list[tuple], texts, replies, tokens, pane: int, where: s
         if (pane, message_id) in replies:
             if role != ASSISTANT:
                 raise V.FieldError(f"{at}.reply", "only an assistant message has one")
-            reply, reasoning = _reply(replies[(pane, message_id)], tokens.get((pane, message_id)), content, at)
+            reply, reasoning = _reply(replies[(pane, message_id)], tokens[0].get((pane, message_id)),
+                                      tokens[1].get((pane, message_id)), content, at)
         try:
             message = conversation.add(parent, role, content, reply, V.integer(message_id, f"{at}.id", low=1))
         except ValueError as exc:
@@ -307,28 +309,35 @@ def _conversation(rows: list[tuple], texts, replies, tokens, pane: int, where: s
     return conversation
 
 
-def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None, content: str,
-           where: str) -> tuple[Reply, str]:
+def _reply(row: tuple, tokens: tuple[list[TokenLogprob], list[int]] | None,
+           thinking: tuple[list[TokenLogprob], list[int]] | None, content: str, where: str) -> tuple[Reply, str]:
     """An answer's reply and its thinking ("" when none), from its row."""
     fixed, figures, prompt_ids, given_ids = row
     data = dict(V.table(json.loads(fixed), f"{where}.reply"))
     reasoning = V.string(data.pop("reasoning", ""), f"{where}.reply.reasoning")
     data["figures"] = json.loads(figures)
+    reply = reply_from_record(data, f"{where}.reply", content, tokens=_spans(tokens, content, f"{where}.tokens"),
+                              reasoning=reasoning,
+                              thinking=_spans(thinking, reasoning, f"{where}.thinking_tokens"))
+    reply.prompt_ids = codec.decode_ids(prompt_ids)
+    reply.given_ids = codec.decode_ids(given_ids)
+    return reply, reasoning
+
+
+def _spans(tokens: tuple[list[TokenLogprob], list[int]] | None, text: str, where: str) -> TokenSpans:
+    """Tokens as read, their spans checked against the text they are offsets in."""
     spans = TokenSpans()
-    length = shown_length(content)
+    length = shown_length(text)
     spans.length = length
     if tokens is not None:
         recorded, ends = tokens
         previous = 0
         for index, end in enumerate(ends):
             if not previous <= end <= length:
-                raise V.FieldError(f"{where}.tokens[{index}]", f"ends at {end}, outside {previous}..{length}")
+                raise V.FieldError(f"{where}[{index}]", f"ends at {end}, outside {previous}..{length}")
             previous = end
         spans.restore(recorded, ends, length)
-    reply = reply_from_record(data, f"{where}.reply", content, tokens=spans)
-    reply.prompt_ids = codec.decode_ids(prompt_ids)
-    reply.given_ids = codec.decode_ids(given_ids)
-    return reply, reasoning
+    return spans
 
 
 def _pane(number: int, data: Any, conversation: Conversation, where: str) -> PaneState:

@@ -43,15 +43,21 @@ from tui.store.session_rows import (
 
 
 @dataclass
+class _TokensWritten:
+    spans: TokenSpans | None = None
+    count: int = 0  # tokens written
+    last: TokenLogprob | None = None  # the last of them (to see that the ones written are still there)
+
+
+@dataclass
 class _ReplyWritten:
     reply: Reply
     fixed: dict[str, Any]
     figures: Figures
     prompt_ids: list[int] | None
     given_ids: list[int] | None
-    spans: TokenSpans | None = None
-    count: int = 0  # tokens written
-    last: TokenLogprob | None = None  # the last of them (to see that the ones written are still there)
+    answer: _TokensWritten = field(default_factory=_TokensWritten)
+    thinking: _TokensWritten = field(default_factory=_TokensWritten)
 
 
 @dataclass
@@ -178,22 +184,24 @@ class SessionSync:
             written.reasoning = reasoning
             same = had is not None and had.reply is reply  # its tokens as written stay (else written anew)
             had = written.reply = _ReplyWritten(reply, fixed, reply_figures(reply), reply.prompt_ids, reply.given_ids,
-                                                had.spans if same else None, had.count if same else 0,
-                                                had.last if same else None)
+                                                *((had.answer, had.thinking) if same else ()))
         elif reply.figures != had.figures:
             had.figures = reply_figures(reply)
             ops.append(PutFigures(pane, message.id, had.figures))
-        self._tokens(pane, message.id, reply.tokens, had, ops)
+        self._tokens(pane, message.id, reply.tokens, had.answer, ops)
+        if reply.thinking_tokens.tokens or had.thinking.count:
+            self._tokens(pane, message.id, reply.thinking_tokens, had.thinking, ops, thinking=True)
 
     @staticmethod
-    def _tokens(pane: int, message_id: int, spans: TokenSpans, had: _ReplyWritten, ops: list[Op]) -> None:
+    def _tokens(pane: int, message_id: int, spans: TokenSpans, had: _TokensWritten, ops: list[Op],
+                thinking: bool = False) -> None:
         tokens = spans.tokens
         count = len(tokens)
         kept = spans is had.spans and count >= had.count and (had.count == 0 or tokens[had.count - 1] is had.last)
         if kept and count == had.count:
             return
         if kept:
-            ops.append(AppendTokens(pane, message_id, tokens[had.count:], spans.ends[had.count:]))
+            ops.append(AppendTokens(pane, message_id, tokens[had.count:], spans.ends[had.count:], thinking=thinking))
         else:
-            ops.append(AppendTokens(pane, message_id, list(tokens), list(spans.ends), replace=True))
+            ops.append(AppendTokens(pane, message_id, list(tokens), list(spans.ends), replace=True, thinking=thinking))
         had.spans, had.count, had.last = spans, count, tokens[-1] if count else None
