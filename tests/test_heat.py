@@ -671,9 +671,9 @@ def test_byte_pieces_read_as_the_character_they_join_into():
     # the second brings the whole character to the answer
     spans.add("", [TokenLogprob(1, "\ufffd", -0.1, 1)])
     spans.add("é", [TokenLogprob(2, "\ufffd", -0.1, 1)])
-    assert shown_piece("\ufffd", spans, 1, "é") == "é"
-    assert shown_piece("\ufffd", spans, 0, "é") == "\ufffd (a piece of the next character)"
-    assert shown_piece(" the", spans, 1, "é") == " the"
+    assert shown_piece("\ufffd", spans.span(1), "é") == "é"
+    assert shown_piece("\ufffd", spans.span(0), "é") == "\ufffd (a piece of the next character)"
+    assert shown_piece(" the", spans.span(1), "é") == " the"
 
 
 @pytest.mark.parametrize("max_tokens", [20, 34, 60, 120])

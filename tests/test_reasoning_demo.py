@@ -137,6 +137,18 @@ def earlier_turns_prompt(tokenizer) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
 
+def test_a_prompt_that_leaves_the_turn_thinking_makes_the_text_go_on_thinking(tokenizer):
+    """A fork inside the thinking sends the prompt with `<think>` and part of the reasoning: what the
+    model writes next is reasoning until `</think>`, streamed or whole; a prompt whose turn has not
+    opened its thinking (or an earlier turn's that closed) leaves the parser as it was."""
+    opened = earlier_turns_prompt(tokenizer) + tokenizer.encode(OPEN + "\nThou askest", add_special_tokens=False)
+    for prompt, expected in ((opened, (" of joy.", "Be glad.")), (earlier_turns_prompt(tokenizer), ("", " of joy.</think>Be glad."))):
+        parser = DemoThinkReasoningParser(tokenizer)
+        parser.adjust_initial_state_from_prompt(prompt)
+        assert stream_through(parser, [" of", " joy.</th", "ink>Be", " glad."]) == expected
+        assert parts(*parser.extract_reasoning(" of joy.</think>Be glad.")) == expected
+
+
 def serve_stream(parser, request, prompt_ids: list[int], deltas: list[tuple[str, list[int]]]) -> tuple[str, str]:
     """Deltas (text, token ids) through vLLM's serving parser, as its chat completion stream does."""
     reasoning, content = [], []
@@ -641,3 +653,65 @@ async def test_the_app_keeps_vllm_serves_reasoning_apart_from_the_answer(think_s
     assert answer.reasoning and (answer.reasoning, answer.content) == (reasoning_of(message), message["content"])
     figures = answer.reply.figures
     assert 0 < figures.thought_tokens < figures.tokens and figures.thought_ms <= figures.answered_ms
+
+
+async def thought_with_heat(app, pilot, prompt: str):
+    """The first pane, on the thinking adapter with the heat view on, asked `prompt`; its answer."""
+    from tests.support.app import wait_until
+
+    pane = app.workbench.panes()[0]
+    await wait_until(lambda: pane.reply is not None and pane.reply.reply.state == "done", timeout=120)
+    await pilot.pause()
+    return pane
+
+
+@pytest.mark.engine
+async def test_the_thinkings_tokens_are_the_engines_and_the_token_cursor_forks_inside_it(thinking_engine):
+    """With the heat view on, the thinking's tokens (markers included) then the answer's are the
+    engine's own tokens for the same seed; unfolded, the cursor starts in the thinking, its panel
+    says so, and a fork there goes on thinking from the chosen token, given the prompt and the
+    thinking before it, then answers."""
+    from tests.support.app import make_app, saved_pane, session_of, wait_until
+    from tui.engine.protocol import LOCAL, Target
+
+    target = Target(LOCAL, thinking_engine.model, THINK_ADAPTER_NAME)
+    state = saved_pane(prompt=PROMPTS[2], overrides={"seed": "42", "max_tokens": "200"}, target=target, heat=True,
+                       number=1)
+    app = make_app(thinking_engine, session=session_of([state]))
+    deltas, prompt_ids, _ = await engine_deltas(thinking_engine, PROMPTS[2], THINK_ADAPTER_NAME, seed=42)
+    engine_ids = [i for _, ids in deltas for i in ids]
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.workbench.run_all()
+        pane = await thought_with_heat(app, pilot, PROMPTS[2])
+        reply, message = pane.reply.reply, pane.reply
+        thinking = [t.token_id for t in reply.thinking_tokens.tokens]
+        assert message.reasoning and thinking
+        assert thinking + [t.token_id for t in reply.tokens.tokens] == engine_ids
+        assert reply.thinking_tokens.length == len(message.reasoning)  # no tab in it: offsets in its text
+        pane.editor.focus()
+        await pilot.press("alt+t", "f4")
+        await pilot.pause()
+        shown = pane.shown_tokens
+        assert shown.thinking_count == len(thinking) and pane.token_cursor is not None
+        assert shown.in_thinking(pane.token_cursor)
+        panel = pane.query_one("TokenPanel")
+        # a token of the thinking's text (not a marker): move to the sixth of them
+        worded = [i for i in range(shown.thinking_count) if shown.span(i)[1] > shown.span(i)[0]]
+        pane.move_token_cursor(worded[5])
+        await pilot.pause()
+        at = worded[5]
+        start, end = shown.span(at)
+        assert pane.output.text[start:end] == shown.token(at).text  # the span is the token's text in the view
+        assert "thinking token" in str(panel.render())
+        await pilot.press("enter")  # fork there with the token itself
+        await wait_until(lambda: len(app.workbench.panes()) == 2)
+        fork_pane = app.workbench.panes()[1]
+        await wait_until(lambda: fork_pane.reply is not None and fork_pane.reply.reply.state == "done",
+                         timeout=120)
+        fork = fork_pane.reply
+        assert fork.reply.given_ids == prompt_ids + thinking[:at + 1]
+        assert fork.reasoning.startswith(message.reasoning[:fork.reply.forced_thinking_chars])
+        assert len(fork.reasoning) > fork.reply.forced_thinking_chars  # it went on thinking
+        assert OPEN not in fork.content and CLOSE not in fork.content and CLOSE not in fork.reasoning
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0

@@ -29,6 +29,7 @@ class ThreadText:
     text: str = ""
     decorations: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, kind), in order
     base: int = 0  # where the shown answer's text starts
+    thinking_start: int | None = None  # where the shown answer's thinking starts, when its text is shown
     starts: dict[int, int] = field(default_factory=dict)  # each message's start, by id
 
 
@@ -47,14 +48,16 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
     pieces: list[str] = []
     length = 0
 
-    def put(text: str, kind: str | None = None) -> None:
+    def put(text: str, kind: str | None = None) -> int:
+        """Add `text`; where it starts."""
         nonlocal length
         if not text:
-            return
+            return length
         if kind is not None:
             out.decorations.append((length, length + len(text), kind))
         pieces.append(text)
         length += len(text)
+        return length - len(text)
 
     last = len(thread) - 1
     for index, message in enumerate(thread):
@@ -72,9 +75,11 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
             put(branch, META)
             put("\n\n")
         else:
-            put_thinking(message, put, unfolded=thinking)
+            thinking_start = put_thinking(message, put, unfolded=thinking)
             if message is shown_answer:
                 out.base = length  # after its thinking: the answer's tokens are offsets in its text
+                # Before its answer, a thinking yet to come streams here.
+                out.thinking_start = length if thinking_start is None and not message.content else thinking_start
             put(shown(message.content))
             if index != last:
                 put("\n" + answer_footer(message, label(message), branch), META)
@@ -85,24 +90,26 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
     return out
 
 
-def put_thinking(message: Message, put: Callable[..., None], unfolded: bool = False) -> None:
+def put_thinking(message: Message, put: Callable[..., int], unfolded: bool = False) -> int | None:
     """An answer's thinking above it: the whole of it, dimmed, until the answer starts; then one
     line that says how long it thought (so that streaming the thinking only appends, and the
-    answer, once it comes, is what the pane shows), or, `unfolded`, that line and the thinking."""
+    answer, once it comes, is what the pane shows), or, `unfolded`, that line and the thinking.
+    Where the thinking's text starts, when it is shown."""
     reasoning = message.reasoning
     if not reasoning:
-        return
+        return None
     # Models lay thinking out as `<think>\n…\n</think>\n\nanswer`: the newlines around the thinking
     # are not shown (leading ones as it streams too), and an answer that opens with its own newline
     # is not pushed down by ours.
     if not message.content:
-        put(shown(reasoning).lstrip("\n"), THINKING)
-        return
+        return put(shown(reasoning).lstrip("\n"), THINKING)
     answer_opens_a_line = message.content.startswith("\n")
     put(thought_line(message) + ("" if answer_opens_a_line and not unfolded else "\n"), META)
-    if unfolded:
-        put(shown(reasoning).strip("\n"), THINKING)
-        put("" if answer_opens_a_line else "\n\n")
+    if not unfolded:
+        return None
+    start = put(shown(reasoning).strip("\n"), THINKING)
+    put("" if answer_opens_a_line else "\n\n")
+    return start
 
 
 def thought_line(message: Message) -> str:

@@ -9,7 +9,7 @@ tokens' ids.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tui.engine.logprobs import TokenLogprob
 
@@ -102,3 +102,85 @@ class TokenSpans:
             if b > a:
                 yield index, max(a, start), min(b, end)
             index += 1
+
+
+class ShownTokens:
+    """The recorded tokens an answer view shows, at their places in the view's text: the thinking's
+    (when its text is shown: unfolded, or streaming before the answer) then the answer's. The heat
+    view, the token cursor and its panel read them; index `i` below `thinking_count` is the
+    thinking's token `i`, above it the answer's token `i - thinking_count`.
+
+    The view does not show the newlines a model opens its thinking with (tui/thread_text.py), so
+    the thinking's offsets are moved back by as many; they are counted while the thinking holds
+    nothing else (it streams), then known."""
+
+    __slots__ = ("answer", "answer_base", "thinking", "_thinking_start", "_reasoning", "_lead", "_lead_known")
+
+    def __init__(self, answer: TokenSpans, answer_base: int, thinking: TokenSpans | None = None,
+                 thinking_start: int = 0, reasoning: Callable[[], str] = str) -> None:
+        """`thinking_start`: where the shown thinking starts in the view; `reasoning()`: the
+        thinking's text so far."""
+        self.answer, self.answer_base = answer, answer_base
+        self.thinking = thinking if thinking is not None and thinking.tokens else None
+        self._thinking_start, self._reasoning = thinking_start, reasoning
+        self._lead, self._lead_known = 0, False
+
+    @property
+    def thinking_count(self) -> int:
+        return len(self.thinking.tokens) if self.thinking is not None else 0
+
+    def __len__(self) -> int:
+        return self.thinking_count + len(self.answer.tokens)
+
+    def _thinking_base(self) -> int:
+        if not self._lead_known:
+            text = self._reasoning()
+            self._lead = len(text) - len(text.lstrip("\n"))
+            self._lead_known = self._lead < len(text)
+        return self._thinking_start - self._lead
+
+    def _part(self, index: int) -> tuple[TokenSpans, int, int]:
+        """(spans, base, index in them) of token `index`."""
+        count = self.thinking_count
+        if index < count:
+            return self.thinking, self._thinking_base(), index
+        return self.answer, self.answer_base, index - count
+
+    def in_thinking(self, index: int) -> bool:
+        return index < self.thinking_count
+
+    def token(self, index: int) -> TokenLogprob:
+        spans, _, own = self._part(index)
+        return spans.tokens[own]
+
+    @property
+    def tokens(self) -> list[TokenLogprob]:
+        return [*(self.thinking.tokens if self.thinking is not None else ()), *self.answer.tokens]
+
+    def band(self, index: int) -> int:
+        spans, _, own = self._part(index)
+        return spans.bands[own]
+
+    def span(self, index: int) -> tuple[int, int]:
+        spans, base, own = self._part(index)
+        start, end = spans.span(own)
+        return start + base, end + base
+
+    def index_at(self, offset: int) -> int | None:
+        """The token whose span holds `offset` (a view offset), or the next one; None past them."""
+        if self.thinking is not None:
+            index = self.thinking.index_at(offset - self._thinking_base())
+            if index is not None:
+                return index
+        index = self.answer.index_at(offset - self.answer_base)
+        return None if index is None else self.thinking_count + index
+
+    def within(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+        """(token index, span start, span end) in view offsets, of the tokens overlapping [start, end)."""
+        if self.thinking is not None:
+            base = self._thinking_base()
+            for index, a, b in self.thinking.within(start - base, end - base):
+                yield index, a + base, b + base
+        count, base = self.thinking_count, self.answer_base
+        for index, a, b in self.answer.within(start - base, end - base):
+            yield count + index, a + base, b + base

@@ -106,12 +106,20 @@ def _delta(reasoning: str, content: str) -> DeltaMessage | None:
 
 
 class DemoThinkReasoningParser(ReasoningParser):
-    """vLLM's ReasoningParser interface over `split_thinking`; it keeps no state between calls."""
+    """vLLM's ReasoningParser interface over `split_thinking`. Its one state: whether the prompt
+    left the turn inside its thinking (a prompt that ends in `<think>` and part of a reasoning, as
+    a fork inside the thinking sends it), set once from the prompt; then the text it reads goes on
+    from that `<think>`."""
 
     def __init__(self, tokenizer: TokenizerLike, *args, **kwargs) -> None:
         super().__init__(tokenizer, *args, **kwargs)
         if not self.model_tokenizer:
             raise ValueError("the demo_think reasoning parser needs the model's tokenizer")
+        self._opened = ""  # OPEN when the prompt left the turn thinking
+
+    def adjust_initial_state_from_prompt(self, prompt_token_ids: Sequence[int]) -> None:
+        turn = self._text(prompt_token_ids).rpartition(TURN_START)[2]
+        self._opened = OPEN if split_thinking(turn).phase is Phase.THINKING else ""
 
     @property
     def reasoning_start_str(self) -> str:
@@ -125,7 +133,7 @@ class DemoThinkReasoningParser(ReasoningParser):
     def extract_reasoning(
         self, model_output: str, request: ChatCompletionRequest | ResponsesRequest | None = None
     ) -> tuple[str | None, str | None]:
-        split = split_thinking(model_output)
+        split = split_thinking(self._opened + model_output)
         return split.reasoning or None, split.content or None
 
     def extract_reasoning_streaming(
@@ -138,13 +146,13 @@ class DemoThinkReasoningParser(ReasoningParser):
         delta_token_ids: Sequence[int] = (),
     ) -> DeltaMessage | None:
         """What `delta_text` adds to each part; None while it only adds a marker or part of one."""
-        before, now = settled(previous_text), settled(current_text)
+        before, now = settled(self._opened + previous_text), settled(self._opened + current_text)
         return _delta(now.reasoning[len(before.reasoning):], now.content[len(before.content):])
 
     def flush(self, text: str) -> DeltaMessage | None:
         """At the end of a stream whose whole text is `text`: what streaming held back as a
         possible marker (an answer ending in `</thi` or `<`)."""
-        whole, shown = split_thinking(text), settled(text)
+        whole, shown = split_thinking(self._opened + text), settled(self._opened + text)
         return _delta(whole.reasoning[len(shown.reasoning):], whole.content[len(shown.content):])
 
     def get_streaming_fallback_content(

@@ -112,8 +112,11 @@ class TokenActions:
             self.notify(f"Cannot fork here: {exc}.", severity="warning")
             return
         target = parent.target or self.default_target
-        fork = fork_reply(reply, index, event.choice, await self._alternative_id(parent, event.choice),
-                          parent.number, sampling, target)
+        shown = parent.shown_tokens
+        in_thinking = shown.in_thinking(index)
+        fork = fork_reply(reply, index if in_thinking else index - shown.thinking_count, event.choice,
+                          await self._alternative_id(parent, event.choice), parent.number, sampling, target,
+                          in_thinking=in_thinking)
         if isinstance(fork, str):
             self.notify(f"Cannot fork here: {fork}.", severity="warning")
             return
@@ -134,7 +137,7 @@ class TokenActions:
         backend = self.control.backend
         if choice is None or index is None or not backend.abilities.token_ids:
             return None
-        top = pane.spans.tokens[index].top
+        top = pane.shown_tokens.token(index).top
         if not 1 <= choice <= len(top) or top[choice - 1].token_id is not None:
             return None
         return await backend.token_id_of(top[choice - 1].text, target=self.target_of(pane))
@@ -191,7 +194,8 @@ class TokenActions:
             if result.by_tokens and side.token is not None and other_side.token is not None:
                 self.run_worker(self._score_other(result, pane, side, other, other_side), group="parting")
             if side.first:
-                lines = pane.output.lines_of(side.token) if side.token is not None else []
+                shown = pane.shown_tokens.thinking_count  # the view's tokens start with the thinking's, when shown
+                lines = pane.output.lines_of(shown + side.token) if side.token is not None else []
                 pane.output.scroll_to_line(lines[0] if lines else 0)
 
     async def _score_other(self, result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> None:
@@ -203,7 +207,8 @@ class TokenActions:
         if (not backend.abilities.scoring or reply is None or reply.reply.prompt_ids is None
                 or any(a.token_id == theirs.token_id for a in mine.top)):
             return
-        context = reply.reply.question_ids + [t.token_id for t in pane.spans.tokens[:side.token]]
+        thought = [t.token_id for t in reply.reply.thinking_tokens.tokens]  # the model wrote it first
+        context = reply.reply.question_ids + thought + [t.token_id for t in pane.spans.tokens[:side.token]]
         try:
             found = await backend.next_token_logprobs(context, [theirs.token_id], target=self.target_of(pane))
         except Exception as exc:  # a scoring request is a nicety: say why it is missing, go on

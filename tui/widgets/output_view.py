@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core.tokens import TokenSpans
+from tui.core.tokens import ShownTokens
 from tui.heat import band_styles, cursor_style, decoration_styles
 from tui.render import repaint, set_virtual_size
 from tui.render.plain import Frame, PlainLines
@@ -100,7 +100,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._placed_for = Size(0, 0)  # the size on_resize last placed the view for
         # The heat view: the answer's tokens (set by the pane), coloured when `heat` is on; the
         # token cursor's token, drawn whether heat is on or not.
-        self.spans: TokenSpans | None = None
+        self.tokens: ShownTokens | None = None
         self._heat = False
         self._cursor: int | None = None
         self._band_styles: list | None = None
@@ -141,13 +141,14 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self.clear()
         self.append(text)
 
-    def show(self, thread: ThreadText, spans: TokenSpans | None) -> None:
-        """Show a thread (its text has passed the gate), with the shown answer's tokens."""
+    def show(self, thread: ThreadText, tokens: ShownTokens | None) -> None:
+        """Show a thread (its text has passed the gate), with the shown answer's tokens (its
+        thinking's too, where its text is shown)."""
         self.clear()
         self._decorations = thread.decorations
         self._decorated_to = max((end for _, end, _ in thread.decorations), default=0)
         self._base = thread.base
-        self.spans = spans
+        self.tokens = tokens
         self.append(thread.text)
         self.refresh()
 
@@ -378,10 +379,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
 
     def lines_of(self, token: int) -> list[int]:
         """The wrapped lines a token's span is on."""
-        if self.spans is None or not 0 <= token < len(self.spans):
+        if self.tokens is None or not 0 <= token < len(self.tokens):
             return []
-        start, end = self.spans.span(token)
-        start, end = start + self._base, end + self._base
+        start, end = self.tokens.span(token)
         starts = self._text.starts
         first = max(0, bisect_right(starts, start) - 1)
         last = max(first, bisect_right(starts, max(start, end - 1)) - 1)
@@ -393,10 +393,10 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
 
     def line_token(self, line: int) -> int | None:
         """The first token that starts on or after a line's start (None past the recorded ones)."""
-        if self.spans is None or not self._text.lines:
+        if self.tokens is None or not self._text.lines:
             return None
         line = max(0, min(line, len(self._text.lines) - 1))
-        return self.spans.index_at(max(0, self._text.starts[line] - self._base))
+        return self.tokens.index_at(self._text.starts[line])
 
     def scroll_to_line(self, line: int) -> None:
         top = self._scroll_row()
@@ -416,7 +416,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
     def _styled(self, start: int) -> bool:
         """Whether a line that starts at `start` may need more than the view's own style."""
         return (bool(self._marks) or start < self._decorated_to
-                or (self.spans is not None and (self._heat or self._cursor is not None)))
+                or (self.tokens is not None and (self._heat or self._cursor is not None)))
 
     @property
     def marks(self) -> list[tuple[int, int, str]]:
@@ -445,14 +445,13 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             self._band_styles = band_styles(variables)
             self._cursor_style = cursor_style(variables)
             self._decoration_styles = decoration_styles(variables)
-        spans = self.spans
-        base = self._base
+        shown = self.tokens
         end = start + len(text)
         cuts = {start, end}
-        tokens = spans is not None and (self._heat or self._cursor is not None)
+        tokens = shown is not None and (self._heat or self._cursor is not None)
         if tokens:
-            for _, a, b in spans.within(max(0, start - base), end - base):
-                cuts.update((a + base, b + base))
+            for _, a, b in shown.within(start, end):
+                cuts.update((a, b))
         marks = [(max(a, start), min(b, end), kind) for a, b, kind in self._marks if a < end and b > start]
         decorations = [(max(a, start), min(b, end), kind) for a, b, kind in self._decorations
                        if a < end and b > start] if start < self._decorated_to else []
@@ -465,13 +464,13 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             for mark_start, mark_end, kind in decorations:
                 if mark_start <= a < mark_end:
                     piece_style = piece_style + self._decoration_styles[kind]
-            if tokens and a >= base:
-                token = spans.index_at(a - base)
-                if token is not None and spans.span(token)[0] <= a - base:
+            if tokens:
+                token = shown.index_at(a)
+                if token is not None and shown.span(token)[0] <= a:
                     if token == self._cursor:
                         piece_style = piece_style + self._cursor_style
                     elif self._heat:
-                        piece_style = piece_style + self._band_styles[spans.bands[token]]
+                        piece_style = piece_style + self._band_styles[shown.band(token)]
             for mark_start, mark_end, kind in marks:
                 if mark_start <= a < mark_end:
                     piece_style = piece_style + MARK_STYLES[kind]

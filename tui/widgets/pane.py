@@ -21,13 +21,13 @@ from tui.core.conversation import Message as ThreadMessage
 from tui.core.output_format import Verdict
 from tui.core.pane_state import PaneState, effective_sampling, stale_reason
 from tui.core.run import Run
-from tui.core.tokens import TokenSpans
+from tui.core.tokens import ShownTokens, TokenSpans
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Target
 from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
 from tui.instrument import Observer
 from tui.text import one_line, printable
-from tui.thread_text import THINKING, shown, thread_text
+from tui.thread_text import THINKING, ThreadText, shown, thread_text
 from tui.widgets.fit import fit_parts
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
@@ -474,13 +474,31 @@ class Pane(Vertical):
         self._fold = False
         self.thread_starts = text.starts
         self._view_has_run = self._run is not None and self._run.message is last
-        self.output.show(text, self.spans if shown_reply is not None else None)
+        self.output.show(text, self._shown_tokens(shown_reply, text))
         if shown_reply is not None and shown_reply is not last:
-            lines = self.output.lines_of(0) if len(self.spans) else []
+            lines = self.output.lines_of(0) if self.output.tokens else []
             start_line = lines[0] if lines else 0
             self.output.scroll_to_line(start_line)
         self._show_figures()
         self._show_legend()
+
+    @staticmethod
+    def _shown_tokens(message: ThreadMessage | None, text: ThreadText) -> ShownTokens | None:
+        """The shown answer's tokens at their places in the view, its thinking's first where the
+        thinking's text is shown."""
+        if message is None:
+            return None
+        reply = message.reply
+        if text.thinking_start is None:
+            return ShownTokens(reply.tokens, text.base)
+        return ShownTokens(reply.tokens, text.base, reply.thinking_tokens, text.thinking_start,
+                           lambda: message.reasoning)
+
+    @property
+    def shown_tokens(self) -> ShownTokens:
+        """The tokens the view shows (the token cursor's), none before it is drawn."""
+        tokens = self.output.tokens if self._drawable else None
+        return tokens if tokens is not None else ShownTokens(TokenSpans(), 0)
 
     _chat = True  # how the thread is shown: messages, or one text (raw mode; set by the workbench)
     _thinking_shown = False  # the answers' thinking unfolded (alt+t); a way of looking: not saved
@@ -540,6 +558,7 @@ class Pane(Vertical):
             pending = self._pending
             observer, number = self.observer, self.number
             thinking_began = False  # its leading newlines are not shown (as thread_text draws it)
+            scaled = False  # the heat legend shows its scale (tokens were recorded)
             async for delta in backend.stream(run.request):
                 if observer is not None:
                     observer.delta_received(number, delta)
@@ -555,7 +574,8 @@ class Pane(Vertical):
                     pending.append(shown(text))  # outside text: through the gate
                     if not started and run.message.reasoning:
                         self._fold = True  # the thinking above it becomes one line
-                if delta.logprobs and len(run.reply.tokens) == len(delta.logprobs):
+                if delta.logprobs and not scaled and (run.reply.tokens.tokens or run.reply.thinking_tokens.tokens):
+                    scaled = True
                     self._show_legend()  # the first recorded tokens: the legend has a scale now
                 self.on_dirty(self)
             self._end_run(run, DONE)
@@ -678,7 +698,7 @@ class Pane(Vertical):
 
     def _show_legend(self) -> None:
         if self.heat and self._drawable:
-            self._legend.show(bool(self.spans), self.logprobs_mode, constrained=self._formatted(self.reply))
+            self._legend.show(bool(self.shown_tokens), self.logprobs_mode, constrained=self._formatted(self.reply))
 
     @property
     def token_cursor(self) -> int | None:
@@ -687,22 +707,24 @@ class Pane(Vertical):
     def enter_token_cursor(self) -> bool:
         """Put the cursor on the first token in view; False when the answer has no recorded
         tokens."""
-        if not self.spans:
+        tokens = self.shown_tokens
+        if not tokens:
             return False
         output = self.output
         if output.cursor is None:
             start = output.line_token(round(output.scroll_y))
-            self.move_token_cursor(len(self.spans) - 1 if start is None else start)
+            self.move_token_cursor(len(tokens) - 1 if start is None else start)
         self.set_class(True, "-token-cursor")
         output.focus()
         return True
 
     def move_token_cursor(self, index: int) -> None:
-        if not self.spans:
+        tokens = self.shown_tokens
+        if not tokens:
             return
-        index = max(0, min(index, len(self.spans) - 1))
+        index = max(0, min(index, len(tokens) - 1))
         self.output.set_cursor(index)
-        self._token_panel.show(self.spans, index, self.answer)
+        self._token_panel.show(tokens, index, self.output.text)
 
     def leave_token_cursor(self) -> None:
         if self.is_mounted and self.output.cursor is not None:
@@ -718,7 +740,7 @@ class Pane(Vertical):
         if event.unit == "token":
             self.move_token_cursor(cursor + event.count)
         elif event.unit == "end":
-            self.move_token_cursor(0 if event.count < 0 else len(self.spans) - 1)
+            self.move_token_cursor(0 if event.count < 0 else len(self.shown_tokens) - 1)
         else:
             lines = self.output.lines_of(cursor)
             if not lines:
@@ -726,7 +748,7 @@ class Pane(Vertical):
             step = event.count * (self.output.size.height if event.unit == "page" else 1)
             line = (lines[0] if step < 0 else lines[-1]) + step
             target = self.output.line_token(line)
-            self.move_token_cursor(len(self.spans) - 1 if target is None else target)
+            self.move_token_cursor(len(self.shown_tokens) - 1 if target is None else target)
 
     def on_output_view_cursor_left(self, event: OutputView.CursorLeft) -> None:
         event.stop()

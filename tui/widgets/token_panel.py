@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.engine.logprobs import mean_logprob, perplexity, short_mode_label
-from tui.core.tokens import BAND_LABELS, SHORT_BAND_LABELS, TokenSpans
+from tui.core.tokens import BAND_LABELS, SHORT_BAND_LABELS, ShownTokens
 from tui.heat import accent_text, band_styles
 from tui.text import token_text
 from tui.widgets.fit import fit
@@ -79,24 +79,28 @@ class TokenPanel(Widget):
 
     def __init__(self, classes: str | None = None) -> None:
         super().__init__(classes=classes)
-        self.spans: TokenSpans | None = None
+        self.tokens: ShownTokens | None = None
         self.index: int | None = None
-        self.answer = ""
+        self.text = ""
 
-    def show(self, spans: TokenSpans | None, index: int | None, answer: str = "") -> None:
-        self.spans, self.index, self.answer = spans, index, answer
+    def show(self, tokens: ShownTokens | None, index: int | None, text: str = "") -> None:
+        """The token at `index` of `tokens`, whose spans are offsets in `text` (the view's)."""
+        self.tokens, self.index, self.text = tokens, index, text
         self.refresh(layout=True)
 
     def render(self) -> Text:
-        spans, index = self.spans, self.index
+        tokens, index = self.tokens, self.index
         width = max(1, self.size.width - 2)
-        if spans is None or index is None or not 0 <= index < len(spans):
+        if tokens is None or index is None or not 0 <= index < len(tokens):
             return fit([Text("no token under the cursor", style="dim")], width)
-        token = spans.tokens[index]
+        token = tokens.token(index)
         accent = accent_text(self.app.get_css_variables())
-        piece = token_text(shown_piece(token.text, spans, index, self.answer))
+        piece = token_text(shown_piece(token.text, tokens.span(index), self.text))
         rank = f"rank {token.rank}" if token.rank is not None else f"not in the top {len(token.top)}"
-        lines = [fit([Text.assemble((f"token {index + 1} of {len(spans)}  ", "dim"), (piece, "bold"), tail)
+        count = tokens.thinking_count
+        place = (f"thinking token {index + 1} of {count}  " if index < count
+                 else f"token {index - count + 1} of {len(tokens) - count}  ")
+        lines = [fit([Text.assemble((place, "dim"), (piece, "bold"), tail)
                       for tail in (f"  p {token.probability:.3f}  logprob {_number(token.logprob)}  {rank}",
                                    f"  p {token.probability:.3f}  {rank}", f" {token.probability:.3f}")], width)]
         column = 14 if width >= 40 else 10
@@ -111,7 +115,7 @@ class TokenPanel(Widget):
             if chosen:
                 row.append("  ← chosen" if wide else " ◀", style="dim")
             lines.append(fit([row], width))
-        mean = mean_logprob(spans.tokens)
+        mean = mean_logprob(tokens.answer.tokens)
         if mean is not None:
             lines.append(fit([Text(f"answer: mean logprob {mean:.3f} · perplexity {perplexity(mean):.2f}", style="dim"),
                               Text(f"mean logprob {mean:.3f} · ppl {perplexity(mean):.2f}", style="dim")], width))
@@ -121,13 +125,13 @@ class TokenPanel(Widget):
         return Text("\n").join(lines)
 
 
-def shown_piece(piece: str, spans: TokenSpans, index: int, answer: str) -> str:
+def shown_piece(piece: str, span: tuple[int, int], text: str) -> str:
     """A token's text as read: a byte piece of a character split over tokens decodes to U+FFFD on
-    its own; the answer holds the joined character, at the token's place."""
+    its own; the text shown holds the joined character, at the token's place (`span`)."""
     if "\ufffd" not in piece and piece:
         return piece
-    start, end = spans.span(index)
-    joined = answer[start:end]
+    start, end = span
+    joined = text[start:end]
     if joined:
         return joined
     return f"{piece or '∅'} (a piece of the next character)"
