@@ -71,8 +71,11 @@ async def test_a_battle_of_presets_shows_nothing_of_them_before_the_vote(tmp_pat
         await pilot.pause()
         assert app.screen is screen and a.blind is None and b.blind is None
         titles = str(a.border_title) + " " + str(b.border_title)
-        left, right = screen.arena.current.left.name, screen.arena.current.right.name
-        assert f"A {left}" in titles and f"B {right}" in titles
+        battle = screen.arena.current
+        assert f"A {battle.left.name}" in titles and f"B {battle.right.name}" in titles
+        left, right = battle.left.rated_as, battle.right.rated_as  # a preset is rated as what it is
+        assert {left, right} == {"Cold [temperature=0.05 top_p=0.5 · scripted-model]",
+                                 "Hot [temperature=1.7 · scripted-model]"}
         await pilot.press("ctrl+q")
     store = Store.open(tmp_path / "s.db")
     try:
@@ -169,3 +172,46 @@ async def test_the_vote_waits_for_both_answers_and_a_new_prompt_waits_for_the_vo
         await pilot.pause()
         assert screen.arena is None and a.is_attached
         await pilot.press("ctrl+q")
+
+
+async def test_what_a_new_user_did_reveals_nothing_and_loses_nothing(tmp_path):
+    """Found by a new user's trial: closing a battle's pane gave it back named by alt+u; a changed
+    default marked only the side it applied to as stale (the preset was the other); f10 ended a
+    battle that waited for its vote without a word; alt+v right after ctrl+r said there was no
+    arena."""
+    app = make_app(ScriptedBackend(quiet_script), session_path=tmp_path / "s.db")
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+        await start_arena(app, pilot, "Cold = temperature=0.2 top_p=0.5; Hot = temperature=1.5")
+        await ask(app, pilot, "One")
+        a, b = screen.battle_panes
+        # a changed default: neither side says stale
+        screen.settings.field("top_p").input.value = "0.7"  # the preset Cold sets its own top_p
+        await pilot.pause()
+        screen._do_refresh_titles()
+        await pilot.pause()
+        assert "stale" not in str(a._status_texts()) and "stale" not in str(b._status_texts())
+        # f10 with a battle waiting: asked again first
+        await pilot.press("f10")
+        await pilot.pause()
+        assert screen.arena is not None and a.blind == "A"
+        # closing a blind pane gives the battle up: both go, no vote, no name
+        screen.set_focus(a.editor)
+        await pilot.press("alt+w")
+        await pilot.pause()
+        assert not a.is_attached and not b.is_attached and screen.battle_panes is None
+        await pilot.press("alt+v")
+        await pilot.pause()
+        assert app.screen is screen  # nothing to vote on
+        # the next prompt: a new battle; alt+v at once is told to wait, not that there is no arena
+        screen.composer.editor.text = "Two"
+        screen.run_all()  # ctrl+r, and at once alt+v: the new pair is being opened
+        assert "being asked" in screen._vote_problem()
+        await wait_until(lambda: screen.battle_panes is not None and all(
+            p.reply is not None and p.reply.reply.state == "done" for p in screen.battle_panes))
+        assert app.screen is screen and screen.arena is not None
+        await pilot.press("alt+v", "t")
+        await pilot.pause()
+        assert screen.arena.current.outcomes == ["tie"]
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0

@@ -23,6 +23,11 @@ def test_every_target_or_named_ones_or_presets():
                                 resolve)
     assert presets == [Contestant("T0.2", None, (("temperature", "0.2"),)),
                        Contestant("T1.0", PROVERBS, (("temperature", "1.0"), ("top_p", "0.9")))]
+    # rated as what they are: one name given to two presets in two arenas is two contestants
+    assert [c.rated_as for c in presets] == ["T0.2 [temperature=0.2 · default target]",
+                                             "T1.0 [temperature=1.0 top_p=0.9 · demo+proverbs]"]
+    again = parse_contestants("T0.2 = temperature=0.3; base", KNOWN, resolve)
+    assert again[0].rated_as != presets[0].rated_as and again[1].rated_as == "demo"
 
 
 @pytest.mark.parametrize("text, reason", [

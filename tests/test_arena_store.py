@@ -40,11 +40,30 @@ def test_a_database_from_before_the_arena_gains_the_votes_table_and_keeps_what_i
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert conn.execute("SELECT value FROM meta WHERE key = 'kept'").fetchone() == ("yes",)
         assert conn.execute("SELECT count(*) FROM votes").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM reply_thinking_tokens").fetchone() == (0,)
     finally:
         conn.close()
     conn, notices = open_database(path)  # a second opening finds it done
     conn.close()
     assert notices == [] and not list(tmp_path.glob("*.bad-*"))
+
+
+def test_a_database_at_schema_2_missing_one_of_its_tables_gains_it_and_keeps_its_votes(tmp_path):
+    """As a build made between the two tables of schema 2 left it: nothing is moved aside."""
+    path = tmp_path / "s.db"
+    store = Store.open(path)
+    store.record_vote(vote("x", "y", "a"), {})
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE reply_thinking_tokens")
+    conn.commit()
+    conn.close()
+    code, out, err = run("--json", "--db", str(path), "--rounds", "10")
+    assert code == 0 and err == "" and json.loads(out)["votes"] == 1
+    assert not list(tmp_path.glob("*.bad-*"))
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM reply_thinking_tokens").fetchone() == (0,)
+    conn.close()
 
 
 def test_votes_are_written_by_the_writer_and_read_back(tmp_path):
@@ -97,7 +116,7 @@ def test_the_command_prints_the_table_the_matrix_and_the_lean(tmp_path):
     lines = out.splitlines()
     assert lines[1].split()[:2] == ["1", "alpha"] and lines[2].split()[:2] == ["2", "beta"]
     assert "6/0/1/0" in lines[1] and "0/6/1/0" in lines[2]
-    assert any(line.startswith("alpha") and "93% (7)" in line for line in lines)  # 6.5 of 7
+    assert any(line.startswith("#1") and "93% (7)" in line for line in lines)  # alpha: 6.5 of 7
     assert "A won 6 of 6 votes with a winner (100%" in out and "7 vote(s)." in out
     code, out, _ = run("--csv", "--db", db, "--rounds", "50")
     rows = list(csv.DictReader(io.StringIO(out)))

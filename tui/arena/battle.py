@@ -25,13 +25,23 @@ class ArenaError(ValueError):
 
 @dataclass(frozen=True)
 class Contestant:
-    name: str  # what the leaderboard calls it: a target's label, or a preset's name
+    name: str  # a target's label, or a preset's name (the titles show it after the vote)
     target: Target | None  # None: the workbench's default target
     overrides: tuple[tuple[str, str], ...] = ()  # a preset's knobs, as typed
 
     @property
     def knobs(self) -> dict[str, str]:
         return dict(self.overrides)
+
+    @property
+    def rated_as(self) -> str:
+        """What its votes and the leaderboard call it: a target's label; a preset's name with what
+        it is (`Hot [temperature=1.2 · demo+proverbs]`), so that two presets given one name in two
+        arenas are not rated as one."""
+        if not self.overrides:
+            return self.name
+        knobs = " ".join(f"{knob}={value}" for knob, value in self.overrides)
+        return f"{self.name} [{knobs} · {self.target.label if self.target is not None else 'default target'}]"
 
 
 def parse_contestants(text: str, known: list[Target], resolve) -> list[Contestant]:
@@ -111,8 +121,8 @@ class Battle:
         if self.revealed:
             raise ValueError("this battle is over: its names are shown")
         self.outcomes.append(outcome)
-        return Vote(battle=self.id, time=time.time() if when is None else when, left=self.left.name,
-                    right=self.right.name, outcome=outcome, prompt=prompt)
+        return Vote(battle=self.id, time=time.time() if when is None else when, left=self.left.rated_as,
+                    right=self.right.rated_as, outcome=outcome, prompt=prompt)
 
 
 class Arena:

@@ -11,7 +11,7 @@ from tui.arena.rating import (Matchup, PositionBias, Row, shown_row, leaderboard
 from tui.arena.votes import Vote
 from tui.text import printable
 
-NAME_WIDTH = 24  # a name is cut to this in the printed table (the JSON and CSV keep it whole)
+NAME_WIDTH = 40  # a name is cut to this in the printed table (the JSON and CSV keep it whole)
 
 
 @dataclass(frozen=True)
@@ -36,23 +36,23 @@ def board_lines(board: Board) -> list[str]:
     """The table, the pairwise win rates and the lean towards A, as plain lines."""
     if not board.votes:
         return ["No votes yet: start a blind battle with f10 in the app."]
-    lines = [f"{'#':>2}  {'target':<{NAME_WIDTH}}  {'rating':>6}  {'95% interval':>13}  {'battles':>7}  "
+    lines = [f"{'#':>2}  {'contestant':<{NAME_WIDTH}}  {'rating':>6}  {'95% interval':>13}  {'votes':>5}  "
              f"{'win rate':>8}  {'W/L/T/bad':>11}"]
     for place, row in enumerate(board.rows, 1):
         rate = "–" if row.win_rate is None else f"{row.win_rate:.0%}"
         record = f"{row.wins}/{row.losses}/{row.ties}/{row.both_bad}"
         lines.append(f"{place:>2}  {_name(row.name):<{NAME_WIDTH}}  {row.rating:>6.0f}  "
-                     f"{f'{row.low:.0f}–{row.high:.0f}':>13}  {row.battles:>7}  {rate:>8}  {record:>11}")
+                     f"{f'{row.low:.0f}–{row.high:.0f}':>13}  {row.battles:>5}  {rate:>8}  {record:>11}")
     names = [row.name for row in board.rows]
-    lines += ["", "Pairwise: how often the row beat the column (ties as half), battles in brackets"]
-    width = max(10, *(len(_name(n)) for n in names))
-    lines.append(" " * (NAME_WIDTH + 2) + "  ".join(f"{_name(n):>{width}}" for n in names))
-    for mine in names:
+    lines += ["", "Pairwise: how often #row beat #column (ties as half), votes in brackets"]
+    width = 10
+    lines.append(" " * 4 + "".join(f"{f'#{n}':>{width}}" for n in range(1, len(names) + 1)))
+    for place, mine in enumerate(names, 1):
         cells = []
         for theirs in names:
             matchup = board.matrix.get((mine, theirs))
             cells.append("·" if matchup is None else f"{matchup.win_rate:.0%} ({matchup.battles})")
-        lines.append(f"{_name(mine):<{NAME_WIDTH}}  " + "  ".join(f"{cell:>{width}}" for cell in cells))
+        lines.append(f"{f'#{place}':>2}  " + "".join(f"{cell:>{width}}" for cell in cells))
     bias = board.bias
     lean = ("no vote with a winner yet" if bias.left_rate is None else
             f"A won {bias.left_wins} of {bias.decisive} votes with a winner ({bias.left_rate:.0%}; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
@@ -48,7 +49,13 @@ def parse_arena(text: str, known, resolve_target=resolve) -> tuple[list[Contesta
                 raise ArenaError("turns=N: one turn at least")
         else:
             seed = int(option.group(2))
-    return parse_contestants(";".join(rest), known, resolve_target), turns, seed
+    try:
+        return parse_contestants(";".join(rest), known, resolve_target), turns, seed
+    except ArenaError as exc:
+        stray = re.search(r"\b(turns|seed)=\d+", text)
+        if stray and "not knob=value" in str(exc):
+            raise ArenaError(f"{exc}; an option is an entry of its own: …; {stray.group(0)}") from None
+        raise
 
 
 class ArenaActions(Screen):
@@ -57,13 +64,21 @@ class ArenaActions(Screen):
         self.battle_panes: tuple[Pane, Pane] | None = None  # (A, B) of the current battle
         self._turns_sent = 0  # turns of the current battle sent to both panes
         self._arena_sending = False  # the arena is starting a battle's panes (others may not)
+        self._opening = False  # a battle's panes are being opened
+        self._end_asked = False  # f10 was pressed once while a battle waited for its vote
         self.votes: list[Vote] = []  # this session's, for the leaderboard without a database
 
     # -- set-up ---------------------------------------------------------------------------------------
     def action_arena(self) -> None:
         """Start the blind arena (who takes part), or end it."""
         if self.arena is not None:
-            self.end_arena()
+            waiting = self._vote_problem() is None
+            if waiting and not self._end_asked:
+                self._end_asked = True
+                self.notify("This battle waits for your vote: f10 again ends the arena without it "
+                            "(the names are then shown); alt+v votes.", severity="warning", timeout=8)
+                return
+            self.end_arena(dropped=waiting)
             return
         self.refresh_targets()
 
@@ -77,10 +92,16 @@ class ArenaActions(Screen):
             if setup is None:
                 return
             contestants, turns, seed = setup
+            # A preset on the default target is rated on the target it runs on now.
+            default = self.default_target or (self._known[0] if self._known else None)
+            contestants = [replace(c, target=default) if c.target is None else c for c in contestants]
             self.arena = Arena(contestants, turns=turns, fixed_seed=seed)
             if await self.open_battle():
                 names = ", ".join(c.name for c in contestants)
-                self.notify(f"Blind arena: {len(contestants)} contestants ({names}). Type a prompt in the "
+                rules = [f"{turns} votes a battle" if turns > 1 else "", f"seed {seed} every time" if seed is not None
+                         else ""]
+                extra = "".join(f"; {rule}" for rule in rules if rule)
+                self.notify(f"Blind arena: {len(contestants)} contestants ({names}){extra}. Type a prompt in the "
                             "message box, ctrl+r sends it to A and B; alt+v votes; f10 ends the arena.",
                             timeout=12)
 
@@ -90,19 +111,32 @@ class ArenaActions(Screen):
             "e.g. T0.2 = temperature=0.2; T1 = temperature=1 · turns=N votes per battle · seed=N fixes "
             "the seed · enter starts, esc cancels", check, value="*"), chosen)
 
-    def end_arena(self) -> None:
-        """Leave the arena: its panes stay, their names shown."""
+    def end_arena(self, dropped: bool = False) -> None:
+        """Leave the arena: its panes stay, their names shown; `dropped`: a battle's answers were
+        not voted on."""
         count = len(self.votes)
         self.reveal_battle()
         self.arena = None
         self.battle_panes = None
-        self.notify(f"Arena ended ({count} vote(s) this session): alt+l shows the leaderboard.", timeout=6)
+        self._end_asked = False
+        self.composer.address([], arena=False)
+        unvoted = " The last battle was not voted on." if dropped else ""
+        self.notify(f"Arena ended ({count} vote(s) this session).{unvoted} alt+l shows the leaderboard.",
+                    timeout=6)
 
     async def open_battle(self) -> bool:
         """The next battle's two panes, at the end, blind; the last battle's panes are closed (alt+u
         brings them back)."""
         assert self.arena is not None
+        self._opening = True
+        try:
+            return await self._open_battle()
+        finally:
+            self._opening = False
+
+    async def _open_battle(self) -> bool:
         await self._close_battle_panes()
+        self.app.clear_notifications()  # the last battle's names: not beside the next one's answers
         battle = self.arena.next_battle()
         made = []
         for side, contestant in zip(SIDES, (battle.left, battle.right)):
@@ -120,8 +154,11 @@ class ArenaActions(Screen):
             return False
         self.battle_panes = (made[0], made[1])
         self._turns_sent = 0
+        self._end_asked = False
+        self.composer.address([], arena=True)
         self._do_refresh_titles()
         self.set_focus(self.composer.editor)
+        made[-1].scroll_visible(animate=False)  # both in sight, where many panes scroll
         return True
 
     async def _close_battle_panes(self) -> None:
@@ -135,6 +172,14 @@ class ArenaActions(Screen):
                 await pane.remove()
         del self._closed_panes[:-CLOSED_KEPT]
         self.battle_panes = None
+
+    async def abandon_battle(self) -> None:
+        """A battle's pane closed before the vote: the battle is given up, both its panes closed
+        (their names shown if alt+u brings them back); the next prompt starts a new one."""
+        await self._close_battle_panes()
+        if self.arena is not None:
+            self.arena.current = None
+        self.notify("Battle given up without a vote: the next prompt starts a new one.", timeout=6)
 
     def in_battle(self, pane: Pane | None) -> bool:
         """Whether `pane` is a battle's pane whose names are not shown yet."""
@@ -153,12 +198,16 @@ class ArenaActions(Screen):
         one is over). True when the arena handled it (or said why not)."""
         if self.arena is None:
             return False
+        if self._opening:
+            self.notify("A and B are being opened.", severity="warning")
+            return True
         if not message.strip():
             self.notify("Type the prompt in the message box (alt+a): ctrl+r sends it to A and B.")
             return True
         panes = self.battle_panes
         battle = self.arena.current
         if panes is None or battle is None or battle.revealed or not all(p.is_attached for p in panes):
+            self._opening = True  # from now: a vote or another ctrl+r waits for the new pair
             self.run_worker(self._new_battle_with(message), group="arena")
             return True
         if any(p.running for p in panes):
@@ -171,7 +220,11 @@ class ArenaActions(Screen):
         return True
 
     async def _new_battle_with(self, message: str) -> None:
-        if self.arena is not None and await self.open_battle():
+        try:
+            opened = self.arena is not None and await self.open_battle()
+        finally:
+            self._opening = False
+        if opened:
             self.send_turn(message)
 
     def send_turn(self, message: str) -> None:
@@ -200,7 +253,11 @@ class ArenaActions(Screen):
 
     # -- the vote ---------------------------------------------------------------------------------------
     def _vote_problem(self) -> str | None:
+        if self._opening:
+            return "A and B are being asked: vote when both have answered."
         battle = self.arena.current if self.arena is not None else None
+        if self.arena is not None and (battle is None or self.battle_panes is None):
+            return "Nothing to vote on: type a prompt in the message box (ctrl+r sends it to A and B)."
         if battle is None or self.battle_panes is None:
             return "No blind battle: f10 starts the arena."
         if battle.revealed:

@@ -447,6 +447,15 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         panes = self.panes()
         if pane is None:
             return
+        if self.in_battle(pane):  # its names are not to be seen before the vote: the battle is given up
+            await self.abandon_battle()
+            rest = self.panes()
+            if not rest:
+                await self.action_new_pane()
+            else:
+                self.set_focus(self.composer.editor)
+            self.session_dirty = True
+            return
         pane.cancel()
         index = panes.index(pane)
         self._closed_panes.append((index, pane.state))

@@ -93,13 +93,15 @@ END;
 # their targets and settings, the seed). The size limit never drops votes: they are small, and a
 # leaderboard that forgets votes would change under its reader.
 SCHEMA_2 = f"""
-CREATE TABLE reply_thinking_tokens (pane INTEGER NOT NULL, message INTEGER NOT NULL, {_TOKEN_COLUMNS_SQL});
-CREATE INDEX reply_thinking_tokens_of ON reply_thinking_tokens (pane, message);
-CREATE TABLE votes (
+CREATE TABLE IF NOT EXISTS reply_thinking_tokens (pane INTEGER NOT NULL, message INTEGER NOT NULL,
+    {_TOKEN_COLUMNS_SQL});
+CREATE INDEX IF NOT EXISTS reply_thinking_tokens_of ON reply_thinking_tokens (pane, message);
+CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY, battle TEXT NOT NULL, time REAL NOT NULL, left_name TEXT NOT NULL,
     right_name TEXT NOT NULL, outcome TEXT NOT NULL, prompt TEXT, record TEXT NOT NULL);
-CREATE INDEX votes_time ON votes (time);
+CREATE INDEX IF NOT EXISTS votes_time ON votes (time);
 """
+SCHEMA_2_TABLES = {"reply_thinking_tokens", "votes"}
 TABLES = {"meta", "panes", "messages", "message_text", "replies", "reply_tokens", "runs", "run_tokens", "run_text",
           "reply_thinking_tokens", "votes"}
 
@@ -175,9 +177,10 @@ def prepare(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise Unusable(f"was made by a newer vllm-panes (schema {version}; this one knows {SCHEMA_VERSION})")
-    if version < SCHEMA_VERSION:
-        _migrate(conn)
-    found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    found = _tables(conn)
+    if version < SCHEMA_VERSION or not SCHEMA_2_TABLES <= found:
+        _migrate(conn)  # a table schema 2 adds, missing: it is added, nothing is moved aside
+        found = _tables(conn)
     missing = TABLES - found
     if missing:
         raise Unusable(f"lacks the table(s) {', '.join(sorted(missing))}")
@@ -203,12 +206,17 @@ def _create(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a database of schema 1 to this schema (the thinking's tokens' and the votes' tables), in
-    one transaction; two apps starting at once: the second waits, then finds it done."""
+    """Bring a database of schema 1 to this schema (the thinking's tokens' and the votes' tables,
+    each added when missing), in one transaction; two apps starting at once: the second waits,
+    then finds it done."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+        if conn.execute("PRAGMA user_version").fetchone()[0] in (1, SCHEMA_VERSION):
             for statement in _statements(SCHEMA_2):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

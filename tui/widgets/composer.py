@@ -11,6 +11,7 @@ from tui.widgets.pane import PromptEditor
 
 EVERY_PANE = "A message for every pane: ctrl+r sends it (alt+m marks panes)"
 MARKED_PANES = "A message for the marked panes: ctrl+r sends it (alt+m on a marked pane unmarks it)"
+ARENA = "A prompt for A and B: ctrl+r sends it (after a vote, it starts the next battle)"
 
 
 class Composer(Horizontal):
@@ -44,9 +45,14 @@ class Composer(Horizontal):
         if self.is_mounted:
             self.editor.text = ""
 
-    def address(self, marked: list[int]) -> None:
-        """Say where a message goes: every pane, or the marked ones."""
-        self._to = f"to panes {', '.join(map(str, marked))}" if marked else "to all panes"
+    def address(self, marked: list[int], arena: bool = False) -> None:
+        """Say where a message goes: every pane, the marked ones, or a blind battle's two."""
+        if arena:
+            self._to, placeholder = "to A and B", ARENA
+        elif marked:
+            self._to, placeholder = f"to panes {', '.join(map(str, marked))}", MARKED_PANES
+        else:
+            self._to, placeholder = "to all panes", EVERY_PANE
         if self.is_mounted:
             self.query_one("#composer-to", Label).update(self._to)
-            self.editor.placeholder = MARKED_PANES if marked else EVERY_PANE
+            self.editor.placeholder = placeholder

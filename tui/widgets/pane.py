@@ -404,7 +404,8 @@ class Pane(Vertical):
             self._title_forms = ([[self._blind]], [])
         self._fit_title()
         stale = None
-        if reply is not None and not self.running and reply.reply.state != "idle":
+        # A blind pane is never called stale: which side a changed default makes stale names a preset.
+        if reply is not None and not self.running and reply.reply.state != "idle" and self._blind is None:
             stale = stale_reason(reply.reply, target, sampling)
         if stale != self._stale:
             self._stale = stale
