@@ -541,7 +541,7 @@ async def test_export_carries_the_tokens_of_every_answer():
 
 
 def test_parting_by_tokens_and_by_words():
-    from tui.divergence import part
+    from tui.divergence import find_divergence
     from tui.engine.logprobs import TokenLogprob
 
     ids: dict[str, int] = {}  # one id per piece, the same in every run (hash() of a str is not)
@@ -554,15 +554,15 @@ def test_parting_by_tokens_and_by_words():
 
     a = spans(["The ", "cat ", "sat ", "on ", "the ", "mat"])
     b = spans(["The ", "cat ", "lay ", "on ", "a ", "mat"])
-    result = part(a, "The cat sat on the mat", b, "The cat lay on a mat")
+    result = find_divergence(a, "The cat sat on the mat", b, "The cat lay on a mat")
     assert result.by_tokens and result.place == 3 and result.a.token == 2
     assert result.a.first == (8, 12) and result.b.first == (8, 12)
     assert result.a.later == [a.span(4)] and result.b.later == [b.span(4)]
-    assert part(a, "", a, "") is None  # the same answer
-    words = part(TokenSpans(), "The cat sat on the mat", TokenSpans(), "The cat lay on a mat")
+    assert find_divergence(a, "", a, "") is None  # the same answer
+    words = find_divergence(TokenSpans(), "The cat sat on the mat", TokenSpans(), "The cat lay on a mat")
     assert not words.by_tokens and words.place == 3
     assert words.a.first == (8, 11) and words.a.later == [(15, 18)] and words.b.later == [(15, 16)]
-    shorter = part(TokenSpans(), "The cat", TokenSpans(), "The cat sat")
+    shorter = find_divergence(TokenSpans(), "The cat", TokenSpans(), "The cat sat")
     assert shorter.a.first is None and shorter.b.first == (8, 11)
 
 

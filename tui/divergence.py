@@ -18,7 +18,7 @@ _WORD = re.compile(r"\S+")
 
 
 @dataclass
-class Side:
+class DivergenceMarks:
     """One answer's marks: the first difference, and the later ones (character ranges)."""
 
     first: tuple[int, int] | None = None
@@ -27,29 +27,31 @@ class Side:
 
 
 @dataclass
-class Parting:
-    a: Side
-    b: Side
+class Divergence:
+    """Where two answers part: the marks in each, how they were compared, and the place."""
+
+    a: DivergenceMarks
+    b: DivergenceMarks
     by_tokens: bool
     place: int  # the first difference's place (1 = the first token or word)
 
 
-def part(spans_a: TokenSpans, text_a: str, spans_b: TokenSpans, text_b: str) -> Parting | None:
+def find_divergence(spans_a: TokenSpans, text_a: str, spans_b: TokenSpans, text_b: str) -> Divergence | None:
     """Compare two answers (None when they do not differ): by token ids when both have every
     token recorded with its id, by words otherwise."""
     ids_a = [t.token_id for t in spans_a.tokens]
     ids_b = [t.token_id for t in spans_b.tokens]
     if ids_a and ids_b and None not in ids_a and None not in ids_b:
-        return _part(ids_a, ids_b, [spans_a.span(i) for i in range(len(ids_a))],
+        return _diverge(ids_a, ids_b, [spans_a.span(i) for i in range(len(ids_a))],
                      [spans_b.span(i) for i in range(len(ids_b))], by_tokens=True)
     words_a = [(m.group(), m.span()) for m in _WORD.finditer(text_a)]
     words_b = [(m.group(), m.span()) for m in _WORD.finditer(text_b)]
-    return _part([w for w, _ in words_a], [w for w, _ in words_b], [s for _, s in words_a],
+    return _diverge([w for w, _ in words_a], [w for w, _ in words_b], [s for _, s in words_a],
                  [s for _, s in words_b], by_tokens=False)
 
 
-def _part(units_a: Sequence, units_b: Sequence, spans_a: list[tuple[int, int]],
-          spans_b: list[tuple[int, int]], by_tokens: bool) -> Parting | None:
+def _diverge(units_a: Sequence, units_b: Sequence, spans_a: list[tuple[int, int]],
+          spans_b: list[tuple[int, int]], by_tokens: bool) -> Divergence | None:
     common = 0
     for x, y in zip(units_a, units_b):
         if x != y:
@@ -57,7 +59,7 @@ def _part(units_a: Sequence, units_b: Sequence, spans_a: list[tuple[int, int]],
         common += 1
     if common == len(units_a) == len(units_b):
         return None
-    a, b = Side(), Side()
+    a, b = DivergenceMarks(), DivergenceMarks()
     if common < len(units_a):
         a.first = spans_a[common]
     if common < len(units_b):
@@ -71,4 +73,4 @@ def _part(units_a: Sequence, units_b: Sequence, spans_a: list[tuple[int, int]],
             continue
         a.later.extend(spans_a[common + 1 + i] for i in range(i1, i2))
         b.later.extend(spans_b[common + 1 + j] for j in range(j1, j2))
-    return Parting(a, b, by_tokens, common + 1)
+    return Divergence(a, b, by_tokens, common + 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from tui.core.pane_state import fork_reply, fork_state
-from tui.divergence import Parting, Side, part
+from tui.divergence import Divergence, DivergenceMarks, find_divergence
 from tui.engine.logprobs import probability
 from tui.engine.params import ParamError
 from tui.text import token_text
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 TOP_LOGPROBS = (5, 10, 20, 1, 3)  # alternatives per token recorded with the heat view; the first is the default
 
 
-def parting_text(result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side,
+def parting_text(result: Divergence, pane: Pane, side: DivergenceMarks, other: Pane, other_side: DivergenceMarks,
                  scored: float | None = None) -> str:
     """'parts from pane 2 at token 7: here ␣the (p 0.412); pane 2 has ␣a, p 0.213 here'."""
     unit = "token" if result.by_tokens else "word"
@@ -181,7 +181,7 @@ class TokenActions:
     def mark_parting(self, a: Pane, b: Pane) -> None:
         """Compare the two shown answers whole: a fork's answer with its given start, so that a fork
         and its origin part where the fork chose another token."""
-        result = part(a.spans, a.answer, b.spans, b.answer)
+        result = find_divergence(a.spans, a.answer, b.spans, b.answer)
         if result is None:
             self.notify(f"Panes {a.number} and {b.number} give the same answer.")
             return
@@ -198,7 +198,7 @@ class TokenActions:
                 lines = pane.output.lines_of(shown + side.token) if side.token is not None else []
                 pane.output.scroll_to_line(lines[0] if lines else 0)
 
-    async def _score_other(self, result: Parting, pane: Pane, side: Side, other: Pane, other_side: Side) -> None:
+    async def _score_other(self, result: Divergence, pane: Pane, side: DivergenceMarks, other: Pane, other_side: DivergenceMarks) -> None:
         """Ask the engine how likely the other pane's token was here (one step with vLLM's
         logprob_token_ids), when it is not among this token's recorded alternatives."""
         reply = pane.reply
