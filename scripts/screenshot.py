@@ -27,7 +27,6 @@ from pathlib import Path
 
 from tui import locations
 from tui.app import WorkbenchApp
-from tui.arena.battle import Arena
 from tui.config import Config
 from tui.core.output_format import JSON_SCHEMA, OutputFormat
 from tui.core.pane_state import PaneState
@@ -146,7 +145,7 @@ async def arena_picture(backend: VLLMBackend, out: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = app.workbench
         contestants, turns, seed = parse_arena(ARENA_LINE, screen._known)
-        screen.arena = Arena(contestants, turns=turns, fixed_seed=seed, seed=1)
+        screen.start_arena(contestants, turns, seed, seed=1)
         for prompt in ARENA_PROMPTS:
             if not await screen.open_battle():
                 raise RuntimeError("no room for a battle")

@@ -92,10 +92,7 @@ class ArenaActions(Screen):
             if setup is None:
                 return
             contestants, turns, seed = setup
-            # A preset on the default target is rated on the target it runs on now.
-            default = self.default_target or (self._known[0] if self._known else None)
-            contestants = [replace(c, target=default) if c.target is None else c for c in contestants]
-            self.arena = Arena(contestants, turns=turns, fixed_seed=seed)
+            self.start_arena(contestants, turns, seed)
             if await self.open_battle():
                 names = ", ".join(c.name for c in contestants)
                 rules = [f"{turns} votes a battle" if turns > 1 else "", f"seed {seed} every time" if seed is not None
@@ -110,6 +107,15 @@ class ArenaActions(Screen):
             "* for every target, or names separated by ; · a preset: NAME = knob=value … [on TARGET], "
             "e.g. T0.2 = temperature=0.2; T1 = temperature=1 · turns=N votes per battle · seed=N fixes "
             "the seed · enter starts, esc cancels", check, value="*"), chosen)
+
+    def start_arena(self, contestants: list[Contestant], turns: int = 1, fixed_seed: int | None = None,
+                    seed: int | None = None) -> Arena:
+        """The arena of these contestants (`seed`: its draws', for a reproducible picture); a preset
+        on the default target is rated on the target it runs on now."""
+        default = self.default_target or (self._known[0] if self._known else None)
+        contestants = [replace(c, target=default) if c.target is None else c for c in contestants]
+        self.arena = Arena(contestants, turns=turns, fixed_seed=fixed_seed, seed=seed)
+        return self.arena
 
     def end_arena(self, dropped: bool = False) -> None:
         """Leave the arena: its panes stay, their names shown; `dropped`: a battle's answers were
