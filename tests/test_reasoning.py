@@ -568,3 +568,64 @@ async def test_the_newlines_around_the_thinking_are_not_shown_streamed_or_redraw
         assert re.search(layout, shown), repr(shown)
         pane.redraw()
         assert pane.output.text == shown and shown.endswith("Amen.")
+
+
+class _ThinkerWithTokens(_LaidOutThinker):
+    """The same thinking and answer with a token each, and `<think>`, `</think>` as tokens with no
+    text of their own (as the demo's parser streams them)."""
+
+    PIECES = [("", "", "<think>"), ("\n", "", "\n"), ("Thou ", "", "Thou "), ("askest.", "", "askest."),
+              ("\n", "", "\n"), ("", "", "</think>"), ("", "\n\n", "\n\n"), ("", "Amen.", "Amen.")]
+
+    async def stream(self, request):
+        import asyncio
+
+        from tui.engine.protocol import Delta
+
+        for index, (reasoning, text, piece) in enumerate(self.PIECES):
+            if index == 5:
+                await self.gate.wait()
+            await asyncio.sleep(0.01)
+            last = index == len(self.PIECES) - 1
+            yield Delta(text, index + 1, 1, "stop" if last else None, started=0.0, first_token=0.05,
+                        now=0.05 + 0.01 * index, reasoning=reasoning,
+                        logprobs=[TokenLogprob(500 + index, piece, -0.7, 1)])
+
+
+@pytest.mark.ui
+@pytest.mark.parametrize("unfold", [False, True])
+async def test_the_thinkings_tokens_sit_on_its_text_while_it_streams_and_unfolded(tmp_path, unfold):
+    """With the heat view on, each token of a streaming thinking is on its own text in the view
+    (its leading newline not shown, the markers empty); once answered, on the unfolded thinking,
+    or none when it folds."""
+    import asyncio
+
+    from tests.support.app import make_app, wait_until
+
+    thinker = _ThinkerWithTokens()
+    thinker.gate = asyncio.Event()
+    app = make_app(thinker.backend, session=session_of([saved_pane(prompt="q", heat=True)]))
+
+    def aligned(pane) -> list[str]:
+        shown = pane.shown_tokens
+        return [pane.output.text[slice(*shown.span(i))] for i in range(shown.thinking_count)]
+
+    async with app.run_test(size=(120, 30)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.show_thinking(unfold)
+        await pilot.press("f5")
+        await wait_until(lambda: "askest." in pane.output.text and pane.shown_tokens.thinking_count == 5)
+        await pilot.pause(0.1)
+        assert aligned(pane) == ["", "", "Thou ", "askest.", "\n"]  # the "\n" it opens with is not shown
+        thinker.gate.set()
+        await wait_until(lambda: not pane.running)
+        await pilot.pause(0.1)
+        shown = pane.shown_tokens
+        if unfold:
+            assert aligned(pane)[:4] == ["", "", "Thou ", "askest."]
+            assert shown.thinking_count == 6  # </think> too
+        else:
+            assert shown.thinking_count == 0
+        answer = [pane.output.text[slice(*shown.span(i))] for i in range(shown.thinking_count, len(shown))]
+        assert answer == ["\n\n", "Amen."]
+        await pilot.press("ctrl+q")

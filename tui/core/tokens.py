@@ -121,7 +121,7 @@ class ShownTokens:
         """`thinking_start`: where the shown thinking starts in the view; `reasoning()`: the
         thinking's text so far."""
         self.answer, self.answer_base = answer, answer_base
-        self.thinking = thinking if thinking is not None and thinking.tokens else None
+        self.thinking = thinking  # kept while empty: a thinking that streams records its tokens into it
         self._thinking_start, self._reasoning = thinking_start, reasoning
         self._lead, self._lead_known = 0, False
 
@@ -164,11 +164,14 @@ class ShownTokens:
     def span(self, index: int) -> tuple[int, int]:
         spans, base, own = self._part(index)
         start, end = spans.span(own)
+        if spans is self.thinking:  # the newlines it opens with are not shown: nothing of them
+            floor = self._thinking_start
+            return max(start + base, floor), max(end + base, floor)
         return start + base, end + base
 
     def index_at(self, offset: int) -> int | None:
         """The token whose span holds `offset` (a view offset), or the next one; None past them."""
-        if self.thinking is not None:
+        if self.thinking is not None and self.thinking.tokens:
             index = self.thinking.index_at(offset - self._thinking_base())
             if index is not None:
                 return index
@@ -177,9 +180,9 @@ class ShownTokens:
 
     def within(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
         """(token index, span start, span end) in view offsets, of the tokens overlapping [start, end)."""
-        if self.thinking is not None:
-            base = self._thinking_base()
-            for index, a, b in self.thinking.within(start - base, end - base):
+        if self.thinking is not None and self.thinking.tokens:
+            base, floor = self._thinking_base(), self._thinking_start
+            for index, a, b in self.thinking.within(max(start, floor) - base, end - base):
                 yield index, a + base, b + base
         count, base = self.thinking_count, self.answer_base
         for index, a, b in self.answer.within(start - base, end - base):
