@@ -215,3 +215,19 @@ async def test_what_a_new_user_did_reveals_nothing_and_loses_nothing(tmp_path):
         assert screen.arena.current.outcomes == ["tie"]
         await pilot.press("ctrl+q")
     assert app.return_code == 0
+
+
+async def test_a_battle_given_up_is_not_brought_back_by_alt_u(tmp_path):
+    """Found by a second trial: alt+u after a battle given up showed each side's knobs."""
+    app = make_app(ScriptedBackend(quiet_script), session_path=tmp_path / "s.db")
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+        await start_arena(app, pilot, "Cold = temperature=0.2; Hot = temperature=1.5")
+        await ask(app, pilot, "One")
+        a, _ = screen.battle_panes
+        count = len(screen.panes())
+        screen.set_focus(a.editor)
+        await pilot.press("alt+w", "alt+u", "alt+u")
+        await pilot.pause()
+        assert len(screen.panes()) == count - 2  # nothing of the battle came back
+        await pilot.press("ctrl+q")

@@ -118,6 +118,7 @@ def test_the_command_prints_the_table_the_matrix_and_the_lean(tmp_path):
     assert "6/0/1/0" in lines[1] and "0/6/1/0" in lines[2]
     assert any(line.startswith("#1") and "93% (7)" in line for line in lines)  # alpha: 6.5 of 7
     assert "A won 6 of 6 votes with a winner (100%" in out and "7 vote(s)." in out
+    assert "* fewer than 10 votes" in out and "*" in lines[1]  # seven votes each: flagged
     code, out, _ = run("--csv", "--db", db, "--rounds", "50")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and [r["name"] for r in rows] == ["alpha", "beta"] and rows[0]["battles"] == "7"

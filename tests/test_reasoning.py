@@ -488,7 +488,9 @@ async def test_alt_t_unfolds_the_thinking_in_one_pane_and_alt_shift_t_in_all(ser
         async with app.run_test(size=(180, 30)) as pilot:
             panes = app.workbench.panes()
             send_key(app, "ctrl+r")
-            await wait_until(lambda: all(p.runs == 1 and not p.running for p in panes), timeout=30)
+            # Ended, and their last text flushed to the view (a loaded machine delays that flush).
+            await wait_until(lambda: all(p.runs == 1 and not p.running and p.output.text.endswith(WHOLE_ANSWER)
+                                         for p in panes), timeout=30)
             folded = [pane.output.text for pane in panes]  # their times differ
             assert all(ALL_THOUGHTS.split()[0] not in text for text in folded)
 
@@ -628,4 +630,44 @@ async def test_the_thinkings_tokens_sit_on_its_text_while_it_streams_and_unfolde
             assert shown.thinking_count == 0
         answer = [pane.output.text[slice(*shown.span(i))] for i in range(shown.thinking_count, len(shown))]
         assert answer == ["\n\n", "Amen."]
+        await pilot.press("ctrl+q")
+
+
+def test_a_fork_at_a_marker_of_the_thinking_is_refused_with_the_reason():
+    """A fork at `<think>` or `</think>` would give the model half a marker and show it as thinking
+    (found by a new user's trial: a stray `>`, a `</think>` in the answer)."""
+    _, message = thinking_conversation()
+    assert "shows no text of the thinking" in fork_reply(message, 0, None, None, 1, CHAT, None, in_thinking=True)
+    assert "shows no text of the thinking" in fork_reply(message, 3, 2, None, 1, CHAT, None, in_thinking=True)
+
+
+@pytest.mark.ui
+async def test_the_token_cursor_steps_over_the_markers_and_stays_on_through_alt_t(tmp_path):
+    """Found by a new user's trial: the cursor stopped on tokens that show nothing (the markers),
+    and alt+t with the cursor on left it frozen on a token no longer shown."""
+    import asyncio
+
+    from tests.support.app import make_app, wait_until
+
+    thinker = _ThinkerWithTokens()
+    thinker.gate = asyncio.Event()
+    thinker.gate.set()
+    app = make_app(thinker.backend, session=session_of([saved_pane(prompt="q", heat=True)]))
+    async with app.run_test(size=(120, 30)) as pilot:
+        (pane,) = app.workbench.panes()
+        await pilot.press("f5")
+        await wait_until(lambda: not pane.running)
+        await pilot.press("alt+t", "f4", "home")
+        await pilot.pause()
+        shown = pane.shown_tokens
+        assert shown.token(pane.token_cursor).text == "Thou "  # not <think>, nor the newline it opens with
+        await pilot.press("right", "right", "right")
+        await pilot.pause()
+        assert not shown.in_thinking(pane.token_cursor)  # askest., "\n", then over </think> into the answer
+        await pilot.press("alt+t")  # folded: the cursor is still on, on a token shown
+        await pilot.pause(0.1)
+        assert pane.token_cursor is not None and pane.shown_tokens.thinking_count == 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert pane.shown_tokens.token(pane.token_cursor).text == "Amen."
         await pilot.press("ctrl+q")

@@ -20,7 +20,7 @@ def band_styles(variables: dict[str, str]) -> list[Style]:
     keeps the theme's colour, so it stays as readable as the rest of the answer."""
     surface = Color.parse(variables.get("surface", "#1e1e1e"))
     if variables.get("error", "").startswith("ansi_"):  # the terminal's own palette: cannot be mixed
-        return [Style()] + [Style(bgcolor=bg, color=fg) for bg, fg in ANSI_TINTS]
+        return [Style()] + [Style(bgcolor=bg, color=fg, dim=False) for bg, fg in ANSI_TINTS]
     tints = (("success", 0.0), ("success", 0.28), ("warning", 0.38), ("warning", 0.62), ("error", 0.62))
     styles = []
     for name, amount in tints:
@@ -28,7 +28,8 @@ def band_styles(variables: dict[str, str]) -> list[Style]:
             styles.append(Style())
             continue
         tint = surface.blend(Color.parse(variables.get(name, "#888888")), amount)
-        styles.append(Style(bgcolor=tint.rich_color, color=readable_on(tint).rich_color))
+        # Not dimmed, even in the thinking (dimmed elsewhere): a tint's text keeps its contrast.
+        styles.append(Style(bgcolor=tint.rich_color, color=readable_on(tint).rich_color, dim=False))
     return styles
 
 

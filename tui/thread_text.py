@@ -118,8 +118,12 @@ def thought_line(message: Message) -> str:
     parts = ["thought"]
     if figures.thinking_ms is not None:
         parts[0] += f" {figures.thinking_ms / 1000:.1f} s"
-    parts.append(f"{figures.thought_tokens} tokens" if figures.thought_tokens is not None
-                 else f"{len(message.reasoning)} chars")
+    recorded = len(message.reply.thinking_tokens) if message.reply is not None else 0
+    if recorded:  # every token of it, given (a fork's) or written: as the token cursor counts them
+        parts.append(f"{recorded} tokens")
+    else:
+        parts.append(f"{figures.thought_tokens} tokens" if figures.thought_tokens is not None
+                     else f"{len(message.reasoning)} chars")
     return " · ".join(parts)
 
 

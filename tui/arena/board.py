@@ -11,6 +11,7 @@ from tui.arena.rating import (Matchup, PositionBias, Row, shown_row, leaderboard
 from tui.arena.votes import Vote
 from tui.text import printable
 
+FEW_VOTES = 10  # below this, a contestant's interval is flagged: resampling few votes says little
 NAME_WIDTH = 40  # a name is cut to this in the printed table (the JSON and CSV keep it whole)
 
 
@@ -38,11 +39,17 @@ def board_lines(board: Board) -> list[str]:
         return ["No votes yet: start a blind battle with f10 in the app."]
     lines = [f"{'#':>2}  {'contestant':<{NAME_WIDTH}}  {'rating':>6}  {'95% interval':>13}  {'votes':>5}  "
              f"{'win rate':>8}  {'W/L/T/bad':>11}"]
+    few = False
     for place, row in enumerate(board.rows, 1):
         rate = "–" if row.win_rate is None else f"{row.win_rate:.0%}"
         record = f"{row.wins}/{row.losses}/{row.ties}/{row.both_bad}"
+        mark = "*" if row.battles < FEW_VOTES else " "
+        few = few or row.battles < FEW_VOTES
         lines.append(f"{place:>2}  {_name(row.name):<{NAME_WIDTH}}  {row.rating:>6.0f}  "
-                     f"{f'{row.low:.0f}–{row.high:.0f}':>13}  {row.battles:>5}  {rate:>8}  {record:>11}")
+                     f"{f'{row.low:.0f}–{row.high:.0f}':>13}{mark} {row.battles:>5}  {rate:>8}  {record:>11}")
+    if few:
+        lines.append(f" * fewer than {FEW_VOTES} votes: the interval is a resampling of too few votes to say much "
+                     "(a narrow one is not a sure one)")
     names = [row.name for row in board.rows]
     lines += ["", "Pairwise: how often #row beat #column (ties as half), votes in brackets"]
     width = 10

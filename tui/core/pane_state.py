@@ -191,6 +191,8 @@ def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int
     else:
         return f"this token has {len(token.top)} alternatives"
     thinking = reply.thinking_tokens
+    if in_thinking and tokens.span(at)[0] == tokens.span(at)[1]:
+        return "that token shows no text of the thinking (a piece of its <think> or </think>): fork at one that does"
     if parent.reasoning and not in_thinking and len(thinking) == 0:
         return "its thinking's tokens were not recorded (the heat view was off while it thought)"
     thought = [] if in_thinking else [t.token_id for t in thinking.tokens]

@@ -167,25 +167,29 @@ class ArenaActions(Screen):
         made[-1].scroll_visible(animate=False)  # both in sight, where many panes scroll
         return True
 
-    async def _close_battle_panes(self) -> None:
+    async def _close_battle_panes(self, keep: bool = True) -> None:
+        """Close the battle's panes; `keep`: alt+u can bring them back (not a battle given up
+        before its vote: they would show who was who; its runs are in the history)."""
         from tui.screens.workbench import CLOSED_KEPT
 
         for pane in self.battle_panes or ():
             if pane.is_attached:
                 pane.cancel()
-                self._closed_panes.append((self.panes().index(pane), pane.state))
+                if keep:
+                    self._closed_panes.append((self.panes().index(pane), pane.state))
                 self.forget_pane(pane)
                 await pane.remove()
         del self._closed_panes[:-CLOSED_KEPT]
         self.battle_panes = None
 
     async def abandon_battle(self) -> None:
-        """A battle's pane closed before the vote: the battle is given up, both its panes closed
-        (their names shown if alt+u brings them back); the next prompt starts a new one."""
-        await self._close_battle_panes()
+        """A battle's pane closed before the vote: the battle is given up and both its panes closed;
+        the next prompt starts a new one."""
+        await self._close_battle_panes(keep=False)
         if self.arena is not None:
             self.arena.current = None
-        self.notify("Battle given up without a vote: the next prompt starts a new one.", timeout=6)
+        self.notify("Battle given up without a vote (its panes are not kept for alt+u): the next prompt "
+                    "starts a new one.", timeout=6)
 
     def in_battle(self, pane: Pane | None) -> bool:
         """Whether `pane` is a battle's pane whose names are not shown yet."""

@@ -475,7 +475,10 @@ class Pane(Vertical):
         self._fold = False
         self.thread_starts = text.starts
         self._view_has_run = self._run is not None and self._run.message is last
+        cursor = self.output.cursor  # a token cursor stays on (the tokens shown may change: alt+t)
         self.output.show(text, self._shown_tokens(shown_reply, text))
+        if cursor is not None:
+            self.call_after_refresh(self._put_cursor_back)
         if shown_reply is not None and shown_reply is not last:
             lines = self.output.lines_of(0) if self.output.tokens else []
             start_line = lines[0] if lines else 0
@@ -719,13 +722,38 @@ class Pane(Vertical):
         output.focus()
         return True
 
-    def move_token_cursor(self, index: int) -> None:
+    def _put_cursor_back(self) -> None:
+        if self.has_class("-token-cursor") and self.output.cursor is None:
+            if not self.shown_tokens:
+                self.leave_token_cursor()
+                return
+            start = self.output.line_token(round(self.output.scroll_y))
+            self.move_token_cursor(len(self.shown_tokens) - 1 if start is None else start)
+
+    def move_token_cursor(self, index: int, step: int = 1) -> None:
+        """Put the token cursor on token `index`, or the nearest one in the direction of `step`
+        that shows some text (a thinking's markers show none)."""
         tokens = self.shown_tokens
         if not tokens:
             return
         index = max(0, min(index, len(tokens) - 1))
+        index = self._showing(tokens, index, 1 if step >= 0 else -1)
         self.output.set_cursor(index)
         self._token_panel.show(tokens, index, self.output.text)
+        self.call_after_refresh(self.output.scroll_to_cursor)  # the panel it opens takes rows from the view
+
+    @staticmethod
+    def _showing(tokens: ShownTokens, index: int, step: int) -> int:
+        """`index`, or the next token from it (then the previous) whose span holds text; `index`
+        when none does."""
+        for direction in (step, -step):
+            at = index
+            while 0 <= at < len(tokens):
+                start, end = tokens.span(at)
+                if end > start or not tokens.in_thinking(at):
+                    return at
+                at += direction
+        return index
 
     def leave_token_cursor(self) -> None:
         if self.is_mounted and self.output.cursor is not None:
@@ -739,9 +767,9 @@ class Pane(Vertical):
         if cursor is None:
             return
         if event.unit == "token":
-            self.move_token_cursor(cursor + event.count)
+            self.move_token_cursor(cursor + event.count, event.count)
         elif event.unit == "end":
-            self.move_token_cursor(0 if event.count < 0 else len(self.shown_tokens) - 1)
+            self.move_token_cursor(0 if event.count < 0 else len(self.shown_tokens) - 1, -event.count)
         else:
             lines = self.output.lines_of(cursor)
             if not lines:
