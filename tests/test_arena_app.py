@@ -231,3 +231,32 @@ async def test_a_battle_given_up_is_not_brought_back_by_alt_u(tmp_path):
         await pilot.pause()
         assert len(screen.panes()) == count - 2  # nothing of the battle came back
         await pilot.press("ctrl+q")
+
+
+async def test_the_xray_leaves_the_servers_lines_out_until_the_vote(tmp_path):
+    """A server's X-ray line names it: none is shown while a battle's names are hidden, and they
+    come back with the names."""
+    from tests.support.scripted import ScriptedSource
+    from tui.engine.stats import EngineSnapshot
+    from tui.widgets.xray_panel import XrayPanel
+
+    source = ScriptedSource(EngineSnapshot(running=1, waiting=0, kv_usage=0.1, gen_tok_s=50.0))
+    app = make_app(ScriptedBackend(quiet_script, adapters=("proverbs",), stats=source), xray=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+
+        async def a_server():
+            return [("gpu-box:8000", EngineSnapshot(running=3, waiting=1))]
+
+        screen._other_snapshots = a_server
+        await start_arena(app, pilot, "*")
+        await ask(app, pilot, "One")
+        panel = screen.query_one(XrayPanel)
+        await screen._read_stats()
+        assert panel.others == [] and "gpu-box" not in screen_text(app)
+        await pilot.press("alt+v", "a")
+        await pilot.pause()
+        await screen._read_stats()
+        await pilot.pause()
+        assert [name for name, _ in panel.others] == ["gpu-box:8000"] and "gpu-box" in screen_text(app)
+        await pilot.press("ctrl+q")
