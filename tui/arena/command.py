@@ -16,7 +16,7 @@ from tui import exit_codes, locations
 from tui.arena.board import board_json, board_lines, make_board
 from tui.arena.rating import leaderboard_csv
 from tui.storage import writable
-from tui.store.db import StoreUnavailable, open_database
+from tui.store.command import open_for_command
 from tui.store.votes import stored_votes
 from tui.text import one_line
 
@@ -56,16 +56,10 @@ def leaderboard_main(argv: list[str], out: TextIO | None = None, err: TextIO | N
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     path = args.db or locations.store_file()
-    if not path.exists():
-        print(f"No votes yet ({one_line(path)} does not exist): start a blind battle with f10 in the app.", file=err)
-        return exit_codes.OK if args.db is None else exit_codes.USAGE
-    try:
-        conn, notices = open_database(path)
-    except StoreUnavailable as exc:
-        print(f"vllm-panes leaderboard: cannot open {one_line(path)}: {one_line(exc)}", file=err)
-        return exit_codes.FAILED
-    for notice in notices:
-        print(f"vllm-panes leaderboard: {notice}", file=err)
+    conn = open_for_command("leaderboard", args.db, f"No votes yet ({one_line(path)} does not exist): start a "
+                            "blind battle with f10 in the app.", err)
+    if isinstance(conn, int):
+        return conn
     try:
         found = stored_votes(conn)
     except sqlite3.Error as exc:

@@ -67,17 +67,10 @@ def history_main(argv: list[str], out: TextIO | None = None, err: TextIO | None 
         return exit_codes.USAGE
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    path = args.db or locations.store_file()
-    if not path.exists():
-        print(f"No history yet ({one_line(path)}).", file=err)
-        return exit_codes.OK if args.db is None else exit_codes.USAGE
-    try:
-        conn, notices = open_database(path)
-    except StoreUnavailable as exc:
-        print(f"vllm-panes history: cannot open {one_line(path)}: {one_line(exc)}", file=err)
-        return exit_codes.FAILED
-    for notice in notices:
-        print(f"vllm-panes history: {notice}", file=err)
+    conn = open_for_command("history", args.db, f"No history yet ({one_line(args.db or locations.store_file())}).",
+                            err)
+    if isinstance(conn, int):
+        return conn
     try:
         if args.vacuum:
             return _vacuum(conn, err)
@@ -98,6 +91,24 @@ def history_main(argv: list[str], out: TextIO | None = None, err: TextIO | None 
         return exit_codes.FAILED
     finally:
         conn.close()
+
+
+def open_for_command(command: str, given: Path | None, nothing_yet: str, err: TextIO) -> sqlite3.Connection | int:
+    """The database a command reads (`given` with --db, else the app's), or the exit code when
+    there is none (said: `nothing_yet`) or it cannot be opened; its notices (a file moved aside)
+    are said as `vllm-panes COMMAND: …`."""
+    path = given or locations.store_file()
+    if not path.exists():
+        print(nothing_yet, file=err)
+        return exit_codes.OK if given is None else exit_codes.USAGE
+    try:
+        conn, notices = open_database(path)
+    except StoreUnavailable as exc:
+        print(f"vllm-panes {command}: cannot open {one_line(path)}: {one_line(exc)}", file=err)
+        return exit_codes.FAILED
+    for notice in notices:
+        print(f"vllm-panes {command}: {notice}", file=err)
+    return conn
 
 
 def _query(args: argparse.Namespace) -> HistoryQuery:
