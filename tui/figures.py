@@ -11,6 +11,7 @@ from typing import Any
 
 IDLE, QUEUED, STREAMING, DONE, CANCELLED, ERROR = "idle", "queued", "streaming", "done", "cancelled", "error"
 RUNNING_STATES = (QUEUED, STREAMING)
+ENDED_STATES = (DONE, CANCELLED, ERROR)
 STATES = (IDLE, QUEUED, STREAMING, DONE, CANCELLED, ERROR)
 
 

@@ -91,6 +91,14 @@ class Reply:
             return ids
         return ids[:len(ids) - self.forced - self.forced_thinking]
 
+    @property
+    def ids_before_answer(self) -> list[int] | None:
+        """The token ids the answer's first token follows: the question's, then the thinking's (the
+        model wrote it first); None when one of them is not known."""
+        question = self.question_ids
+        thought = [t.token_id for t in self.thinking_tokens.tokens]
+        return None if question is None or None in thought else question + thought
+
     def wrote_nothing(self, message: Message) -> bool:
         """The run added no text to what it was given, and no thinking (a run that failed while it
         thought is kept, as one that wrote part of its answer)."""

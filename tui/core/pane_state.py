@@ -195,10 +195,9 @@ def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int
         return "that token shows no text of the thinking (a piece of its <think> or </think>): fork at one that does"
     if parent.reasoning and not in_thinking and len(thinking) == 0:
         return "its thinking's tokens were not recorded (the heat view was off while it thought)"
-    thought = [] if in_thinking else [t.token_id for t in thinking.tokens]
     before = [t.token_id for t in tokens.tokens[:at]]
-    question = reply.question_ids
-    if question is None or chosen.token_id is None or None in before or None in thought:
+    context = reply.question_ids if in_thinking else reply.ids_before_answer
+    if context is None or chosen.token_id is None or None in before:
         return "the backend did not give the token ids a fork needs"
     start, _ = tokens.span(at)
     fork = new_reply(sampling, target, IDLE)
@@ -212,7 +211,7 @@ def fork_reply(parent: Message, at: int, choice: int | None, alternative_id: int
         fork.forced_chars = _chars_for_cells(parent.content, start) + len(chosen.text)
         fork.thinking_tokens, fork.forced_thinking = thinking.copy(), len(thinking)
         fork.forced_thinking_chars = len(parent.reasoning)
-    fork.given_ids = [*question, *thought, *before, chosen.token_id]
+    fork.given_ids = [*context, *before, chosen.token_id]
     fork.origin = ForkOrigin(pane_number, at + 1, chosen.text)
     return fork
 
@@ -222,16 +221,21 @@ def fork_state(parent_state: PaneState, parent: Message, fork: Reply, number: in
     with its given text: the pane's next run continues it."""
     question = parent.parent
     conversation = parent_state.conversation.copy(question) if question is not None else Conversation()
-    answer = conversation.add(conversation.last(), ASSISTANT, parent.content[:fork.forced_chars], reply=fork)
-    answer.set_reasoning(parent.reasoning[:fork.forced_thinking_chars])
-    if fork.forced:  # the chosen token's text, which may not be the parent's there
-        answer.set_content(parent.content[:fork.forced_chars - len(fork.tokens.tokens[-1].text)]
-                           + fork.tokens.tokens[-1].text)
-    elif fork.forced_thinking:
-        chosen = fork.thinking_tokens.tokens[-1].text
-        answer.set_reasoning(parent.reasoning[:fork.forced_thinking_chars - len(chosen)] + chosen)
+    # The given text ends with the chosen token's, which may not be the parent's there.
+    if fork.forced:  # in the answer, after the whole thinking
+        content, reasoning = _given(parent.content, fork.forced_chars, fork.tokens), parent.reasoning
+    else:  # in the thinking
+        content, reasoning = "", _given(parent.reasoning, fork.forced_thinking_chars, fork.thinking_tokens)
+    answer = conversation.add(conversation.last(), ASSISTANT, content, reply=fork)
+    answer.set_reasoning(reasoning)
     return PaneState(number, conversation, "", dict(parent_state.overrides), parent_state.target,
                      parent_state.label, parent_state.heat, output_format=parent_state.output_format)
+
+
+def _given(text: str, chars: int, given: TokenSpans) -> str:
+    """The parent's `text` up to the chosen token (the last given), then that token's text."""
+    chosen = given.tokens[-1].text
+    return text[:chars - len(chosen)] + chosen
 
 
 def request_for(conversation: Conversation, answer: Message, sampling: Sampling, request_id: str,

@@ -153,10 +153,6 @@ class ShownTokens:
         spans, _, own = self._part(index)
         return spans.tokens[own]
 
-    @property
-    def tokens(self) -> list[TokenLogprob]:
-        return [*(self.thinking.tokens if self.thinking is not None else ()), *self.answer.tokens]
-
     def band(self, index: int) -> int:
         spans, _, own = self._part(index)
         return spans.bands[own]

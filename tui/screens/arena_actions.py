@@ -20,7 +20,7 @@ from tui.arena.battle import Arena, ArenaError, Battle, Contestant, parse_contes
 from tui.arena.votes import Vote
 from tui.core.pane_state import PaneState
 from tui.core.records import figures_record, openai_messages, reply_fields
-from tui.figures import STATES
+from tui.figures import ENDED_STATES
 from tui.screens.arena_screens import LeaderboardScreen, VoteDialog
 from tui.screens.dialogs import AskScreen
 from tui.targets import resolve
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 SIDES = ("A", "B")
 _ARENA_OPTION = re.compile(r"^(turns|seed)\s*=\s*(\d+)$")
-ENDED = tuple(state for state in STATES if state not in ("idle", "queued", "streaming"))
 
 
 def parse_arena(text: str, known, resolve_target=resolve) -> tuple[list[Contestant], int, int | None]:
@@ -276,7 +275,7 @@ class ArenaActions(Screen):
             return "Nothing to vote on yet: send a prompt to A and B (message box, ctrl+r)."
         replies = [pane.reply for pane in self.battle_panes]
         if any(pane.running for pane in self.battle_panes) or any(
-                r is None or r.reply.state not in ENDED for r in replies):
+                r is None or r.reply.state not in ENDED_STATES for r in replies):
             return "Wait for both answers (esc cancels one)."
         return None
 

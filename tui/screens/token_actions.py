@@ -204,11 +204,10 @@ class TokenActions:
         reply = pane.reply
         mine, theirs = pane.spans.tokens[side.token], other.spans.tokens[other_side.token]
         backend = self.control.backend
-        if (not backend.abilities.scoring or reply is None or reply.reply.prompt_ids is None
-                or any(a.token_id == theirs.token_id for a in mine.top)):
+        before = reply.reply.ids_before_answer if reply is not None else None
+        if not backend.abilities.scoring or before is None or any(a.token_id == theirs.token_id for a in mine.top):
             return
-        thought = [t.token_id for t in reply.reply.thinking_tokens.tokens]  # the model wrote it first
-        context = reply.reply.question_ids + thought + [t.token_id for t in pane.spans.tokens[:side.token]]
+        context = before + [t.token_id for t in pane.spans.tokens[:side.token]]
         try:
             found = await backend.next_token_logprobs(context, [theirs.token_id], target=self.target_of(pane))
         except Exception as exc:  # a scoring request is a nicety: say why it is missing, go on

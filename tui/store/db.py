@@ -86,7 +86,7 @@ CREATE TRIGGER runs_dropped AFTER DELETE ON runs BEGIN
     INSERT INTO run_text (run_text, rowid, prompt, answer) VALUES ('delete', old.id, old.prompt, old.answer);
     DELETE FROM run_tokens WHERE run = old.id;
 END;
-""" + "\n"
+"""
 
 # Schema 2: a thinking model's tokens in the session, apart from its answer's (offsets in its
 # reasoning); the blind arena's votes, each with what was compared (JSON: the thread, both answers,

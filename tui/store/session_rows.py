@@ -37,6 +37,10 @@ class SessionUnreadable(Exception):
     """The saved session's rows do not make a workbench (the reason names the row)."""
 
 
+# An answer's rows: its reply, its tokens, its thinking's tokens (dropped together).
+REPLY_TABLES = ("replies", "reply_tokens", "reply_thinking_tokens")
+
+
 def dumps(value: Any, where: str) -> str:
     return writable(json.dumps(value, ensure_ascii=False, separators=(",", ":")), where)
 
@@ -57,7 +61,7 @@ class ClearSession(Op):
     """Every session row gone (before the whole session is written again)."""
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        for table in ("panes", "messages", "message_text", "replies", "reply_tokens", "reply_thinking_tokens"):
+        for table in ("panes", "messages", "message_text", *REPLY_TABLES):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM meta WHERE key = ?", (SESSION_KEY,))
 
@@ -88,7 +92,7 @@ class DropPane(Op):
         self.number, self.keep_row = number, keep_row
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        tables = ("messages", "message_text", "replies", "reply_tokens", "reply_thinking_tokens")
+        tables = ("messages", "message_text", *REPLY_TABLES)
         for table in tables:
             conn.execute(f"DELETE FROM {table} WHERE pane = ?", (self.number,))
         if not self.keep_row:
@@ -110,7 +114,7 @@ class DropMessage(Op):
 
     def apply(self, conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM messages WHERE pane = ? AND id = ?", self.key)
-        for table in ("message_text", "replies", "reply_tokens", "reply_thinking_tokens"):
+        for table in ("message_text", *REPLY_TABLES):
             conn.execute(f"DELETE FROM {table} WHERE pane = ? AND message = ?", self.key)
 
 
@@ -161,7 +165,7 @@ class DropReply(Op):
         self.key = (pane, message)
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        for table in ("replies", "reply_tokens", "reply_thinking_tokens"):
+        for table in REPLY_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE pane = ? AND message = ?", self.key)
 
 

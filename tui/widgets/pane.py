@@ -24,7 +24,7 @@ from tui.core.run import Run
 from tui.core.tokens import ShownTokens, TokenSpans
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Backend, BackendError, Target
-from tui.figures import CANCELLED, DONE, ERROR, QUEUED, STREAMING, Figures
+from tui.figures import CANCELLED, DONE, ENDED_STATES, ERROR, QUEUED, STREAMING, Figures
 from tui.instrument import Observer
 from tui.text import one_line, printable
 from tui.thread_text import THINKING, ThreadText, shown, thread_text
@@ -609,7 +609,7 @@ class Pane(Vertical):
     def _end_run(self, run: Run, state: str, message: str = "") -> None:
         """The run ended: its figures are final in the same step as its state (the answer's last
         text still reaches the view with the next flush)."""
-        if run.reply.state in (DONE, CANCELLED, ERROR):
+        if run.reply.state in ENDED_STATES:
             return  # ended already (cancelled, then the worker's own CancelledError)
         run.end(state, message)
         if state == ERROR and message:
@@ -723,12 +723,8 @@ class Pane(Vertical):
         return True
 
     def _put_cursor_back(self) -> None:
-        if self.has_class("-token-cursor") and self.output.cursor is None:
-            if not self.shown_tokens:
-                self.leave_token_cursor()
-                return
-            start = self.output.line_token(round(self.output.scroll_y))
-            self.move_token_cursor(len(self.shown_tokens) - 1 if start is None else start)
+        if self.has_class("-token-cursor") and self.output.cursor is None and not self.enter_token_cursor():
+            self.leave_token_cursor()  # no token shown now
 
     def move_token_cursor(self, index: int, step: int = 1) -> None:
         """Put the token cursor on token `index`, or the nearest one in the direction of `step`
