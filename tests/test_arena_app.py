@@ -260,3 +260,25 @@ async def test_the_xray_leaves_the_servers_lines_out_until_the_vote(tmp_path):
         await pilot.pause()
         assert [name for name, _ in panel.others] == ["gpu-box:8000"] and "gpu-box" in screen_text(app)
         await pilot.press("ctrl+q")
+
+
+async def test_the_message_box_says_a_and_b_through_the_arena_and_the_marks_again_after(tmp_path):
+    """Found in review: alt+m in the arena put 'to panes …' over a box that goes to A and B, and the
+    arena's end forgot the marked panes."""
+    app = make_app(ScriptedBackend(quiet_script, adapters=("proverbs",)))
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+        label = screen.composer.query_one("#composer-to")
+        first = screen.panes()[0]
+        screen.set_focus(first.editor)
+        await pilot.press("alt+m")
+        assert str(label.render()) == f"to panes {first.number}"
+        await start_arena(app, pilot, "*")
+        assert str(label.render()) == "to A and B"
+        screen.set_focus(first.editor)
+        await pilot.press("alt+m", "alt+m")
+        assert str(label.render()) == "to A and B"
+        await pilot.press("f10")  # no battle waits for a vote: the arena ends at once
+        await pilot.pause()
+        assert screen.arena is None and str(label.render()) == f"to panes {first.number}"
+        await pilot.press("ctrl+q")

@@ -124,7 +124,7 @@ class ArenaActions(Screen):
         self.arena = None
         self.battle_panes = None
         self._end_asked = False
-        self.composer.address([], arena=False)
+        self.show_address()
         unvoted = " The last battle was not voted on." if dropped else ""
         self.notify(f"Arena ended ({count} vote(s) this session).{unvoted} alt+l shows the leaderboard.",
                     timeout=6)
@@ -160,7 +160,7 @@ class ArenaActions(Screen):
         self.battle_panes = (made[0], made[1])
         self._turns_sent = 0
         self._end_asked = False
-        self.composer.address([], arena=True)
+        self.show_address()
         self._do_refresh_titles()
         self.set_focus(self.composer.editor)
         made[-1].scroll_visible(animate=False)  # both in sight, where many panes scroll

@@ -59,7 +59,13 @@ class ThreadActions:
             return
         self._marked ^= {pane.number}
         pane.set_class(pane.number in self._marked, "-marked")
-        self.composer.address(sorted(n for n in self._marked if any(p.number == n for p in self.panes())))
+        self.show_address()
+
+    def show_address(self) -> None:
+        """Say over the message box where ctrl+r sends it: A and B in the arena, else the marked
+        panes, else every pane."""
+        marked = sorted(n for n in self._marked if any(p.number == n for p in self.panes()))
+        self.composer.address(marked, arena=self.arena is not None)
 
     # -- answers and messages ---------------------------------------------------------------------
     def action_regenerate(self) -> None:
