@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import unicodedata
 from itertools import zip_longest
 
 import pytest
+from textual import events
 
 from tui.engine.params import Sampling
 from tui.engine.protocol import EngineState, Request
@@ -62,11 +64,23 @@ def resize_storm(count: int, seed: int = 0) -> list[tuple[int, int] | None]:
     return [(rng.randint(20, 240), rng.randint(8, 60)) if rng.random() < 0.05 else None for _ in range(count)]
 
 
+def key_event(key: str) -> events.Key:
+    """A key as the terminal's driver reports it: a character's key is named as Textual names it
+    (`=` is `equals_sign`), and printable keys carry their character."""
+    if len(key) == 1:
+        name = key if key.isalnum() else unicodedata.name(key).lower().replace("-", "_").replace(" ", "_")
+        return events.Key(name, key)
+    return events.Key(key, " " if key == "space" else None)
+
+
 async def run_keys(app, pilot, batches, sizes=()) -> None:
-    """Press each batch of keys; after a batch with a size in `sizes`, resize the terminal to it
-    and check that every pane still draws its answer as before (see `answers_kept`)."""
+    """Send each batch of keys at once, as a terminal's burst is read (Pilot's `press` waits for an
+    idle app after every key: 40 ms or more a key); after a batch with a size in `sizes`, resize
+    the terminal to it and check that every pane still draws its answer as before (`answers_kept`)."""
     for keys, size in zip_longest(batches, sizes):
-        await pilot.press(*keys)
+        for key in keys:
+            app.post_message(key_event(key))
+        await pilot.pause()
         if len(app.screen_stack) > 2:  # a modal (help, palette) left open: close it as a person would
             await pilot.press("escape")
         if size is not None:
@@ -132,6 +146,33 @@ def test_random_key_sequences_on_a_scripted_backend(key_storm_size, tmp_path):
             app.save_session_now()
         # run_test re-raises anything the app raised: reaching here means no unhandled exception
         assert [state.number for state in stored_session(store_path(path)).panes] == numbers
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("burst", [["ctrl+p", "pageup"], ["ctrl+p", "pagedown"], ["ctrl+p", "escape", "enter"],
+                                   ["ctrl+p", "a", "escape", "enter", "enter"], ["ctrl+p", "down", "enter", "enter"],
+                                   ["ctrl+p", "down", "enter", "escape"], ["ctrl+p", "a", "down", "enter", "enter"],
+                                   ["ctrl+p", "down", "down", "enter", "down", "enter"], ["ctrl+p", "enter", "enter"], ["ctrl+p", "end", "enter", "enter"]])
+def test_palette_keys_read_in_one_burst_leave_the_app_running(burst):
+    """Found by the key storm once it sent keys in bursts: a page key before the palette was first
+    drawn raised KeyError in Textual's option list, and a key after the one that chose a command
+    dismissed the palette again, taking the workbench's screen with it: both ended the app."""
+    async def main():
+        app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="keep")]))
+        app.save_session_now = lambda: None
+        async with app.run_test(size=(120, 30)) as pilot:
+            workbench = app.workbench
+            for key in burst:
+                app.post_message(key_event(key))
+            await pilot.pause()
+            await pilot.pause(0.2)
+            for _ in range(3):  # a command chosen may have opened its screen: close it as a person would
+                if app.screen is not workbench:
+                    await pilot.press("escape")
+            assert app.screen is workbench and [p.draft for p in workbench.panes()] == ["keep"]
+        # run_test re-raises anything the app raised: reaching here means it lived
+        assert app.return_code in (None, 0)
 
     asyncio.run(main())
 
@@ -218,6 +259,7 @@ def test_unwritable_data_dir_is_reported_and_nothing_else_breaks(tmp_path):
     assert blocker.read_text() == "a file where the data dir should be"
 
 
+@pytest.mark.draws
 @pytest.mark.ui
 async def test_a_run_of_one_pane_repaints_no_other_pane():
     """Every run's end refreshes all panes' titles (an answer may be stale now): one whose title

@@ -26,6 +26,7 @@ from tui.guard import guarded
 from tui.instrument import Observer
 from tui.keymap import keymap, with_keys, ACTIONS
 from tui.lifecycle import named_targets
+from tui.screens.palette import Palette
 from tui.screens.workbench import WorkbenchScreen
 from tui.session import SessionLock, SessionRecord
 from tui.store.db import StoreUnavailable
@@ -107,6 +108,11 @@ class WorkbenchApp(App):
         notification here is plain text)."""
         self.notify("Press ctrl+q to quit (it saves the session). In a text box ctrl+c copies.",
                     title="Do you want to quit?")
+
+    def action_command_palette(self) -> None:
+        """ctrl+p: the palette, with page keys that cannot end the app (tui/screens/palette.py)."""
+        if self.use_command_palette and not Palette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
 
     # -- start -------------------------------------------------------------------------------------
     def get_default_screen(self) -> WorkbenchScreen:

@@ -255,6 +255,11 @@ class Pane(Vertical):
         return self.query_one(PromptEditor)  # kept: every run reads it (a query walks the DOM)
 
     @property
+    def drawable(self) -> bool:
+        """Its widgets are there to draw into: mounted, or in the middle of mounting (on_mount ran)."""
+        return self._drawable
+
+    @property
     def output(self) -> OutputView:
         return self._output
 
