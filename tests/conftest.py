@@ -65,9 +65,11 @@ def key_storm_size(request) -> int:
 
 
 def pytest_generate_tests(metafunc):
-    """Tests marked `ui` run on both render paths (tui/render/): Textual's stock drawing and the
-    fast one; those marked `fast_path` too compare the fast path with Textual's own, so run on it."""
-    if metafunc.definition.get_closest_marker("ui") is None:
+    """Tests marked `draws` read what is drawn (rows, cells, the terminal's bytes): they run on both
+    render paths (tui/render/), Textual's stock drawing and the fast one, whose drawing differs;
+    those marked `fast_path` too compare the fast path with Textual's own, so run on it. Other
+    tests, `ui` ones included, run on the path the app chooses: what they check is the same on both."""
+    if metafunc.definition.get_closest_marker("draws") is None:
         return
     paths = ["fast"] if metafunc.definition.get_closest_marker("fast_path") else ["fast", "stock"]
     metafunc.parametrize("render_path", paths, indirect=True)
@@ -75,7 +77,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(autouse=True)
 def render_path(request):
-    """The render path the test runs on (the default one unless the test is marked `ui`)."""
+    """The render path the test runs on (the one the app chooses unless the test is marked `draws`)."""
     from tui import render
 
     wanted = getattr(request, "param", None)

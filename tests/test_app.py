@@ -303,6 +303,7 @@ async def test_a_narrow_title_keeps_the_settings_that_differ_from_the_defaults(t
         assert all("thinking" not in title for index, title in enumerate(titles) if index != 2), titles
 
 
+@pytest.mark.draws
 async def test_the_first_frame_sent_is_the_whole_workbench_and_says_the_engine_is_loading(tmp_path):
     """What the terminal gets first: the engine line (loading, not 'stopped', and not blank), the
     defaults and the pane with its settings title. It used to come frames later."""
@@ -399,6 +400,7 @@ async def test_the_footer_fits_120_columns_and_the_keys_it_leaves_out_are_in_hel
                 assert action.title in palette and action.key in palette, action
 
 
+@pytest.mark.draws
 async def test_output_is_plain_text_never_markup(tmp_path):
     def script(prompt, sampling):
         return ["[bold]not bold[/bold] ", "[link=x]y[/link] ", "\x1b[31mred?\x1b[0m"]

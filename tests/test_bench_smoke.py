@@ -18,7 +18,7 @@ def fixed_length(engine):
     engine.fixed_length = False
 
 
-@pytest.mark.ui  # the app's runs on both render paths
+@pytest.mark.draws  # the benchmark measures frames on both render paths (--stock): when they reach the terminal
 async def test_benchmark_measurements_run(fixed_length, render_path):
     engine = fixed_length
     raw = await runs.raw_run(engine, 2, 24)

@@ -16,7 +16,7 @@ from tui.core.conversation import ASSISTANT, USER
 from tui.figures import DONE
 from tui.engine.openai_backend import source_name
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.remote, pytest.mark.ui]
+pytestmark = [pytest.mark.subprocess, pytest.mark.remote, pytest.mark.ui, pytest.mark.draws]
 
 @pytest.fixture(scope="module")
 def server():

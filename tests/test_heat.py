@@ -80,6 +80,7 @@ async def test_logprobs_are_asked_for_only_while_the_heat_view_is_on():
         assert not pane.heat and not legend.display
 
 
+@pytest.mark.draws
 async def test_each_token_is_drawn_in_its_band():
     app = make_app(Recording(), session=session())
     async with app.run_test(size=(120, 30)) as pilot:

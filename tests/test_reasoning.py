@@ -433,6 +433,7 @@ def styles_of(terminal, view, text: str) -> set:
     raise AssertionError(f"{text!r} is not on the terminal")
 
 
+@pytest.mark.draws
 @pytest.mark.remote
 @pytest.mark.ui
 async def test_the_pane_shows_the_thinking_dimmed_then_folds_it_when_the_answer_starts(server, tmp_path):
@@ -472,6 +473,7 @@ async def test_the_pane_shows_the_thinking_dimmed_then_folds_it_when_the_answer_
         await backend.shutdown()
 
 
+@pytest.mark.draws
 @pytest.mark.remote
 @pytest.mark.ui
 async def test_alt_t_unfolds_the_thinking_in_one_pane_and_alt_shift_t_in_all(server, tmp_path):

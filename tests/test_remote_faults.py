@@ -160,6 +160,7 @@ def test_headless_shows_an_injected_model_id_as_text(server):
 
 
 # -- the workbench -------------------------------------------------------------------------------
+@pytest.mark.draws
 @pytest.mark.ui
 async def test_the_workbench_against_every_fault(server, tmp_path):
     """Every pane ends (none stays streaming), each with its reason; the session is saved and the

@@ -38,7 +38,7 @@ from tests.support.terminal import (
     terminal_copy,
 )
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.draws]
 
 
 @pytest.mark.fast_path

@@ -24,7 +24,7 @@ from tests.support.scripted import ScriptedBackend
 from tests.support.terminal import terminal_copy
 from tests.support.views import answer_problem, drawn_rows, shows_end, terminal_rows
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.draws]
 
 REPORTED = (92, 71, 22)  # the answers' lengths in tokens, as reported
 LONG = 400  # an answer longer than any view here: scrolled to its top, it does not follow

@@ -82,6 +82,7 @@ def hostile_thread():
     return state
 
 
+@pytest.mark.draws
 @pytest.mark.ui
 async def test_notifications_status_lines_and_the_engine_line_show_outside_text_as_text(tmp_path):
     app = make_app(ScriptedBackend(model=f"model{ESCAPES}[bold]"), session=session_of([
@@ -109,6 +110,7 @@ async def test_notifications_status_lines_and_the_engine_line_show_outside_text_
     assert not any(char in ("\x1b", "\x07") for char, _ in terminal.values())
 
 
+@pytest.mark.draws
 @pytest.mark.ui
 async def test_a_thread_shows_its_questions_earlier_answers_and_their_figures_as_text(tmp_path):
     """Questions, an earlier answer, the figures line under it (a server's model name, a finish
