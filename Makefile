@@ -9,9 +9,14 @@ run:
 	@scripts/venv.sh $(VLLM_PANES_PATH)
 	.venv/bin/vllm-panes --demo
 
+# Two workers, each with its own engine, keep both cores of a small CPU machine busy (the suite is
+# mostly processes starting, one core each). On a GPU each worker's engine would ask for 90% of its
+# memory, so the cuda path runs the suite in one process.
+TEST_WORKERS ?= $(if $(filter cuda,$(VLLM_PANES_PATH)),0,2)
+
 test:
 	@scripts/venv.sh $(VLLM_PANES_PATH),dev
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop: every test that needs neither the engine, a server nor a process of its own.
 test-fast:
