@@ -543,3 +543,14 @@ def test_the_core_loads_neither_textual_nor_vllm():
     loaded = set(json.loads(result.stdout))
     assert "tui" in loaded  # the check ran where the core was imported
     assert not loaded & {"textual", "vllm", "torch"}, sorted(loaded & {"textual", "vllm", "torch"})
+
+
+def test_a_message_has_content_once_a_piece_of_text_arrives():
+    message = Message(1, ASSISTANT)
+    message.append("")
+    assert not message.has_content and message.content == ""
+    message.append("An")
+    message.append(" answer")
+    assert message.has_content and message.content == "An answer"
+    message.set_content("")
+    assert not message.has_content

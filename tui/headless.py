@@ -100,7 +100,7 @@ async def stream_to(backend: Backend, run: Run, out) -> None:
     thinking = Thinking(out)
     try:
         async for delta in backend.stream(run.request):
-            answered = bool(run.message.content)
+            answered = run.message.has_content
             text = run.take(delta)
             if delta.reasoning and not answered:
                 thinking.write(delta.reasoning)

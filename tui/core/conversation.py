@@ -142,6 +142,11 @@ class Message:
             self._chunks = ["".join(self._chunks)]
         return self._chunks[0] if self._chunks else ""
 
+    @property
+    def has_content(self) -> bool:
+        """Any text yet (asked on every streamed piece: `content` would join them all each time)."""
+        return bool(self._chunks)  # pieces are never empty
+
     def append(self, text: str) -> None:
         if text:
             self._chunks.append(text)

@@ -571,7 +571,7 @@ class Pane(Vertical):
             async for delta in backend.stream(run.request):
                 if observer is not None:
                     observer.delta_received(number, delta)
-                started = bool(run.message.content)
+                started = run.message.has_content
                 text = run.take(delta)
                 if delta.reasoning and not started and not text:
                     piece = shown(delta.reasoning)  # outside text: through the gate
