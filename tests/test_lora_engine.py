@@ -177,8 +177,8 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
         assert app.seen("1 · demo · ".encode(), last=10**8) and app.seen("2 · demo+proverbs · ".encode(), last=10**8)
         assert app.seen("3 · demo+think · ".encode(), last=10**8)
         app.write(b"\x12")  # ctrl+r
-        assert app.wait_for(b"thought ", timeout=90)  # the thinking, folded to its line
-        assert app.wait_for(b"done", timeout=60)
+        assert app.wait_for(b"thought ", timeout=300)  # the thinking, folded to its line
+        assert app.wait_for(b"done", timeout=120)
         time.sleep(1.0)
         app.quit("ctrl+q")
         assert app.proc.wait(5) == 0
