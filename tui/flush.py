@@ -63,11 +63,12 @@ class PaneFlusher:
         # A pane being mounted has no view to draw into yet: it draws its state once it has
         # (a stream's first delta can come first, when panes are made and run in one burst).
         dirty = {pane for pane in dirty if pane.is_attached and pane.drawable}
-        again = [pane for pane in dirty if (pane.output not in visible and pane.running) or pane.flush()]
+        held = {pane for pane in dirty if pane.output not in visible and pane.running}
+        drawn = [pane for pane in dirty if pane not in held]
+        again = [*held, *(pane for pane in drawn if pane.flush())]
         if self._observer is not None:
-            for pane in dirty:
-                if not (pane.output not in visible and pane.running):
-                    self._observer.pane_flushed(pane.number, not pane.running and not pane.pending)
+            for pane in drawn:
+                self._observer.pane_flushed(pane.number, not pane.running and not pane.pending)
         if any(pane.jumped for pane in dirty):
             # The screen redraws the jumped rows anyway: other answers near their jump join in.
             for pane in self._panes():
