@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -118,6 +119,9 @@ TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
 TERMINAL_CLOSED = "terminal gone, no SIGHUP"  # its holder was killed; the app is in a session of its own
 
 
+_CSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>78])")
+
+
 class PtyApp:
     """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
 
@@ -175,6 +179,12 @@ class PtyApp:
     def seen(self, text: bytes, last: int = 200_000) -> bool:
         with self._lock:
             return text in self.screen[-last:]
+
+    def tail_text(self, last: int = 6000) -> str:
+        """The end of what it drew, its escape sequences blanked: for a failed wait's message."""
+        with self._lock:
+            tail = bytes(self.screen[-last:])
+        return _CSI.sub(b" ", tail).decode(errors="replace")
 
     def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -252,7 +262,8 @@ def run_cli(args: list[str], *, timeout: float = 240, env: dict | None = None,
     finally:
         if proc.poll() is None:
             proc.kill()
-    wait_session_gone(proc.pid, timeout=5)
+    # Its engine's processes end after it: under two workers' load one took more than 5 s.
+    wait_session_gone(proc.pid, timeout=30)
     left = session_members(proc.pid)
     if not left:
         _started_sessions.discard(proc.pid)

@@ -428,7 +428,9 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
         streaming = [when for when, total in growth if total > 0]
         assert len(streaming) > SAVES_BEFORE_THE_KILL, growth
         os.kill(app.pid, signal.SIGKILL)
-        app.proc.wait(10)
+        # Not a bound on the app: the kernel tore down the killed process (torch's memory, threads)
+        # in more than 10 s once in CI, beside another worker's engine.
+        app.proc.wait(60)
     finally:
         app.close()
     # The answers were saved a little at a time while they streamed (how often, in seconds, is
