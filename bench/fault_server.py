@@ -83,7 +83,9 @@ class FaultServer:
         app.router.add_post("/{mode}/v1/chat/completions", self._chat)
         app.router.add_post("/{mode}/v1/completions", self._completion)
         app.router.add_get("/{mode}/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None)
+        # Its stalling faults never end on their own: on stop, cut them after a second (aiohttp
+        # waits 60 s for open requests, and the stop gave up after 10 s with every stall open).
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._ready.set()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
-import re
 import select
 import signal
 import struct
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from bench.terminal_screen import TerminalScreen
 
 
 def session_members(sid: int) -> list[int]:
@@ -119,9 +120,6 @@ TERMINAL_GONE = "terminal gone, SIGHUP 2 s later"
 TERMINAL_CLOSED = "terminal gone, no SIGHUP"  # its holder was killed; the app is in a session of its own
 
 
-_CSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>78])")
-
-
 class PtyApp:
     """The real `vllm-panes` process in a pseudo-terminal (its own session), as a person runs it."""
 
@@ -129,14 +127,18 @@ class PtyApp:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         self.started = time.perf_counter()
+        # Without COLUMNS and LINES: pytest-xdist's workers set 80 and 24, which the app takes over
+        # the terminal's own size (every app under `-n 2` ran at 80 × 24, whatever `size` said).
+        inherited = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tui", *args], stdin=slave, stdout=slave, stderr=slave,
             start_new_session=True, close_fds=True,
-            env={**os.environ, "TERM": "xterm-256color", **(env or {})})
+            env={**inherited, "TERM": "xterm-256color", **(env or {})})
         _started_sessions.add(self.proc.pid)
         os.close(slave)
         self.master = master
-        self.screen = bytearray()
+        self.screen = bytearray()  # every byte it wrote
+        self.terminal = TerminalScreen(*size)  # what those bytes show
         self.first_output: float | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -173,6 +175,7 @@ class PtyApp:
     def _keep(self, data: bytes) -> None:
         with self._lock:
             self.screen.extend(data)
+            self.terminal.feed(data)
             if self.first_output is None and b"vllm-panes" in self.screen:
                 self.first_output = time.perf_counter() - self.started
 
@@ -180,11 +183,26 @@ class PtyApp:
         with self._lock:
             return text in self.screen[-last:]
 
-    def tail_text(self, last: int = 6000) -> str:
-        """The end of what it drew, its escape sequences blanked: for a failed wait's message."""
+    def shown(self) -> str:
+        """The terminal's rows now."""
         with self._lock:
-            tail = bytes(self.screen[-last:])
-        return _CSI.sub(b" ", tail).decode(errors="replace")
+            return "\n".join(self.terminal.lines())
+
+    def shows(self, text: str) -> bool:
+        with self._lock:
+            return self.terminal.shows(text)
+
+    def wait_shown(self, text: str, timeout: float = 120.0) -> bool:
+        """Whether `text` is on one of the terminal's rows within `timeout` s: `wait_for` looks for
+        bytes, which a partial update may write in pieces around a cursor move."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.shows(text):
+                return True
+            if self.proc.poll() is not None:
+                return self.shows(text)
+            time.sleep(0.05)
+        return False
 
     def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
         deadline = time.monotonic() + timeout
