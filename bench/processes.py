@@ -15,6 +15,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -195,22 +196,19 @@ class PtyApp:
     def wait_shown(self, text: str, timeout: float = 120.0) -> bool:
         """Whether `text` is on one of the terminal's rows within `timeout` s: `wait_for` looks for
         bytes, which a partial update may write in pieces around a cursor move."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.shows(text):
-                return True
-            if self.proc.poll() is not None:
-                return self.shows(text)
-            time.sleep(0.05)
-        return False
+        return self._wait_until(lambda: self.shows(text), timeout)
 
     def wait_for(self, text: bytes, timeout: float = 120.0) -> bool:
+        return self._wait_until(lambda: self.seen(text), timeout)
+
+    def _wait_until(self, check: Callable[[], bool], timeout: float) -> bool:
+        """`check` came true within `timeout` s (asked once more when the app has ended)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.seen(text):
+            if check():
                 return True
             if self.proc.poll() is not None:
-                return self.seen(text)
+                return check()
             time.sleep(0.05)
         return False
 
