@@ -177,9 +177,8 @@ def test_the_first_start_of_the_demo_opens_base_and_adapter_side_by_side(tmp_pat
         assert app.seen("1 · demo · ".encode(), last=10**8) and app.seen("2 · demo+proverbs · ".encode(), last=10**8)
         assert app.seen("3 · demo+think · ".encode(), last=10**8)
         app.write(b"\x12")  # ctrl+r
-        # The thinking, folded to its line, looked for on the terminal's rows: in its bytes, 4 runs of 5
-        # on two workers missed it, the thinking and its answer saved (a partial update writes only
-        # the cells that changed, so the line can come in pieces around cursor moves).
+        # The thinking, folded to its line, looked for on the terminal's rows rather than in its bytes:
+        # a partial update writes only the cells that changed, so a line can come in pieces.
         assert app.wait_shown("thought ", timeout=120), app.shown()
         assert app.wait_for(b"done", timeout=120)
         time.sleep(1.0)
