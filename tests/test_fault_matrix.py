@@ -177,6 +177,24 @@ def test_palette_keys_read_in_one_burst_leave_the_app_running(burst):
     asyncio.run(main())
 
 
+def test_a_command_chosen_with_enters_in_one_burst_runs_once():
+    """A new user's burst: the enter after the one that chose a command chose it again while the
+    palette was still leaving, and the command ran twice (two leaderboards, one under the other)."""
+    async def main():
+        app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="keep")]))
+        app.save_session_now = lambda: None
+        async with app.run_test(size=(120, 30)) as pilot:
+            workbench = app.workbench
+            for key in ["ctrl+p", *"new pane", "down", "enter", "enter", "enter", "enter"]:
+                app.post_message(key_event(key))
+            await pilot.pause()
+            await pilot.pause(0.3)
+            assert app.screen is workbench and len(workbench.panes()) == 2
+        assert app.return_code in (None, 0)
+
+    asyncio.run(main())
+
+
 @pytest.mark.ui
 def test_resize_to_20x10_and_back_while_streaming():
     async def main():

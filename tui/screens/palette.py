@@ -9,15 +9,21 @@
   a command (enter, escape) dismissed the palette a second time, and took the workbench's screen
   with it (ScreenStackError, the app ended). A palette that is no longer on top is dismissed
   already.
+- An enter read after the one that chose a command, before the palette was gone, chose it again:
+  the command ran twice (a new user's `ctrl+p pageup pagedown down enter enter` opened two
+  leaderboards, one under the other). Once the palette is leaving, its choices are ignored.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import on
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.command import CommandList, CommandPalette
+from textual.message import Message
+from textual.widgets import Button, Input, OptionList
 
 
 class Palette(CommandPalette):
@@ -36,7 +42,19 @@ class Palette(CommandPalette):
         except KeyError:  # not laid out yet: no page to move by
             pass
 
+    leaving = False  # a command was chosen or the palette escaped: it is on its way out
+
     def dismiss(self, result: object = None) -> AwaitComplete:
-        if self.app.screen is not self:  # dismissed already, by a key read in the same burst
+        if self.leaving or self.app.screen is not self:  # dismissed already, by a key of the same burst
             return AwaitComplete()
+        self.leaving = True
         return super().dismiss(result)
+
+    @on(Input.Submitted)
+    @on(OptionList.OptionSelected)
+    @on(Button.Pressed)
+    def _no_second_choice(self, event: Message) -> None:
+        """Runs before the palette's own handlers; once it is leaving, theirs do not run."""
+        if self.leaving:
+            event.prevent_default()
+            event.stop()
