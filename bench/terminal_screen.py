@@ -1,8 +1,8 @@
 """What a terminal shows after the bytes an app wrote to it: its rows of characters.
 
 A terminal's byte stream does not hold the text it shows in one piece: Textual's compositor writes
-only the cells that changed, so a line that became 'thought 2.1 s' over 'Thou askest' arrives as
-'t', a cursor move and 'ght 2.1 s'. Tests that ask whether something is on the screen ask this.
+only the cells that changed, so a line that became 'thought 2.1 s' over 'Thou askest' can arrive
+as 't', a cursor move and 'ght 2.1 s'. Tests that ask whether something is on the screen ask this.
 Enough of a terminal for Textual's output: cursor moves, text, erasing; styles and modes are
 skipped.
 """
@@ -30,7 +30,7 @@ class TerminalScreen:
     def feed(self, data: bytes) -> None:
         text = self._held + self._decoder.decode(data)
         incomplete = _INCOMPLETE.search(text)
-        cut = incomplete.start() if incomplete and incomplete.group() else len(text)
+        cut = incomplete.start() if incomplete else len(text)
         text, self._held = text[:cut], text[cut:]
         position = 0
         for match in _SEQUENCE.finditer(text):

@@ -14,8 +14,8 @@ def screen_after(*pieces: bytes, size: tuple[int, int] = (40, 5)) -> TerminalScr
 
 
 def test_a_line_written_in_pieces_over_another_reads_whole():
-    """What a partial update does: only the cells that changed are written, so 'thought' over
-    'Thou askest' comes as 't', a cursor move and 'ght …', and never as one piece of bytes."""
+    """What a partial update can do: only the cells that changed are written, so 'thought' over
+    'Thou askest' may come as 't', a cursor move and 'ght …', never as one piece of bytes."""
     first = b"\x1b[2;3H\x1b[2mThou askest of\x1b[0m"
     fold = b"\x1b[2;3H\x1b[38;5;8mt\x1b[2;7Hght 2.1 s \x1b[0m"
     screen = screen_after(first, fold)
