@@ -601,6 +601,110 @@ async def test_one_message_to_every_pane_or_to_the_marked_ones(tmp_path):
         assert len(panes[1].state.thread()) == 4 and panes[1].draft == "my own draft"  # not marked: untouched
 
 
+async def test_a_message_sent_while_answers_stream_waits_in_its_box_and_cancels_nothing(tmp_path):
+    """A second ctrl+r while the panes answer used to cancel every answer without a word and send
+    the new message after the cut answers. Now nothing is cancelled, the message stays in the box
+    with a notice saying why, and once the answers end the same ctrl+r sends it; a pane's own draft
+    (f5) waits the same way, and its trailing enter is not sent."""
+    backend = ScriptedBackend()
+    app = make_app(backend, session=session_of([saved_pane(prompt="a"), saved_pane(prompt="b")]),
+                   session_path=tmp_path / "s.json")
+    notes: list[str] = []
+    shown = app.notify
+    app.notify = lambda message, **kwargs: notes.append(message) or shown(message, **kwargs)
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        panes = bench.panes()
+        backend.stall_after = 2  # the answers stream until cancelled
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: all(p.running and p.tokens_received >= 2 for p in panes))
+        await pilot.press("alt+a", *"and then?", "ctrl+r")
+        await pilot.pause(0.2)
+        assert all(p.running for p in panes)  # nothing cancelled
+        assert bench.composer.text == "and then?"
+        assert any("Not sent: panes 1, 2 are still answering" in note for note in notes), notes
+        assert [[m.content for m in p.state.thread() if m.role == "user"] for p in panes] == [["a"], ["b"]]
+        panes[0].editor.focus()
+        await pilot.press(*"mine", "enter", "f5")
+        await pilot.pause(0.2)
+        assert panes[0].running and "still answering" in str(panes[0].query_one(".pane-error").content)
+        assert panes[0].draft == "mine\n"
+        await pilot.press("ctrl+g")
+        await wait_until(lambda: not any(p.running for p in panes))
+        backend.stall_after = None
+        await pilot.press("f5")  # the draft, its enter left out
+        await wait_until(lambda: panes[0].figures.state == DONE)
+        assert [m.content for m in panes[0].state.thread() if m.role == "user"] == ["a", "mine"]
+        await pilot.press("alt+a", "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == DONE and p.state.thread()[-2].content == "and then?"
+                                     for p in panes))
+        assert bench.composer.text == ""
+
+
+async def test_answers_cut_by_the_app_closing_leave_the_last_saved_session_whole(tmp_path, caplog):
+    """The app closed with answers streaming but without the quit that saves (a crash, a test's
+    end): each cut run's end saved the session while the widgets were being taken down. The saves
+    failed on the gone message box; made to read it, they wrote a session without a pane over the
+    user's. Now the last save stands: both threads and the box's text, and no error."""
+    session_path = tmp_path / "s.json"
+    app = make_app(ScriptedBackend(stall_after=3), session=session_of([saved_pane(prompt="a"), saved_pane(prompt="b")]),
+                   session_path=session_path, autosave_s=0.05)
+    async with app.run_test(size=(200, 40)) as pilot:
+        panes = app.workbench.panes()
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: all(p.running and p.tokens_received >= 3 for p in panes))
+        app.workbench.composer.editor.text = "half a thought"
+        await wait_until(lambda: not app.workbench.session_dirty)
+        await pilot.pause(0.2)  # an autosave with the box's text
+    assert "saving the session failed" not in caplog.text
+    saved = stored_session(store_path(session_path))
+    assert [[m.content for m in state.thread() if m.role == "user"] for state in saved.panes] == [
+        ["a"], ["b"]]
+    assert saved.composer == "half a thought"
+
+
+async def test_the_page_keys_in_a_panes_box_page_its_thread(tmp_path):
+    """A new user paged back from the pane's box to find the earlier turns: pageup moved the
+    cursor in the two-line box and the thread stayed put (only the mouse wheel moved it)."""
+    backend = ScriptedBackend()
+    app = make_app(backend, session=session_of([saved_pane(prompt="a")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 30)) as pilot:
+        (pane,) = app.workbench.panes()
+        for _ in range(4):
+            await pilot.press("f5")
+            await wait_until(lambda: pane.figures.state == DONE)
+            pane.editor.text = "and more?"
+        view = pane.query_one("OutputView")
+        await pilot.pause()
+        assert app.focused is pane.editor and view.max_scroll_y > 0
+        bottom = view.scroll_y
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert view.scroll_y < bottom
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert view.scroll_y == bottom
+        assert app.focused is pane.editor and pane.editor.text == "and more?"
+
+
+async def test_a_new_pane_goes_at_the_right_end(tmp_path):
+    """ctrl+n (and the palette's New pane) on pane 1 of three: 1, 2, 3, 4, not 1, 4, 2, 3 (a copy
+    still goes beside its pane)."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt=p) for p in "abc"]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        bench = app.workbench
+        bench.panes()[0].editor.focus()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert [p.number for p in bench.panes()] == [1, 2, 3, 4]
+        assert app.focused is bench.panes()[3].editor
+        bench.panes()[0].editor.focus()
+        await pilot.press("alt+n")
+        await pilot.pause()
+        assert [p.number for p in bench.panes()] == [1, 5, 2, 3, 4]
+
+
 async def test_a_new_answer_streaming_on_the_changed_settings_is_not_called_stale(tmp_path):
     """The answer shown was written with seed 1, and the seed is now 2: stale; the new answer
     that streams on seed 2 is not (it said 'stale · streaming' until it ended)."""

@@ -151,6 +151,11 @@ class WorkbenchApp(App):
         """Hand the store what changed in the session (its thread writes it)."""
         if self.store is None or not self._saves_session:
             return
+        if not self.is_running:
+            # Shutting down without the quit that saves (a crash, a test's end): runs cut now end
+            # while the panes are being taken down, and a record of what is left would be an empty
+            # session over the user's. The last save stands.
+            return
         try:
             self.store.save_session(self.workbench.session_record())
             self.workbench.session_dirty = False

@@ -42,7 +42,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("cancel_focused", "escape", "Cancel", "Cancel focused pane",
            "Abort its request in the engine (keeps what it wrote); leaves the token cursor or an edit first", True),
     Action("cancel_all", "ctrl+g", "Cancel all", "Cancel all panes", "Abort every request"),
-    Action("new_pane", "ctrl+n", "New pane", "New pane", "Add an empty pane", True),
+    Action("new_pane", "ctrl+n", "New pane", "New pane", "Add an empty pane at the right end", True),
     Action("duplicate_pane", "alt+n", "Duplicate", "Duplicate pane",
            "The same conversation, settings and target in a new pane beside it"),
     Action("close_pane", "alt+w", "Close pane", "Close pane", "Close the focused pane (alt+u brings it back)"),

@@ -105,13 +105,13 @@ def next_turn(state: PaneState, chat: bool, message: str | None = None, regenera
     `regenerate`: a new answer to the last question, whatever the draft holds (it stays)."""
     conversation = state.conversation
     if message is not None and message.strip():
-        return Turn(conversation.last(), user=message)
+        return Turn(conversation.last(), user=_as_sent(message, chat))
     draft = state.draft
     if draft.strip() and not regenerate:
         edited = conversation.get(state.editing)
         if edited is not None and edited.role == USER:
-            return Turn(edited.parent, user=draft, from_draft=True)
-        return Turn(conversation.last(), user=draft, from_draft=True)
+            return Turn(edited.parent, user=_as_sent(draft, chat), from_draft=True)
+        return Turn(conversation.last(), user=_as_sent(draft, chat), from_draft=True)
     last = conversation.last()
     if last is None:
         return "the prompt is empty"
@@ -124,6 +124,13 @@ def next_turn(state: PaneState, chat: bool, message: str | None = None, regenera
         return Turn(last)  # raw text: a notebook, continued
     failed_empty = reply.state in (ERROR, CANCELLED) and reply.wrote_nothing(last)
     return Turn(last.parent, replaces=last if failed_empty else None, like=last)
+
+
+def _as_sent(text: str, chat: bool) -> str:
+    """A chat message without the blank lines and spaces typed after it (enter adds a line in the
+    box, and a user who pressed it by habit did not mean one); raw text is the model's input as
+    typed, trailing space and all."""
+    return text.rstrip() if chat else text
 
 
 def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:

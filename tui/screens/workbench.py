@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer
+from textual import on
+from textual.widgets import Footer, TextArea
 
 from tui import render
 from tui.core.pane_state import PaneState, begin_turn, next_turn, request_for
@@ -268,6 +269,10 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self._refresh_titles()
         self.session_dirty = True
 
+    @on(TextArea.Changed, "#composer-text")
+    def _composer_changed(self) -> None:
+        self.session_dirty = True  # the message box's text is kept, as a pane's draft is
+
     # -- the engine -----------------------------------------------------------------------------------
     def on_engine_state_changed(self, event: EngineStateChanged) -> None:
         self.engine_line.set_state(event.state, event.detail, model=event.model)
@@ -317,6 +322,10 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         probe = next_turn(pane.state, self._chat_template(), message, regenerate)
         if problem is None and isinstance(probe, str):
             problem = probe  # nothing to run: said before any knob's problem
+        if problem is None and pane.running and probe.user is not None:
+            # Sending would cancel the answer under way: a message waits for it (regenerating
+            # or rerunning is asking for a new answer, and cancels it as it says).
+            problem = "still answering: esc cancels the answer, then f5 sends your message"
         target = self.target_of(pane)
         backend = self.control.backend
         sampling: Sampling | None = None
@@ -369,6 +378,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         message = self.composer.text
         if self.arena_takes(message):
             return
+        if message.strip() and self.refuse_while_answering(self.addressed_panes()):
+            return
         with self.started_together():
             if message.strip():
                 panes = self.addressed_panes()
@@ -379,6 +390,17 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 started = [self.run_pane(pane) for pane in self.panes()]
         if not any(started):
             self.notify("Nothing was run: see the reasons in the panes.", severity="warning")
+
+    def refuse_while_answering(self, panes: list[Pane]) -> bool:
+        """True, with a notice, when one of `panes` is still answering: the message box's text
+        would cancel that answer, so it stays in the box until the answers end or are cancelled."""
+        busy = [str(pane.number) for pane in panes if pane.running]
+        if not busy:
+            return False
+        which = f"pane {busy[0]} is" if len(busy) == 1 else f"panes {', '.join(busy)} are"
+        self.notify(f"Not sent: {which} still answering. esc cancels a pane's answer, ctrl+g every "
+                    "answer; your message stays in the box.", severity="warning")
+        return True
 
     def action_run_focused(self) -> None:
         self.after_typed_keys(self.run_focused)
@@ -433,7 +455,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         return pane
 
     async def action_new_pane(self) -> Pane | None:
-        return await self.add_pane(PaneState(self._take_number()))
+        """An empty pane at the right end, where its number puts it (a copy goes beside its pane)."""
+        return await self.add_pane(PaneState(self._take_number()), index=len(self.panes()))
 
     async def action_duplicate_pane(self) -> None:
         """The same conversation (branches and all), settings and target beside the focused pane."""

@@ -11,6 +11,7 @@ from functools import cached_property
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
@@ -131,8 +132,28 @@ class PromptEditor(TextArea):
     PromptEditor:focus { border: none; }
     """
 
+    BINDINGS = [Binding("pageup", "page_answer(-1)", show=False),
+                Binding("pagedown", "page_answer(1)", show=False)]
+
     def on_mount(self) -> None:
         self.cursor_blink = False
+
+    def action_page_answer(self, pages: int) -> None:
+        """In a pane, the page keys page its thread: the box is a few lines tall (the arrows move
+        in it), and a user paging back through the answers from the box found they did not move.
+        Elsewhere (the message box under the panes) they move in the text as usual."""
+        pane = next((node for node in self.ancestors if isinstance(node, Pane)), None)
+        if pane is None:
+            if pages < 0:
+                self.action_cursor_page_up()
+            else:
+                self.action_cursor_page_down()
+            return
+        view = pane.query_one(OutputView)
+        if pages < 0:
+            view.scroll_page_up(animate=False)
+        else:
+            view.scroll_page_down(animate=False)
 
     def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
         result = super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
@@ -223,7 +244,7 @@ class Pane(Vertical):
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield PromptEditor(self.state.draft, soft_wrap=True, tab_behavior="focus", compact=True,
-                           placeholder="Type a message…")
+                           placeholder="A message: f5 sends · enter: new line")
         self._main_row = Horizontal(*self._main_fields(), classes="params")
         yield self._main_row
         if self.has_class("-show-more"):
