@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import cached_property
+from functools import cached_property, partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -578,7 +578,10 @@ class Pane(Vertical):
         self.redraw()
         self.show_error(None)
         self.request_id = run.request.request_id
-        self._worker = self.run_worker(self._stream(backend, run, wait_ready), group="stream", exit_on_error=False)
+        # The coroutine is made when the worker starts: a pane removed before that (keys in a
+        # burst) left one never awaited, and Python warned of it.
+        self._worker = self.run_worker(partial(self._stream, backend, run, wait_ready), group="stream",
+                                       exit_on_error=False)
 
     async def _stream(self, backend: Backend, run: Run, wait_ready: Callable[[], Awaitable[None]]) -> None:
         try:
