@@ -69,7 +69,7 @@ class PaneFlusher:
         if self._observer is not None:
             for pane in drawn:
                 self._observer.pane_flushed(pane.number, not pane.running and not pane.pending)
-        if any(pane.jumped for pane in dirty):
+        if any(pane.jumped for pane in drawn):  # a held pane's flag is its last flush's
             # The screen redraws the jumped rows anyway: other answers near their jump join in.
             for pane in self._panes():
                 if pane.running and pane.output in visible:
