@@ -327,6 +327,11 @@ class VLLMBackend(BackendBase):
                     workers.append(proc)
             except psutil.Error:
                 pass
+        if workers:
+            # vLLM's lines that follow ("Worker proc … died unexpectedly", EngineCore's traceback)
+            # read as a crash to whoever opens the log: say first that it is ours.
+            log.info("shutting down: killed the engine's Worker on purpose (pids %s); vLLM reports it as "
+                     "a death, which is expected here", ", ".join(str(proc.pid) for proc in workers))
         # Not psutil.wait_procs: a Worker is EngineCore's child, a zombie until EngineCore reaps it.
         deadline = time.monotonic() + WORKERS_GONE_S
         while any(_alive(proc) for proc in workers):
