@@ -601,6 +601,11 @@ async def test_one_message_to_every_pane_or_to_the_marked_ones(tmp_path):
         assert len(panes[1].state.thread()) == 4 and panes[1].draft == "my own draft"  # not marked: untouched
 
 
+def toasts(app) -> list[str]:
+    """The notices on screen, as shown."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
+
+
 async def test_a_message_sent_while_answers_stream_waits_in_its_box_and_cancels_nothing(tmp_path):
     """A second ctrl+r while the panes answer used to cancel every answer without a word and send
     the new message after the cut answers. Now nothing is cancelled, the message stays in the box
@@ -612,7 +617,7 @@ async def test_a_message_sent_while_answers_stream_waits_in_its_box_and_cancels_
     notes: list[str] = []
     shown = app.notify
     app.notify = lambda message, **kwargs: notes.append(message) or shown(message, **kwargs)
-    async with app.run_test(size=(200, 40)) as pilot:
+    async with app.run_test(size=(200, 40), notifications=True) as pilot:
         bench = app.workbench
         panes = bench.panes()
         backend.stall_after = 2  # the answers stream until cancelled
@@ -635,10 +640,14 @@ async def test_a_message_sent_while_answers_stream_waits_in_its_box_and_cancels_
         await pilot.press("f5")  # the draft, its enter left out
         await wait_until(lambda: panes[0].figures.state == DONE)
         assert [m.content for m in panes[0].state.thread() if m.role == "user"] == ["a", "mine"]
+        assert any("Not sent" in text for text in toasts(app))
         await pilot.press("alt+a", "ctrl+r")
         await wait_until(lambda: all(p.figures.state == DONE and p.state.thread()[-2].content == "and then?"
                                      for p in panes))
         assert bench.composer.text == ""
+        # sent after all: the notice about answers that have ended is not left over the new ones
+        await pilot.pause()
+        assert not any("Not sent" in text for text in toasts(app))
 
 
 async def test_answers_cut_by_the_app_closing_leave_the_last_saved_session_whole(tmp_path, caplog):
@@ -685,6 +694,32 @@ async def test_the_page_keys_in_a_panes_box_page_its_thread(tmp_path):
         await pilot.pause()
         assert view.scroll_y == bottom
         assert app.focused is pane.editor and pane.editor.text == "and more?"
+
+
+async def test_the_defaults_line_starts_at_its_beginning_again_once_tab_has_left_it(tmp_path):
+    """Tab scrolled the defaults line sideways to its system prompt; after the focus had left it
+    the line still read ` lts demo ▼ T 0.8`, for the rest of the session."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="a")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        bench = app.workbench
+        row = bench.settings.query("HorizontalScroll").first()
+        bench.settings.query_one("#system-prompt").focus()
+        await pilot.pause()
+        assert row.scroll_x > 0  # scrolled to the field
+        bench.panes()[0].editor.focus()
+        await pilot.pause()
+        assert row.scroll_x == 0
+
+
+async def test_a_long_error_leaves_the_thread_in_sight_in_a_small_pane(tmp_path):
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="a")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(50, 15)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.show_error("error: the conversation is 2,065 tokens and the answer needs room too, but the "
+                        "model's context is 2,048 tokens (--max-model-len): nothing was dropped; start a "
+                        "new pane or branch from an earlier message")
+        await pilot.pause()
+        assert pane.query_one(".pane-error").size.height == 3
 
 
 async def test_a_new_pane_goes_at_the_right_end(tmp_path):

@@ -16,8 +16,10 @@ INTRO = (
     "under the panes and press ctrl+r to send it to every pane: each continues its own thread on "
     "its own target and settings. f5 with nothing typed regenerates the last answer (the old one is "
     "kept: ‹ 1/2 ›). Set the defaults on the top line; a pane's own fields override them (blank: the "
-    "default). The status line under each answer shows its state, time to first token, tokens and "
-    "tokens per second."
+    "default); tab reaches every field, a pane's knobs and the defaults line's. The status line under "
+    "each answer shows its state, time to first token, tokens and tokens per second; 'stale' there "
+    "means the pane's settings or target have changed since that answer was written. In a pane's "
+    "box, enter adds a line and pageup/pagedown page its thread."
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from tui.store.store import Store
 
 log = logging.getLogger(__name__)
+REFUSAL_NOTICE_S = 6.0  # how long 'Not sent: … still answering' shows (cleared once the message goes)
 
 PANE_MIN_WIDTH = 38
 PANE_MIN_HEIGHT = 10  # a grid row lower than this scrolls instead (border, prompt, knobs, status, answer)
@@ -102,6 +104,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self.default_target = canonical(given, self._known) if given is not None else None
         self._more = False  # the optional knobs shown (ctrl+o)
         self._xray = xray  # the engine X-ray shown (f2)
+        self._refused_at: float | None = None  # when a message was last refused (still answering)
         self._closed_panes: list[tuple[int, PaneState]] = []  # closed panes (where they were), for alt+u
         self.init_tokens()
         self.init_threads()
@@ -386,6 +389,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 started = [self.run_pane(pane, message) for pane in panes]
                 if any(started):
                     self.composer.clear()
+                    self.forget_refusal()
             else:
                 started = [self.run_pane(pane) for pane in self.panes()]
         if not any(started):
@@ -399,8 +403,16 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             return False
         which = f"pane {busy[0]} is" if len(busy) == 1 else f"panes {', '.join(busy)} are"
         self.notify(f"Not sent: {which} still answering. esc cancels a pane's answer, ctrl+g every "
-                    "answer; your message stays in the box.", severity="warning")
+                    "answer; your message stays in the box.", severity="warning", timeout=REFUSAL_NOTICE_S)
+        self._refused_at = time.monotonic()
         return True
+
+    def forget_refusal(self) -> None:
+        """The message was sent after all: a 'Not sent' notice still shown would be about answers
+        that have ended, over the new ones (Textual clears its notices only all at once)."""
+        if self._refused_at is not None and time.monotonic() - self._refused_at < REFUSAL_NOTICE_S:
+            self.app.clear_notifications()
+        self._refused_at = None
 
     def action_run_focused(self) -> None:
         self.after_typed_keys(self.run_focused)

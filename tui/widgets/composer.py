@@ -9,7 +9,7 @@ from textual.widgets import Label, TextArea
 
 from tui.widgets.pane import PromptEditor
 
-EVERY_PANE = "A message for every pane: ctrl+r sends it (alt+m marks panes)"
+EVERY_PANE = "A message for every pane: ctrl+r sends it · enter: new line · alt+m marks panes"
 MARKED_PANES = "A message for the marked panes: ctrl+r sends it (alt+m on a marked pane unmarks it)"
 ARENA = "A prompt for A and B: ctrl+r sends it (after a vote, it starts the next battle)"
 

@@ -182,7 +182,8 @@ class Pane(Vertical):
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
     Pane.-compact PromptEditor { height: 2; }
-    Pane .pane-error { color: $error; height: auto; display: none; padding: 0 1; }
+    /* At most 3 rows: a long error in a small pane hid the whole thread */
+    Pane .pane-error { color: $error; height: auto; max-height: 3; display: none; padding: 0 1; }
     Pane .pane-note { color: $text-accent; height: auto; display: none; padding: 0 1; }
     Pane.-has-note .pane-note { display: block; }
     Pane .pane-engine { display: none; }

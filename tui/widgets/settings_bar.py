@@ -72,6 +72,13 @@ class SettingsBar(Vertical):
     def on_mount(self) -> None:
         self.set_class(len(self._targets) > 1, "-targets")
 
+    def on_descendant_blur(self) -> None:
+        """Tab scrolls a row sideways to the field it reaches; once the focus has left the bar, its
+        rows start at their beginning again (a new user's line stayed ` lts demo ▼ T 0.8`)."""
+        if not self.has_focus_within:
+            for row in self.query(HorizontalScroll):
+                row.scroll_home(animate=False)
+
     # -- the default target: shown when there is more than one ---------------------------------------
     def _target_options(self) -> list[tuple[Text, int]]:
         return [(Text(printable(t.label)), index) for index, t in enumerate(self._targets)] or [(Text("–"), 0)]
