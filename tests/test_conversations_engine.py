@@ -193,7 +193,7 @@ async def test_a_thread_longer_than_the_context_fails_its_pane_with_the_numbers(
     failed answers; an earlier message edited shorter is a branch that fits; the other pane and the
     app go on."""
     assert engine.max_model_len == 2048
-    long = "word " * 700
+    long = " ".join(["word"] * 700)  # as sent: a chat message goes without trailing space
     panes = [saved_pane(prompt=long, output=long, state=DONE), saved_pane(prompt=QUESTION, overrides={"max_tokens": "20"})]
     app = make_app(engine, session=session_of(panes))
     async with app.run_test(size=(200, 40)) as pilot:
