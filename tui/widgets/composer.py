@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Label, TextArea
+from textual.widgets import Label
 
 from tui.widgets.pane import PromptEditor
 
@@ -38,15 +38,7 @@ class Composer(Horizontal):
 
     @property
     def text(self) -> str:
-        """What the box holds; before it is drawn, or once the app closing has removed it (a run
-        ending then saves the session), the text it last held."""
-        editors = self.query(PromptEditor)
-        if editors:
-            self._text = editors.first().text
-        return self._text
-
-    def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        self._text = event.text_area.text  # kept for when the box is gone
+        return self.editor.text if self.is_mounted else self._text
 
     def clear(self) -> None:
         self._text = ""

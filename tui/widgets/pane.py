@@ -149,7 +149,7 @@ class PromptEditor(TextArea):
             else:
                 self.action_cursor_page_down()
             return
-        view = pane.query_one(OutputView)
+        view = pane.output
         if pages < 0:
             view.scroll_page_up(animate=False)
         else:
