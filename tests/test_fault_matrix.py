@@ -94,6 +94,8 @@ def reading_places(app) -> dict:
     shows (the person scrolled up to read there)."""
     places = {}
     for pane in app.workbench.panes():
+        if not pane.drawable:
+            continue  # a pane of the last burst still being mounted: not yet read
         view = pane.output
         words = " ".join(drawn_rows(view)).split()
         places[view] = None if view.following else (words[0] if words else "")
@@ -105,8 +107,10 @@ async def answers_kept(app, before: dict | None = None) -> None:
     resize kept the answers `before` it as they were: following their end, or still showing the
     word the person was reading."""
     def problems() -> list[str]:
-        found = [problem for problem in map(answer_problem, (pane.output for pane in app.workbench.panes()))
-                 if problem]
+        panes = app.workbench.panes()
+        found = [f"pane {pane.number} is not drawn yet" for pane in panes if not pane.drawable]
+        found += [problem for problem in map(answer_problem, (pane.output for pane in panes if pane.drawable))
+                  if problem]
         for view, word in (before or {}).items():
             if not view.text.strip() or not view.size.height:
                 continue  # nothing to show, or no room to show it

@@ -67,3 +67,38 @@ def test_a_drawn_pane_that_jumped_makes_the_other_running_panes_in_view_jump_ear
 
     asyncio.run(one_flush())
     assert other.output.jumped_early == 1
+
+
+class MountingPane(FakePane):
+    """A pane made and run in one burst: it streams before its widgets are there (no view yet)."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.is_attached = self.running = True
+        self.drawable = self.pending = self.jumped = False
+        self.flushed = 0
+
+    @property
+    def output(self) -> View:
+        raise AttributeError("no view before it is mounted")
+
+
+def test_a_jump_while_a_running_pane_is_being_mounted_skips_that_pane(monkeypatch):
+    """The key storm's bursts of new panes: the early jump asked every running pane for its view,
+    and a pane still being mounted has none (the flush then stopped drawing every pane)."""
+    jumper, mounting = FakePane(1, jumps=True), MountingPane(2)
+    monkeypatch.setattr(flush.render, "on_screen", lambda screen: {jumper.output})
+    monkeypatch.setattr(flush.render, "draw_now", lambda screen: None)
+    screen = SimpleNamespace(is_attached=True, app=SimpleNamespace(is_running=True))
+    raised = []
+
+    async def one_flush() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: raised.append(context))
+        flusher = flush.PaneFlusher(screen, lambda: [jumper, mounting])
+        flusher.mark_dirty(jumper, now=True)
+        flusher.mark_dirty(mounting)
+        await asyncio.sleep(0.01)
+
+    asyncio.run(one_flush())
+    assert raised == []
+    assert (jumper.flushed, mounting.flushed) == (1, 0)

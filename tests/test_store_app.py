@@ -127,6 +127,61 @@ async def test_the_history_screen_says_what_matches_and_what_cannot_be_read(tmp_
 
 
 @pytest.mark.ui
+async def test_closing_the_history_while_it_searches_or_reads_leaves_the_app_running(tmp_path, render_path,
+                                                                                       monkeypatch):
+    """The key storm closed the history while its first search was still in its thread: the search's
+    end then queried the gone screen, and the app ended. A run read after the screen was closed must
+    not pop the workbench's screen either."""
+    import threading
+
+    import tui.screens.history as history
+
+    held, release = threading.Event(), threading.Event()
+
+    def held_search(conn, query):
+        held.set()
+        release.wait(10)
+        return search(conn, query)
+
+    app = make_app(ScriptedBackend(words(3)), session=session_of([saved_pane("gamma")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        send_key(app, "f5")
+        await wait_until(lambda: app.workbench.panes()[0].figures.state == DONE)
+        screen = await open_history(app, pilot)
+        assert len(screen.rows) == 1
+        monkeypatch.setattr(history, "search", held_search)
+        await pilot.press("x")
+        await wait_until(held.is_set)
+        send_key(app, "escape")  # the search ends once the screen's widgets are gone, before its worker is
+        await wait_until(lambda: not screen.query(".history-status"), step=0)  # cancelled
+        release.set()
+        await wait_until(lambda: not any(w.is_running for w in screen.workers))
+        await pilot.pause()
+        monkeypatch.setattr(history, "search", search)
+
+        held.clear(), release.clear()
+        real_load = history.load_run
+
+        def held_load(conn, run_id):
+            held.set()
+            release.wait(10)
+            return real_load(conn, run_id)
+
+        monkeypatch.setattr(history, "load_run", held_load)
+        screen = await open_history(app, pilot)
+        await pilot.press("enter")
+        await wait_until(held.is_set)
+        send_key(app, "escape")
+        await wait_until(lambda: not isinstance(app.screen, HistoryScreen), step=0)
+        release.set()
+        await wait_until(lambda: not any(w.is_running for w in screen.workers))
+        await pilot.pause()
+        assert app.is_running and app.screen is app.workbench
+        assert len(app.workbench.panes()) == 1  # the run read after the close reopened nothing
+
+
+@pytest.mark.ui
 async def test_without_a_store_f9_says_so(render_path):
     app = make_app(ScriptedBackend(), session_path=None)
     notices = []

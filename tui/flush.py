@@ -71,8 +71,8 @@ class PaneFlusher:
                 self._observer.pane_flushed(pane.number, not pane.running and not pane.pending)
         if any(pane.jumped for pane in drawn):  # a held pane's flag is its last flush's
             # The screen redraws the jumped rows anyway: other answers near their jump join in.
-            for pane in self._panes():
-                if pane.running and pane.output in visible:
+            for pane in self._panes():  # a pane being mounted has no view yet
+                if pane.running and pane.drawable and pane.output in visible:
                     pane.output.jump_early()
         render.draw_now(screen)
         if again:

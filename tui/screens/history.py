@@ -122,9 +122,9 @@ class HistoryScreen(Dialog):
             with self._store.reading() as conn:
                 rows = search(conn, query)
         except sqlite3.Error as exc:
-            self.app.call_from_thread(self._status, f"The history could not be searched: {one_line(exc)}")
+            self._from_thread(self._status, f"The history could not be searched: {one_line(exc)}")
             return
-        self.app.call_from_thread(self._show, rows, query, asked)
+        self._from_thread(self._show, rows, query, asked)
 
     def _show(self, rows: list[RunRow], query: HistoryQuery, asked: int) -> None:
         if asked != self._asked:
@@ -170,10 +170,27 @@ class HistoryScreen(Dialog):
             with self._store.reading() as conn:
                 runs = load_comparison(conn, row.comparison) if comparison else [load_run(conn, row.id)]
         except (sqlite3.Error, V.FieldError, codec.CodecError, ValueError) as exc:
-            self.app.call_from_thread(self._status, f"This run could not be read: {one_line(exc)}")
+            self._from_thread(self._status, f"This run could not be read: {one_line(exc)}")
             return
         runs = [run for run in runs if run is not None]
         if not runs:
-            self.app.call_from_thread(self._status, "this run is no longer in the history")
+            self._from_thread(self._status, "this run is no longer in the history")
             return
-        self.app.call_from_thread(self.dismiss, Reopen(runs, replace))
+        self._from_thread(self._reopen, Reopen(runs, replace))
+
+    def _reopen(self, reopen: Reopen) -> None:
+        if self.app.screen is not self:  # dismiss() pops the top screen, whichever it is
+            self._status("the run was read while another window was open: enter reopens it")
+            return
+        self.dismiss(reopen)
+
+    def _from_thread(self, callback, *args) -> None:
+        """Hands a search's or a load's end to the app's loop: the person may have closed the screen
+        while the thread read the store (its widgets are gone then, and the end is of no use)."""
+        self.app.call_from_thread(self._if_still_open, callback, *args)
+
+    def _if_still_open(self, callback, *args) -> None:
+        # Off the stack from the moment it is closed: its widgets are taken down after that, and its
+        # workers are cancelled last, so a thread's end can land in between.
+        if self in self.app.screen_stack:
+            callback(*args)
