@@ -17,7 +17,7 @@ from tests.support.scripted import ScriptedBackend, echo_script
 from tests.support.app import (make_app, send_key, type_prompt, wait_until, saved_pane, session_of, store_path,
                                stored_session)
 from tests.support.views import answer_problem, drawn_rows
-from tui.figures import CANCELLED, DONE, ERROR
+from tui.figures import CANCELLED, DONE, ERROR, STREAMING
 from tui.thread_text import shown
 
 # Every key the workbench binds (tui/keymap.py, the one list), the palette, editing keys (ctrl+w,
@@ -404,3 +404,30 @@ def test_unwritable_config_dir_is_reported_when_the_theme_is_saved(tmp_path, mon
 
     notices = asyncio.run(main())
     assert any("Could not save the theme choice" in n for n in notices)
+
+
+@pytest.mark.ui
+async def test_a_pane_on_its_way_out_is_neither_focused_nor_run(tmp_path):
+    """The storm's f5 came while alt+w took its pane down: f5 waits for the keys typed before it (a
+    call in the box's queue), its pane's widgets were gone by then, the workbench still took it
+    for the pane to run (the last one focused), and the app ended on the missing widgets."""
+    app = make_app(ScriptedBackend(delay_s=0.001),
+                   session=session_of([saved_pane(prompt="one"), saved_pane(prompt="two"), saved_pane(prompt="three")]),
+                   session_path=tmp_path / "s.json", autosave_s=0.01)
+    async with app.run_test(size=(160, 40)) as pilot:
+        workbench = app.workbench
+        first, second, third = workbench.panes()
+        second.editor.focus()
+        await pilot.pause()
+        closing = asyncio.ensure_future(workbench.action_close_pane())  # alt+w
+        await wait_until(lambda: not second.query(".pane-note"), step=0)  # its widgets going
+        assert not closing.done()
+        workbench.set_focus(None)  # where the removal left the focus
+        assert workbench.focused_pane() is not second
+        assert workbench.run_pane(second) is False
+        workbench.run_focused()  # f5's call, landing now
+        await closing
+        await pilot.pause()
+        assert workbench.panes() == [first, third] and second.figures.state != STREAMING
+        assert app.is_running
+

@@ -197,3 +197,26 @@ async def test_text_that_arrives_during_a_resize_is_placed_for_the_new_size(tmp_
         view.append("after the resize " * 40)  # followed still
         await pilot.pause()
         assert view.following and shows_end(drawn_rows(view), view.text)
+
+
+async def test_an_empty_message_box_squeezed_to_its_padding_draws_instead_of_ending_the_app():
+    """The key storm squeezed a pane's box to its padding: Textual wrapped the placeholder to a
+    width of 0, and Rich's wrap raised (the app ended)."""
+    from textual.app import App
+    from textual.geometry import Region
+
+    from tui.widgets.pane import PromptEditor
+
+    class Squeezed(App):
+        CSS = "PromptEditor { width: 2; }"
+
+        def compose(self):
+            yield PromptEditor(placeholder="A message: f5 sends")
+
+    app = Squeezed()
+    async with app.run_test(size=(20, 8)) as pilot:
+        await pilot.pause()
+        editor = app.query_one(PromptEditor)
+        width, height = editor.outer_size
+        assert width == 2 and editor.content_size.width == 0
+        assert [strip.cell_length for strip in editor.render_lines(Region(0, 0, width, height))] == [2] * height

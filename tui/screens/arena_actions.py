@@ -172,12 +172,10 @@ class ArenaActions(Screen):
         from tui.screens.workbench import CLOSED_KEPT
 
         for pane in self.battle_panes or ():
-            if pane.is_attached:
-                pane.cancel()
+            if pane.is_attached and not pane.closing:
                 if keep:
                     self._closed_panes.append((self.panes().index(pane), pane.state))
-                self.forget_pane(pane)
-                await pane.remove()
+                await self.remove_pane(pane)
         del self._closed_panes[:-CLOSED_KEPT]
         self.battle_panes = None
 

@@ -101,10 +101,7 @@ class HistoryActions(Screen):
         from tui.screens.workbench import CLOSED_KEPT
 
         for index, pane in enumerate(self.panes()):
-            pane.cancel()
             self._closed_panes.append((index, pane.state))
-            self.forget_pane(pane)
-            await pane.remove()
+            await self.remove_pane(pane)
         del self._closed_panes[:-CLOSED_KEPT]
-        self._last_pane = None
         self.session_dirty = True

@@ -188,7 +188,16 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def panes(self) -> list[Pane]:
         # The container's children, not a query: that walks every widget on the screen (~350),
         # and runs and frames ask for the panes.
-        return [child for child in self.panes_container.children if isinstance(child, Pane)]
+        return [child for child in self.panes_container.children if isinstance(child, Pane) and not child.closing]
+
+    async def remove_pane(self, pane: Pane) -> None:
+        """Take `pane` off the screen; whoever keeps its state (alt+u) has taken it already."""
+        pane.cancel()
+        pane.leave()
+        self.forget_pane(pane)
+        await pane.remove()
+        if self._last_pane is pane:
+            self._last_pane = None
 
     @property
     def panes_container(self) -> VerticalScroll:
@@ -217,9 +226,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         node = self.focused
         while node is not None:
             if isinstance(node, Pane):
-                return node
+                return None if node.closing else node  # a key in a pane on its way out acts on none
             node = node.parent
-        if self._last_pane is not None and self._last_pane.is_attached:
+        if self._last_pane is not None and self._last_pane.is_attached and not self._last_pane.closing:
             return self._last_pane
         panes = self.panes()
         return panes[0] if panes else None
@@ -317,6 +326,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def run_pane(self, pane: Pane, message: str | None = None, regenerate: bool = False) -> bool:
         """Run one pane (send its draft, answer its question, regenerate its last answer), or send
         it `message` from the message box; False (the reason shown in the pane) when it cannot."""
+        if pane.closing:
+            return False  # a key that came as it closed: its conversation is with alt+u now
         pane.sync()  # the box as it is now: its change messages may still be on their way
         if self.in_battle(pane) and not self._arena_sending:
             pane.show_error("not run: in a blind battle, the message box (alt+a, ctrl+r) asks A and B together")
@@ -491,14 +502,10 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 self.set_focus(self.composer.editor)
             self.session_dirty = True
             return
-        pane.cancel()
         index = panes.index(pane)
         self._closed_panes.append((index, pane.state))
         del self._closed_panes[:-CLOSED_KEPT]
-        self.forget_pane(pane)
-        await pane.remove()
-        if self._last_pane is pane:
-            self._last_pane = None
+        await self.remove_pane(pane)
         rest = self.panes()
         self._fit_panes()
         if not rest:

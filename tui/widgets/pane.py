@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
@@ -138,6 +139,14 @@ class PromptEditor(TextArea):
     def on_mount(self) -> None:
         self.cursor_blink = False
 
+    def render_line(self, y: int) -> Strip:
+        # Textual wraps an empty box's placeholder to the box's inner width, and Rich's wrap fails
+        # on a width of 0: a pane squeezed to its padding (many panes, a narrow terminal) ended
+        # the app. Nothing fits there anyway.
+        if self.content_size.width < 1:
+            return Strip.blank(max(0, self.content_size.width), self.rich_style)
+        return super().render_line(y)
+
     def action_page_answer(self, pages: int) -> None:
         """In a pane, the page keys page its thread: the box is a few lines tall (the arrows move
         in it), and a user paging back through the answers from the box found they did not move.
@@ -237,6 +246,7 @@ class Pane(Vertical):
         self._show_engine = False  # the engine's timings on a line under the status (with the X-ray)
         self._stale: str | None = None  # why the answer shown no longer matches the pane
         self._drawable = False
+        self.closing = False  # being taken off the screen (see leave)
         self._title_forms: tuple[list[list[str]], list[int]] = ([[str(state.number)]], [])
         self.thread_starts: dict[int, int] = {}  # where each message starts in the view's text
         self._view_has_run = False  # the running answer is the end of the thread shown
@@ -275,6 +285,12 @@ class Pane(Vertical):
     @cached_property
     def editor(self) -> PromptEditor:
         return self.query_one(PromptEditor)  # kept: every run reads it (a query walks the DOM)
+
+    def leave(self) -> None:
+        """It is being taken off the screen: its widgets go one by one from here while keys and
+        timers go on, so nothing runs in it or draws into them any more."""
+        self.closing = True
+        self._drawable = False
 
     @property
     def drawable(self) -> bool:
