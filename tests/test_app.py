@@ -37,6 +37,11 @@ async def test_pane_management_keys(tmp_path):
         assert [p.number for p in bench.panes()] == [1, 3, 2]  # a pane keeps its number
         await pilot.press("alt+left")
         assert bench.focused_pane() is bench.panes()[0]
+        await pilot.press("alt+right", "alt+a", "alt+left")  # from the message box: back to the pane left
+        assert bench.focused_pane() is bench.panes()[1] and bench.focused is bench.panes()[1].editor
+        await pilot.press("alt+a", "alt+right")
+        assert bench.focused is bench.panes()[1].editor
+        await pilot.press("alt+left")
         await pilot.press("alt+w")
         await pilot.pause()
         assert [p.draft for p in bench.panes()] == ["third", "first"]

@@ -524,11 +524,15 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         await self.add_pane(state, index=index)
 
     def action_focus_pane(self, step: int) -> None:
+        """The next or the previous pane; from outside the panes (the message box, the defaults
+        line), back to the pane last focused, whichever the direction: a person who went down to
+        the message box went back up with alt+← and landed one pane to the left of theirs."""
         panes = self.panes()
         current = self.focused_pane()
         if not panes or current is None:
             return
-        target = panes[(panes.index(current) + step) % len(panes)]
+        in_a_pane = any(isinstance(node, Pane) for node in (self.focused.ancestors_with_self if self.focused else ()))
+        target = panes[(panes.index(current) + step) % len(panes)] if in_a_pane else current
         # set_focus now, not widget.focus(), which moves focus only after the keys already read:
         # the letters typed right after alt+→ went to the pane left behind
         self.set_focus(target.editor)
