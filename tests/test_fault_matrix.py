@@ -114,6 +114,11 @@ async def answers_kept(app, before: dict | None = None) -> None:
         for view, word in (before or {}).items():
             if not view.text.strip() or not view.size.height:
                 continue  # nothing to show, or no room to show it
+            if view.cursor is not None:  # the token cursor's token stays in sight instead (on_resize)
+                lines, top = view.lines_of(view.cursor), round(view.scroll_y)
+                if lines and not top <= lines[0] < top + view.size.height:
+                    found.append(f"{view.text[:20]!r}... lost its token cursor's line {lines[0]} from sight")
+                continue
             if word is None and not view.following:
                 found.append(f"{view.text[:20]!r}... stopped following its end")
             elif word and word not in " ".join(drawn_rows(view)).split():
