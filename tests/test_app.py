@@ -928,3 +928,61 @@ async def test_a_regenerated_answer_the_same_as_before_says_the_seed_is_why_once
         await regenerate()
         assert notes.count(said) == 1  # once per pane
         assert app.workbench.defaults()["seed"] == seed and seed_box.value == ""
+
+
+async def test_panes_side_by_side_show_their_titles_and_status_in_the_same_form(tmp_path):
+    """Panes share a row's width unevenly (80 and 81 columns); each chose its title's and its
+    status line's form by its own width, so that one showed `T0.8 p0.95` beside `T 0.8 · p 0.95`.
+    Panes alike show the same form, whatever the terminal's width."""
+    alike = {"temperature": "0.7", "top_p": "0.9", "max_tokens": "64", "seed": "3"}
+    answer = "a b c d e f " * 5
+    app = make_app(ScriptedBackend(), session_path=tmp_path / "s.json",
+                   session=session_of([saved_pane("q", overrides=alike, output=answer, state=DONE, number=n)
+                                       for n in (1, 2, 3)]))
+    async with app.run_test(size=(120, 30)) as pilot:
+        panes = app.workbench.panes()
+        widths, forms = set(), set()
+        for width in range(118, 136):  # around where the settings take their short form
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            widths.add(tuple(pane.outer_size.width for pane in panes))
+            titles = {re.sub(r"^\d+", "", str(pane.border_title)) for pane in panes}
+            status = {str(pane.query_one(".pane-status").render_line(0).text).strip() for pane in panes}
+            assert len(titles) == 1 and len(status) == 1, (width, titles, status)
+            forms.add((titles.pop(), status.pop()))
+        assert any(len(set(w)) > 1 for w in widths)  # uneven rows were among them
+        assert len(forms) > 1  # and the forms changed with the width
+
+
+async def test_a_status_line_with_slack_shows_the_form_of_its_narrower_neighbour():
+    from textual.app import App
+    from textual.containers import Horizontal
+    from rich.text import Text
+
+    from tui.widgets.status_line import StatusLine
+
+    forms = [Text("done · TTFT 287 ms · 102 tokens"), Text("done · 287ms · 102t"), Text("done")]
+    width = len(forms[0].plain) + 2  # its padding: the long form just fits the wider line
+
+    class Two(App):
+        CSS = f"StatusLine {{ width: {width}; }} StatusLine.narrow {{ width: {width - 1}; }}"
+
+        def compose(self):
+            with Horizontal():
+                yield StatusLine(forms, classes="wide")
+                yield StatusLine(forms, classes="narrow")
+
+    app = Two()
+    async with app.run_test(size=(100, 5)) as pilot:
+        wide, narrow = app.query(StatusLine)
+        await pilot.pause()
+
+        def shown(line) -> str:
+            return line.render_line(0).text.strip()
+
+        assert (shown(wide), shown(narrow)) == (forms[0].plain, forms[1].plain)
+        wide.slack = 1
+        await pilot.pause()
+        assert shown(wide) == shown(narrow) == forms[1].plain
+        wide.slack = 0
+        assert shown(wide) == forms[0].plain

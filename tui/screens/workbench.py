@@ -162,8 +162,12 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         if str(styles.grid_rows[0] if styles.grid_rows else "") != rows_value:
             styles.grid_rows = rows_value
         compact = (row_height or (height // rows if rows else height)) < COMPACT_BELOW
+        column_width = width // columns  # the grid's 1fr columns differ by a cell at most
         for pane in panes:
             pane.set_class(compact, "-compact")
+            if pane.column_width != column_width:
+                pane.column_width = column_width
+                pane.fit_forms()
 
     # -- panes ------------------------------------------------------------------------------------
     def _take_number(self) -> int:

@@ -247,6 +247,7 @@ class Pane(Vertical):
         self._stale: str | None = None  # why the answer shown no longer matches the pane
         self._drawable = False
         self.closing = False  # being taken off the screen (see leave)
+        self.column_width: int | None = None  # the narrowest column of the panes' grid (fit_forms)
         self._title_forms: tuple[list[list[str]], list[int]] = ([[str(state.number)]], [])
         self.thread_starts: dict[int, int] = {}  # where each message starts in the view's text
         self._view_has_run = False  # the running answer is the end of the thread shown
@@ -468,17 +469,32 @@ class Pane(Vertical):
             self._title_forms = ([[side]], [])
             self._fit_title()
 
+    def _slack(self) -> int:
+        """How much wider this pane is than the narrowest column: panes side by side share the
+        width unevenly (80 and 81 columns), and a title or a status line that chose its form by its
+        own width showed `T0.8 p0.95` beside `T 0.8 · p 0.95`."""
+        if self.column_width is None or not self.outer_size.width:
+            return 0
+        return max(0, self.outer_size.width - self.column_width)
+
     def _fit_title(self) -> None:
         # Text, not a str: a title (a model id, an adapter, a token) is never read as markup.
         parts, steps = self._title_forms
-        width = self.size.width - 6 if self.size.width else 200  # "╭─ " and " ─╮" around it
+        width = self.size.width - 6 - self._slack() if self.size.width else 200  # "╭─ " and " ─╮" around it
         title = Text(fit_parts(parts, max(1, width), steps))
         if title != self._shown_title:  # setting a border title repaints the whole pane, even the same one
             self._shown_title = title
             self.border_title = title
 
     def on_resize(self) -> None:
+        self.fit_forms()
+
+    def fit_forms(self) -> None:
+        """The title's and the status lines' forms for the pane's width (and its column's)."""
         self._fit_title()
+        if self._drawable:
+            slack = self._slack()
+            self._status.slack = self._engine_status.slack = slack
 
     def on_param_field_changed(self, event: ParamField.Changed) -> None:
         self.sync()

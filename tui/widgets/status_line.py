@@ -29,6 +29,21 @@ class StatusLine(PlainLines):
         self._strip: Strip | None = None
         self._framed: Strip | None = None
         self._style = None
+        self._slack = 0
+
+    @property
+    def slack(self) -> int:
+        return self._slack
+
+    @slack.setter
+    def slack(self, columns: int) -> None:
+        """Columns of its width that it leaves unused in choosing its form: a line one column wider
+        than its neighbour's (panes share a row's width unevenly) shows the form the neighbour shows."""
+        if columns != self._slack:
+            self._slack = columns
+            self._fitted_to = None
+            self._strip = self._framed = None
+            repaint(self)
 
     @property
     def text(self) -> Text:
@@ -99,7 +114,8 @@ class StatusLine(PlainLines):
 
     def _fitted(self, width: int) -> Text:
         if width != self._fitted_to:
-            self._text = fit(self._forms, width) if width > 0 else self._forms[0]
+            room = width - self._slack
+            self._text = fit(self._forms, room) if room > 0 else self._forms[0]
             self._fitted_to = width
         return self._text
 
