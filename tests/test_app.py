@@ -986,3 +986,34 @@ async def test_a_status_line_with_slack_shows_the_form_of_its_narrower_neighbour
         assert shown(wide) == shown(narrow) == forms[1].plain
         wide.slack = 0
         assert shown(wide) == forms[0].plain
+
+
+async def test_closing_empty_panes_keeps_the_closed_conversations_in_reach_of_alt_u(tmp_path, monkeypatch):
+    """A new user closed two panes with conversations, then closed and opened many empty ones
+    (closing the last pane opens an empty one): the empty panes filled alt+u's list and pushed the
+    conversations off it. Empty panes are not kept; they say so."""
+    import tui.screens.workbench as workbench
+
+    monkeypatch.setattr(workbench, "CLOSED_KEPT", 4)  # 20 in use: the same, sooner
+    app = make_app(ScriptedBackend(), session_path=tmp_path / "s.json", session=session_of(
+        [saved_pane("q1", output="a1", state=DONE), saved_pane("q2", output="a2", state=DONE), saved_pane("draft")]))
+    notices = []
+    async with app.run_test(size=(160, 40)) as pilot:
+        original = app.notify
+        app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
+        bench = app.workbench
+        bench.panes()[0].editor.focus()
+        await pilot.pause()
+        for _ in range(3):
+            await pilot.press("alt+w")  # the two conversations and the draft; an empty pane opens
+            await pilot.pause()
+        for _ in range(4):
+            await pilot.press("ctrl+n", "alt+w")
+            await pilot.pause()
+        assert "it was empty" in notices[-1]
+        for _ in range(3):
+            await pilot.press("alt+u")
+            await pilot.pause()
+        drafts = [p.state.draft for p in bench.panes()]
+        questions = [p.state.conversation.path()[0].content for p in bench.panes() if p.state.conversation]
+        assert "draft" in drafts and sorted(questions) == ["q1", "q2"]

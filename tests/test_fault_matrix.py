@@ -430,9 +430,29 @@ async def test_a_pane_on_its_way_out_is_neither_focused_nor_run(tmp_path):
         workbench.set_focus(None)  # where the removal left the focus
         assert workbench.focused_pane() is not second
         assert workbench.run_pane(second) is False
-        workbench.run_focused()  # f5's call, landing now
+        workbench.run_focused(second, in_composer=False)  # f5's call, pressed in it, landing now
         await closing
         await pilot.pause()
         assert workbench.panes() == [first, third] and second.figures.state != STREAMING
         assert app.is_running
 
+
+
+
+@pytest.mark.ui
+async def test_f5_runs_the_pane_it_was_pressed_in_when_the_focus_moves_before_its_call(tmp_path):
+    """A new user's burst: f5 in a pane, then alt+w and alt+u. f5's call waits for the keys typed
+    before it, and read the focus when it came: closing the pane had moved the focus to the
+    neighbour, which got a new answer. f5 acts on the pane it was pressed in."""
+    app = make_app(ScriptedBackend(delay_s=0.001), session_path=tmp_path / "s.json",
+                   session=session_of([saved_pane("q1", output="a1", state=DONE), saved_pane("q2", output="a2", state=DONE)]))
+    async with app.run_test(size=(160, 40)) as pilot:
+        workbench = app.workbench
+        first, second = workbench.panes()
+        second.editor.focus()
+        await pilot.pause()
+        workbench.action_run_focused()  # f5 in the second pane: its call waits in the box's queue
+        workbench.set_focus(first.editor)  # the keys after it moved the focus
+        await wait_until(lambda: not second.running and len(second.state.conversation) == 3, timeout=5)
+        await pilot.pause()  # a new answer beside the old one (f5 with nothing typed)
+        assert len(first.state.conversation) == 2  # the neighbour was not run

@@ -75,6 +75,12 @@ class PaneState:
             if message.reply is not None and message.reply.state in RUNNING_STATES:
                 message.reply.figures.state = CANCELLED
 
+    def holds_nothing(self) -> bool:
+        """Nothing a person made: no message, no draft, no knob, target, label or format of its own
+        (the empty pane the workbench opens when the last one closes)."""
+        return (not self.conversation and not self.draft.strip() and not any(v.strip() for v in self.overrides.values())
+                and self.target is None and not self.label and self.output_format is None)
+
     def copy(self, number: int) -> PaneState:
         """Another pane like this one (its whole conversation, branches and all); an answer still
         streaming here is copied as it is now, cancelled: the copy has no run of its own."""

@@ -430,14 +430,20 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self._refused_at = None
 
     def action_run_focused(self) -> None:
-        self.after_typed_keys(self.run_focused)
+        # Where f5 was pressed, read now: the keys after it (alt+w, alt+u, alt+→) may move the focus
+        # before the call, and it ran the pane they moved to.
+        in_composer = self.focused is self.composer.editor
+        pane = None if in_composer else self.focused_pane()
+        self.after_typed_keys(lambda: self.run_focused(pane, in_composer))
 
-    def run_focused(self) -> None:
-        if self.focused is self.composer.editor and self.composer.text.strip():
-            self.run_all()
-            return
-        pane = self.focused_pane()
-        if pane is not None:
+    def run_focused(self, pane: Pane | None, in_composer: bool) -> None:
+        """Run the pane f5 was pressed in (or send the message box's text, pressed there)."""
+        if in_composer:
+            if self.composer.text.strip():
+                self.run_all()
+                return
+            pane = self.focused_pane()
+        if pane is not None and pane.is_attached:
             self.run_pane(pane)
 
     def action_cancel_focused(self) -> None:
@@ -507,8 +513,10 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             self.session_dirty = True
             return
         index = panes.index(pane)
-        self._closed_panes.append((index, pane.state))
-        del self._closed_panes[:-CLOSED_KEPT]
+        kept = not pane.sync().holds_nothing()
+        if kept:  # empty panes pushed the conversations closed before them off the list
+            self._closed_panes.append((index, pane.state))
+            del self._closed_panes[:-CLOSED_KEPT]
         await self.remove_pane(pane)
         rest = self.panes()
         self._fit_panes()
@@ -518,7 +526,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
             self.set_focus(rest[min(index, len(rest) - 1)].editor)
         self.session_dirty = True
         keys = next((a.key for a in self.actions if a.action == "reopen_pane"), "the palette")
-        self.notify(f"Pane {pane.number} closed: {keys} brings it back.", timeout=4)
+        back = f"{keys} brings it back" if kept else "it was empty"
+        self.notify(f"Pane {pane.number} closed: {back}.", timeout=4)
 
     async def action_reopen_pane(self) -> None:
         if not self._closed_panes:
