@@ -1017,3 +1017,27 @@ async def test_closing_empty_panes_keeps_the_closed_conversations_in_reach_of_al
         drafts = [p.state.draft for p in bench.panes()]
         questions = [p.state.conversation.path()[0].content for p in bench.panes() if p.state.conversation]
         assert "draft" in drafts and sorted(questions) == ["q1", "q2"]
+
+
+async def test_editing_keys_typed_in_one_burst_act_in_the_order_typed(tmp_path):
+    """ctrl+u then `Hello big world` in one burst (a fast typist, tmux send-keys): TextArea's
+    editing keys are bindings, which ran once the key had gone up to the app, after the letters
+    behind it had reached the box: the line was deleted with `Hello big world` in it."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="The key to happiness is")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        await pilot.pause()
+
+        def burst(*keys: str) -> None:
+            for key in keys:
+                character = key if len(key) == 1 else {"space": " "}.get(key)
+                app.post_message(events.Key(key, character))
+
+        burst("ctrl+u", *("space" if c == " " else c for c in "Hello big world"))
+        await pilot.pause()
+        assert pane.editor.text == "Hello big world"
+        burst("backspace", "backspace", "left", "X", "ctrl+w", "Y")
+        await pilot.pause()
+        assert pane.editor.text == "Hello big Yr"

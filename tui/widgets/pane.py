@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from functools import cached_property, partial
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
@@ -139,6 +140,16 @@ class PromptEditor(TextArea):
     def on_mount(self) -> None:
         self.cursor_blink = False
 
+    async def on_key(self, event: events.Key) -> None:
+        """The box's own editing keys act in the order they were typed. As bindings they ran once
+        the key had gone up to the app, after the letters typed behind it had reached the box:
+        ctrl+u then `Hello` in one burst deleted `Hello` with the line."""
+        action = _EDITING_ACTIONS.get(event.key)
+        if action is not None:
+            event.stop()
+            event.prevent_default()
+            await self.run_action(action)
+
     def render_line(self, y: int) -> Strip:
         # Textual wraps an empty box's placeholder to the box's inner width, and Rich's wrap fails
         # on a width of 0: a pane squeezed to its padding (many panes, a narrow terminal) ended
@@ -171,6 +182,13 @@ class PromptEditor(TextArea):
             # the screen's next update tick, which wait behind streaming answers.
             render.draw_soon(self)
         return result
+
+
+# TextArea's keys (ctrl+u, ctrl+w, backspace, the arrows…) by key, but for those the box binds
+# itself (the page keys page the thread).
+_EDITING_ACTIONS = {key: binding.action for binding in TextArea.BINDINGS if isinstance(binding, Binding)
+                    for key in binding.key.split(",")
+                    if key not in {own.key for own in PromptEditor.BINDINGS if isinstance(own, Binding)}}
 
 
 class Pane(Vertical):
