@@ -673,3 +673,25 @@ async def test_the_token_cursor_steps_over_the_markers_and_stays_on_through_alt_
         await pilot.pause()
         assert pane.shown_tokens.token(pane.token_cursor).text == "Amen."
         await pilot.press("ctrl+q")
+
+
+@pytest.mark.ui
+async def test_alt_t_brings_the_unfolded_thinking_into_view(tmp_path):
+    """A new user pressed alt+t and saw nothing change: the view followed its end, and the thinking
+    unfolded above the rows shown. It now shows the thinking from its start."""
+    from tests.support.app import make_app
+    from tests.support.scripted import ScriptedBackend
+    from tests.support.views import drawn_rows
+    from tui.figures import DONE
+
+    state = saved_pane(prompt="why?", output="Because. " * 30, state=DONE)
+    state.conversation.last().set_reasoning("Firstly " + "and then some more thought " * 60)
+    app = make_app(ScriptedBackend(), session=session_of([state]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        await pilot.pause()
+        assert "Firstly" not in " ".join(drawn_rows(pane.output))
+        await pilot.press("alt+t")
+        await pilot.pause()
+        assert "Firstly" in " ".join(drawn_rows(pane.output))

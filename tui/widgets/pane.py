@@ -268,6 +268,7 @@ class Pane(Vertical):
         self.column_width: int | None = None  # the narrowest column of the panes' grid (fit_forms)
         self._title_forms: tuple[list[list[str]], list[int]] = ([[str(state.number)]], [])
         self.thread_starts: dict[int, int] = {}  # where each message starts in the view's text
+        self._thinking_start: int | None = None  # where the shown answer's thinking starts in it
         self._view_has_run = False  # the running answer is the end of the thread shown
         self.set_class(state.heat, "-heat")
 
@@ -551,6 +552,7 @@ class Pane(Vertical):
         self._pending_thinking.clear()
         self._fold = False
         self.thread_starts = text.starts
+        self._thinking_start = text.thinking_start
         self._view_has_run = self._run is not None and self._run.message is last
         cursor = self.output.cursor  # a token cursor stays on (the tokens shown may change: alt+t)
         self.output.show(text, self._shown_tokens(shown_reply, text))
@@ -593,6 +595,9 @@ class Pane(Vertical):
         if shown != self._thinking_shown:
             self._thinking_shown = shown
             self.redraw()
+            if shown and self._drawable and self._thinking_start is not None:
+                # The view follows its end: the thinking just asked for was above the rows shown.
+                self.output.scroll_to_line(self.output.line_at(self._thinking_start))
 
     def set_chat(self, chat: bool) -> None:
         if chat != self._chat:
