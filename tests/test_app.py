@@ -1041,3 +1041,17 @@ async def test_editing_keys_typed_in_one_burst_act_in_the_order_typed(tmp_path):
         burst("backspace", "backspace", "left", "X", "ctrl+w", "Y")
         await pilot.pause()
         assert pane.editor.text == "Hello big Yr"
+
+
+@pytest.mark.draws
+async def test_the_footer_ends_with_the_palette_key_at_any_width(render_path):
+    """The compact footer's palette key, docked right, kept the margin every key has: the last
+    column showed the key under it (`▏^p palette3` at 80 × 24, `palettew` at 40 × 12)."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane("q")]), session_path=None)
+    with terminal_copy() as terminal:
+        async with app.run_test(size=(160, 40)) as pilot:
+            for width, height in ((30, 12), (40, 12), (60, 20), (80, 24), (160, 45)):
+                await pilot.resize_terminal(width, height)
+                await pilot.pause()
+                await pilot.pause()
+                assert row_text(terminal, height - 1, 0, width).endswith("▏^p palette "), (width, height)

@@ -74,6 +74,10 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     BINDINGS = bindings()
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
+    /* The compact footer gives every key a margin on its right, the palette's too: docked at the
+       right edge, it left the last column to the keys under it (`▏^p palette3` in a narrow
+       terminal). Padding instead: the same width, covered. */
+    WorkbenchScreen Footer.-compact FooterKey.-command-palette { margin-right: 0; padding-right: 1; }
     """
 
     def __init__(self, session: SessionRecord, control: EngineControl, log_path: str | None,
