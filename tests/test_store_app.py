@@ -569,3 +569,19 @@ def test_two_apps_on_one_data_directory_both_record_and_only_the_first_saves_the
     with _opened(db) as store:
         assert sorted(row.prompt for row in history_rows(store)) == ["the first app's prompt",
                                                                      "the second app's prompt"]
+
+
+def test_a_run_cut_while_it_thought_says_so_in_the_history_list():
+    """A new user cancelled a thinking run after 69 thinking tokens; the history showed its answer
+    as `∅` alone."""
+    from tui.figures import Figures
+    from tui.screens.history import row_text
+    from tui.store.search import RunRow
+
+    def row(figures: Figures) -> str:
+        return row_text(RunRow(1, "c", "workbench", 1, "", 0.0, figures, "demo", "demo", "why?", "", 1)).plain
+
+    thought = Figures(CANCELLED)
+    thought.thought_ms, thought.thought_tokens = 120.0, 69
+    assert row(thought).endswith("∅ no answer: it was still thinking (69 tokens)")
+    assert row(Figures(CANCELLED)).endswith("∅")

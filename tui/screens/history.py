@@ -20,7 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui import validate as V
-from tui.figures import DONE
+from tui.figures import DONE, Figures
 from tui.screens.dialogs import Dialog
 from tui.store import codec
 from tui.store.history import StoredRun, load_comparison, load_run
@@ -58,8 +58,16 @@ def row_text(row: RunRow) -> Text:
     if row.kind != "workbench":
         head.append(f"  ({row.kind})", style="dim")
     head.append("\n› " + one_line(row.prompt, 120), style="italic")
-    head.append("\n  " + (one_line(row.answer, 120) or "∅"), style="dim")
+    head.append("\n  " + (one_line(row.answer, 120) or _no_answer(row.figures)), style="dim")
     return head
+
+
+def _no_answer(figures: Figures) -> str:
+    """What an empty answer's line says: a run cut while it thought has thinking, not nothing."""
+    if figures.thought_ms is not None:
+        tokens = f" ({figures.thought_tokens} tokens)" if figures.thought_tokens else ""
+        return f"∅ no answer: it was still thinking{tokens}"
+    return "∅"
 
 
 class HistoryScreen(Dialog):
