@@ -695,3 +695,7 @@ async def test_alt_t_brings_the_unfolded_thinking_into_view(tmp_path):
         await pilot.press("alt+t")
         await pilot.pause()
         assert "Firstly" in " ".join(drawn_rows(pane.output))
+        await pilot.press("alt+w", "alt+u")  # closed and brought back: still unfolded
+        await pilot.pause()
+        back = app.workbench.panes()[0]
+        assert back is not pane and back.thinking_shown and "Firstly" in back.output.text

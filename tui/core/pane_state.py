@@ -34,6 +34,7 @@ class PaneState:
     set_aside: str = ""  # the draft an edit (alt+e) took the box from: back in it when the edit ends
     cursor: int | None = None  # the message the message cursor is on (None: no cursor)
     output_format: OutputFormat | None = None  # the form its answers must take (None: the defaults')
+    thinking_shown: bool = False  # the answers' thinking unfolded (alt+t): kept while the app runs, not saved
 
     # -- what it shows ----------------------------------------------------------------------------
     def labelled_knobs(self) -> frozenset[str]:
@@ -85,7 +86,7 @@ class PaneState:
         """Another pane like this one (its whole conversation, branches and all); an answer still
         streaming here is copied as it is now, cancelled: the copy has no run of its own."""
         copied = PaneState(number, self.conversation.copy(), self.draft, dict(self.overrides), self.target,
-                           self.label, self.heat, output_format=self.output_format)
+                           self.label, self.heat, output_format=self.output_format, thinking_shown=self.thinking_shown)
         copied.settle()
         return copied
 

@@ -547,7 +547,7 @@ class Pane(Vertical):
         text = thread_text(state.thread(), shown_reply, chat=self._chat, cursor=state.cursor,
                            siblings=conversation.siblings,
                            label=lambda m: m.reply.target.label if m.reply and m.reply.target else "",
-                           thinking=self._thinking_shown)
+                           thinking=self.state.thinking_shown)
         self._pending.clear()
         self._pending_thinking.clear()
         self._fold = False
@@ -584,16 +584,15 @@ class Pane(Vertical):
         return tokens if tokens is not None else ShownTokens(TokenSpans(), 0)
 
     _chat = True  # how the thread is shown: messages, or one text (raw mode; set by the workbench)
-    _thinking_shown = False  # the answers' thinking unfolded (alt+t); a way of looking: not saved
 
     @property
     def thinking_shown(self) -> bool:
-        return self._thinking_shown
+        return self.state.thinking_shown  # in the state: a pane closed and brought back keeps it
 
     def show_thinking(self, shown: bool) -> None:
         """Unfold the answers' thinking above them, or fold it to its `thought …` line."""
-        if shown != self._thinking_shown:
-            self._thinking_shown = shown
+        if shown != self.state.thinking_shown:
+            self.state.thinking_shown = shown
             self.redraw()
             if shown and self._drawable and self._thinking_start is not None:
                 # The view follows its end: the thinking just asked for was above the rows shown.
