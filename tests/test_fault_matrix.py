@@ -90,14 +90,15 @@ async def run_keys(app, pilot, batches, sizes=()) -> None:
 
 
 def reading_places(app) -> dict:
-    """Each answer's view: None while it follows the end of its answer, else the first word it
-    shows (the person scrolled up to read there)."""
+    """Each answer's view: None while it follows the end of its answer, else the word at its
+    reading place (where the person scrolled up to read: kept through resizes while they do not
+    scroll, so that it may be a word into the top row, which then starts earlier)."""
     places = {}
     for pane in app.workbench.panes():
         if not pane.drawable:
             continue  # a pane of the last burst still being mounted: not yet read
         view = pane.output
-        words = " ".join(drawn_rows(view)).split()
+        words = view.text[view.reading_place():].split() if view.text else []
         places[view] = None if view.following else (words[0] if words else "")
     return places
 

@@ -278,7 +278,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         reading = None  # where in the text the top line of the view starts, when not following
         if width != self._wrapped_width:
             if not follow:
-                reading = self._reading = self._reading_place()
+                reading = self._reading = self.reading_place()
             self._wrapped_width = width
             self._text.rewrap(width)
             self._strips.clear()
@@ -308,7 +308,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
             return value
         return super().validate_scroll_y(value)
 
-    def _reading_place(self) -> int:
+    def reading_place(self) -> int:
         """Where in the text the view's top line is: the place kept at the last resize while it is
         still on that line, else the line's start. (A line of the new wrapping starts before the
         place, so that each resize would otherwise move the view up the text a little.)"""
