@@ -220,3 +220,20 @@ async def test_an_empty_message_box_squeezed_to_its_padding_draws_instead_of_end
         width, height = editor.outer_size
         assert width == 2 and editor.content_size.width == 0
         assert [strip.cell_length for strip in editor.render_lines(Region(0, 0, width, height))] == [2] * height
+
+
+async def test_the_pane_typed_in_stays_in_view_through_a_resize(tmp_path):
+    """A new user typed in the third pane (the grid's second row), made the terminal smaller, and
+    kept typing into a pane out of view: the grid stayed scrolled to its first row."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt=f"p{i}") for i in range(6)]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 45)) as pilot:
+        panes = app.workbench.panes()
+        panes[4].editor.focus()
+        await pilot.pause()
+        for size in ((90, 24), (30, 12), (45, 13), (160, 45)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            container = app.workbench.panes_container
+            assert container.region.contains_region(panes[4].editor.region), size

@@ -147,6 +147,16 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
 
     def on_resize(self) -> None:
         self._fit_panes()
+        self.call_after_refresh(self._focused_pane_in_view)
+
+    def _focused_pane_in_view(self) -> None:
+        """After a resize the grid scrolls as it did: the pane typed in could be out of view (typing
+        went on there, unseen)."""
+        focused = self.focused
+        pane = next((node for node in focused.ancestors_with_self if isinstance(node, Pane)), None) \
+            if focused is not None else None
+        if pane is not None and not pane.closing:
+            pane.scroll_visible(animate=False)
 
     def _fit_panes(self) -> None:
         """Side by side while every pane fits at a readable width; beyond that, a grid of equal
