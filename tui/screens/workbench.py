@@ -39,7 +39,7 @@ from tui.targets import canonical
 from tui.text import short_path
 from tui.widgets.composer import Composer
 from tui.widgets.engine_line import EngineLine
-from tui.widgets.pane import Pane
+from tui.widgets.pane import Pane, pane_holding
 from tui.widgets.settings_bar import SettingsBar
 from tui.widgets.xray_panel import XrayPanel
 
@@ -152,9 +152,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
     def _focused_pane_in_view(self) -> None:
         """After a resize the grid scrolls as it did: the pane typed in could be out of view (typing
         went on there, unseen)."""
-        focused = self.focused
-        pane = next((node for node in focused.ancestors_with_self if isinstance(node, Pane)), None) \
-            if focused is not None else None
+        pane = pane_holding(self.focused)
         if pane is not None and not pane.closing:
             pane.scroll_visible(animate=False)
 
@@ -241,22 +239,18 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         return self.query_one(Composer)
 
     def focused_pane(self) -> Pane | None:
-        node = self.focused
-        while node is not None:
-            if isinstance(node, Pane):
-                return None if node.closing else node  # a key in a pane on its way out acts on none
-            node = node.parent
+        holding = pane_holding(self.focused)
+        if holding is not None:
+            return None if holding.closing else holding  # a key in a pane on its way out acts on none
         if self._last_pane is not None and self._last_pane.is_attached and not self._last_pane.closing:
             return self._last_pane
         panes = self.panes()
         return panes[0] if panes else None
 
     def on_descendant_focus(self, event) -> None:
-        node = event.widget
-        while node is not None and not isinstance(node, Pane):
-            node = node.parent
-        if node is not None:
-            self._last_pane = node
+        pane = pane_holding(event.widget)
+        if pane is not None:
+            self._last_pane = pane
 
     def defaults(self) -> Sampling:
         return self.settings.sampling()
@@ -558,7 +552,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         current = self.focused_pane()
         if not panes or current is None:
             return
-        in_a_pane = any(isinstance(node, Pane) for node in (self.focused.ancestors_with_self if self.focused else ()))
+        in_a_pane = pane_holding(self.focused) is not None
         target = panes[(panes.index(current) + step) % len(panes)] if in_a_pane else current
         # set_focus now, not widget.focus(), which moves focus only after the keys already read:
         # the letters typed right after alt+→ went to the pane left behind

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.message import Message
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
@@ -162,7 +163,7 @@ class PromptEditor(TextArea):
         """In a pane, the page keys page its thread: the box is a few lines tall (the arrows move
         in it), and a user paging back through the answers from the box found they did not move.
         Elsewhere (the message box under the panes) they move in the text as usual."""
-        pane = next((node for node in self.ancestors if isinstance(node, Pane)), None)
+        pane = pane_holding(self)
         if pane is None:
             if pages < 0:
                 self.action_cursor_page_up()
@@ -876,3 +877,11 @@ class Pane(Vertical):
         self.query_one(".pane-parting", Static).update(text or "")
         if text is None:
             self.output.set_marks([])
+
+
+def pane_holding(widget: Widget | None) -> Pane | None:
+    """The pane `widget` is in (its message box, its view, a knob), or None outside the panes."""
+    for node in widget.ancestors_with_self if widget is not None else ():
+        if isinstance(node, Pane):
+            return node
+    return None
