@@ -68,6 +68,18 @@ def test_a_run_keeps_the_thinking_apart_from_the_answer():
     assert figures.thought_ms <= figures.answered_ms and figures.thinking_ms == figures.answered_ms - figures.thought_ms
 
 
+def test_a_thinking_count_read_off_the_ids_is_the_one_kept():
+    """A backend that found where the thinking ended in the token ids says how many it took; the
+    delta that ends it and starts the answer then counts right."""
+    _, message, run = asked()
+    account = StreamAccount()
+    run.take(account.delta("", None, new_tokens=1, reasoning=THINKING[:10]))
+    run.take(account.delta(ANSWER[:1], None, new_tokens=3, reasoning=THINKING[10:], thought_tokens=3))
+    run.take(account.delta(ANSWER[1:], "stop", new_tokens=1, thought_tokens=3))
+    run.end(DONE)
+    assert message.reply.figures.thought_tokens == 3 and message.reply.figures.tokens == 5
+
+
 def test_the_answers_tokens_are_the_answers_alone():
     _, message = thought_then_answered(logprobs=True)
     spans = message.reply.tokens

@@ -202,6 +202,36 @@ def test_the_end_of_thinking_is_found_at_the_token_that_closes_it(tokenizer):
     assert parser.extract_content_ids(answer[:5]) == []
 
 
+@given(points=st.lists(st.integers(1, 40), max_size=6))
+@settings(max_examples=40, deadline=None)
+def test_the_thinkings_tokens_are_counted_where_it_ended_however_the_deltas_merge(tokenizer, points):
+    """The engine merges deltas when their reader is slow: one delta can hold the thinking's last
+    tokens and the answer's first. The count is the tokens through the one that completes
+    `</think>`, however the ids come (one at a time, or cut anywhere)."""
+    from tui.engine.reasoning import ThinkingSplit
+
+    answer = tokenizer.encode(thinking_answer("Thou askest of key.", "A wise son."), add_special_tokens=False)
+    closing = next(k for k in range(1, len(answer) + 1) if CLOSE in tokenizer.decode(answer[:k]))
+    for pieces in (cut(answer, points), [[token] for token in answer]):
+        split, before = ThinkingSplit(DemoThinkReasoningParser(tokenizer)), []
+        for ids in pieces:
+            text = tokenizer.decode(before + ids)[len(tokenizer.decode(before)):]
+            before += ids
+            split.feed(text, ids)
+        split.end()
+        assert split.thought_tokens == closing, pieces
+
+
+def test_an_answer_that_never_thinks_has_no_thinking_count(tokenizer):
+    from tui.engine.reasoning import ThinkingSplit
+
+    split = ThinkingSplit(DemoThinkReasoningParser(tokenizer))
+    answer = tokenizer.encode("And he said unto them.", add_special_tokens=False)
+    split.feed(tokenizer.decode(answer), answer)
+    split.end()
+    assert split.thought_tokens is None
+
+
 # -- registration -------------------------------------------------------------------------------------
 def test_the_demo_names_the_parsers_file_and_name_as_the_file_says():
     """--demo asks for the parser without importing its file (vLLM): the names must agree."""
@@ -360,6 +390,39 @@ async def test_in_process_the_backends_deltas_carry_the_thinking_apart(thinking_
         assert (reasoning, text) == whole(raw)
         assert bool(reasoning) == (adapter is not None), raw
         assert streamed[-1].tokens == sum(len(ids) for _, ids in deltas) and streamed[-1].finished
+
+
+@pytest.mark.engine
+async def test_a_slow_reader_gets_merged_deltas_and_the_same_thinking_count(thinking_engine, tokenizer):
+    """A reader that takes its time (a busy screen) gets the engine's deltas merged, the end of
+    `</think>` and the start of the answer in one; the run still counts the thinking's tokens
+    through the one that completes `</think>` in the engine's own ids for the same seed."""
+    from tui.core.conversation import ASSISTANT, USER, Conversation
+    from tui.core.run import Run, new_reply
+    from tui.engine.protocol import LOCAL, Target
+    from tui.figures import DONE, STREAMING
+
+    deltas, _, _ = await engine_deltas(thinking_engine, PROMPTS[2], THINK_ADAPTER_NAME, seed=42)
+    engine_ids = [i for _, ids in deltas for i in ids]
+    closing = next(k for k in range(1, len(engine_ids) + 1) if CLOSE in tokenizer.decode(engine_ids[:k]))
+    sampling = Sampling().with_values(seed=42, max_tokens=200)
+    conversation = Conversation()
+    question = conversation.add(None, USER, PROMPTS[2])
+    message = conversation.add(question, ASSISTANT, reply=new_reply(sampling, None, STREAMING))
+    request = Request.of_prompt(PROMPTS[2], sampling, f"slow-{next(_ids)}",
+                                target=Target(LOCAL, thinking_engine.model, THINK_ADAPTER_NAME))
+    run, before_answer = Run(message, request), None
+    async for delta in thinking_engine.stream(request):
+        if delta.text and before_answer is None:
+            before_answer = delta.tokens - delta.new_tokens
+        run.take(delta)
+        while thinking_engine.engine.get_num_unfinished_requests():  # the rest comes in one delta
+            await asyncio.sleep(0.05)
+    run.end(DONE)
+    assert run.reply.figures.tokens == len(engine_ids)
+    # The answer's first delta held the end of `</think>` too: the tokens before it fall short.
+    assert before_answer is not None and before_answer < closing
+    assert run.reply.figures.thought_tokens == closing
 
 
 @pytest.mark.engine

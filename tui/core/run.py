@@ -114,12 +114,15 @@ class Run:
 
     def _answered(self, delta: Delta) -> None:
         """The first piece of the answer: when it came and, after thinking, the tokens the thinking
-        took (as counted before this delta: a delta that ends the thinking and starts the answer
-        counts with the answer)."""
+        took: as the backend read them off the token ids, else as counted before this delta (a
+        delta that ends the thinking and starts the answer then counts with the answer)."""
         figures = self.reply.figures
         figures.answered_ms = (delta.now - delta.started) * 1000
         if figures.thought_ms is not None:
-            figures.thought_tokens = self.last.tokens if self.last is not None else 0
+            if delta.thought_tokens is not None:
+                figures.thought_tokens = delta.thought_tokens
+            else:
+                figures.thought_tokens = self.last.tokens if self.last is not None else 0
 
     def streaming(self) -> None:
         self.reply.figures.state = STREAMING

@@ -102,6 +102,9 @@ class Delta:
     logprobs: list[TokenLogprob] | None = None  # the new tokens' probabilities, when asked for
     prompt_ids: list[int] | None = None  # the prompt as the engine got it (first delta, when known)
     reasoning: str = ""  # new thinking text (a server's reasoning channel), apart from the answer's `text`
+    # The tokens the thinking took, through its end marker, once the answer began, when the backend
+    # read it off the token ids (None: the run counts the tokens before the answer's first delta).
+    thought_tokens: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -135,7 +138,8 @@ class StreamAccount:
 
     def delta(self, text: str, finish: str | None, *, new_tokens: int = 0, total: int | None = None,
               timing: RequestTiming | None = None, logprobs: list[TokenLogprob] | None = None,
-              prompt_ids: list[int] | None = None, reasoning: str = "") -> Delta:
+              prompt_ids: list[int] | None = None, reasoning: str = "",
+              thought_tokens: int | None = None) -> Delta:
         """The next delta: `new_tokens` more tokens, or `total` so far when the source counts them;
         `reasoning`: new thinking text, which comes before the answer's `text` when both are there."""
         now = time.perf_counter()
@@ -149,7 +153,7 @@ class StreamAccount:
             self._told = True
             prompt_ids = list(prompt_ids)
         return Delta(text, self.tokens, self.tokens - before, finish, self.started, self.first, now, timing,
-                     logprobs, prompt_ids, reasoning)
+                     logprobs, prompt_ids, reasoning, thought_tokens)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class ThinkingSplit:
     """One request's stream through a reasoning parser: each delta's text becomes its thinking and
     its answer text. Holds the text and token ids so far, as vLLM's server does for the parser."""
 
-    __slots__ = ("_parser", "_text", "_ids", "_prompt_checked", "_answering")
+    __slots__ = ("_parser", "_text", "_ids", "_prompt_checked", "_answering", "_thought", "thought_tokens")
 
     def __init__(self, parser: Any) -> None:
         self._parser = parser
@@ -66,6 +66,10 @@ class ThinkingSplit:
         self._ids: list[int] = []
         self._prompt_checked = False
         self._answering = False  # the prompt closed the thinking: all the rest is answer text
+        self._thought = False  # thinking came, and no answer text after it yet
+        # The tokens the thinking took, through its end marker, once the answer has begun (None:
+        # not yet, no thinking, or the parser could not place its end in the ids).
+        self.thought_tokens: int | None = None
 
     def after_prompt(self, prompt_ids: Sequence[int] | None) -> None:
         """Read the prompt once, before the first delta, as vLLM's server does: a prompt that has
@@ -89,7 +93,7 @@ class ThinkingSplit:
         self._ids = previous_ids + list(ids)
         message = self._parser.extract_reasoning_streaming(
             previous_text, self._text, text, previous_ids, self._ids, list(ids))
-        return _parts(message)
+        return self._counted(_parts(message))
 
     def end(self) -> tuple[str, str]:
         """What the parser held back when the stream ended (a parser that holds nothing back has no
@@ -97,7 +101,22 @@ class ThinkingSplit:
         flush = getattr(self._parser, "flush", None)
         if self._answering or flush is None:
             return "", ""
-        return _parts(flush(self._text))
+        return self._counted(_parts(flush(self._text)))
+
+    def _counted(self, parts: tuple[str, str]) -> tuple[str, str]:
+        """Count the thinking's tokens when the first answer text after it comes. The engine merges
+        deltas when their reader is slow (a busy screen), so one delta can hold the thinking's last
+        tokens and the answer's first: the parser finds the end in the ids (vLLM's
+        `extract_content_ids`, as structured outputs use it), not the delta it came in."""
+        reasoning, content = parts
+        if reasoning:
+            self._thought = True
+        if content and self._thought:
+            self._thought = False  # read once: the ids are decoded whole
+            answer_ids = self._parser.extract_content_ids(list(self._ids))
+            if answer_ids and len(answer_ids) < len(self._ids):
+                self.thought_tokens = len(self._ids) - len(answer_ids)
+        return parts
 
 
 def _parts(message: Any) -> tuple[str, str]:

@@ -516,7 +516,8 @@ class VLLMBackend(BackendBase):
                 yield account.delta(text, completion.finish_reason if output.finished else None,
                                     new_tokens=len(ids), timing=request_timing(output),
                                     logprobs=from_vllm(ids, completion.logprobs, k) if k else None,
-                                    prompt_ids=output.prompt_token_ids, reasoning=reasoning)
+                                    prompt_ids=output.prompt_token_ids, reasoning=reasoning,
+                                    thought_tokens=split.thought_tokens if split is not None else None)
         except EngineDeadError as exc:
             self.state = EngineState.ERROR
             self.error = "the engine died"
