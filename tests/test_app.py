@@ -1043,6 +1043,37 @@ async def test_editing_keys_typed_in_one_burst_act_in_the_order_typed(tmp_path):
         assert pane.editor.text == "Hello big Yr"
 
 
+async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order_typed(tmp_path):
+    """The knob fields, as a terminal sends the keys (tmux send-keys, a fast typist): ctrl+u then
+    `random` left `andom` or nothing, and `tab` then a value wrote the value into the field left
+    (Input's editing keys and Textual's tab are bindings, run once the key had gone up to the app,
+    after the keys behind it had reached the field)."""
+    from tests.support.app import send_terminal
+
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="q", overrides={"seed": "42"})]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        seed = pane.field("seed").input
+        seed.focus()
+        await pilot.pause()
+        send_terminal(app, "\x15random")  # ctrl+u, then the word
+        await pilot.pause()
+        assert seed.value == "random"
+        send_terminal(app, "\x15abc def\x17xyz")  # ctrl+w takes `def`
+        await pilot.pause()
+        assert seed.value == "abc xyz"
+        first, second = (field.input for field in pane.fields()[:2])
+        first.focus()
+        await pilot.pause()
+        send_terminal(app, "\x150.5\t\x157")  # one value, tab, the next field's value
+        await pilot.pause()
+        assert (first.value, second.value) == ("0.5", "7") and second.has_focus
+        send_terminal(app, "\x1b[Z\x150.25")  # shift+tab back
+        await pilot.pause()
+        assert (first.value, second.value) == ("0.25", "7")
+
+
 @pytest.mark.draws
 async def test_the_footer_ends_with_the_palette_key_at_any_width(render_path):
     """The compact footer's palette key, docked right, kept the margin every key has: the last

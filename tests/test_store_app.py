@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from tests.support.app import make_app, saved_pane, send_key, session_of, stored_session, wait_until
+from tests.support.app import make_app, saved_pane, send_key, send_terminal, session_of, stored_session, wait_until
 from tests.support.processes import PtyApp
 from tests.support.scripted import ScriptedBackend
 from tui.app import WorkbenchApp
@@ -91,7 +91,7 @@ async def test_runs_of_one_ctrl_r_are_found_and_reopened_from_the_history(tmp_pa
 
         screen = await open_history(app, pilot)
         await search_for(screen, pilot, "beta")
-        await pilot.press("alt+c")  # the whole comparison, as new panes
+        send_terminal(app, "\x1bc")  # alt+c as a terminal sends it: the whole comparison, as new panes
         await wait_until(lambda: len(bench.panes()) == 5)
         beta = next(p for p in bench.panes() if p.number > 3 and p.answer.startswith("beta"))
         original = next(p for p in bench.panes() if p.number == 2)
@@ -102,7 +102,7 @@ async def test_runs_of_one_ctrl_r_are_found_and_reopened_from_the_history(tmp_pa
             assert [a.text for a in kept.top] == [a.text for a in token.top] and len(kept.top) == 5
 
         screen = await open_history(app, pilot)
-        await pilot.press("alt+r")  # the comparison replaces the panes
+        send_terminal(app, "\x1br")  # alt+r: the comparison replaces the panes
         await wait_until(lambda: len(bench.panes()) == 2)
         assert sorted(p.answer.split()[0] for p in bench.panes()) == ["alpha0", "beta0"]
         send_key(app, "alt+u")  # one of the panes that were there comes back

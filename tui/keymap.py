@@ -118,6 +118,14 @@ EDITING_KEYS = frozenset({
 })
 
 
+# Tab and shift+tab as the screens' own (Textual's Screen binds them too): priority, so they move the
+# focus as soon as the app reads them. As Textual's, they ran once the key had gone up to the app,
+# after the letters typed behind it had reached the field left: `tab random tab 400` in one burst
+# wrote `random400` into the first field.
+FOCUS_BINDINGS = [Binding("tab", "app.focus_next", show=False, priority=True),
+                  Binding("shift+tab", "app.focus_previous", show=False, priority=True)]
+
+
 def bindings(actions: tuple[Action, ...] = ACTIONS) -> list[Binding]:
     """The workbench's bindings. priority=True: the prompt editor would take escape for itself."""
     return [Binding(a.keys, a.action, a.label, show=a.footer, priority=True, id=a.action) for a in actions]

@@ -67,6 +67,15 @@ async def wait_until(predicate, timeout: float = 30.0, step: float = 0.02) -> No
         await asyncio.sleep(step)
 
 
+def send_terminal(app, *reads: str) -> None:
+    """What a terminal sends, read by Textual's own parser (alt+c arrives as ESC c: the key alt+c
+    with the character `c`), posted to the app in one burst as its driver posts it."""
+    from tui.render.probes import key_events_read_from
+
+    for event in key_events_read_from(*reads):
+        app.post_message(event)
+
+
 def send_key(app, key: str) -> None:
     """A key press, without Pilot's wait for an idle app (which, while answers stream, only
     comes when they have finished)."""

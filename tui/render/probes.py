@@ -145,10 +145,17 @@ def after_next_frame(screen: Screen) -> list[Callable[[float], None]]:
 def keys_read_from(*reads: str) -> list[str]:
     """The keys Textual reads from what a terminal sends (its own parser, as the app's driver uses
     it), read by read: e.g. "\\x1b[15~" → ["f5"]; a cursor position report and the like give no key."""
+    return [event.key for event in key_events_read_from(*reads)]
+
+
+def key_events_read_from(*reads: str) -> list:
+    """The key events themselves, with the characters Textual gives them: a terminal's alt+c (ESC c)
+    is read as the key alt+c with the character `c`, which a text field types unless something
+    takes the key first. Post them to the app as its driver does."""
     from textual import events
     from textual._xterm_parser import XTermParser  # noqa: PLC2701
 
     parser = XTermParser()
     found = [event for sequence in reads for event in parser.feed(sequence)]
     found += list(parser.feed(""))  # a lone ESC (or ESC and a key) waits for more: end the input
-    return [event.key for event in found if isinstance(event, events.Key)]
+    return [event for event in found if isinstance(event, events.Key)]

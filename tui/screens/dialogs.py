@@ -18,7 +18,9 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.engine.protocol import Target
+from tui.keymap import FOCUS_BINDINGS
 from tui.text import one_line, printable
+from tui.widgets.line_input import LineInput
 
 class Dialog(ModalScreen[Any]):
     """A box in the middle of the screen over the workbench; esc leaves it with nothing chosen."""
@@ -34,7 +36,7 @@ class Dialog(ModalScreen[Any]):
     Dialog .dialog-error { color: $error; }
     Dialog OptionList { height: auto; max-height: 20; border: none; }
     """
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel"), *FOCUS_BINDINGS]
     _answered = False
 
     def answer(self, value: Any) -> None:
@@ -73,7 +75,7 @@ class TargetPicker(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
-            yield Input(placeholder="type to filter", id="filter")
+            yield LineInput(placeholder="type to filter", id="filter")
             yield OptionList()
             yield Static("", classes="dialog-error", markup=False)
             yield Static(Text("type to filter · ↑↓ choose · enter: this target · esc: cancel · ● the pane's now"),
@@ -155,7 +157,7 @@ class AskScreen(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
-            yield Input(self._value, placeholder=self._placeholder)
+            yield LineInput(self._value, placeholder=self._placeholder)
             yield Static("", classes="dialog-error", markup=False)
             yield Static(Text(self._hint), classes="dialog-hint")
 

@@ -27,6 +27,7 @@ from tui.store.history import StoredRun, load_comparison, load_run
 from tui.store.search import DEFAULT_LIMIT, HistoryQuery, QueryError, RunRow, parse_query, search
 from tui.store.store import Store
 from tui.text import one_line
+from tui.widgets.line_input import LineInput
 
 SEARCH_DELAY_S = 0.12  # typing: search once the keys pause
 HINT = ("enter: this run in a new pane · alt+c: its whole comparison in new panes · alt+r: the comparison "
@@ -82,8 +83,10 @@ class HistoryScreen(Dialog):
         Binding("up", "move('cursor_up')", show=False),
         Binding("pagedown", "move('page_down')", show=False),
         Binding("pageup", "move('page_up')", show=False),
-        Binding("alt+c", "reopen(True, False)", "Whole comparison"),
-        Binding("alt+r", "reopen(True, True)", "Replace the panes"),
+        # Priority: a terminal sends alt+c as ESC c, which Textual reads as alt+c with the
+        # character `c`, and the search field, reached first, typed it.
+        Binding("alt+c", "reopen(True, False)", "Whole comparison", priority=True),
+        Binding("alt+r", "reopen(True, True)", "Replace the panes", priority=True),
     ]
 
     def __init__(self, store: Store, limit: int = DEFAULT_LIMIT) -> None:
@@ -98,7 +101,7 @@ class HistoryScreen(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("History: every run, newest first"), classes="dialog-title")
-            yield Input(placeholder=PLACEHOLDER, id="query")
+            yield LineInput(placeholder=PLACEHOLDER, id="query")
             yield OptionList()
             yield Static("", classes="history-status", markup=False)
             yield Static(Text(HINT), classes="dialog-hint")

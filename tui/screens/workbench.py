@@ -27,7 +27,7 @@ from tui.export import ExportedPane, export_comparison
 from tui.figures import QUEUED, STREAMING
 from tui.flush import PaneFlusher
 from tui.instrument import Observer
-from tui.keymap import ACTIONS, Action, bindings
+from tui.keymap import ACTIONS, FOCUS_BINDINGS, Action, bindings
 from tui.screens.arena_actions import ArenaActions
 from tui.screens.format_actions import FormatActions
 from tui.screens.history_actions import HistoryActions
@@ -71,7 +71,7 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int, int | Non
 
 
 class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions, HistoryActions, ArenaActions):
-    BINDINGS = bindings()
+    BINDINGS = [*bindings(), *FOCUS_BINDINGS]
     DEFAULT_CSS = """
     WorkbenchScreen #panes { height: 1fr; layout: grid; grid-size: 1; grid-rows: 1fr; }
     /* The compact footer gives every key a margin on its right, the palette's too: docked at the

@@ -12,6 +12,7 @@ from textual.message_pump import MessagePump
 from textual.widgets import Input, Label
 
 from tui.engine.params import ParamError, ParamSpec
+from tui.widgets.line_input import LineInput
 
 
 class ParamField(Horizontal):
@@ -48,7 +49,7 @@ class ParamField(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label)
-        yield Input(self._initial, placeholder=self._placeholder, compact=True, select_on_focus=True,
+        yield LineInput(self._initial, placeholder=self._placeholder, compact=True, select_on_focus=True,
                     tooltip=f"{self.spec.name}: {self.spec.help} {self.spec.bounds_text()}".strip())
 
     def on_mount(self) -> None:

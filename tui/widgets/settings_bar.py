@@ -15,6 +15,7 @@ from tui.core.output_format import FREE_FORMAT, OutputFormat
 from tui.engine.params import PARAM_SPECS, ParamError, Sampling
 from tui.engine.protocol import Target
 from tui.text import printable
+from tui.widgets.line_input import LineInput
 from tui.widgets.param_field import ParamField
 
 
@@ -63,7 +64,7 @@ class SettingsBar(Vertical):
             yield Button(Text(self._format.describe()), compact=True, id="defaults-format")
             yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
-            yield Input(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
+            yield LineInput(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
             yield Static("", classes="settings-error", markup=False)
         # The optional knobs (ctrl+o) on a line of their own: on the first, they pushed the system
         # prompt out of sight even at 200 columns.
