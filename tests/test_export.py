@@ -72,8 +72,17 @@ def test_markdown_keeps_model_text_as_it_is_and_lets_no_html_through():
     md = to_markdown([_pane(1, "x\n\n|y|\r\nz\\ <script>", CANCELLED)], "m", when=0)
     lines = md.splitlines()
     assert "> a|b &lt;i&gt;" in lines
-    assert ["> x\\", "> ", "> |y|\\", "> z\\ &lt;script&gt;"] == lines[lines.index("> x\\"):lines.index("> x\\") + 4]
+    assert ["> x", "> ", "> |y|\\", "> z\\ &lt;script&gt;"] == lines[lines.index("> x"):lines.index("> x") + 4]
     assert "*cancelled · TTFT 12 ms · 3 tok*" in lines
+
+
+def test_blank_lines_around_a_text_are_not_quoted_and_no_break_comes_before_a_blank_line():
+    """A thinking starts and ends with a newline, an answer after it with two: quoted as they were,
+    they made empty `>` lines, and a hard break before a blank line showed its backslash."""
+    md = to_markdown([_pane(1, "\n\nAnswer.\n\nMore.\n")], "m", when=0)
+    lines = md.splitlines()
+    start = lines.index("> Answer.")
+    assert lines[start - 1] == "" and lines[start:] == ["> Answer.", "> ", "> More."]
 
 
 def test_many_panes_and_long_answers_read_one_after_another():

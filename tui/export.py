@@ -119,9 +119,16 @@ def _quote(text: str) -> str:
     HTML let through. The JSON has the text exactly."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    # Blank lines around the text (a thinking's, an answer's after it) would quote as empty lines.
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
     quoted = []
     for index, line in enumerate(lines):
-        hard = "\\" if index < len(lines) - 1 and line.strip() else ""
+        # A hard break only before more text: before a blank line the paragraph ends, and
+        # Markdown shows the backslash itself.
+        hard = "\\" if index < len(lines) - 1 and line.strip() and lines[index + 1].strip() else ""
         folded = textwrap.wrap(line, QUOTE_WIDTH, break_long_words=False, break_on_hyphens=False,
                                drop_whitespace=True) if len(line) > QUOTE_WIDTH else []
         folded = folded or [line.strip() if len(line) > QUOTE_WIDTH else line]
