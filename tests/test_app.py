@@ -1074,6 +1074,34 @@ async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order
         assert (first.value, second.value) == ("0.25", "7")
 
 
+async def test_ctrl_c_typed_by_habit_says_how_to_quit_and_cancel_and_still_copies_a_selection(tmp_path):
+    """A shell user presses ctrl+c to stop or to quit. In a text box with nothing selected it
+    copies nothing, and the key goes on to the app, which says how (the boxes' own key handling
+    had taken it silently)."""
+    from tests.support.app import send_terminal
+
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="some words")]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 30)) as pilot:
+        notes: list[str] = []
+        original = app.notify
+        app.notify = lambda message, **kw: (notes.append(message), original(message, **kw))
+        pane = app.workbench.panes()[0]
+        for box in (pane.editor, pane.field("seed").input):
+            box.focus()
+            await pilot.pause()
+            send_terminal(app, "\x03")
+            await pilot.pause()
+            assert len(notes) == 1 and "ctrl+q to quit" in notes[0] and "esc cancels" in notes[0], notes
+            notes.clear()
+        pane.editor.focus()
+        await pilot.pause()
+        pane.editor.select_all()
+        send_terminal(app, "\x03")
+        await pilot.pause()
+        assert app.clipboard == "some words" and notes == []
+
+
 @pytest.mark.draws
 async def test_the_footer_ends_with_the_palette_key_at_any_width(render_path):
     """The compact footer's palette key, docked right, kept the margin every key has: the last

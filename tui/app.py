@@ -106,8 +106,8 @@ class WorkbenchApp(App):
     def action_help_quit(self) -> None:
         """ctrl+c, typed by habit to quit: say how (Textual's own says it in markup, and every
         notification here is plain text)."""
-        self.notify("Press ctrl+q to quit (it saves the session). In a text box ctrl+c copies.",
-                    title="Do you want to quit?")
+        self.notify("Press ctrl+q to quit (it saves the session); esc cancels an answer. In a text box "
+                    "ctrl+c copies the selected text.", title="Do you want to quit?")
 
     def action_command_palette(self) -> None:
         """ctrl+p: the palette, with page keys that cannot end the app (tui/screens/palette.py)."""

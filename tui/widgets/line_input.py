@@ -16,11 +16,19 @@ from textual.widgets import Input
 
 class LineInput(Input):
     async def on_key(self, event: events.Key) -> None:
-        action = _EDITING_ACTIONS.get(event.key)
-        if action is not None:
-            event.stop()
-            event.prevent_default()
-            await self.run_action(action)
+        await run_editing_key(self, event, _EDITING_ACTIONS)
+
+
+async def run_editing_key(widget, event: events.Key, actions: dict[str, str]) -> bool:
+    """Run the widget's own action for `event`'s key now; True if it took the key. An action that
+    declines (ctrl+c copies nothing without a selection) leaves the key to go on up, as its binding
+    would have: to the app's ctrl+c, which tells how to quit."""
+    action = actions.get(event.key)
+    if action is None or not await widget.app.run_action(action, widget):
+        return False
+    event.stop()
+    event.prevent_default()
+    return True
 
 
 # Input's editing keys by key, read from its own bindings (so a newer Textual's are followed).

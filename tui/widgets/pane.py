@@ -33,6 +33,7 @@ from tui.instrument import Observer
 from tui.text import one_line, printable
 from tui.thread_text import THINKING, ThreadText, shown, thread_text
 from tui.widgets.fit import fit_parts
+from tui.widgets.line_input import run_editing_key
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
@@ -145,11 +146,7 @@ class PromptEditor(TextArea):
         """The box's own editing keys act in the order they were typed. As bindings they ran once
         the key had gone up to the app, after the letters typed behind it had reached the box:
         ctrl+u then `Hello` in one burst deleted `Hello` with the line."""
-        action = _EDITING_ACTIONS.get(event.key)
-        if action is not None:
-            event.stop()
-            event.prevent_default()
-            await self.run_action(action)
+        await run_editing_key(self, event, _EDITING_ACTIONS)
 
     def render_line(self, y: int) -> Strip:
         # Textual wraps an empty box's placeholder to the box's inner width, and Rich's wrap fails
