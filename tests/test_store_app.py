@@ -103,10 +103,39 @@ async def test_runs_of_one_ctrl_r_are_found_and_reopened_from_the_history(tmp_pa
 
         screen = await open_history(app, pilot)
         send_terminal(app, "\x1br")  # alt+r: the comparison replaces the panes
-        await wait_until(lambda: len(bench.panes()) == 2)
+        # (the new panes have new numbers: two panes of the old ones are left for a moment)
+        await wait_until(lambda: len(bench.panes()) == 2 and all(p.number > 5 for p in bench.panes()))
         assert sorted(p.answer.split()[0] for p in bench.panes()) == ["alpha0", "beta0"]
         send_key(app, "alt+u")  # one of the panes that were there comes back
         await wait_until(lambda: len(bench.panes()) == 3)
+
+
+@pytest.mark.ui
+async def test_quitting_while_a_comparison_opens_ends_cleanly(tmp_path):
+    """The runs of a comparison open one by one; the app quitting in between (ctrl+q typed at once)
+    left the next pane mounting on a screen that was going, and asking it for its widgets raised."""
+    backend = ScriptedBackend(words(5))
+    panes = [saved_pane(f"question {n}") for n in range(3)]
+    app = make_app(backend, session=session_of(panes), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        bench = app.workbench
+        send_key(app, "ctrl+r")
+        await wait_until(lambda: all(p.figures.state == DONE for p in bench.panes()))
+        opened = []
+        add_pane = bench.add_pane
+
+        async def add_then_quit(*args, **kwargs):
+            pane = await add_pane(*args, **kwargs)
+            opened.append(pane)
+            if len(opened) == 1:
+                app.exit()  # as ctrl+q does, between the first run's pane and the next
+            return pane
+
+        bench.add_pane = add_then_quit
+        await open_history(app, pilot)
+        send_terminal(app, "\x1bc")  # alt+c: the whole comparison (three runs)
+        await wait_until(lambda: not app.is_running, timeout=20)
+    assert app.return_code == 0 and len(opened) >= 2 and opened[0] is not None
 
 
 @pytest.mark.ui

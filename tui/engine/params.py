@@ -23,6 +23,12 @@ class ParamError(ValueError):
 UNSET_WORDS = ("random", "none")
 
 
+def unset_word(spec: ParamSpec) -> str:
+    """How a field shows an optional knob left unset on purpose: the seed's own word ("random", as
+    its blank says), else "none"."""
+    return spec.blank_means if spec.blank_means in UNSET_WORDS else "none"
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     name: str

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual import on
 from textual.widgets import Footer, TextArea
+from textual.widget import MountError
 
 from tui import render
 from tui.core.pane_state import PaneState, begin_turn, next_turn, request_for
@@ -481,13 +482,19 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         pane.blind = blind
         container = self.panes_container
         panes = self.panes()
-        current = after or self.focused_pane()
-        if index is not None and index < len(panes):
-            await container.mount(pane, before=panes[index])
-        elif index is None and current is not None and current.is_attached:
-            await container.mount(pane, after=current)
-        else:
-            await container.mount(pane)
+        # `after` may have been closed meanwhile (the runs of a comparison open one by one).
+        current = after if after is not None and not after.closing else self.focused_pane()
+        try:
+            if index is not None and index < len(panes):
+                await container.mount(pane, before=panes[index])
+            elif index is None and current is not None and current.is_attached:
+                await container.mount(pane, after=current)
+            else:
+                await container.mount(pane)
+        except MountError:  # the screen is going (the app quits mid-way through opening runs)
+            return None
+        if not pane.drawable:  # the same, once the mount had begun
+            return None
         self._refresh_titles()
         self._fit_panes()
         self.set_focus(pane.editor)

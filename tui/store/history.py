@@ -21,7 +21,7 @@ from tui.core.pane_state import PaneState
 from tui.core.records import figures_record, openai_messages, reply_from_record
 from tui.core.tokens import shown_length
 from tui.engine.logprobs import TokenLogprob
-from tui.engine.params import SPECS_BY_NAME
+from tui.engine.params import SPECS_BY_NAME, unset_word
 from tui.engine.protocol import Target
 from tui.figures import DONE, Figures
 from tui.store import codec
@@ -239,5 +239,5 @@ def overrides_of(settings: dict[str, Any] | None, defaults: dict[str, Any] | Non
         spec = SPECS_BY_NAME.get(name)
         if spec is None or (defaults is not None and defaults.get(name) == value):
             continue
-        overrides[name] = "none" if value is None and spec.optional else spec.format(value)
+        overrides[name] = unset_word(spec) if value is None and spec.optional else spec.format(value)
     return overrides
