@@ -1074,6 +1074,31 @@ async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order
         assert (first.value, second.value) == ("0.25", "7")
 
 
+async def test_tab_stops_only_where_one_can_type_or_press_with_every_knob_shown(tmp_path):
+    """With ctrl+o's knobs shown in a narrow pane, their row (it scrolls sideways) was a tab stop
+    of its own between `max` and `min`: keys typed there went nowhere, and a ctrl+u it did not take
+    went on to the box the focus had come back to, and emptied it."""
+    from textual.containers import HorizontalScroll, VerticalScroll
+
+    from tests.support.app import send_terminal
+
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="q", number=n) for n in range(1, 11)]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(150, 30)) as pilot:
+        send_key(app, "ctrl+o")
+        await pilot.pause()
+        pane = app.workbench.panes()[0]
+        # (ten panes overflow the grid: it scrolls, and was a stop too)
+        assert [w for w in app.screen.focus_chain if isinstance(w, (HorizontalScroll, VerticalScroll))] == []
+        last_main = [f for f in pane.fields() if f.spec.main][-1].input
+        first_more = next(f for f in pane.fields() if not f.spec.main).input
+        last_main.focus()
+        await pilot.pause()
+        send_terminal(app, "\t")
+        await pilot.pause()
+        assert first_more.has_focus
+
+
 async def test_ctrl_c_typed_by_habit_says_how_to_quit_and_cancel_and_still_copies_a_selection(tmp_path):
     """A shell user presses ctrl+c to stop or to quit. In a text box with nothing selected it
     copies nothing, and the key goes on to the app, which says how (the boxes' own key handling

@@ -123,7 +123,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                           targets=self._known, default_target=self.default_target,
                           output_format=self._session.output_format)
         yield XrayPanel()
-        with VerticalScroll(id="panes"):
+        # No tab stop of its own when the grid overflows (a scrolling container is one): keys typed
+        # there went nowhere; a pane taking the focus scrolls into view.
+        with VerticalScroll(id="panes", can_focus=False):
             for state in self._session.panes or [PaneState(self._take_number())]:
                 state.settle()
                 if state.target is not None:

@@ -376,9 +376,12 @@ class Pane(Vertical):
         return [f for f in self._fields if f.spec.main]
 
     def _more_row(self) -> HorizontalScroll:
-        # A narrow pane holds a few of them: the row scrolls to the knob that has the focus.
+        # A narrow pane holds a few of them: the row scrolls to the knob that has the focus. Not a
+        # stop of its own for tab (a scrolling row is, when it overflows): the keys typed there went
+        # nowhere, and a key it left went up to whatever had the focus by then.
         self._more_built = True
-        return HorizontalScroll(*(f for f in self._fields if not f.spec.main), classes="params more")
+        return HorizontalScroll(*(f for f in self._fields if not f.spec.main), classes="params more",
+                                can_focus=False)
 
     def show_more(self, show: bool) -> None:
         """Show or hide the optional knobs; they are mounted the first time they are shown."""

@@ -55,7 +55,7 @@ class SettingsBar(Vertical):
         self._more_built = False
 
     def compose(self) -> ComposeResult:
-        with HorizontalScroll():
+        with HorizontalScroll(can_focus=False):  # no tab stop of its own: see Pane._more_row
             yield Label("defaults", classes="title")
             yield Select(self._target_options(), prompt="target", allow_blank=False, compact=True,
                          value=self._target_value(self._default_target), id="default-target")
@@ -68,7 +68,7 @@ class SettingsBar(Vertical):
             yield Static("", classes="settings-error", markup=False)
         # The optional knobs (ctrl+o) on a line of their own: on the first, they pushed the system
         # prompt out of sight even at 200 columns.
-        yield HorizontalScroll(classes="more-row")
+        yield HorizontalScroll(classes="more-row", can_focus=False)
 
     def on_mount(self) -> None:
         self.set_class(len(self._targets) > 1, "-targets")
