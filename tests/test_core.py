@@ -554,3 +554,21 @@ def test_a_message_has_content_once_a_piece_of_text_arrives():
     assert message.has_content and message.content == "An answer"
     message.set_content("")
     assert not message.has_content
+
+
+def test_an_earlier_answer_with_nothing_recorded_has_no_footer_line():
+    """An earlier answer of a run reopened from the history has no figures: its footer was a bare
+    `↳`. One with figures keeps its line."""
+    from tui.thread_text import thread_text
+
+    conversation = Conversation()
+    q1 = conversation.add(None, USER, "first")
+    a1 = conversation.add(q1, ASSISTANT, "an answer with nothing recorded")
+    q2 = conversation.add(a1, USER, "second")
+    a2 = conversation.add(q2, ASSISTANT, "the last answer", Reply(figures=Figures(DONE, 3, 12.3)))
+    thread = conversation.thread_to(a2)
+    assert "↳" not in thread_text(thread, a2).text
+    a1.reply = Reply(figures=Figures(DONE))  # as the history reopens it: done, no figures
+    assert "↳" not in thread_text(thread, a2).text
+    a1.reply = Reply(figures=Figures(DONE, 3, 12.3))
+    assert "↳ TTFT 12 ms · 3 tok" in thread_text(thread, a2).text

@@ -81,8 +81,9 @@ def thread_text(thread: list[Message], shown_answer: Message | None, *, chat: bo
                 # Before its answer, a thinking yet to come streams here.
                 out.thinking_start = length if thinking_start is None and not message.content else thinking_start
             put(shown(message.content))
-            if index != last:
-                put("\n" + answer_footer(message, label(message), branch), META)
+            footer = answer_footer(message, label(message), branch) if index != last else ""
+            if footer:
+                put("\n" + footer, META)
         if message.id == cursor:
             out.decorations.append((start, length, SELECTED))
     out.text = "".join(pieces)
@@ -131,11 +132,15 @@ def answer_footer(message: Message, who: str, branch: str) -> str:
     """'↳ demo · TTFT 49 ms · 84 tok · 266 tok/s · stop · choice ✓  ‹ 1/2 ›' under an earlier
     answer: its verdict stays with it when the next turn takes the status line."""
     reply = message.reply
+    if reply is None and not who and not branch:
+        return ""  # an answer of a file with nothing recorded
     figures = reply.figures if reply is not None else Figures()
     parts = [who] if who else []
     parts += [figures.state] if figures.state != "done" else []
     parts += figures.parts()
     if reply is not None and reply.verdict is not None and reply.verdict.shown:
         parts.append(reply.verdict.shown)
+    if not parts and not branch:
+        return ""  # nothing recorded (an earlier answer of a run reopened from the history): no bare arrow
     # A model's name, a finish reason and a verdict are a server's words (or a file's): through the gate.
     return "↳ " + " · ".join(one_line(part) for part in parts) + branch
