@@ -110,8 +110,9 @@ async def test_toml_example_output_through_the_real_engine(engine):
     for r in records:
         assert set(r) == {"index", "prompt", "params", "text", "reasoning", "tokens", "ttft_ms", "tok_s",
                           "finish_reason", "thought_ms", "answered_ms", "thought_tokens", "error", "target",
-                          "format", "valid", "validation_error"}
+                          "format", "valid", "validation_error", "usage"}
         assert r["reasoning"] == "" and r["thought_ms"] is None  # the base model does not think
+        assert r["usage"] is None  # a server's; the engine here has none
         assert r["format"]["kind"] == "free" and r["valid"] is None and r["validation_error"] is None
         assert r["text"] and 0 < r["tokens"] <= 60 and r["finish_reason"] in ("stop", "length")
         assert r["ttft_ms"] is not None and r["error"] is None

@@ -90,7 +90,8 @@ def version_2_file() -> dict:
              "prompt_ids": [1, 2], "logprobs_mode": None, "forced": 0, "forced_chars": 0, "given_ids": None,
              "origin": None, "started_at": 1.5}
     fork = {**reply, "forced": 1, "forced_chars": 3, "given_ids": [1, 2, 10],
-            "origin": {"pane": 1, "at": 1, "token": "ans"}}
+            "origin": {"pane": 1, "at": 1, "token": "ans"},
+            "usage": {"completion_tokens": 2, "completion_tokens_details": {"reasoning_tokens": 0}, "own": [1]}}
     return {"version": 2, "defaults": {"temperature": "0.5"}, "chat_template": True, "system_prompt": "",
             "default_target": None, "next_number": 3, "composer": "",
             "panes": [{"number": 1, "draft": "keep me too", "overrides": {}, "target": None, "label": "",
@@ -255,6 +256,8 @@ def test_the_files_these_tests_edit_are_good_ones(tmp_path):
         record, notice = load_session(path)
         assert record is not None and record.panes[0].conversation.path()[0].content == "keep me", notice
     assert [m.content for m in record.panes[0].conversation.path()] == ["keep me", "ans, again"]
+    assert record.panes[0].conversation.last().reply.usage == version_2_file()["panes"][0]["conversation"][
+        "messages"][2]["reply"]["usage"]  # a server's, as it sent it
 
 
 def message(data, index):
@@ -317,6 +320,9 @@ M = "panes[0].conversation.messages"
      f"{M}[1].reply.settings.enable_thinking: must be true or false"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(pane=0), f"{M}[2].reply.origin.pane: must be ≥ 1"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(token=5), f"{M}[2].reply.origin.token: must be a string"),
+    (version_2_file, lambda d: reply_of(d).update(usage=[12]), f"{M}[1].reply.usage: must be a table (object)"),
+    (version_2_file, lambda d: reply_of(d).update(usage={"pad": "x" * 9000}),
+     f"{M}[1].reply.usage: is more than 8192 bytes of JSON"),
     (version_2_file, lambda d: reply_of(d)["figures"].update(ttft_ms="12"),
      f"{M}[1].reply.figures.ttft_ms: must be a number or null, not '12'"),
     (version_2_file, lambda d: reply_of(d)["figures"].update(state="exploded"), f"{M}[1].reply.figures.state: must be one of"),

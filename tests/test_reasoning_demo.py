@@ -680,6 +680,8 @@ async def test_thinking_switched_off_reaches_vllm_serves_chat_template(think_ser
             request = Request.of_prompt("The key to happiness is", sampling, f"remote-switch-{switch}", target=target)
             streamed = [delta async for delta in backend.stream(request)]
             answers[switch] = "".join(d.reasoning for d in streamed), "".join(d.text for d in streamed)
+            # With a reasoning parser vLLM's closing usage details the thinking's tokens: kept as sent.
+            assert isinstance(streamed[-1].usage["completion_tokens_details"]["reasoning_tokens"], int), streamed[-1]
     finally:
         await backend.shutdown()
     assert answers[False][0] == "" and answers[False][1].strip() and OPEN not in answers[False][1], answers

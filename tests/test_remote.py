@@ -62,6 +62,8 @@ async def test_remote_streams_deltas_with_figures(remote, demo_model):
     assert text.strip() and len(deltas) > 3  # streamed in pieces, not in one answer
     assert last.finish_reason in ("stop", "length") and 0 < last.tokens <= 100
     assert last.ttft is not None and last.tok_per_s is not None
+    # vLLM closes the stream with what the request used; kept as it sent it.
+    assert last.usage["completion_tokens"] == last.tokens and last.usage["prompt_tokens"] > 0, last.usage
     again, _ = await collect(remote, "The key to happiness is", REFERENCE)
     assert again == text  # seed 42 through the server too
 

@@ -10,14 +10,17 @@ import time
 import pytest
 
 from tui import locations
+from tui.core.conversation import ASSISTANT, USER, Conversation
+from tui.core.run import Run, new_reply
 from tui.engine.openai_backend import OpenAIBackend
 from tui.engine.params import Sampling
 from tui.engine.protocol import BackendError, EngineState, Request, RequestRejected
 from tui.figures import CANCELLED, DONE, ERROR, STREAMING
 from tui.session import SessionRecord
+from tui.store.history import load_run
 
 from tests.support.app import make_app, send_key, type_prompt, wait_until, saved_pane, session_of, stored_session
-from tests.support.fault_server import ESCAPES, HUGE, FaultServer
+from tests.support.fault_server import CLOSING_USAGE, ESCAPES, HUGE, WORDS, FaultServer
 from tests.support.processes import run_cli
 from tests.support.terminal import row_text, terminal_copy
 
@@ -274,5 +277,68 @@ async def test_a_fault_in_a_later_turn_fails_that_answer_and_the_conversation_st
             app.save_session_now()
         record = stored_session(path)  # what the next start opens
         assert [m.content for m in record.panes[0].conversation.path()][:2] == ["hello", first]
+    finally:
+        await backend.shutdown()
+
+
+# -- what a server says a request used: kept as it sent it ----------------------------------------
+@pytest.mark.parametrize("sampling", [CHAT, RAW], ids=["chat", "completion"])
+async def test_the_servers_closing_usage_is_kept_as_it_sent_it(remote, sampling):
+    """vLLM closes a stream with a chunk of no choice: its counts and their details (the thinking's
+    reasoning_tokens among them). The run keeps it whole, fields no client knows included; the
+    figures stay those of the last token."""
+    conversation = Conversation()
+    question = conversation.add(None, USER, "fault:closing_usage please")
+    answer = conversation.add(question, ASSISTANT, reply=new_reply(sampling, None, STREAMING))
+    run = Run(answer, Request.of([("user", question.content)], sampling, f"t-{time.monotonic_ns()}"))
+    async for delta in remote.stream(run.request):
+        run.take(delta)
+    run.end(DONE)
+    assert answer.reply.usage == CLOSING_USAGE
+    assert answer.content == "".join(f"word{i} " for i in range(1, WORDS + 1))
+    figures = answer.reply.figures
+    assert (figures.state, figures.finish_reason, figures.tokens) == (DONE, "stop", WORDS)
+
+
+async def test_a_usage_too_large_to_keep_is_named_and_the_answer_stands(remote, caplog):
+    """A server's usage is a few counts: one of 20 KB is not kept, and the log says so."""
+    conversation = Conversation()
+    question = conversation.add(None, USER, "fault:huge_usage please")
+    answer = conversation.add(question, ASSISTANT, reply=new_reply(CHAT, None, STREAMING))
+    run = Run(answer, Request.of([("user", question.content)], CHAT, f"t-{time.monotonic_ns()}"))
+    with caplog.at_level("INFO", logger="tui.engine.openai_backend"):
+        async for delta in remote.stream(run.request):
+            run.take(delta)
+    run.end(DONE)
+    # The closing chunk is named in the log; the usage kept is the one the last token came with.
+    assert answer.reply.usage == {"prompt_tokens": 3, "completion_tokens": WORDS, "total_tokens": 3 + WORDS,
+                                  "prompt_tokens_details": {"cached_tokens": 2}}
+    assert answer.content.startswith("word1 ") and answer.reply.figures.finish_reason == "stop"
+    assert any("usage was" in r.getMessage() and "not kept" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.ui
+async def test_the_servers_usage_reaches_the_session_the_history_and_the_export(server, tmp_path):
+    backend = OpenAIBackend(server.url())
+    await backend.start()
+    path = tmp_path / "store.db"
+    try:
+        app = make_app(backend, session=session_of([saved_pane(prompt="fault:closing_usage")]), session_path=path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            pane = app.workbench.panes()[0]
+            send_key(app, "f5")
+            await wait_until(lambda: pane.runs == 1 and not pane.running, timeout=15)
+            assert pane.reply.reply.usage == CLOSING_USAGE
+            app.save_session_now()
+            app.workbench.action_export()
+            await pilot.pause(0.2)
+            assert app.store.flush()
+            with app.store.reading() as conn:
+                (run_id,) = conn.execute("SELECT id FROM runs").fetchone()
+                assert load_run(conn, run_id).reply.usage == CLOSING_USAGE  # the history's
+        record = stored_session(path)  # what the next start opens
+        assert record.panes[0].conversation.last().reply.usage == CLOSING_USAGE
+        exports = sorted(locations.data_dir().glob("exports/comparison-*.json"))
+        assert json.loads(exports[-1].read_text())["panes"][0]["replies"][0]["usage"] == CLOSING_USAGE
     finally:
         await backend.shutdown()

@@ -27,7 +27,8 @@ object per line: prompt, params, text, reasoning (the thinking a server sent apa
 "" when none), tokens, ttft_ms, tok_s, finish_reason, thought_ms and answered_ms (when the first
 thinking and answer pieces came), thought_tokens, error, target (server,
 model, adapter: where it ran), format (its record; kind "free" without one), valid (whether the
-answer took it; null for free text or a failed request) and validation_error; with logprobs, also
+answer took it; null for free text or a failed request), validation_error and usage (what a server
+said the request used, as it sent it: token counts and their details; null in process); with logprobs, also
 token_logprobs (per token: text, id, logprob, rank, top alternatives), mean_logprob and
 perplexity. Requests run concurrently (vLLM batches them); seeded ones give the same text as when
 run alone.
@@ -319,12 +320,14 @@ def batch_record(job: Job, conversation: Conversation, answers: list[Message], e
         "format": sampling.output_format.record(),
         "valid": None if last.verdict is None else last.verdict.valid,
         "validation_error": None if last.verdict is None else last.verdict.reason,
+        "usage": last.usage,  # the server's, as it sent it (None in process)
     }
     if job.before or job.then:
         result["messages"] = openai_messages(thread, sampling.system_prompt if sampling.chat_template else "")
     if job.then:
         result["replies"] = [{"text": m.content, "reasoning": m.reasoning, **m.reply.figures.record(engine=stats),
-                              "valid": None if m.reply.verdict is None else m.reply.verdict.valid} for m in answers]
+                              "valid": None if m.reply.verdict is None else m.reply.verdict.valid,
+                              "usage": m.reply.usage} for m in answers]
     if sampling.logprobs:
         tokens = last.tokens.tokens
         mean = mean_logprob(tokens)

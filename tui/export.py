@@ -51,7 +51,7 @@ def reply_record(message: Message) -> dict[str, Any]:
             "tokens_recorded": tokens_record(reply.tokens),
             "mean_logprob": None if mean is None else round(mean, 6),
             "perplexity": None if mean is None else round(perplexity(mean), 6),
-            **format_fields(reply)}
+            **format_fields(reply), "usage": reply.usage}
 
 
 def format_fields(reply: Reply) -> dict[str, Any]:

@@ -49,6 +49,10 @@ class ForkOrigin:
         return f"fork of {self.pane} @ {self.at} {token_text(self.token, 12)}"
 
 
+# A server's usage is a few counts: one larger than this is not kept (and is named in the log).
+USAGE_LIMIT_BYTES = 8192
+
+
 @dataclass(eq=False)
 class Reply:
     """What an assistant message's run recorded: its figures (state, TTFT, tokens…), its tokens with
@@ -77,6 +81,9 @@ class Reply:
     thinking_tokens: TokenSpans = field(default_factory=TokenSpans)
     forced_thinking: int = 0  # the thinking's tokens a fork gave
     forced_thinking_chars: int = 0  # how much of the reasoning they are
+    # What the server said the run used, as it said it (its token counts and their details, such as
+    # the thinking's reasoning_tokens): kept and exported, not shown. None in process.
+    usage: dict[str, Any] | None = None
 
     @property
     def state(self) -> str:

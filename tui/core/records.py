@@ -7,12 +7,13 @@ a thread. The session file, the export, the batch output and the history are mad
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, fields
 from typing import Any
 
 from tui import validate as V
-from tui.core.conversation import ASSISTANT, ROLES, Conversation, ForkOrigin, Message, Reply
+from tui.core.conversation import ASSISTANT, ROLES, USAGE_LIMIT_BYTES, Conversation, ForkOrigin, Message, Reply
 from tui.core.output_format import OutputFormat, Verdict
 from tui.core.pane_state import PaneState
 from tui.core.tokens import TokenSpans, shown_length
@@ -138,12 +139,13 @@ def reply_fields(reply: Reply) -> dict[str, Any]:
             "origin": None if reply.origin is None else asdict(reply.origin), "started_at": reply.started_at,
             "verdict": None if reply.verdict is None else reply.verdict.record(),
             **({"forced_thinking": reply.forced_thinking, "forced_thinking_chars": reply.forced_thinking_chars}
-               if reply.forced_thinking else {})}
+               if reply.forced_thinking else {}),
+            **({"usage": reply.usage} if reply.usage is not None else {})}
 
 
 _REPLY_KEYS = {"figures", "tokens", "target", "settings", "prompt_ids", "logprobs_mode", "forced", "forced_chars",
                "given_ids", "origin", "started_at", "verdict", "thinking_tokens", "forced_thinking",
-               "forced_thinking_chars"}
+               "forced_thinking_chars", "usage"}
 
 
 def reply_from_record(value: Any, field: str, text: str, tokens: TokenSpans | None = None, *, reasoning: str = "",
@@ -174,7 +176,19 @@ def reply_from_record(value: Any, field: str, text: str, tokens: TokenSpans | No
         given_ids=_ids(data.get("given_ids"), f"{field}.given_ids"),
         origin=_origin(data.get("origin"), f"{field}.origin"),
         started_at=V.number(data.get("started_at"), f"{field}.started_at", low=0, optional=True),
-        verdict=_verdict(data.get("verdict"), f"{field}.verdict"))
+        verdict=_verdict(data.get("verdict"), f"{field}.verdict"),
+        usage=_usage(data.get("usage"), f"{field}.usage"))
+
+
+def _usage(value: Any, field: str) -> dict[str, Any] | None:
+    """A server's usage, kept as it was sent (never used to compute anything): an object of a few
+    counts."""
+    if value is None:
+        return None
+    data = dict(V.table(value, field))
+    if len(json.dumps(data)) > USAGE_LIMIT_BYTES:
+        raise V.FieldError(field, f"is more than {USAGE_LIMIT_BYTES} bytes of JSON")
+    return data
 
 
 def _verdict(value: Any, field: str) -> Verdict | None:

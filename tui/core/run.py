@@ -64,6 +64,10 @@ class Run:
     def take(self, delta: Delta) -> str:
         """Record a delta; its answer text (as sent: whoever shows it passes it through the gate).
         Its thinking, if any, goes to the message's reasoning, apart from the answer."""
+        if delta.usage is not None:
+            self.reply.usage = delta.usage
+        if self.last is not None and self.last.finished and not (delta.text or delta.reasoning or delta.new_tokens):
+            return ""  # after the end (a server's closing usage): the figures stay the last token's
         text = delta.text
         if delta.reasoning:
             self._thought(delta)

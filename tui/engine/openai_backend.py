@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+from tui.core.conversation import USAGE_LIMIT_BYTES
 from tui.engine.params import MAX_LOGPROBS, ParamError, Sampling
 from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller, server_root
@@ -243,11 +245,16 @@ class OpenAIBackend(BackendBase):
             self._streams[request.request_id] = stream
             chat = request.chat
             sent_prompt: list[int] | None = None
+            finished: str | None = None
             async for chunk in stream:
                 piece = _piece(chunk, chat, sampling.logprobs)
-                if piece is None:
-                    continue  # the final usage-only chunk
+                if piece is None:  # the final usage-only chunk: its counts and their details are kept
+                    usage = _usage(chunk)
+                    if usage is not None:  # (the last delta still says how the answer ended)
+                        yield account.delta("", finished, usage=usage)
+                    continue
                 text, finish, used, logprobs, reasoning = piece
+                finished = finish or finished
                 if sent_prompt is None:
                     sent_prompt = _ids(chunk, "prompt_token_ids")  # the first chunk may have no text
                 logprobs = _with_ids(logprobs, _ids(chunk, "token_ids"))
@@ -258,7 +265,7 @@ class OpenAIBackend(BackendBase):
                     continue  # nothing new yet (the prompt's ids, if any, go with the next delta)
                 yield account.delta(text, finish, new_tokens=new, total=used, timing=_prompt_cache(chunk),
                                     logprobs=logprobs if sampling.logprobs else None, prompt_ids=sent_prompt,
-                                    reasoning=reasoning)
+                                    reasoning=reasoning, usage=_usage(chunk) if finish else None)
         except (BackendError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -467,6 +474,24 @@ def _prompt_cache(chunk: Any) -> RequestTiming | None:
     if not (_count(prompt) and _count(cached) is not None and cached <= prompt):
         return None
     return RequestTiming(prompt_tokens=prompt, cached_tokens=cached)
+
+
+def _usage(chunk: Any) -> dict[str, Any] | None:
+    """The chunk's `usage` as the server sent it (its fields only, the ones the openai client does
+    not know too: vLLM's reasoning_tokens, another server's own), as plain JSON; None when there is
+    none, or when it is not an object or too large to keep (then said in the log)."""
+    usage = getattr(chunk, "usage", None)
+    if usage is None:
+        return None
+    data = usage.model_dump(mode="json", exclude_unset=True) if hasattr(usage, "model_dump") else usage
+    if not isinstance(data, dict):
+        log.info("a chunk's usage was %s, not an object; not kept", type(data).__name__)
+        return None
+    text = json.dumps(data, default=str)
+    if len(text) > USAGE_LIMIT_BYTES:
+        log.info("a chunk's usage was %d bytes (more than %d); not kept", len(text), USAGE_LIMIT_BYTES)
+        return None
+    return json.loads(text)  # plain JSON, whatever the client made of it
 
 
 def _count(value: Any) -> int | None:

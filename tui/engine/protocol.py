@@ -10,7 +10,7 @@ import enum
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tui.engine.params import Sampling
 from tui.engine.logprobs import TokenLogprob
@@ -105,6 +105,9 @@ class Delta:
     # The tokens the thinking took, through its end marker, once the answer began, when the backend
     # read it off the token ids (None: the run counts the tokens before the answer's first delta).
     thought_tokens: int | None = None
+    # The server's usage as it sent it (a JSON object: token counts and their details, such as the
+    # thinking's reasoning_tokens), on the delta of the chunk that closes its stream with it.
+    usage: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -139,9 +142,10 @@ class StreamAccount:
     def delta(self, text: str, finish: str | None, *, new_tokens: int = 0, total: int | None = None,
               timing: RequestTiming | None = None, logprobs: list[TokenLogprob] | None = None,
               prompt_ids: list[int] | None = None, reasoning: str = "",
-              thought_tokens: int | None = None) -> Delta:
+              thought_tokens: int | None = None, usage: dict[str, Any] | None = None) -> Delta:
         """The next delta: `new_tokens` more tokens, or `total` so far when the source counts them;
-        `reasoning`: new thinking text, which comes before the answer's `text` when both are there."""
+        `reasoning`: new thinking text, which comes before the answer's `text` when both are there;
+        `usage`: what the server said the request used, as it said it."""
         now = time.perf_counter()
         before = self.tokens
         self.tokens = max(before, total) if total is not None else before + new_tokens
@@ -153,7 +157,7 @@ class StreamAccount:
             self._told = True
             prompt_ids = list(prompt_ids)
         return Delta(text, self.tokens, self.tokens - before, finish, self.started, self.first, now, timing,
-                     logprobs, prompt_ids, reasoning, thought_tokens)
+                     logprobs, prompt_ids, reasoning, thought_tokens, usage)
 
 
 @dataclass(frozen=True)

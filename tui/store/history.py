@@ -59,6 +59,7 @@ class RunEntry:
     logprobs_mode: str | None = None
     forced: int = 0
     forced_chars: int = 0
+    usage: dict[str, Any] | None = None  # the server's, as it sent it
     origin: ForkOrigin | None = None
     started_at: float | None = None
     ended_at: float = field(default_factory=time.time)
@@ -87,7 +88,7 @@ def run_entry(conversation: Conversation, answer: Message, *, comparison: str, k
                     settings=dict(settings) if reply.settings is not None else None, pane=pane, label=label,
                     prompt_ids=reply.prompt_ids, given_ids=reply.given_ids, logprobs_mode=reply.logprobs_mode,
                     forced=reply.forced, forced_chars=reply.forced_chars, origin=reply.origin,
-                    started_at=reply.started_at, tokens=list(spans.tokens), ends=list(spans.ends))
+                    started_at=reply.started_at, tokens=list(spans.tokens), ends=list(spans.ends), usage=reply.usage)
 
 
 class RecordRun(Op):
@@ -100,7 +101,8 @@ class RecordRun(Op):
         messages = dumps(e.messages, "a run's messages")
         prompt, answer = writable(e.prompt, "a run's prompt"), writable(e.answer, "a run's answer")
         reply = dumps({"logprobs_mode": e.logprobs_mode, "forced": e.forced, "forced_chars": e.forced_chars,
-                       "origin": None if e.origin is None else asdict(e.origin)}, "a run")
+                       "origin": None if e.origin is None else asdict(e.origin),
+                       **({"usage": e.usage} if e.usage is not None else {})}, "a run")
         columns = codec.encode(e.tokens, e.ends) if e.tokens else None
         prompt_ids, given_ids = codec.encode_ids(e.prompt_ids), codec.encode_ids(e.given_ids)
         settings = None if e.settings is None else dumps(e.settings, "a run's settings")
