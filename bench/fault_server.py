@@ -20,6 +20,7 @@ import time
 from aiohttp import web
 
 from bench.fault_thinking import THINKING
+from bench.fault_usage import CLOSING
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J"  # set the terminal's title, clear the screen
 MODEL = "fault-model"
@@ -277,36 +278,8 @@ async def _inject(response, kind):
     await _end(response, kind, 3)
 
 
-# What vLLM's server closes a stream with when asked to include usage: a chunk with no choice, its
-# counts and their details; and fields of this server's own, which a client should keep too.
-CLOSING_USAGE = {"prompt_tokens": 3, "completion_tokens": WORDS, "total_tokens": 3 + WORDS,
-                 "prompt_tokens_details": {"cached_tokens": 2},
-                 "completion_tokens_details": {"reasoning_tokens": 0, "accepted_prediction_tokens": 0},
-                 "fault_server_timings": {"queue_ms": 1.5, "steps": [1, 2, 3]}}
-
-
-def _closing_usage_chunk(usage: dict) -> dict:
-    return {"id": "cmpl-fault", "object": "chat.completion.chunk", "created": 0, "model": MODEL, "choices": [],
-            "usage": usage}
-
-
-async def _closing_usage(response, kind):
-    await _words(response, kind)
-    await response.write(_data(_chunk(kind, "", WORDS, finish="stop")))
-    await response.write(_data(_closing_usage_chunk(CLOSING_USAGE)))
-    await response.write(b"data: [DONE]\n\n")
-
-
-async def _huge_usage(response, kind):
-    await _words(response, kind)
-    await response.write(_data(_chunk(kind, "", WORDS, finish="stop")))
-    await response.write(_data(_closing_usage_chunk({**CLOSING_USAGE, "padding": "x" * 20000})))
-    await response.write(b"data: [DONE]\n\n")
-
-
 STREAMS = {"surrogate": _surrogate, "number": _number, "garbage": _garbage, "error_event": _error_event,
-           "huge": _huge, "quiet": _quiet, "inject": _inject, "closing_usage": _closing_usage,
-           "huge_usage": _huge_usage, **THINKING}
+           "huge": _huge, "quiet": _quiet, "inject": _inject, **CLOSING, **THINKING}
 
 
 if __name__ == "__main__":  # a server to try the app against by hand: python -m tests.support.fault_server
