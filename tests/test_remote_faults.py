@@ -282,18 +282,24 @@ async def test_a_fault_in_a_later_turn_fails_that_answer_and_the_conversation_st
 
 
 # -- what a server says a request used: kept as it sent it ----------------------------------------
+async def answered(backend, prompt: str, sampling):
+    """The answer to `prompt`, recorded by a Run as the app records one."""
+    conversation = Conversation()
+    question = conversation.add(None, USER, prompt)
+    answer = conversation.add(question, ASSISTANT, reply=new_reply(sampling, None, STREAMING))
+    run = Run(answer, Request.of([("user", prompt)], sampling, f"t-{time.monotonic_ns()}"))
+    async for delta in backend.stream(run.request):
+        run.take(delta)
+    run.end(DONE)
+    return answer
+
+
 @pytest.mark.parametrize("sampling", [CHAT, RAW], ids=["chat", "completion"])
 async def test_the_servers_closing_usage_is_kept_as_it_sent_it(remote, sampling):
     """vLLM closes a stream with a chunk of no choice: its counts and their details (the thinking's
     reasoning_tokens among them). The run keeps it whole, fields no client knows included; the
     figures stay those of the last token."""
-    conversation = Conversation()
-    question = conversation.add(None, USER, "fault:closing_usage please")
-    answer = conversation.add(question, ASSISTANT, reply=new_reply(sampling, None, STREAMING))
-    run = Run(answer, Request.of([("user", question.content)], sampling, f"t-{time.monotonic_ns()}"))
-    async for delta in remote.stream(run.request):
-        run.take(delta)
-    run.end(DONE)
+    answer = await answered(remote, "fault:closing_usage please", sampling)
     assert answer.reply.usage == CLOSING_USAGE
     assert answer.content == "".join(f"word{i} " for i in range(1, WORDS + 1))
     figures = answer.reply.figures
@@ -302,14 +308,8 @@ async def test_the_servers_closing_usage_is_kept_as_it_sent_it(remote, sampling)
 
 async def test_a_usage_too_large_to_keep_is_named_and_the_answer_stands(remote, caplog):
     """A server's usage is a few counts: one of 20 KB is not kept, and the log says so."""
-    conversation = Conversation()
-    question = conversation.add(None, USER, "fault:huge_usage please")
-    answer = conversation.add(question, ASSISTANT, reply=new_reply(CHAT, None, STREAMING))
-    run = Run(answer, Request.of([("user", question.content)], CHAT, f"t-{time.monotonic_ns()}"))
     with caplog.at_level("INFO", logger="tui.engine.openai_backend"):
-        async for delta in remote.stream(run.request):
-            run.take(delta)
-    run.end(DONE)
+        answer = await answered(remote, "fault:huge_usage please", CHAT)
     # The closing chunk is named in the log; the usage kept is the one the last token came with.
     assert answer.reply.usage == RUNNING_USAGE
     assert answer.content.startswith("word1 ") and answer.reply.figures.finish_reason == "stop"
