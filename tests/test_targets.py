@@ -250,6 +250,17 @@ async def test_the_picker_sets_the_focused_panes_target():
                                                                    "adapter": "proverbs"}
 
 
+async def test_the_picker_marks_the_only_target_as_the_panes():
+    """One target (a server with one model): a pane names none, and runs there; the picker said
+    '● the pane's now' and marked nothing."""
+    app = make_app(ScriptedBackend())
+    async with app.run_test(size=(150, 36)) as pilot:
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        options = app.screen.query_one("OptionList")
+        assert options.option_count == 1 and str(options.get_option_at_index(0).prompt).startswith("● ")
+
+
 async def test_the_picker_filters_as_you_type():
     backend = ScriptedBackend(adapters=("proverbs", "psalms", "ecclesiastes"))
     app = make_app(backend)

@@ -91,7 +91,9 @@ class TargetActions(Screen):
                 self._do_refresh_titles()
                 self.session_dirty = True
 
-        self.app.push_screen(TargetPicker(f"Target of pane {pane.number}", choices, self.target_of(pane)), chosen)
+        # With one target known, a pane names none (target_of: None), yet that one is where it runs.
+        current = self.target_of(pane) or (self._known[0] if len(self._known) == 1 else None)
+        self.app.push_screen(TargetPicker(f"Target of pane {pane.number}", choices, current), chosen)
 
     async def action_every_target(self) -> None:
         """The focused pane's prompt and settings on every other known target, one pane each,
