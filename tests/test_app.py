@@ -796,6 +796,17 @@ async def test_regenerate_edit_and_step_between_branches(tmp_path):
         roots = pane.state.conversation.root.children
         assert [m.content for m in roots] == ["first question", "second question"]  # both kept
         assert len(roots[0].children) == 2 and pane.output.text.startswith("› second question  ‹ 2/2 ›")
+        # No message cursor, and the last answer has no sibling: the keys step the lowest ‹ n/m ›
+        # shown (a user pressed them under the edited question and was told "1 of 1").
+        await pilot.press("alt+pageup")
+        await pilot.pause()
+        assert pane.output.text.startswith("› first question  ‹ 1/2 ›") and "seed 1" in pane.answer
+        await pilot.press("alt+pagedown")  # the lowest ‹ n/m › is now the answer's: the next answer
+        await pilot.pause()
+        assert pane.output.text.startswith("› first question  ‹ 1/2 ›") and "seed 2" in pane.answer
+        await pilot.press("alt+pageup")
+        await pilot.pause()
+        assert "seed 1" in pane.answer
         await pilot.press("alt+up")  # the message cursor on the last message (the answer)
         assert pane.state.cursor == pane.state.thread()[-1].id
         await pilot.press("alt+up")  # then on the question: its branches

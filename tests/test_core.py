@@ -406,6 +406,22 @@ def test_add_choose_step_and_siblings():
         conversation.add(q, USER, "again", message_id=a.id)
 
 
+def test_the_lowest_branch_is_the_last_message_shown_with_siblings():
+    conversation = Conversation()
+    assert conversation.lowest_branch() is None
+    q, a = answered(conversation, None, "q", "a")
+    assert conversation.lowest_branch() is None
+    edited = conversation.add(None, USER, "q edited")  # an edit: a sibling of the first question
+    answer = conversation.add(edited, ASSISTANT, "its answer", Reply())
+    conversation.choose(answer)
+    assert conversation.lowest_branch() is edited  # its answer has none: the question's ‹ 2/2 ›
+    again = conversation.add(edited, ASSISTANT, "regenerated", Reply())
+    conversation.choose(again)
+    assert conversation.lowest_branch() is again
+    conversation.choose(a)
+    assert conversation.lowest_branch() is q
+
+
 def test_the_path_follows_every_change_after_it_was_read():
     """The path is kept between changes of shape: a branch chosen by setting `chosen` (as the
     store does when it loads a session), or a message added, shows in the next read, and a caller

@@ -55,7 +55,7 @@ ACTIONS: tuple[Action, ...] = (
            "Move the message cursor to the message before (heat, tokens and f6 then act on that answer)"),
     Action("message_cursor(1)", "alt+down", "Later message", "Later message", "Move the message cursor down"),
     Action("branch(-1)", "alt+pageup", "Previous branch", "Previous branch",
-           "Show the previous sibling of the message under the cursor (or of the last answer)"),
+           "Show the previous sibling of the message under the cursor (or of the lowest one with ‹ n/m ›)"),
     Action("branch(1)", "alt+pagedown", "Next branch", "Next branch", "Show the next sibling"),
     Action("focus_composer", "alt+a", "To all", "Message all panes",
            "Go to the message box under the panes: ctrl+r sends its text to every pane", True),

@@ -244,6 +244,10 @@ class Conversation:
         family = (message.parent or self.root).children
         return family.index(message) + 1, len(family)
 
+    def lowest_branch(self) -> Message | None:
+        """The last message of the thread shown that has siblings (the lowest `‹ n/m ›`), or None."""
+        return next((m for m in reversed(self.path()) if len((m.parent or self.root).children) > 1), None)
+
     def repeats_a_sibling(self, message: Message) -> bool:
         """Whether an answer has exactly the text of an earlier answer beside it (a regenerated
         answer the same as before)."""

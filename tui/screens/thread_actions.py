@@ -148,14 +148,16 @@ class ThreadActions:
         pane.show_note()
 
     def action_branch(self, step: int) -> None:
-        """Show the previous or next sibling of the message under the cursor (or of the last
-        answer): another answer to the same question, or another version of an edited question."""
+        """Show the previous or next sibling of the message under the cursor, else of the lowest
+        message shown with siblings (its `‹ n/m ›`), else of the last answer: another answer to the
+        same question, or another version of an edited question."""
         pane = self.focused_pane()
         if pane is None:
             return
         state = pane.state
         conversation = state.conversation
-        message = conversation.get(state.cursor) or state.last_reply() or conversation.last()
+        message = (conversation.get(state.cursor) or conversation.lowest_branch() or state.last_reply()
+                   or conversation.last())
         if message is None:
             return
         if pane.running:
