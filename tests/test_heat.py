@@ -7,7 +7,7 @@ import pytest
 from rich.segment import Segment
 from textual.geometry import Region
 
-from tests.support.app import make_app, mark_parting, run_with_heat, send_key, wait_until, saved_pane, session_of
+from tests.support.app import make_app, mark_parting, run_with_heat, send_key, type_prompt, wait_until, saved_pane, session_of
 from tests.support.scripted import SCRIPTED_PROBABILITIES, ScriptedBackend, echo_script
 from tests.support.terminal import cells
 from tui.figures import DONE
@@ -229,6 +229,11 @@ async def test_the_heat_view_and_the_token_cursor_act_on_the_answer_under_the_me
         assert [m.content for m in fork.state.thread()[:-1]] == ["prompt 0"]  # the earlier turn's branch
         assert fork.answer.startswith(a1.content[:a1.reply.tokens.span(5)[1]])
         assert fork.border_title.startswith("2 · fork of 1 @ 6")
+        await type_prompt(pilot, fork, "and then?")  # a follow-up: the thread is still the fork's
+        send_key(app, "f5")
+        await wait_until(lambda: fork.runs == 2 and fork.figures.state == DONE, timeout=10)
+        await pilot.pause()
+        assert fork.reply.reply.origin is None and fork.border_title.startswith("2 · fork of 1 @ 6")
         pane.editor.focus()
         send_key(app, "escape")  # the message cursor goes: the last answer is shown again
         await pilot.pause()
@@ -395,7 +400,9 @@ async def test_a_fork_regenerated_keeps_its_given_start_and_a_follow_up_sends_it
         assert fork.state.thread()[1].content.startswith(given)
         assert fork.reply.reply.origin is None and fork.reply.reply.forced == 0  # a new answer, not a fork
         await pilot.pause(0.1)
-        assert "fork of" not in fork.border_title  # the title is about the answer shown
+        # The title is about the thread shown: a new user lost sight of the fork once it had a
+        # follow-up, when the title was about the last answer only.
+        assert fork.border_title.startswith("2 · fork of 1 @ 4")
 
 
 async def test_fork_without_token_ids_says_why():

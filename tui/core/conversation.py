@@ -244,6 +244,15 @@ class Conversation:
         family = (message.parent or self.root).children
         return family.index(message) + 1, len(family)
 
+    def fork_of(self, message: Message | None) -> ForkOrigin | None:
+        """Where the thread down to `message` was forked: the origin of its lowest answer that is a
+        fork (a follow-up after a fork is still on the forked thread), or None."""
+        while message is not None:
+            if message.reply is not None and message.reply.origin is not None:
+                return message.reply.origin
+            message = message.parent
+        return None
+
     def lowest_branch(self) -> Message | None:
         """The last message of the thread shown that has siblings (the lowest `‹ n/m ›`), or None."""
         return next((m for m in reversed(self.path()) if len((m.parent or self.root).children) > 1), None)

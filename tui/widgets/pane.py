@@ -452,7 +452,7 @@ class Pane(Vertical):
         except ParamError:
             summary = "invalid settings"
         reply = self.reply
-        origin = reply.reply.origin if reply is not None else None
+        origin = self.state.conversation.fork_of(reply)  # the thread's fork, the answers after it too
         compact = sampling.compact_summary(leave_out=said) if sampling is not None else summary
         tiny = sampling.compact_summary(tiny=True, leave_out=said) if sampling is not None else summary
         if sampling is not None and defaults is not None:  # the least room: what differs from the defaults
