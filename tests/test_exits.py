@@ -51,6 +51,8 @@ def test_a_remote_session_ends_cleanly(server, tmp_path, how, render_path):
         assert code == (0 if how == "ctrl+q" else 128 + how), bytes(app.screen[-2000:])
         assert not app.seen(b"crashed") and not app.seen(b"Traceback")
         assert app.seen(b"stock drawing", last=10**7) is (render_path == "stock")  # the engine line says so
+        if how == "ctrl+q":  # what it says on its way out: there is no engine here to stop
+            assert app.seen("closing the connection to the server".encode()) and not app.seen(b"stopping the engine")
         (pane,) = stored_session(store_of(tmp_path)).panes
         question, answer = pane.conversation.messages()  # f5 sent the draft: one turn
         assert (question.role, question.content, pane.draft) == (USER, "hello", "")

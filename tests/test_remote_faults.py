@@ -151,6 +151,7 @@ def test_headless_against_every_fault_says_why_and_goes_on(server):
     assert "Rejected: bad request ␛]0;pwned␇␛[2Jend (400)" in out
     assert "Failed: the server sent a malformed stream" in out and "half \ufffd emoji" in out
     assert "model says ␛]0;pwned" in out
+    assert "(the log: " in result.stderr and "vLLM's log" not in result.stderr  # no vLLM in this process
     assert left == []
 
 

@@ -19,7 +19,7 @@ from tui import exit_codes, locations, render
 from tui.commands import workbench_commands
 from tui.config import Config, save_theme
 from tui.engine.params import PARAM_SPECS, Sampling
-from tui.engine.protocol import Backend, EngineState, Target
+from tui.engine.protocol import LOCAL, Backend, EngineState, Target
 from tui.engine_control import EngineControl
 from tui.core.pane_state import PaneState
 from tui.guard import guarded
@@ -362,9 +362,10 @@ async def _run_app_then_stop_engine(app: WorkbenchApp, term: Terminal) -> None:
         await app.run_async()
     finally:
         with quit_signals_ignored():
-            log.info("app exited; stopping the engine")
+            stopping = "stopping the engine" if app.engine.backend.source == LOCAL else "closing the connection to the server"
+            log.info("app exited; %s", stopping)
             try:
-                print("vllm-panes: stopping the engine…", file=term.err, flush=True)
+                print(f"vllm-panes: {stopping}…", file=term.err, flush=True)
             except OSError:  # the terminal is gone (SIGHUP)
                 pass
             await app.engine.shutdown()

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from tui import exit_codes
-from tui.engine.protocol import Backend, BackendError, EngineState, Target
+from tui.engine.protocol import LOCAL, Backend, BackendError, EngineState, Target
 from tui.signals import QUIT_SIGNALS, quit_signals_ignored
 from tui.terminal import Terminal
 from tui.text import one_line
@@ -70,7 +70,8 @@ async def run_with_backend(backend: Backend, term: Terminal, body: Callable[[], 
         with quit_signals_ignored():
             await asyncio.shield(backend.shutdown())
         if term.log_path is not None:
-            print(f"(vLLM's log: {one_line(term.log_path)})", file=err)
+            whose = "vLLM's log" if backend.source == LOCAL else "the log"  # no vLLM here with a server
+            print(f"({whose}: {one_line(term.log_path)})", file=err)
         try:
             term.out.flush()
         except OSError:  # the terminal may be gone (SIGHUP)
