@@ -342,3 +342,21 @@ async def test_the_servers_usage_reaches_the_session_the_history_and_the_export(
         assert json.loads(exports[-1].read_text())["panes"][0]["replies"][0]["usage"] == CLOSING_USAGE
     finally:
         await backend.shutdown()
+
+
+def test_a_usage_is_kept_as_plain_json_without_lone_surrogates():
+    """What the openai client made of it (its objects, or a dict), as JSON; a lone surrogate (valid
+    JSON, not UTF-8) as U+FFFD, as in any text a server sends, so that it can be saved."""
+    from types import SimpleNamespace
+
+    from openai.types.completion_usage import CompletionUsage
+
+    from tui.engine.openai_backend import _usage
+
+    chunk = SimpleNamespace(usage={"odd \ud83d": "x\ud83d", "n": [1, {"m": 2}]})
+    assert _usage(chunk) == {"odd \ufffd": "x\ufffd", "n": [1, {"m": 2}]}
+    typed = CompletionUsage.model_validate({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                                            "own": {"a": 1}})
+    assert _usage(SimpleNamespace(usage=typed)) == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                                                    "own": {"a": 1}}
+    assert _usage(SimpleNamespace(usage=None)) is None and _usage(SimpleNamespace(usage=[1])) is None

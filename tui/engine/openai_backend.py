@@ -31,7 +31,7 @@ from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_o
 from tui.engine.remote_metrics import MetricsPoller, server_root
 from tui.engine.stats import RequestTiming
 from tui.engine.structured import NotExpressible, prepare, response_format, vllm_fields
-from tui.text import one_line, without_credentials
+from tui.text import one_line, without_credentials, without_surrogates
 from tui.engine.protocol import (
     Abilities,
     BackendBase,
@@ -487,11 +487,13 @@ def _usage(chunk: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         log.info("a chunk's usage was %s, not an object; not kept", type(data).__name__)
         return None
-    text = json.dumps(data, default=str)
+    # Plain JSON, whatever the client made of it; no lone surrogate (valid JSON, not UTF-8), as in
+    # any text a server sends.
+    text, _ = without_surrogates(json.dumps(data, default=str, ensure_ascii=False))
     if len(text) > USAGE_LIMIT_BYTES:
         log.info("a chunk's usage was %d bytes (more than %d); not kept", len(text), USAGE_LIMIT_BYTES)
         return None
-    return json.loads(text)  # plain JSON, whatever the client made of it
+    return json.loads(text)
 
 
 def _count(value: Any) -> int | None:
