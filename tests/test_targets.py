@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support.app import make_app, type_prompt, wait_until, saved_pane, session_of
+from tests.support.app import make_app, send_terminal, type_prompt, wait_until, saved_pane, session_of
 from tests.support.scripted import ScriptedBackend
 from tui.cli import make_plan
 from tui.config import Config, load_config
@@ -259,6 +259,21 @@ async def test_the_picker_marks_the_only_target_as_the_panes():
         await pilot.pause()
         options = app.screen.query_one("OptionList")
         assert options.option_count == 1 and str(options.get_option_at_index(0).prompt).startswith("● ")
+
+
+async def test_down_then_enter_in_one_burst_picks_the_next_target():
+    """A fast typist's `Down Enter`: the list's moves ran once the key had gone up to the screen,
+    after the field had taken the enter, and the first target (the pane's own) was picked."""
+    backend = ScriptedBackend(adapters=("proverbs",))
+    app = make_app(backend)
+    async with app.run_test(size=(150, 36)) as pilot:
+        pane = app.workbench.panes()[0]
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        send_terminal(app, "\x1b[B\r")  # down, enter: what a terminal sends, in one read
+        await wait_until(lambda: type(app.screen).__name__ != "TargetPicker")
+        await pilot.pause()
+        assert pane.target is not None and pane.target.adapter == "proverbs"
 
 
 async def test_the_picker_filters_as_you_type():

@@ -125,6 +125,15 @@ EDITING_KEYS = frozenset({
 FOCUS_BINDINGS = [Binding("tab", "app.focus_next", show=False, priority=True),
                   Binding("shift+tab", "app.focus_previous", show=False, priority=True)]
 
+# A list under a filter field (the target picker, the history): the arrows move in the list while
+# the field has the focus. Priority, in the order typed: as plain bindings they ran once the key had
+# gone up to the screen, after the field had taken the `enter` typed behind them, and `Down Enter`
+# picked the first entry.
+LIST_BINDINGS = [Binding("down", "move('cursor_down')", show=False, priority=True),
+                 Binding("up", "move('cursor_up')", show=False, priority=True),
+                 Binding("pagedown", "move('page_down')", show=False, priority=True),
+                 Binding("pageup", "move('page_up')", show=False, priority=True)]
+
 
 def bindings(actions: tuple[Action, ...] = ACTIONS) -> list[Binding]:
     """The workbench's bindings. priority=True: the prompt editor would take escape for itself."""

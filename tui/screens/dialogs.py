@@ -18,7 +18,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.engine.protocol import Target
-from tui.keymap import FOCUS_BINDINGS
+from tui.keymap import FOCUS_BINDINGS, LIST_BINDINGS
 from tui.text import one_line, printable
 from tui.widgets.line_input import LineInput
 
@@ -57,12 +57,7 @@ class TargetPicker(Dialog):
     DEFAULT_CSS = """
     TargetPicker #filter { border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost; }
     """
-    BINDINGS = [
-        Binding("down", "move('cursor_down')", show=False),
-        Binding("up", "move('cursor_up')", show=False),
-        Binding("pagedown", "move('page_down')", show=False),
-        Binding("pageup", "move('page_up')", show=False),
-    ]
+    BINDINGS = LIST_BINDINGS
 
     def __init__(self, title: str, targets: list[tuple[Target, str]], current: Target | None) -> None:
         """`targets`: each with a note (what it is, or why it cannot be used now)."""

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from tui import validate as V
 from tui.figures import DONE, Figures
+from tui.keymap import LIST_BINDINGS
 from tui.screens.dialogs import Dialog
 from tui.store import codec
 from tui.store.history import StoredRun, load_comparison, load_run
@@ -79,10 +80,7 @@ class HistoryScreen(Dialog):
     HistoryScreen .history-status { color: $text-muted; height: 1; }
     """
     BINDINGS = [
-        Binding("down", "move('cursor_down')", show=False),
-        Binding("up", "move('cursor_up')", show=False),
-        Binding("pagedown", "move('page_down')", show=False),
-        Binding("pageup", "move('page_up')", show=False),
+        *LIST_BINDINGS,
         # Priority: a terminal sends alt+c as ESC c, which Textual reads as alt+c with the
         # character `c`, and the search field, reached first, typed it.
         Binding("alt+c", "reopen(True, False)", "Whole comparison", priority=True),
