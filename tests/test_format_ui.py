@@ -10,7 +10,7 @@ import json
 import pytest
 from textual.widgets import Checkbox, Select
 
-from tests.support.app import make_app, saved_pane, send_key, session_of, store_path, stored_session, wait_until
+from tests.support.app import make_app, saved_pane, send_key, send_terminal, session_of, store_path, stored_session, wait_until
 from tests.support.scripted import ScriptedBackend
 from tui.commands import workbench_commands
 from tui.core.output_format import CHOICE, JSON_SCHEMA, REGEX, FREE_FORMAT, OutputFormat
@@ -107,6 +107,24 @@ async def test_a_regex_is_one_line_enter_accepts_it_and_esc_changes_nothing(tmp_
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.workbench and pane.state.output_format.kind == REGEX
+
+
+async def test_a_regex_and_its_enter_typed_in_one_burst_are_accepted_whole(tmp_path):
+    """A fast typist's pattern then `enter`: the enter ran before the box had taken the letters
+    typed before it, found a pattern cut short that did not compile, and was lost; what was typed
+    next went into the pattern."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="x")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        dialog = await open_dialog(pilot)
+        dialog.query_one(Select).value = REGEX
+        await pilot.pause()
+        dialog.text_area.focus()
+        await pilot.pause()
+        send_terminal(app, "[0-9]{1,3} (years|days)\r")  # what a terminal sends, in one read
+        await wait_until(lambda: app.screen is app.workbench)
+        assert pane.state.output_format == OutputFormat(REGEX, pattern="[0-9]{1,3} (years|days)")
 
 
 async def test_a_formatted_pane_sends_its_format_and_says_whether_the_answer_took_it(tmp_path):

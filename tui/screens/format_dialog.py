@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -51,6 +52,19 @@ class FormatChoice:
     format: OutputFormat | None
 
 
+class FormatText(TextArea):
+    """The format's text. In a regex (one line) enter accepts, in the order it was typed: as the
+    dialog's binding it ran before the box had taken the letters typed before it, found the pattern
+    cut short, and was lost."""
+
+    async def on_key(self, event: events.Key) -> None:
+        dialog = self.screen
+        if event.key == "enter" and isinstance(dialog, FormatDialog) and dialog.one_line:
+            event.stop()
+            event.prevent_default()
+            dialog.action_accept()
+
+
 class FormatDialog(Dialog):
     DEFAULT_CSS = """
     FormatDialog #format-kind { width: 1fr; margin-bottom: 1; }
@@ -62,10 +76,7 @@ class FormatDialog(Dialog):
     FormatDialog .format-check.-ok { color: $success; }
     FormatDialog .format-check.-invalid { color: $error; }
     """
-    BINDINGS = [
-        Binding("ctrl+s", "accept", "Accept", priority=True),
-        Binding("enter", "accept_line", "Accept", priority=True, show=False),
-    ]
+    BINDINGS = [Binding("ctrl+s", "accept", "Accept", priority=True)]
 
     def __init__(self, title: str, current: OutputFormat | None, defaults: OutputFormat | None = None,
                  base: Path | None = None) -> None:
@@ -95,7 +106,7 @@ class FormatDialog(Dialog):
         with Vertical():
             yield Static(Text(self._title), classes="dialog-title")
             yield Select(options, value=self._kind, allow_blank=False, compact=True, id="format-kind")
-            yield TextArea(self._texts.get(self._kind, ""), soft_wrap=True, tab_behavior="focus", id="format-text")
+            yield FormatText(self._texts.get(self._kind, ""), soft_wrap=True, tab_behavior="focus", id="format-text")
             with Vertical(classes="format-options"):
                 yield Checkbox("no free whitespace: compact JSON (vLLM's disable_any_whitespace)", self._options[0],
                                compact=True, id="format-compact")
@@ -172,13 +183,10 @@ class FormatDialog(Dialog):
         self.check()
 
     # -- leaving ---------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "accept_line":  # a regex is one line: enter accepts it; elsewhere enter is the widget's
-            return self._kind == REGEX and self.app.focused is self.text_area
-        return True
-
-    def action_accept_line(self) -> None:
-        self.action_accept()
+    @property
+    def one_line(self) -> bool:
+        """A regex is one line: enter in its box accepts it; elsewhere enter is the widget's."""
+        return self._kind == REGEX
 
     def action_accept(self) -> None:
         self.check()
