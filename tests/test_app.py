@@ -801,12 +801,10 @@ async def test_regenerate_edit_and_step_between_branches(tmp_path):
         await pilot.press("alt+pageup")
         await pilot.pause()
         assert pane.output.text.startswith("› first question  ‹ 1/2 ›") and "seed 1" in pane.answer
-        await pilot.press("alt+pagedown")  # the lowest ‹ n/m › is now the answer's: the next answer
+        # The other key goes back, though the lowest ‹ n/m › shown is now the answer's.
+        await pilot.press("alt+pagedown")
         await pilot.pause()
-        assert pane.output.text.startswith("› first question  ‹ 1/2 ›") and "seed 2" in pane.answer
-        await pilot.press("alt+pageup")
-        await pilot.pause()
-        assert "seed 1" in pane.answer
+        assert pane.output.text.startswith("› second question  ‹ 2/2 ›")
         await pilot.press("alt+up")  # the message cursor on the last message (the answer)
         assert pane.state.cursor == pane.state.thread()[-1].id
         await pilot.press("alt+up")  # then on the question: its branches

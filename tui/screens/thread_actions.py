@@ -148,15 +148,19 @@ class ThreadActions:
         pane.show_note()
 
     def action_branch(self, step: int) -> None:
-        """Show the previous or next sibling of the message under the cursor, else of the lowest
-        message shown with siblings (its `‹ n/m ›`), else of the last answer: another answer to the
-        same question, or another version of an edited question."""
+        """Show the previous or next sibling of the message under the cursor; without it, of the
+        message these keys stepped last (so that the other key goes back), else of the lowest one
+        shown with siblings (its `‹ n/m ›`), else of the last answer: another answer to the same
+        question, or another version of an edited question."""
         pane = self.focused_pane()
         if pane is None:
             return
         state = pane.state
         conversation = state.conversation
-        message = (conversation.get(state.cursor) or conversation.lowest_branch() or state.last_reply()
+        stepped = conversation.get(pane.branch_stepped) if pane.branch_stepped is not None else None
+        if stepped is not None and stepped not in conversation.path():
+            stepped = None  # another branch above it is shown now
+        message = (conversation.get(state.cursor) or stepped or conversation.lowest_branch() or state.last_reply()
                    or conversation.last())
         if message is None:
             return
@@ -171,6 +175,8 @@ class ThreadActions:
             return
         if state.cursor is not None:
             state.cursor = sibling.id
+        else:
+            pane.branch_stepped = sibling.id
         pane.leave_token_cursor()
         pane.show_parting(None)
         pane.redraw()
