@@ -33,6 +33,19 @@ def test_fit_parts_gives_way_in_order_and_keeps_the_number():
         assert "…" not in title or width < len("12 · seed=2")
 
 
+def test_a_narrow_title_shortens_the_target_before_it_drops_the_settings_that_differ():
+    """`5 · demo+think · srandom thinking:off` in too little room: the adapter's name alone before
+    no setting at all (a user set thinking off and the title said only `5 · demo+think`)."""
+    from tui.widgets.pane import title_parts
+
+    summary = ("T 0.8 · p 0.95 · seed random · thinking off", "T0.8 p0.95 srandom thinking:off",
+               "T.8 p.95 srandom thinking:off", "srandom thinking:off")
+    parts, steps = title_parts(5, "", "demo+think", "think", ("", ""), summary)
+    assert fit_parts(parts, 40, steps) == "5 · demo+think · srandom thinking:off"
+    assert fit_parts(parts, 32, steps) == "5 · think · srandom thinking:off"
+    assert fit_parts(parts, 20, steps) == "5 · think"
+
+
 def shown(line) -> str:
     return line._fitted(line.content_region.width).plain
 

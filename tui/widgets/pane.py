@@ -120,11 +120,12 @@ def title_parts(number: int, label: str, target: str, short_target: str, fork: t
                 summary: tuple[str, ...]) -> tuple[list[list[str]], list[int]]:
     """A pane's title in parts with their forms (longest first, "" to leave one out), and the
     order in which they give way when the title does not fit: the settings first (down to those that
-    differ from the defaults), then the fork, then the target, then the sweep's label; the number
-    stays."""
+    differ from the defaults), the fork to its short form, the target to its short one (an
+    adapter's name: the settings that differ say more than the base model's name), then the
+    settings, the fork, the target and the sweep's label go; the number stays."""
     parts = [[str(number)], [label, ""] if label else [""], [target, short_target, ""] if target else [""],
              [*fork, ""] if fork[0] else [""], [*summary, ""] if summary[0] else [""]]
-    return parts, [4, 4, 3, 4, 4, 2, 3, 2, 1]
+    return parts, [4, 4, 3, 4, 2, 4, 3, 2, 1]
 
 
 class PromptEditor(TextArea):
