@@ -11,7 +11,7 @@ from tui.arena.command import leaderboard_main
 from tui.screens.arena_screens import LeaderboardScreen, VoteDialog
 from tui.store.store import Store
 
-from tests.support.app import make_app, wait_until
+from tests.support.app import make_app, stored_session, wait_until
 from tests.support.scripted import ScriptedBackend
 
 
@@ -282,3 +282,51 @@ async def test_the_message_box_says_a_and_b_through_the_arena_and_the_marks_agai
         await pilot.pause()
         assert screen.arena is None and str(label.render()) == f"to panes {first.number}"
         await pilot.press("ctrl+q")
+
+
+async def test_a_battle_waiting_for_its_vote_is_kept_across_a_restart_still_blind(tmp_path):
+    """A user quit mid-battle; the next start showed both panes with their names, the arena off,
+    and the vote gone. The arena goes on: the same A and B, blind from the first frame, and the
+    vote counts for the contestants they were."""
+    path = tmp_path / "s.db"
+    app = make_app(ScriptedBackend(quiet_script), session_path=path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await start_arena(app, pilot, "Cold = temperature=0.05 top_p=0.5; Hot = temperature=1.7")
+        await ask(app, pilot, "Say something")
+        battle = app.screen.arena.current
+        numbers = [p.number for p in app.screen.battle_panes]
+        await pilot.press("ctrl+q")
+    assert app.return_code in (0, None)
+
+    app = make_app(ScriptedBackend(quiet_script), session=stored_session(path), session_path=path)  # as a start opens it
+    notes: list[str] = []
+    shown_note = app.notify
+    app.notify = lambda message, **kwargs: notes.append(message) or shown_note(message, **kwargs)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.arena is not None and screen.battle_panes is not None
+        a, b = screen.battle_panes
+        assert [a.number, b.number] == numbers and (a.blind, b.blind) == ("A", "B")
+        assert str(a.border_title) == "A" and str(b.border_title) == "B"
+        shown = screen_text(app)
+        for secret in ("Cold", "Hot", "temperature", "0.05", "1.7", "top_p"):
+            assert secret not in shown, secret
+        assert any("A battle waits for your vote" in note for note in notes), notes
+        kept = screen.arena.current
+        assert (kept.id, kept.left.name, kept.right.name, kept.seed) == (battle.id, battle.left.name,
+                                                                         battle.right.name, battle.seed)
+        await pilot.press("alt+v")
+        await pilot.pause()
+        assert isinstance(app.screen, VoteDialog)
+        await pilot.press("b")
+        await pilot.pause()
+        assert a.blind is None and f"B {battle.right.name}" in str(b.border_title)
+        await pilot.press("ctrl+q")
+    store = Store.open(path)
+    try:
+        (vote,) = store.votes().votes
+    finally:
+        store.close()
+    assert (vote.battle, vote.left, vote.right, vote.outcome) == (battle.id, battle.left.rated_as,
+                                                                  battle.right.rated_as, "b")

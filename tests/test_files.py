@@ -258,6 +258,22 @@ def test_the_files_these_tests_edit_are_good_ones(tmp_path):
     assert [m.content for m in record.panes[0].conversation.path()] == ["keep me", "ans, again"]
     assert record.panes[0].conversation.last().reply.usage == version_2_file()["panes"][0]["conversation"][
         "messages"][2]["reply"]["usage"]  # a server's, as it sent it
+    data = {**version_2_file(), "arena": arena_record({"id": "7-1", "left": "b", "right": "a", "seed": 3,
+                                                       "outcomes": [], "panes": [1, 4], "turns_sent": 1},
+                                                      overrides=[["temperature", "0.2"]])}
+    path.write_text(json.dumps(data))
+    record, notice = load_session(path)
+    assert notice is None and record.to_data()["arena"] == {**data["arena"], "fixed_seed": None,
+                                                            "battle": {**data["arena"]["battle"], "turns": 1},
+                                                            "contestants": [data["arena"]["contestants"][0],
+                                                                            {"name": "b", "target": None,
+                                                                             "overrides": []}]}
+
+
+def arena_record(battle=None, overrides=()) -> dict:
+    """An arena as a session keeps it: contestants a and b, and `battle` when one waits."""
+    return {"contestants": [{"name": "a", "target": None, "overrides": [list(p) for p in overrides]},
+                            {"name": "b", "target": None}], "turns": 1, "count": 1, "battle": battle}
 
 
 def message(data, index):
@@ -320,6 +336,16 @@ M = "panes[0].conversation.messages"
      f"{M}[1].reply.settings.enable_thinking: must be true or false"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(pane=0), f"{M}[2].reply.origin.pane: must be ≥ 1"),
     (version_2_file, lambda d: reply_of(d, 2)["origin"].update(token=5), f"{M}[2].reply.origin.token: must be a string"),
+    (version_2_file, lambda d: d.update(arena={"contestants": [{"name": "a", "target": None}]}),
+     "arena.contestants: must be two at least, each named once"),
+    (version_2_file, lambda d: d.update(arena=arena_record(battle={"id": "1", "left": "a", "right": "z", "seed": 3,
+                                                                    "panes": [1, 2]})),
+     "arena.battle: left and right must be two of the contestants"),
+    (version_2_file, lambda d: d.update(arena=arena_record(battle={"id": "1", "left": "a", "right": "b", "seed": 3,
+                                                                    "panes": [1, 1]})),
+     "arena.battle.panes: must be two pane numbers"),
+    (version_2_file, lambda d: d.update(arena=arena_record(overrides=[["heat", "9"]])),
+     "arena.contestants[0].overrides[0]: must be one of"),
     (version_2_file, lambda d: reply_of(d).update(usage=[12]), f"{M}[1].reply.usage: must be a table (object)"),
     (version_2_file, lambda d: reply_of(d).update(usage={"pad": "x" * 9000}),
      f"{M}[1].reply.usage: is more than 8192 bytes of JSON"),

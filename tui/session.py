@@ -14,6 +14,7 @@ from filelock import FileLock, Timeout
 
 from tui import locations
 from tui import validate as V
+from tui.arena.battle import ArenaState
 from tui.core.output_format import FREE_FORMAT, OutputFormat
 from tui.core.pane_state import PaneState
 from tui.core.records import knobs_from_record, pane_from_record, pane_record
@@ -26,7 +27,7 @@ from tui.text import one_line
 SESSION_VERSION = 2
 MAX_PANES = 32  # the workbench holds at most this many panes
 _KEYS = {"version", "defaults", "chat_template", "system_prompt", "panes", "default_target", "next_number",
-         "composer", "output_format"}
+         "composer", "output_format", "arena"}
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SessionRecord:
     next_number: int = 1  # the next new pane's number (numbers are never given twice)
     composer: str = ""  # the message box's text, not sent yet
     output_format: OutputFormat = FREE_FORMAT  # the defaults' output format
+    arena: ArenaState | None = None  # the blind arena, when on (a battle waiting for its vote too)
     version: int = SESSION_VERSION
 
     def to_data(self) -> dict[str, Any]:
@@ -47,6 +49,7 @@ class SessionRecord:
                 "default_target": None if self.default_target is None else self.default_target.record(),
                 "next_number": self.next_number, "composer": self.composer,
                 "output_format": self.output_format.record(),
+                **({"arena": self.arena.record()} if self.arena is not None else {}),
                 "panes": [pane_record(state) for state in self.panes]}
 
     def to_json(self) -> str:
@@ -76,6 +79,7 @@ class SessionRecord:
                    next_number=V.integer(data.get("next_number", 1), "next_number", low=1),
                    composer=V.string(data.get("composer", ""), "composer"),
                    output_format=OutputFormat.from_record(data.get("output_format", {}), "output_format"),
+                   arena=None if data.get("arena") is None else ArenaState.from_record(data["arena"], "arena"),
                    version=version)
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from tui import validate as V
 from tui.arena.votes import OUTCOMES, Vote
 from tui.engine.params import SPECS_BY_NAME, ParamError
 from tui.engine.protocol import Target
+from tui.targets import target_from_record
 
 SEED_RANGE = 2**31
 
@@ -150,3 +153,78 @@ class Arena:
         self.current = Battle(f"{int(time.time())}-{self.count}-{self._random.randrange(16**6):06x}", left, right,
                               seed, self.turns)
         return self.current
+
+
+# -- as a session keeps it ------------------------------------------------------------------------
+@dataclass
+class ArenaState:
+    """The arena as a session keeps it across a restart: its contestants and rules, the battles
+    drawn so far, and the battle under way with its panes (A's number, B's) and the turns sent to
+    them (None: no battle waits for a vote)."""
+
+    arena: Arena
+    panes: tuple[int, int] | None = None
+    turns_sent: int = 0
+
+    def record(self) -> dict[str, Any]:
+        arena, battle = self.arena, self.arena.current
+        return {"contestants": [{"name": c.name, "target": None if c.target is None else c.target.record(),
+                                 "overrides": [list(pair) for pair in c.overrides]} for c in arena.contestants],
+                "turns": arena.turns, "fixed_seed": arena.fixed_seed, "count": arena.count,
+                "battle": None if battle is None or self.panes is None else {
+                    "id": battle.id, "left": battle.left.name, "right": battle.right.name, "seed": battle.seed,
+                    "turns": battle.turns, "outcomes": list(battle.outcomes), "panes": list(self.panes),
+                    "turns_sent": self.turns_sent}}
+
+    @classmethod
+    def from_record(cls, value: Any, field: str) -> ArenaState:
+        """The inverse of `record`; FieldError names the first bad field (a hand-edited file)."""
+        data = V.table(value, field)
+        V.known_keys(data, field, {"contestants", "turns", "fixed_seed", "count", "battle"})
+        contestants = V.list_of(data.get("contestants"), f"{field}.contestants", _contestant, limit=256)
+        names = [c.name for c in contestants]
+        if len(set(names)) != len(names) or len(names) < 2:
+            raise V.FieldError(f"{field}.contestants", "must be two at least, each named once")
+        fixed = data.get("fixed_seed")
+        arena = Arena(contestants, turns=V.integer(data.get("turns", 1), f"{field}.turns", low=1),
+                      fixed_seed=None if fixed is None else V.integer(fixed, f"{field}.fixed_seed", low=0))
+        arena.count = V.integer(data.get("count", 0), f"{field}.count", low=0)
+        state = cls(arena)
+        if data.get("battle") is not None:
+            state._battle_from(data["battle"], f"{field}.battle", dict(zip(names, contestants)))
+        return state
+
+    def _battle_from(self, value: Any, field: str, by_name: dict[str, Contestant]) -> None:
+        data = V.table(value, field)
+        V.known_keys(data, field, {"id", "left", "right", "seed", "turns", "outcomes", "panes", "turns_sent"})
+        left, right = (by_name.get(V.string(data.get(side), f"{field}.{side}")) for side in ("left", "right"))
+        if left is None or right is None or left is right:
+            raise V.FieldError(field, "left and right must be two of the contestants")
+        seed = data.get("seed")
+        battle = Battle(V.string(data.get("id"), f"{field}.id", limit=200), left, right,
+                        None if seed is None else V.integer(seed, f"{field}.seed", low=0),
+                        V.integer(data.get("turns", 1), f"{field}.turns", low=1),
+                        V.list_of(data.get("outcomes", []), f"{field}.outcomes",
+                                  lambda item, where: V.one_of(item, where, OUTCOMES), limit=1000))
+        panes = V.list_of(data.get("panes"), f"{field}.panes", lambda item, where: V.integer(item, where, low=1))
+        if len(panes) != 2 or panes[0] == panes[1]:
+            raise V.FieldError(f"{field}.panes", "must be two pane numbers, A's then B's")
+        self.turns_sent = V.integer(data.get("turns_sent", 0), f"{field}.turns_sent", low=len(battle.outcomes),
+                                    high=len(battle.outcomes) + 1)
+        self.arena.current = battle
+        self.panes = (panes[0], panes[1])
+
+
+def _contestant(value: Any, field: str) -> Contestant:
+    data = V.table(value, field)
+    V.known_keys(data, field, {"name", "target", "overrides"})
+    overrides = []
+    for index, pair in enumerate(V.list_of(data.get("overrides", []), f"{field}.overrides",
+                                           lambda item, where: item, limit=64)):
+        where = f"{field}.overrides[{index}]"
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise V.FieldError(where, "must be [knob, value]")
+        knob = V.one_of(pair[0], where, tuple(SPECS_BY_NAME))
+        overrides.append((knob, V.string(pair[1], where, limit=200)))
+    return Contestant(V.string(data.get("name"), f"{field}.name", limit=200),
+                      target_from_record(data.get("target"), f"{field}.target"), tuple(overrides))

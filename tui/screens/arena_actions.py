@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 
-from tui.arena.battle import Arena, ArenaError, Battle, Contestant, parse_contestants
+from tui.arena.battle import Arena, ArenaError, ArenaState, Battle, Contestant, parse_contestants
 from tui.arena.votes import Vote
 from tui.core.pane_state import PaneState
 from tui.core.records import figures_record, openai_messages, reply_fields
@@ -66,6 +66,50 @@ class ArenaActions(Screen):
         self._opening = False  # a battle's panes are being opened
         self._end_asked = False  # f10 was pressed once while a battle waited for its vote
         self.votes: list[Vote] = []  # this session's, for the leaderboard without a database
+        # The arena the session kept (the app quit while it was on), and the sides of the battle's
+        # panes, blind from their first frame.
+        self._resumed: ArenaState | None = self._session.arena
+        self._resumed_sides: dict[int, str] = {}
+        numbers = {state.number for state in self._session.panes}
+        if self._resumed is not None and self._resumed.panes is not None and set(self._resumed.panes) <= numbers:
+            self._resumed_sides = dict(zip(self._resumed.panes, SIDES))
+
+    def resumed_side(self, number: int) -> str | None:
+        """A pane's side in the battle the session kept, when it waits for its vote."""
+        return self._resumed_sides.get(number)
+
+    def resume_arena(self) -> None:
+        """The arena the session kept goes on: its contestants and rules, and a battle that waited
+        for its vote, with its panes still blind."""
+        resumed, self._resumed = self._resumed, None
+        if resumed is None:
+            return
+        self.arena = resumed.arena
+        by_number = {pane.number: pane for pane in self.panes()}
+        panes = [by_number.get(number) for number in self._resumed_sides]
+        if len(panes) == 2 and all(p is not None and p.blind is not None for p in panes):
+            self.battle_panes = (panes[0], panes[1])
+            self._turns_sent = resumed.turns_sent
+            waiting = " A battle waits for your vote (alt+v)." if self._vote_problem() is None else ""
+        else:
+            self.arena.current = None
+            waiting = ""
+        self._resumed_sides = {}
+        self.show_address()
+        names = ", ".join(c.name for c in self.arena.contestants)
+        self.notify(f"The blind arena goes on: {len(self.arena.contestants)} contestants ({names}).{waiting} "
+                    "f10 ends it.", timeout=10)
+
+    def arena_state(self) -> ArenaState | None:
+        """The arena as the session keeps it (None: off)."""
+        if self.arena is None:
+            return None
+        battle, panes = self.arena.current, self.battle_panes
+        waiting = battle is not None and not battle.revealed and panes is not None and all(
+            p.blind is not None and p.is_attached for p in panes)
+        if not waiting:
+            return ArenaState(self.arena)
+        return ArenaState(self.arena, (panes[0].number, panes[1].number), self._turns_sent)
 
     # -- set-up ---------------------------------------------------------------------------------------
     def action_arena(self) -> None:
@@ -124,6 +168,7 @@ class ArenaActions(Screen):
         self.arena = None
         self.battle_panes = None
         self._end_asked = False
+        self.session_dirty = True
         self.show_address()
         unvoted = " The last battle was not voted on." if dropped else ""
         self.notify(f"Arena ended ({count} vote(s) this session).{unvoted} alt+l shows the leaderboard.",
@@ -160,6 +205,7 @@ class ArenaActions(Screen):
         self.battle_panes = (made[0], made[1])
         self._turns_sent = 0
         self._end_asked = False
+        self.session_dirty = True  # the arena and its battle are kept across a restart
         self.show_address()
         self._do_refresh_titles()
         self.set_focus(self.composer.editor)
@@ -185,6 +231,7 @@ class ArenaActions(Screen):
         await self._close_battle_panes(keep=False)
         if self.arena is not None:
             self.arena.current = None
+        self.session_dirty = True
         self.notify("Battle given up without a vote (its panes are not kept for alt+u): the next prompt "
                     "starts a new one.", timeout=6)
 
@@ -244,6 +291,7 @@ class ArenaActions(Screen):
             self._arena_sending = False
         if all(started):
             self._turns_sent += 1
+            self.session_dirty = True
             self.composer.clear()
         else:  # both answer or neither: a vote compares two answers to one prompt
             for pane, ran in zip(self.battle_panes, started):
@@ -295,6 +343,7 @@ class ArenaActions(Screen):
         prompt = next((m.content for m in reversed(a.state.thread()) if m.role == "user"), None)
         vote = battle.vote(outcome, prompt)
         self.votes.append(vote)
+        self.session_dirty = True
         if self.store is not None:
             try:
                 self.store.record_vote(vote, self.compared(battle, a, b))

@@ -130,7 +130,9 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 state.settle()
                 if state.target is not None:
                     state.target = canonical(state.target, self._known)
-                yield self._make_pane(state)
+                pane = self._make_pane(state)
+                pane.blind = self.resumed_side(state.number)  # a battle kept waiting for its vote
+                yield pane
         yield Composer(self._session.composer)
         yield Footer(compact=True)
 
@@ -143,6 +145,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         if self.observer is not None:
             render.observe_frames(self, self.observer.frame_written)
         self.control.backend.connect_servers()  # even when the engine was started before the UI
+        self.resume_arena()
         self._fit_panes()
         panes = self.panes()
         if panes:
@@ -613,7 +616,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
                              system_prompt=bar.system_prompt, panes=[pane.sync() for pane in self.panes()],
                              default_target=self.default_target, next_number=self._next_number,
-                             composer=self.composer.text, output_format=bar.output_format)
+                             composer=self.composer.text, output_format=bar.output_format,
+                             arena=self.arena_state())
 
     # -- export -------------------------------------------------------------------------------------
     def comparison(self) -> list[ExportedPane]:
