@@ -79,15 +79,21 @@ async def test_the_dialog_checks_as_it_is_typed_and_refuses_what_cannot_be_sent(
     assert saved.panes[0].output_format.schema == SCORE  # kept in the session
 
 
+async def regex_dialog(app, pilot):
+    """The first pane's format dialog, on a regex, its box focused: (the pane, the dialog)."""
+    pane = app.workbench.panes()[0]
+    pane.editor.focus()
+    dialog = await open_dialog(pilot)
+    dialog.query_one(Select).value = REGEX
+    await pilot.pause()
+    dialog.text_area.focus()
+    return pane, dialog
+
+
 async def test_a_regex_is_one_line_enter_accepts_it_and_esc_changes_nothing(tmp_path):
     app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="x")]), session_path=tmp_path / "s.json")
     async with app.run_test(size=(160, 40)) as pilot:
-        pane = app.workbench.panes()[0]
-        pane.editor.focus()
-        dialog = await open_dialog(pilot)
-        dialog.query_one(Select).value = REGEX
-        await pilot.pause()
-        dialog.text_area.focus()
+        pane, dialog = await regex_dialog(app, pilot)
         await pilot.press(*"(yes|no")
         assert check_line(dialog).startswith("✗ the pattern does not compile at position 0")
         await pilot.press("enter")  # refused while it does not compile
@@ -115,12 +121,7 @@ async def test_a_regex_and_its_enter_typed_in_one_burst_are_accepted_whole(tmp_p
     next went into the pattern."""
     app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="x")]), session_path=tmp_path / "s.json")
     async with app.run_test(size=(160, 40)) as pilot:
-        pane = app.workbench.panes()[0]
-        pane.editor.focus()
-        dialog = await open_dialog(pilot)
-        dialog.query_one(Select).value = REGEX
-        await pilot.pause()
-        dialog.text_area.focus()
+        pane, dialog = await regex_dialog(app, pilot)
         await pilot.pause()
         send_terminal(app, "[0-9]{1,3} (years|days)\r")  # what a terminal sends, in one read
         await wait_until(lambda: app.screen is app.workbench)
