@@ -115,6 +115,24 @@ async def test_a_regex_is_one_line_enter_accepts_it_and_esc_changes_nothing(tmp_
         assert app.screen is app.workbench and pane.state.output_format.kind == REGEX
 
 
+async def test_choosing_a_kind_that_needs_text_puts_the_typing_in_its_box(tmp_path):
+    """A user chose "regex" in the list and typed the pattern: the list kept the focus, the
+    pattern was lost, and enter opened the list again."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="x")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.workbench.panes()[0].editor.focus()
+        dialog = await open_dialog(pilot)
+        kind = dialog.query_one(Select)
+        kind.focus()
+        await pilot.pause()
+        kind.value = REGEX
+        await pilot.pause()
+        assert app.focused is dialog.text_area
+        await pilot.press(*"[0-9]+ years", "enter")
+        await wait_until(lambda: app.screen is app.workbench)
+        assert app.workbench.panes()[0].state.output_format == OutputFormat(REGEX, pattern="[0-9]+ years")
+
+
 async def test_a_regex_and_its_enter_typed_in_one_burst_are_accepted_whole(tmp_path):
     """A fast typist's pattern then `enter`: the enter ran before the box had taken the letters
     typed before it, found a pattern cut short that did not compile, and was lost; what was typed

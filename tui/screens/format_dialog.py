@@ -173,6 +173,8 @@ class FormatDialog(Dialog):
                 self.text_area.text = self._texts[self._kind]
         self._show_kind()
         self.check()
+        if self._kind in NEEDS_TEXT:  # what to type next: the pattern, the choices, the schema
+            self.text_area.focus()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()
