@@ -33,6 +33,9 @@ class PaneState:
     editing: int | None = None  # a user message the draft is an edit of (sending makes a sibling)
     set_aside: str = ""  # the draft an edit (alt+e) took the box from: back in it when the edit ends
     cursor: int | None = None  # the message the message cursor is on (None: no cursor)
+    # The message alt+pageup/alt+pagedown last stepped without the message cursor: they keep stepping
+    # it (back where they came from) until the next turn. Not saved.
+    branch_stepped: int | None = None
     output_format: OutputFormat | None = None  # the form its answers must take (None: the defaults')
     thinking_shown: bool = False  # the answers' thinking unfolded (alt+t): kept while the app runs, not saved
 
@@ -144,7 +147,7 @@ def begin_turn(state: PaneState, turn: Turn, reply: Reply) -> Message:
     """Put the turn's messages into the conversation; the answer to write (empty, or starting with
     a fork's given tokens), on the path. A sent draft is emptied."""
     conversation = state.conversation
-    state.cursor = None
+    state.cursor = state.branch_stepped = None
     if turn.into is not None:
         _give(reply, turn.into.reply, turn.into.reply.tokens, turn.into.reply.thinking_tokens)
         turn.into.reply = reply

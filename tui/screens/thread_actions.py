@@ -157,7 +157,7 @@ class ThreadActions:
             return
         state = pane.state
         conversation = state.conversation
-        stepped = conversation.get(pane.branch_stepped) if pane.branch_stepped is not None else None
+        stepped = conversation.get(state.branch_stepped)
         if stepped is not None and stepped not in conversation.path():
             stepped = None  # another branch above it is shown now
         message = (conversation.get(state.cursor) or stepped or conversation.lowest_branch() or state.last_reply()
@@ -176,7 +176,7 @@ class ThreadActions:
         if state.cursor is not None:
             state.cursor = sibling.id
         else:
-            pane.branch_stepped = sibling.id
+            state.branch_stepped = sibling.id
         pane.leave_token_cursor()
         pane.show_parting(None)
         pane.redraw()

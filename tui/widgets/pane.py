@@ -250,9 +250,6 @@ class Pane(Vertical):
         self._worker: Worker | None = None
         self.request_id: str | None = None
         self.runs = 0  # how many runs this pane has started
-        # The message alt+pageup/alt+pagedown last stepped without the message cursor: they keep
-        # stepping it (back where they came from) until the pane runs again.
-        self.branch_stepped: int | None = None
         self._flushes = 0
         # Every knob, mounted or not (see show_more); kept, since every run reads them all.
         self._fields = [ParamField(spec, state.overrides.get(spec.name, ""), inherit=True, owner=self)
@@ -628,7 +625,6 @@ class Pane(Vertical):
         """Stream `run` (its answer is in the conversation already) into the view."""
         self.cancel()
         self.runs += 1
-        self.branch_stepped = None
         self.leave_token_cursor()
         self.show_parting(None)
         run.reply.figures.state = STREAMING if ready else QUEUED
