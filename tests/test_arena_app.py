@@ -330,3 +330,37 @@ async def test_a_battle_waiting_for_its_vote_is_kept_across_a_restart_still_blin
         store.close()
     assert (vote.battle, vote.left, vote.right, vote.outcome) == (battle.id, battle.left.rated_as,
                                                                   battle.right.rated_as, "b")
+
+
+async def test_the_arenas_end_counts_the_votes_cast_before_a_restart_too(tmp_path):
+    """A user voted, quit mid-battle, voted again after the restart and ended the arena: the end
+    message said `0 vote(s) this session`, counting only the votes of the app's last start."""
+    path = tmp_path / "s.db"
+    app = make_app(ScriptedBackend(quiet_script), session_path=path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await start_arena(app, pilot, "Cold = temperature=0.05; Hot = temperature=1.7")
+        await ask(app, pilot, "Say something")
+        await pilot.press("alt+v")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        await ask(app, pilot, "Say something else")  # the next battle, waiting for its vote
+        await pilot.press("ctrl+q")
+    assert app.return_code in (0, None)
+
+    app = make_app(ScriptedBackend(quiet_script), session=stored_session(path), session_path=path)
+    notes: list[str] = []
+    shown_note = app.notify
+    app.notify = lambda message, **kwargs: notes.append(message) or shown_note(message, **kwargs)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("alt+v")
+        await pilot.pause()
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("f10")
+        await pilot.pause()
+        assert app.screen.arena is None
+        assert any("Arena ended after 2 vote(s)." in note for note in notes), notes
+        await pilot.press("ctrl+q")
+    assert app.return_code in (0, None)

@@ -273,7 +273,7 @@ def test_the_files_these_tests_edit_are_good_ones(tmp_path):
 def arena_record(battle=None, overrides=()) -> dict:
     """An arena as a session keeps it: contestants a and b, and `battle` when one waits."""
     return {"contestants": [{"name": "a", "target": None, "overrides": [list(p) for p in overrides]},
-                            {"name": "b", "target": None}], "turns": 1, "count": 1, "battle": battle}
+                            {"name": "b", "target": None}], "turns": 1, "count": 1, "votes": 2, "battle": battle}
 
 
 def message(data, index):
@@ -346,6 +346,7 @@ M = "panes[0].conversation.messages"
      "arena.battle.panes: must be two pane numbers"),
     (version_2_file, lambda d: d.update(arena=arena_record(overrides=[["heat", "9"]])),
      "arena.contestants[0].overrides[0]: must be one of"),
+    (version_2_file, lambda d: d.update(arena={**arena_record(), "votes": -1}), "arena.votes: must be ≥ 0"),
     (version_2_file, lambda d: reply_of(d).update(usage=[12]), f"{M}[1].reply.usage: must be a table (object)"),
     (version_2_file, lambda d: reply_of(d).update(usage={"pad": "x" * 9000}),
      f"{M}[1].reply.usage: is more than 8192 bytes of JSON"),

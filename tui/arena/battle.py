@@ -143,7 +143,8 @@ class Arena:
         self.fixed_seed = fixed_seed
         self._random = random.Random(seed)
         self.current: Battle | None = None
-        self.count = 0
+        self.count = 0  # battles drawn
+        self.votes = 0  # votes cast in this arena, across restarts (the end message counts them)
 
     def next_battle(self) -> Battle:
         """Two contestants drawn at random, in a random order (A, B), with a drawn seed."""
@@ -170,7 +171,7 @@ class ArenaState:
         arena, battle = self.arena, self.arena.current
         return {"contestants": [{"name": c.name, "target": None if c.target is None else c.target.record(),
                                  "overrides": [list(pair) for pair in c.overrides]} for c in arena.contestants],
-                "turns": arena.turns, "fixed_seed": arena.fixed_seed, "count": arena.count,
+                "turns": arena.turns, "fixed_seed": arena.fixed_seed, "count": arena.count, "votes": arena.votes,
                 "battle": None if battle is None or self.panes is None else {
                     "id": battle.id, "left": battle.left.name, "right": battle.right.name, "seed": battle.seed,
                     "turns": battle.turns, "outcomes": list(battle.outcomes), "panes": list(self.panes),
@@ -180,7 +181,7 @@ class ArenaState:
     def from_record(cls, value: Any, field: str) -> ArenaState:
         """The inverse of `record`; FieldError names the first bad field (a hand-edited file)."""
         data = V.table(value, field)
-        V.known_keys(data, field, {"contestants", "turns", "fixed_seed", "count", "battle"})
+        V.known_keys(data, field, {"contestants", "turns", "fixed_seed", "count", "votes", "battle"})
         contestants = V.list_of(data.get("contestants"), f"{field}.contestants", _contestant, limit=256)
         names = [c.name for c in contestants]
         if len(set(names)) != len(names) or len(names) < 2:
@@ -189,6 +190,7 @@ class ArenaState:
         arena = Arena(contestants, turns=V.integer(data.get("turns", 1), f"{field}.turns", low=1),
                       fixed_seed=None if fixed is None else V.integer(fixed, f"{field}.fixed_seed", low=0))
         arena.count = V.integer(data.get("count", 0), f"{field}.count", low=0)
+        arena.votes = V.integer(data.get("votes", 0), f"{field}.votes", low=0)  # older sessions: not counted
         state = cls(arena)
         if data.get("battle") is not None:
             state._battle_from(data["battle"], f"{field}.battle", dict(zip(names, contestants)))

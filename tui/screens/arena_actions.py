@@ -163,7 +163,7 @@ class ArenaActions(Screen):
     def end_arena(self, dropped: bool = False) -> None:
         """Leave the arena: its panes stay, their names shown; `dropped`: a battle's answers were
         not voted on."""
-        count = len(self.votes)
+        count = self.arena.votes if self.arena is not None else 0
         self.reveal_battle()
         self.arena = None
         self.battle_panes = None
@@ -171,7 +171,7 @@ class ArenaActions(Screen):
         self.session_dirty = True
         self.show_address()
         unvoted = " The last battle was not voted on." if dropped else ""
-        self.notify(f"Arena ended ({count} vote(s) this session).{unvoted} alt+l shows the leaderboard.",
+        self.notify(f"Arena ended after {count} vote(s).{unvoted} alt+l shows the leaderboard.",
                     timeout=6)
 
     async def open_battle(self) -> bool:
@@ -342,6 +342,7 @@ class ArenaActions(Screen):
         a, b = self.battle_panes
         prompt = next((m.content for m in reversed(a.state.thread()) if m.role == "user"), None)
         vote = battle.vote(outcome, prompt)
+        self.arena.votes += 1
         self.votes.append(vote)
         self.session_dirty = True
         if self.store is not None:
