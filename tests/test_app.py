@@ -1083,6 +1083,33 @@ async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order
         assert (first.value, second.value) == ("0.25", "7")
 
 
+async def test_a_long_seed_is_shown_whole_in_its_field(tmp_path):
+    """A new user's 10-digit seed showed as its first 9 digits once the focus left the field: the
+    field was 9 cells wide, and the seed read was another seed. The field widens to its value."""
+    from tests.support.app import send_terminal
+
+    long_seed = "1234567890123456789"  # 19 digits: the largest seeds have as many
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="q", overrides={"seed": "1234567890"})]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        await pilot.pause()
+        seed = pane.field("seed").input
+        assert "1234567890" in seed.render_line(0).text  # the title names the seed too: not read here
+        seed.focus()
+        await pilot.pause()
+        send_terminal(app, "\x15" + long_seed)
+        await pilot.pause()
+        pane.editor.focus()  # the focus leaves the field: it shows its value from the start
+        await pilot.pause()
+        assert seed.value == long_seed and long_seed in seed.render_line(0).text
+        seed.focus()
+        await pilot.pause()
+        send_terminal(app, "\x157")
+        await pilot.pause()
+        assert seed.size.width == 9  # a short value gives the room back
+
+
 async def test_tab_stops_only_where_one_can_type_or_press_with_every_knob_shown(tmp_path):
     """With ctrl+o's knobs shown in a narrow pane, their row (it scrolls sideways) was a tab stop
     of its own between `max` and `min`: keys typed there went nowhere, and a ctrl+u it did not take

@@ -15,13 +15,17 @@ from tui.engine.params import ParamError, ParamSpec
 from tui.widgets.line_input import LineInput
 
 
+FIELD_WIDTH = 9  # cells a knob's value has at least; a longer one (a seed) widens its field
+FIELD_WIDTH_MAX = 21  # a 19-digit seed and the cursor
+
+
 class ParamField(Horizontal):
     """`label [value]`. In a pane (inherit=True) blank means 'use the default above'."""
 
     DEFAULT_CSS = """
     ParamField { width: auto; height: 1; margin-right: 1; }
     ParamField Label { width: auto; color: $text-muted; padding-right: 1; }
-    ParamField Input { width: 9; height: 1; }
+    ParamField Input { height: 1; }
     ParamField Input.-invalid { background: $error 40%; }
     """
 
@@ -54,6 +58,13 @@ class ParamField(Horizontal):
 
     def on_mount(self) -> None:
         self._validate()
+        self._fit()
+
+    def _fit(self) -> None:
+        """Wide enough for the whole value: a seed cut to its first 9 digits read as another seed."""
+        width = min(FIELD_WIDTH_MAX, max(FIELD_WIDTH, len(self.input.value) + 1))
+        if self.input.styles.width is None or self.input.styles.width.value != width:
+            self.input.styles.width = width
 
     @cached_property
     def input(self) -> Input:
@@ -101,4 +112,5 @@ class ParamField(Horizontal):
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._validate()
+        self._fit()
         self.post_message(self.Changed(self))
