@@ -709,6 +709,11 @@ def test_the_history_command_prints_exports_and_compacts_without_the_engine(tmp_
     escaped = _history(["galax"], data_home)
     assert "\x1b" not in escaped.stdout and "␛[31m" in escaped.stdout  # outside text through the gate
 
+    both = _history([], data_home).stdout  # the newest matches, the newest printed last, as help says
+    assert both.index("The key to happiness") < both.index("Galaxies")
+    newest = _history(["--limit", "1"], data_home).stdout
+    assert "Galaxies" in newest and "happiness" not in newest
+    assert "newest last" in " ".join(_history(["--help"], data_home).stdout.split())
     listed = _history(["--json", "--limit", "1"], data_home)
     (row,) = json.loads(listed.stdout)
     assert row["answer"].startswith("Galaxies") and row["state"] == "done" and row["target"] == DEMO.label

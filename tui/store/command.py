@@ -35,8 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vllm-panes history", add_help=True,
-                description="Search the history of every run (the app, --headless and --batch record them), "
-                "newest first.")
+                description="Search the history of every run (the app, --headless and --batch record them): "
+                "the newest matches, printed oldest to newest (the newest last, next to your prompt; "
+                "--json lists them newest first).")
     p.add_argument("words", nargs="*", metavar="WORDS",
                    help="words in prompts and answers (each matches the start of a word); target:NAME, "
                    "model:NAME, since:DATE and until:DATE may be written among them too")
@@ -45,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="runs that ended on or after DATE (2026-05-01, or 7d, 12h ago)")
     p.add_argument("--until", metavar="DATE", help="runs that ended before the end of DATE")
     p.add_argument("--limit", metavar="N", type=int, default=None,
-                   help=f"at most N runs, the newest (default {PRINTED} printed; every match exported)")
+                   help=f"the newest N matching runs (default {PRINTED} printed; every match exported)")
     p.add_argument("--json", action="store_true", help="print the runs as a JSON list")
     p.add_argument("--export", metavar="FILE", type=Path, default=None,
                    help="write the matching runs, whole (conversation, answer, figures, tokens), as JSONL")
