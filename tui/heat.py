@@ -39,7 +39,7 @@ def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
     on an accent tint."""
     surface = Color.parse(variables.get("surface", "#1e1e1e"))
     question = variables.get("text-primary") or variables.get("primary", "")
-    selected = surface.blend(Color.parse(variables.get("accent", "#ffa62b")), 0.35)
+    selected = cursor_tint(surface, variables)
     user = Style(bold=True)
     if question and not question.startswith("ansi_"):
         try:
@@ -48,6 +48,32 @@ def decoration_styles(variables: dict[str, str]) -> dict[str, Style]:
             pass
     return {"user": user, "meta": Style(dim=True), "thinking": Style(dim=True, italic=True),
             "selected": Style(bgcolor=selected.rich_color, color=readable_on(selected).rich_color)}
+
+
+CURSOR_CONTRAST = 3.0  # the message cursor's tint against the pane (WCAG ratio): found at a glance
+_TINT_COLOURS = ("accent", "primary", "secondary", "foreground")
+
+
+def cursor_tint(surface: Color, variables: dict[str, str]) -> Color:
+    """The message cursor's background: the theme's accent blended into the surface, as little as
+    stands out (CURSOR_CONTRAST), else the next of its colours that does. A third of the accent,
+    for every theme, was too faint to find on some (a new user); on a light theme with a light
+    accent no amount of it stood out."""
+    amounts = [step / 20 for step in range(7, 17)]  # 0.35 … 0.8
+    best: tuple[float, Color] | None = None
+    for name in _TINT_COLOURS:
+        try:
+            colour = Color.parse(variables.get(name) or "#ffa62b")
+        except Exception:  # a colour Textual cannot parse: the next one
+            continue
+        for amount in amounts:
+            tint = surface.blend(colour, amount)
+            contrast = contrast_ratio(surface, tint)
+            if contrast >= CURSOR_CONTRAST:
+                return tint
+        if best is None or contrast > best[0]:
+            best = (contrast, tint)
+    return best[1] if best is not None else surface.blend(Color.parse("#ffa62b"), 0.5)
 
 
 def accent_text(variables: dict[str, str]) -> Style:
