@@ -360,3 +360,24 @@ def test_a_usage_is_kept_as_plain_json_without_lone_surrogates():
     assert _usage(SimpleNamespace(usage=typed)) == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
                                                     "own": {"a": 1}}
     assert _usage(SimpleNamespace(usage=None)) is None and _usage(SimpleNamespace(usage=[1])) is None
+
+
+def test_a_usage_the_backend_keeps_is_one_a_session_opens():
+    """The backend measured a usage's JSON with its letters as they are, the session reader with
+    them escaped (`é` counted 6): a usage of a server's own words, kept, made the next start set
+    the whole session aside as hand-edited. Both measure it one way now."""
+    from types import SimpleNamespace
+
+    from tui import validate as V
+    from tui.core.conversation import USAGE_LIMIT_BYTES
+    from tui.core.records import _usage as read_usage
+    from tui.engine.openai_backend import _usage
+
+    usage = {"completion_tokens": 3, "note": "é" * (USAGE_LIMIT_BYTES - 100)}
+    kept = _usage(SimpleNamespace(usage=usage))
+    assert kept == usage
+    assert read_usage(kept, "usage") == usage
+    too_large = {"note": "é" * USAGE_LIMIT_BYTES}
+    assert _usage(SimpleNamespace(usage=too_large)) is None
+    with pytest.raises(V.FieldError, match="8192 bytes"):
+        read_usage(too_large, "usage")

@@ -9,6 +9,7 @@ recorded (`Reply`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,6 +52,13 @@ class ForkOrigin:
 
 # A server's usage is a few counts: one larger than this is not kept (and is named in the log).
 USAGE_LIMIT_BYTES = 8192
+
+
+def usage_size(usage: dict) -> int:
+    """A usage's size as the limit counts it, the same wherever it is checked: its JSON text with
+    its characters as they are (escaped, one accented letter counted 6, a usage the backend kept
+    was refused by the session reader, and the whole session was set aside)."""
+    return len(json.dumps(usage, ensure_ascii=False, default=str))
 
 
 @dataclass(eq=False)

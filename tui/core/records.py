@@ -7,13 +7,13 @@ a thread. The session file, the export, the batch output and the history are mad
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, fields
 from typing import Any
 
 from tui import validate as V
-from tui.core.conversation import ASSISTANT, ROLES, USAGE_LIMIT_BYTES, Conversation, ForkOrigin, Message, Reply
+from tui.core.conversation import (ASSISTANT, ROLES, USAGE_LIMIT_BYTES, Conversation, ForkOrigin, Message, Reply,
+                                   usage_size)
 from tui.core.output_format import OutputFormat, Verdict
 from tui.core.pane_state import PaneState
 from tui.core.tokens import TokenSpans, shown_length
@@ -186,7 +186,7 @@ def _usage(value: Any, field: str) -> dict[str, Any] | None:
     if value is None:
         return None
     data = dict(V.table(value, field))
-    if len(json.dumps(data)) > USAGE_LIMIT_BYTES:
+    if usage_size(data) > USAGE_LIMIT_BYTES:
         raise V.FieldError(field, f"is more than {USAGE_LIMIT_BYTES} bytes of JSON")
     return data
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from tui.core.conversation import USAGE_LIMIT_BYTES
+from tui.core.conversation import USAGE_LIMIT_BYTES, usage_size
 from tui.engine.params import MAX_LOGPROBS, ParamError, Sampling
 from tui.engine.logprobs import TokenLogprob, field_of, from_openai_chat, from_openai_completion
 from tui.engine.remote_metrics import MetricsPoller, server_root
@@ -490,10 +490,12 @@ def _usage(chunk: Any) -> dict[str, Any] | None:
     # Plain JSON, whatever the client made of it; no lone surrogate (valid JSON, not UTF-8), as in
     # any text a server sends.
     text, _ = without_surrogates(json.dumps(data, default=str, ensure_ascii=False))
-    if len(text) > USAGE_LIMIT_BYTES:
-        log.info("a chunk's usage was %d bytes (more than %d); not kept", len(text), USAGE_LIMIT_BYTES)
+    kept = json.loads(text)
+    size = usage_size(kept)
+    if size > USAGE_LIMIT_BYTES:
+        log.info("a chunk's usage was %d bytes (more than %d); not kept", size, USAGE_LIMIT_BYTES)
         return None
-    return json.loads(text)
+    return kept
 
 
 def _count(value: Any) -> int | None:
