@@ -848,6 +848,16 @@ async def test_keys_typed_into_a_restored_pane_go_after_its_draft(tmp_path):
         assert pane.draft == "Tell me about wisdom"
 
 
+async def test_keys_typed_into_the_restored_message_box_go_after_its_text(tmp_path):
+    """After a restart a new user pressed alt+a and typed: the text went in front of the message
+    box's restored text, and ctrl+r sent both, run together, to every pane."""
+    app = make_app(session=session_of([saved_pane("q")], composer="hello"), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.press("alt+a")
+        await pilot.press(*" world")
+        assert app.workbench.composer.text == "hello world"
+
+
 async def test_a_restored_thread_is_placed_once_its_view_has_a_height(tmp_path):
     """A pane shows its thread as it mounts, before the layout gives its view a height: the view
     must not jump then (a short thread got a scrollbar over blank rows; a long one showed its start

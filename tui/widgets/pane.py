@@ -142,6 +142,10 @@ class PromptEditor(TextArea):
 
     def on_mount(self) -> None:
         self.cursor_blink = False
+        # A box restored with its text (a draft, the message box): what is typed next goes after
+        # it, as in any editor reopened. At its start, a new user's next prompt went in front of
+        # the restored one, and both were sent as one.
+        self.move_cursor(self.document.end)
 
     async def on_key(self, event: events.Key) -> None:
         """The box's own editing keys act in the order they were typed. As bindings they ran once
