@@ -46,6 +46,33 @@ def test_a_narrow_title_shortens_the_target_before_it_drops_the_settings_that_di
     assert fit_parts(parts, 20, steps) == "5 · think"
 
 
+def test_a_narrow_title_calls_the_demo_model_demo():
+    """A sweep's panes on the demo, in narrow titles, were `10 · temperature=0 · weights`: the
+    short form of a target was its model path's last part, the demo's folder."""
+    from tui.engine.protocol import LOCAL, Target
+
+    assert Target(LOCAL, "/home/u/tui/demo_model/weights").short_label == "demo"
+    assert Target(LOCAL, "/home/u/tui/demo_model/weights", "think").short_label == "think"
+    assert Target("127.0.0.1:8000", "Qwen/Qwen3-0.6B").short_label == "Qwen3-0.6B"
+
+
+@pytest.mark.ui
+async def test_narrow_titles_on_the_demo_say_demo(tmp_path):
+    from tests.support.scripted import ScriptedBackend
+    from tui.engine.protocol import LOCAL, Target
+
+    demo = "/home/u/tui/demo_model/weights"
+    backend = ScriptedBackend(model=demo, adapters=("proverbs",))
+    panes = [saved_pane(prompt=str(n), label=f"temperature={n}", target=Target(LOCAL, demo),
+                        overrides={"temperature": str(n / 10), "max_tokens": "30", "seed": "7"}) for n in range(8)]
+    app = make_app(backend, session=session_of(panes), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:  # four panes a row, 30 columns each
+        await pilot.pause()
+        titles = [str(pane.border_title) for pane in app.workbench.panes()]
+        assert all("weights" not in title for title in titles), titles
+        assert any(title.endswith("· demo") or "· demo ·" in title for title in titles), titles
+
+
 def shown(line) -> str:
     return line._fitted(line.content_region.width).plain
 

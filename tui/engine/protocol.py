@@ -62,6 +62,12 @@ class Target:
             name = f"{name}+{self.adapter}"
         return name if self.is_local else f"{name} @{self.source}"
 
+    @property
+    def short_label(self) -> str:
+        """What a narrow title calls it: the adapter's name, else the model's short name ('demo',
+        not the demo's folder name 'weights', which a sweep's titles showed)."""
+        return self.adapter or short_model_name(self.model)
+
     def check_source(self, source: str) -> None:
         """RequestRejected unless this target is served by the backend named `source`."""
         if self.source != source:

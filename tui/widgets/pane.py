@@ -467,7 +467,7 @@ class Pane(Vertical):
             changed = summary
         fork = (origin.title, f"⑂{origin.pane}@{origin.at}") if origin is not None else ("", "")
         self._title_forms = title_parts(self.number, printable(self.label), printable(self.target_label),
-                                  printable(target.adapter or target.model.split("/")[-1]) if target else "",
+                                  printable(target.short_label) if target else "",
                                   (printable(fork[0]), fork[1]), (summary, compact, tiny, changed))
         if self._blind is not None:  # nothing that names the target or its settings
             self._title_forms = ([[self._blind]], [])
