@@ -66,8 +66,12 @@ async def test_the_dialog_checks_as_it_is_typed_and_refuses_what_cannot_be_sent(
         area.text = json.dumps(SCORE)
         await pilot.pause()
         assert check_line(dialog) == "✓ JSON schema" and not area.has_class("-invalid")
-        dialog.query_one("#format-compact", Checkbox).value = True
+        compact = dialog.query_one("#format-compact", Checkbox)
+        # Unticked, its box is empty: Textual's `▐X▌` either way was read as ticked by a new user.
+        assert compact.render().plain.startswith("▐ ▌")
+        compact.value = True
         await pilot.pause()
+        assert compact.render().plain.startswith("▐X▌")
         assert check_line(dialog) == "✓ JSON schema, compact"
         await pilot.press("ctrl+s")
         await pilot.pause()

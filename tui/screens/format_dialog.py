@@ -33,6 +33,7 @@ from tui.core.output_format import (
 )
 from tui.screens.dialogs import Dialog
 from tui.text import one_line
+from tui.widgets.tickbox import Tickbox
 
 INHERIT = "inherit"  # a pane's choice: the defaults' format
 PLACEHOLDERS = {
@@ -108,9 +109,9 @@ class FormatDialog(Dialog):
             yield Select(options, value=self._kind, allow_blank=False, compact=True, id="format-kind")
             yield FormatText(self._texts.get(self._kind, ""), soft_wrap=True, tab_behavior="focus", id="format-text")
             with Vertical(classes="format-options"):
-                yield Checkbox("no free whitespace: compact JSON (vLLM's disable_any_whitespace)", self._options[0],
+                yield Tickbox("no free whitespace: compact JSON (vLLM's disable_any_whitespace)", self._options[0],
                                compact=True, id="format-compact")
-                yield Checkbox("no properties but those named (vLLM's disable_additional_properties)",
+                yield Tickbox("no properties but those named (vLLM's disable_additional_properties)",
                                self._options[1], compact=True, id="format-closed")
             yield Static("", classes="format-check", markup=False)
             yield Static(Text("ctrl+s: use it · esc: cancel · tab: next field · a file name alone on the line "

@@ -17,6 +17,7 @@ from tui.engine.protocol import Target
 from tui.text import printable
 from tui.widgets.line_input import LineInput
 from tui.widgets.param_field import ParamField
+from tui.widgets.tickbox import Tickbox
 
 
 class SettingsBar(Vertical):
@@ -62,7 +63,7 @@ class SettingsBar(Vertical):
             yield from (f for f in self._fields if f.spec.main)
             yield Label("format", classes="title")
             yield Button(Text(self._format.describe()), compact=True, id="defaults-format")
-            yield Checkbox("chat template", self._chat, compact=True, id="chat-template")
+            yield Tickbox("chat template", self._chat, compact=True, id="chat-template")
             yield Label("system", classes="title")
             yield LineInput(self._system, placeholder="system prompt (chat only)", compact=True, id="system-prompt")
             yield Static("", classes="settings-error", markup=False)
