@@ -1185,3 +1185,40 @@ async def test_the_footer_ends_with_the_palette_key_at_any_width(render_path):
                 await pilot.pause()
                 await pilot.pause()
                 assert row_text(terminal, height - 1, 0, width).endswith("▏^p palette "), (width, height)
+
+
+def blank_rows_below_the_end(pane) -> int:
+    """Rows of the view under its text's last line, while it shows the end."""
+    output = pane.output
+    view = output.scrollable_content_region.height
+    return max(0, round(output.scroll_y) + view - output.line_count)
+
+
+async def test_an_answer_that_has_ended_sits_at_the_bottom_of_its_pane(tmp_path):
+    """While an answer streams, the view jumps two thirds of a page ahead when the end reaches the
+    bottom (fewer redraws). Once it had ended, up to two thirds of the pane stayed blank under it,
+    and a new user read the answer as cut short; a redraw (a branch stepped) and a resize put the
+    gap back. Ended, the end is at the bottom."""
+    def long_answer(prompt, sampling):
+        return [f"word{n} " for n in range(400)]
+
+    question = "q " * 10
+    app = make_app(ScriptedBackend(long_answer), session=session_of([saved_pane(prompt=question)]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        (pane,) = app.workbench.panes()
+        pane.editor.focus()
+        await pilot.press("f5")
+        await wait_until(lambda: pane.figures.state == DONE and not pane.pending)
+        await pilot.pause()
+        assert pane.output.line_count > pane.output.scrollable_content_region.height
+        assert blank_rows_below_the_end(pane) == 0
+        assert pane.output.virtual_size.height == pane.output.line_count  # PageDown finds no blank page
+        await pilot.press("alt+r")  # a second branch, then back to the first: drawn again
+        await wait_until(lambda: pane.figures.state == DONE and not pane.pending)
+        await pilot.press("alt+pageup")
+        await pilot.pause()
+        assert blank_rows_below_the_end(pane) == 0
+        await pilot.resize_terminal(90, 26)
+        await pilot.pause()
+        assert blank_rows_below_the_end(pane) == 0

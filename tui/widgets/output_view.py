@@ -98,6 +98,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._top = 0  # where the view sits while following the end (see _place_end)
         self._reading: int | None = None  # the text offset at the top of a scrolled-up view (see on_resize)
         self._placed_for = Size(0, 0)  # the size on_resize last placed the view for
+        self._streaming = False  # an answer streams in: the view jumps ahead (see _place_end)
         # The heat view: the answer's tokens (set by the pane), coloured when `heat` is on; the
         # token cursor's token, drawn whether heat is on or not.
         self.tokens: ShownTokens | None = None
@@ -238,9 +239,26 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         if lines <= self._top + view:
             return False
         # Less than a page, so that the last line stays in view (a one-line view has no room).
-        jump = view * 2 // 3
+        # Nothing streaming in, the end is at the bottom: see settle.
+        jump = view * 2 // 3 if self._streaming else 0
         self._top = max(0, lines - view + jump)
         return True
+
+    def start_streaming(self) -> None:
+        """An answer streams in from now: the view jumps ahead as it reaches the bottom."""
+        self._streaming = True
+
+    def settle(self) -> None:
+        """Nothing streams in any more: the end goes to the bottom of the view, where following it.
+        A jump leaves up to two thirds of a page blank below the end, which, once the answer had
+        ended, read as an answer cut short with empty lines under it (a new user)."""
+        self._streaming = False
+        if not self.following or not self.size.height:
+            return
+        top = max(0, len(self._text.lines) - self._view_height())
+        if top != self._top:
+            self._top = top
+            self._jump_to_top()
 
     def _scroll_row(self) -> int:
         return round(self.scroll_y)  # scroll_offset.y, without reading scroll_x and making an Offset

@@ -301,7 +301,6 @@ class Pane(Vertical):
         self._token_panel = self.query_one(TokenPanel)
         self._drawable = True  # its widgets are there to draw into (is_mounted is not true yet)
         self._output.heat = self.heat
-        self.editor.move_cursor(self.editor.document.end)  # what is typed next goes after a draft
         self.redraw()
         self.show_note()
 
@@ -711,6 +710,9 @@ class Pane(Vertical):
         """Move buffered text to the view and refresh the figures; called at most once a frame.
         Returns True when the figures still wait for their turn (call again next frame)."""
         self.jumped = False
+        output, running = self.output, self.running
+        if running and self._view_has_run:
+            output.start_streaming()
         if self._fold:
             self._fold = False
             if self._view_has_run:
@@ -726,6 +728,8 @@ class Pane(Vertical):
             self._pending.clear()
             if self._view_has_run:  # the run's answer is the end of the thread shown
                 self.jumped = self.output.append(text) or self.jumped
+        if not running:
+            output.settle()  # the end at the bottom, no blank page below it
         if self._run is not None:
             self._run.figures()
         self._flushes += 1
