@@ -47,7 +47,7 @@ _scores = itertools.count(1)
 SHUTDOWN_TIMEOUT_S = 2.0
 # How long the killed Workers may take to be gone. Once they are, EngineCore holds nothing worth a
 # clean teardown (it would spend ~2 s collecting its heap): vLLM stops it without waiting.
-WORKERS_GONE_S = 1.0
+PROCESSES_GONE_S = 1.0
 # Quit while the engine was being built: how long its processes may take to appear and be stopped,
 # and the build to give up.
 BUILD_STOP_S = 10.0
@@ -269,11 +269,11 @@ class VLLMBackend(BackendBase):
                 handler = getattr(engine, "output_handler", None)
                 if handler is not None:
                     handler.cancel()
-                # The Worker holds nothing to save: stop it first. Once it is gone, so is all that
-                # EngineCore's teardown would release, and vLLM stops EngineCore without waiting.
-                workers_gone = await asyncio.to_thread(self._kill_workers)
+                # EngineCore and its Worker hold nothing to save: they are stopped at once, and vLLM
+                # then cleans up without waiting for them.
+                processes_gone = await asyncio.to_thread(self._kill_engine_processes)
                 try:
-                    await asyncio.to_thread(engine.shutdown, 0.0 if workers_gone else SHUTDOWN_TIMEOUT_S)
+                    await asyncio.to_thread(engine.shutdown, 0.0 if processes_gone else SHUTDOWN_TIMEOUT_S)
                 except Exception:
                     log.exception("engine shutdown raised")
                 # AsyncLLM.__del__ shuts down again, and at interpreter exit (module globals gone)
@@ -317,24 +317,24 @@ class VLLMBackend(BackendBase):
                 found[p.pid] = p
         return list(found.values())
 
-    def _kill_workers(self) -> bool:
-        """Kill the Workers; True once they are gone (within WORKERS_GONE_S)."""
-        workers = []
-        for proc in self._engine_processes():
+    def _kill_engine_processes(self) -> bool:
+        """Kill EngineCore, then its Workers; True once they are gone (within PROCESSES_GONE_S).
+
+        EngineCore first: a Worker killed before it was reported by EngineCore as "died
+        unexpectedly", with a 40-line traceback at every quit that read as a crash. Killed first,
+        EngineCore reports nothing; vLLM's client says only that it exited."""
+        processes = sorted(self._engine_processes(), key=lambda proc: "Worker" in _name(proc))
+        for proc in processes:
             try:
-                if "Worker" in proc.name():
-                    proc.kill()
-                    workers.append(proc)
+                proc.kill()
             except psutil.Error:
                 pass
-        if workers:
-            # vLLM's lines that follow ("Worker proc … died unexpectedly", EngineCore's traceback)
-            # read as a crash to whoever opens the log: say first that it is ours.
-            log.info("shutting down: killed the engine's Worker on purpose (pids %s); vLLM reports it as "
-                     "a death, which is expected here", ", ".join(str(proc.pid) for proc in workers))
-        # Not psutil.wait_procs: a Worker is EngineCore's child, a zombie until EngineCore reaps it.
-        deadline = time.monotonic() + WORKERS_GONE_S
-        while any(_alive(proc) for proc in workers):
+        if processes:
+            log.info("shutting down: stopped the engine's processes on purpose (pids %s); vLLM's next "
+                     "lines may call it an unexpected exit", ", ".join(str(proc.pid) for proc in processes))
+        # Not psutil.wait_procs: a Worker is EngineCore's child, a zombie until it is reaped.
+        deadline = time.monotonic() + PROCESSES_GONE_S
+        while any(_alive(proc) for proc in processes):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -605,6 +605,13 @@ def _alive(proc: psutil.Process) -> bool:
 @functools.cache
 def _shut_down_class(cls: type) -> type:
     return type(f"ShutDown{cls.__name__}", (cls,), {"__del__": lambda self: None})
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return proc.name()
+    except psutil.Error:
+        return ""
 
 
 def _is_resource_tracker(proc: psutil.Process) -> bool:
