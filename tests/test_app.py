@@ -1062,6 +1062,36 @@ async def test_editing_keys_typed_in_one_burst_act_in_the_order_typed(tmp_path):
         assert pane.editor.text == "Hello big Yr"
 
 
+async def test_ctrl_w_deletes_back_to_the_last_space_as_in_a_shell(tmp_path):
+    """A new user typed `Who was Ahab?`, ctrl+w, `Elijah?` and sent `Who was AhabElijah?`:
+    Textual's ctrl+w stops at punctuation and took only the `?`. As in a shell, it deletes back
+    over the spaces, then to the previous space; in the knob fields too."""
+    from tests.support.app import send_terminal
+
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        pane.editor.focus()
+        await pilot.pause()
+        send_terminal(app, "Who was Ahab?\x17Elijah?")
+        await pilot.pause()
+        assert pane.editor.text == "Who was Elijah?"
+        send_terminal(app, "  \x17\x17")  # the spaces and the word before them, then the next
+        await pilot.pause()
+        assert pane.editor.text == "Who "
+        pane.editor.text = "first line\nsecond"
+        pane.editor.move_cursor(pane.editor.document.end)
+        send_terminal(app, "\x17\x17x")  # at a line's start: joined to the line above
+        await pilot.pause()
+        assert pane.editor.text == "first linex"
+        seed = pane.field("seed").input
+        seed.focus()
+        await pilot.pause()
+        send_terminal(app, "\x15x-1.5\x17")
+        await pilot.pause()
+        assert seed.value == ""
+
+
 async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order_typed(tmp_path):
     """The knob fields, as a terminal sends the keys (tmux send-keys, a fast typist): ctrl+u then
     `random` left `andom` or nothing, and `tab` then a value wrote the value into the field left

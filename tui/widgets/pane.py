@@ -33,7 +33,7 @@ from tui.instrument import Observer
 from tui.text import one_line, printable
 from tui.thread_text import THINKING, ThreadText, shown, thread_text
 from tui.widgets.fit import fit_parts
-from tui.widgets.line_input import run_editing_key
+from tui.widgets.line_input import run_editing_key, shell_word_start
 from tui.widgets.output_view import OutputView
 from tui.widgets.token_panel import HeatLegend, TokenPanel
 from tui.widgets.param_field import ParamField
@@ -161,6 +161,20 @@ class PromptEditor(TextArea):
             return Strip.blank(max(0, self.content_size.width), self.rich_style)
         return super().render_line(y)
 
+    def action_delete_shell_word_left(self) -> None:
+        """ctrl+w as a shell has it (tui/widgets/line_input.py: shell_word_start); at a line's start
+        it joins the line to the one above, as backspace does."""
+        start, end = self.selection
+        if start != end:
+            self.delete(start, end)
+            return
+        row, column = end
+        if column == 0:
+            if row:
+                self.delete((row - 1, len(self.document[row - 1])), (row, 0))
+            return
+        self.delete((row, shell_word_start(self.document[row], column)), (row, column))
+
     def action_page_answer(self, pages: int) -> None:
         """In a pane, the page keys page its thread: the box is a few lines tall (the arrows move
         in it), and a user paging back through the answers from the box found they did not move.
@@ -191,7 +205,8 @@ class PromptEditor(TextArea):
 # itself (the page keys page the thread).
 _EDITING_ACTIONS = {key: binding.action for binding in TextArea.BINDINGS if isinstance(binding, Binding)
                     for key in binding.key.split(",")
-                    if key not in {own.key for own in PromptEditor.BINDINGS if isinstance(own, Binding)}}
+                    if key not in {own.key for own in PromptEditor.BINDINGS if isinstance(own, Binding)}} | {
+    "ctrl+w": "delete_shell_word_left"}  # as in a shell
 
 
 class Pane(Vertical):
