@@ -1092,6 +1092,38 @@ async def test_ctrl_w_deletes_back_to_the_last_space_as_in_a_shell(tmp_path):
         assert seed.value == ""
 
 
+async def test_up_in_an_empty_box_brings_back_the_messages_sent_as_a_shell_does(tmp_path):
+    """A shell user pressed `up` in an empty box for the message just sent, and nothing came."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="")]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=(160, 30)) as pilot:
+        bench = app.workbench
+        pane = bench.panes()[0]
+        for question in ("Who was Ahab?", "Who was Elijah?"):
+            pane.editor.focus()
+            pane.editor.text = question
+            await pilot.press("f5")
+            await wait_until(lambda: pane.figures.state == DONE)
+        await pilot.pause()
+        assert pane.editor.text == ""
+        await pilot.press("up")
+        assert pane.editor.text == "Who was Elijah?"
+        await pilot.press("up")
+        assert pane.editor.text == "Who was Ahab?"
+        await pilot.press("up")  # the oldest: it stays
+        assert pane.editor.text == "Who was Ahab?"
+        await pilot.press("down", "down")
+        assert pane.editor.text == ""
+        await pilot.press(*"abc", "up")  # the person's own text: up moves in it
+        assert pane.editor.text == "abc"
+        pane.editor.text = ""
+        await pilot.press("alt+a")
+        bench.composer.editor.text = "To every pane"
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: pane.figures.state == DONE and bench.composer.text == "")
+        await pilot.press("up")
+        assert bench.composer.text == "To every pane"
+
+
 async def test_a_fields_editing_keys_and_tab_typed_in_one_burst_act_in_the_order_typed(tmp_path):
     """The knob fields, as a terminal sends the keys (tmux send-keys, a fast typist): ctrl+u then
     `random` left `andom` or nothing, and `tab` then a value wrote the value into the field left

@@ -237,3 +237,17 @@ async def test_the_pane_typed_in_stays_in_view_through_a_resize(tmp_path):
             await pilot.pause()
             container = app.workbench.panes_container
             assert container.region.contains_region(panes[4].editor.region), size
+
+
+async def test_a_place_read_is_kept_through_a_size_that_shows_the_whole_answer(tmp_path):
+    """A view scrolled up to read, resized to a size with room for all of its answer (the grid
+    laid out again shows a pane wide for a moment), then back: it showed its end. Where all of
+    the text is in view it shows its end whether the person reads or follows, and took itself for
+    following from then on; the place read was lost at the next resize (the key storm found it)."""
+    app = make_app(ScriptedBackend(), session=session((120,)), session_path=tmp_path / "s.json")
+    with terminal_copy() as terminal:
+        async with app.run_test(size=(60, 20)) as pilot:
+            reading = await finished(app, pilot, scroll_up={1})
+            for size in ((200, 50), (60, 20), (200, 50), (70, 22)):
+                await pilot.resize_terminal(*size)
+                await check_all(app, pilot, terminal, reading if size[1] < 50 else {})

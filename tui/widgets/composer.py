@@ -26,11 +26,12 @@ class Composer(Horizontal):
         super().__init__()
         self._text = text
         self._to = "to all panes"
+        self._sent: list[str] = []  # this run's messages, oldest first (`up` brings them back)
 
     def compose(self) -> ComposeResult:
         yield Label(self._to, id="composer-to", markup=False)
         yield PromptEditor(self._text, soft_wrap=True, tab_behavior="focus", compact=True, id="composer-text",
-                           placeholder=EVERY_PANE)
+                           placeholder=EVERY_PANE, recall=lambda: list(dict.fromkeys(reversed(self._sent))))
 
     @property
     def editor(self) -> PromptEditor:
@@ -44,6 +45,12 @@ class Composer(Horizontal):
         self._text = ""
         if self.is_mounted:
             self.editor.text = ""
+
+    def sent(self) -> None:
+        """Its text was sent: kept for `up`, and the box emptied."""
+        if self.text.strip():
+            self._sent.append(self.text)
+        self.clear()
 
     def address(self, marked: list[int], arena: bool = False) -> None:
         """Say where a message goes: every pane, the marked ones, or a blind battle's two."""

@@ -99,6 +99,9 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         self._reading: int | None = None  # the text offset at the top of a scrolled-up view (see on_resize)
         self._placed_for = Size(0, 0)  # the size on_resize last placed the view for
         self._streaming = False  # an answer streams in: the view jumps ahead (see _place_end)
+        # The person was reading, and a resize put the place read where the view's end is: it
+        # shows its end without following it (on_resize, reading_place), until it scrolls.
+        self._reading_at_end = False
         # The heat view: the answer's tokens (set by the pane), coloured when `heat` is on; the
         # token cursor's token, drawn whether heat is on or not.
         self.tokens: ShownTokens | None = None
@@ -125,6 +128,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
     def clear(self) -> None:
         if not self._text.text and self._top == 0 and self.scroll_y == 0:
             return  # already empty: a run's start redrew every answer for nothing
+        self._reading_at_end = False
         self._text.clear()
         self._strips.clear()
         self._framed.clear()
@@ -169,6 +173,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         if not text:
             return False
         text = text.replace("\t", "    ")  # the text has passed the gate (tui/text.py) already
+        self._reading_at_end = False  # the text changed: what is shown is the place now
         if kind is not None:
             self._decorate_end(len(text), kind)
         follow = self.following
@@ -291,7 +296,11 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         text, or above an end that moved down, and the answer vanished from its pane."""
         self._placed_for = self.outer_size
         self._height = None
-        follow = self.following
+        # A view whose place read is at its end (room for all of its text, or the place read on
+        # its last page) shows its end whether the person reads or follows: a resize through such
+        # a size (a grid laid out again shows a pane wide for a moment) made a reading view follow
+        # its end at the next one, and the place read was lost.
+        follow = self.following and not self._reading_at_end
         width = max(1, self.scrollable_content_region.width)
         reading = None  # where in the text the top line of the view starts, when not following
         if width != self._wrapped_width:
@@ -312,9 +321,15 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         else:
             row = self._scroll_row()  # the same lines, if the new size lets the view show them
         self.scroll_to(y=row, animate=False, immediate=True)
+        self._reading_at_end = not follow and self._scroll_row() >= self._top
         # The token cursor stays in sight: entering it shows the token panel, and the view, now
         # lower, followed its end away from the cursor's token.
         self.scroll_to_cursor()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if old_value != new_value:
+            self._reading_at_end = False  # scrolled: the place is what it shows now
+        super().watch_scroll_y(old_value, new_value)
 
     def validate_scroll_y(self, value: float) -> float:
         # Textual clamps the scroll to a new size as it lays the view out, before on_resize: kept
@@ -332,7 +347,7 @@ class OutputView(PlainLines, ScrollView, can_focus=True):
         place, so that each resize would otherwise move the view up the text a little.)"""
         row = min(self._scroll_row(), len(self._text.starts) - 1)
         kept = self._reading
-        if kept is not None and self._line_at(kept) == row:
+        if kept is not None and (self._reading_at_end or self._line_at(kept) == row):
             return kept
         return self._text.starts[row]
 

@@ -147,11 +147,42 @@ class PromptEditor(TextArea):
         # the restored one, and both were sent as one.
         self.move_cursor(self.document.end)
 
+    def __init__(self, *args, recall: Callable[[], list[str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.recall = recall or list  # the messages `up` brings back into an empty box, newest first
+        self._recalled: tuple[int, str] | None = None  # which one the box shows, and its text
+
     async def on_key(self, event: events.Key) -> None:
         """The box's own editing keys act in the order they were typed. As bindings they ran once
         the key had gone up to the app, after the letters typed behind it had reached the box:
         ctrl+u then `Hello` in one burst deleted `Hello` with the line."""
+        if event.key in ("up", "down") and self._recall_step(-1 if event.key == "down" else 1):
+            event.stop()
+            event.prevent_default()
+            return
         await run_editing_key(self, event, _EDITING_ACTIONS)
+
+    def _recall_step(self, step: int) -> bool:
+        """`up` in an empty box brings back the last message sent, again the one before, `down`
+        the later one, as a shell's history does (a shell user's habit); True when it did. A box
+        with text of the person's own keeps its arrows for moving in it."""
+        recalled = self._recalled
+        if recalled is not None and self.text != recalled[1]:
+            recalled = self._recalled = None  # edited since: the person's text now
+        if recalled is None and (step < 0 or self.text):
+            return False
+        row = self.cursor_location[0]
+        if (step > 0 and row != 0) or (step < 0 and row != self.document.line_count - 1):
+            return False
+        messages = self.recall()
+        index = (-1 if recalled is None else recalled[0]) + step
+        if index >= len(messages):
+            return True  # the oldest is shown: nothing before it
+        text = messages[index] if index >= 0 else ""
+        self._recalled = (index, text) if index >= 0 else None
+        self.text = text
+        self.move_cursor(self.document.end)
+        return True
 
     def render_line(self, y: int) -> Strip:
         # Textual wraps an empty box's placeholder to the box's inner width, and Rich's wrap fails
@@ -293,7 +324,7 @@ class Pane(Vertical):
     # -- composition ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield PromptEditor(self.state.draft, soft_wrap=True, tab_behavior="focus", compact=True,
-                           placeholder="A message: f5 sends · enter: new line")
+                           placeholder="A message: f5 sends · enter: new line", recall=self.sent_messages)
         self._main_row = Horizontal(*self._main_fields(), classes="params")
         yield self._main_row
         if self.has_class("-show-more"):
@@ -358,6 +389,11 @@ class Pane(Vertical):
     @property
     def draft(self) -> str:
         return self.editor.text if self.is_mounted else self.state.draft
+
+    def sent_messages(self) -> list[str]:
+        """The questions of the thread shown, newest first (`up` in its empty box brings them back)."""
+        questions = [m.content for m in reversed(self.state.thread()) if m.role == "user" and m.content.strip()]
+        return list(dict.fromkeys(questions))
 
     @property
     def reply(self) -> ThreadMessage | None:
