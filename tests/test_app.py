@@ -1182,6 +1182,24 @@ async def test_a_long_seed_is_shown_whole_in_its_field(tmp_path):
         assert seed.size.width == 9  # a short value gives the room back
 
 
+
+async def test_the_knob_typed_in_is_in_sight_in_a_narrow_pane(tmp_path):
+    """In a narrow pane, beside a long seed, `max` was past the end of the knobs' row: tab reached
+    it unseen, and a 9 typed there changed the answers' length with nothing on screen but the
+    title. The row scrolls to the knob with the focus, and back to its start when the focus leaves."""
+    app = make_app(ScriptedBackend(), session=session_of([saved_pane(prompt="q", overrides={"seed": "1234567890123"})]),
+                   session_path=tmp_path / "s.json")
+    async with app.run_test(size=(44, 30)) as pilot:
+        pane = app.workbench.panes()[0]
+        field = pane.field("max_tokens").input
+        field.focus()
+        await pilot.pause()
+        assert pane.screen.can_view_entire(field)
+        pane.editor.focus()
+        await pilot.pause()
+        assert pane.screen.can_view_entire(pane.field("temperature").input)
+
+
 async def test_tab_stops_only_where_one_can_type_or_press_with_every_knob_shown(tmp_path):
     """With ctrl+o's knobs shown in a narrow pane, their row (it scrolls sideways) was a tab stop
     of its own between `max` and `min`: keys typed there went nowhere, and a ctrl+u it did not take

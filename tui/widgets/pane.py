@@ -255,6 +255,7 @@ class Pane(Vertical):
     Pane.-marked:focus-within { border: heavy $accent; }
     Pane .params { height: 1; width: 1fr; }
     Pane HorizontalScroll.more { height: auto; scrollbar-size-horizontal: 1; }
+    Pane HorizontalScroll.main { scrollbar-size-horizontal: 0; }
     Pane .more { display: none; }
     Pane.-show-more .more { display: block; }
     Pane.-compact PromptEditor { height: 2; }
@@ -325,7 +326,9 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         yield PromptEditor(self.state.draft, soft_wrap=True, tab_behavior="focus", compact=True,
                            placeholder="A message: f5 sends · enter: new line", recall=self.sent_messages)
-        self._main_row = Horizontal(*self._main_fields(), classes="params")
+        # It scrolls to the knob that has the focus, as the optional knobs' row does: in a narrow
+        # pane (or beside a long seed) `max` was past its end, and what was typed there unseen.
+        self._main_row = HorizontalScroll(*self._main_fields(), classes="params main", can_focus=False)
         yield self._main_row
         if self.has_class("-show-more"):
             yield self._more_row()
@@ -437,6 +440,13 @@ class Pane(Vertical):
         self._more_built = True
         return HorizontalScroll(*(f for f in self._fields if not f.spec.main), classes="params more",
                                 can_focus=False)
+
+    def on_descendant_blur(self) -> None:
+        """A knob row scrolled sideways to the field tab reached starts at its beginning again once
+        the focus has left it (as the defaults line does)."""
+        for row in self.query("HorizontalScroll.params"):
+            if not row.has_focus_within:
+                row.scroll_home(animate=False)
 
     def show_more(self, show: bool) -> None:
         """Show or hide the optional knobs; they are mounted the first time they are shown."""
