@@ -529,6 +529,23 @@ def test_a_run_and_its_comparison_come_back_as_panes(history):
     assert state.overrides == {"seed": "3"}  # the temperature is the workbench's already
 
 
+def test_a_run_opened_again_asks_with_its_output_format():
+    """A run answered under a regex, opened again from the history (f9), asked again for free text:
+    the pane took the knobs that differed, not the format. It takes the format too, unless it is
+    the workbench's default already; a free run beside a default format is pinned to free."""
+    from tui.core.output_format import FREE_FORMAT, REGEX, OutputFormat
+    from tui.store.history import format_of
+
+    regex = OutputFormat(REGEX, pattern="(Yes|No), [a-z]+\\.")
+    asked = {"temperature": 0.8, "format": regex.record()}
+    assert format_of(asked, None) == regex and format_of(asked, FREE_FORMAT) == regex
+    assert format_of(asked, regex) is None  # the defaults' already: the pane inherits it
+    assert format_of({"format": None}, regex) == FREE_FORMAT
+    assert format_of({"format": None}, FREE_FORMAT) is None
+    assert format_of({"temperature": 0.8}, regex) is None  # not recorded (older runs)
+    assert format_of({"format": {"kind": "nope"}}, None) is None  # unreadable: not guessed
+
+
 def test_overrides_keep_an_unset_seed_unset():
     assert overrides_of({"seed": None, "temperature": 0.5, "chat_template": True}, {"seed": 42, "temperature": 0.5}) \
         == {"seed": "random"}  # as a pane's own seed field says it
@@ -726,6 +743,12 @@ def test_the_history_command_prints_exports_and_compacts_without_the_engine(tmp_
     assert lines[0]["messages"] == [{"role": "user", "content": "happiness?"}]
     assert len(lines[0]["tokens"]["text"]) == 3 and lines[0]["figures"]["state"] == "done"
 
+    long_answer = "Wisdom " * 100  # 700 characters: --json gave the first 300, as if they were all
+    store = Store.open(path)
+    store.record_run(entry(long_answer, "wisdom?", comparison="c"))
+    store.close()
+    (whole,) = json.loads(_history(["--json", "wisdom"], data_home).stdout)
+    assert whole["answer"] == long_answer
     compacted = _history(["--vacuum"], data_home)
     assert compacted.returncode == 0 and "Compacted" in compacted.stderr
     assert _history(["--since", "soon"], data_home).returncode == 2

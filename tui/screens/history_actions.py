@@ -85,7 +85,8 @@ class HistoryActions(Screen):
         after = None
         opened = 0
         for run in choice.runs:
-            pane = await self.add_pane(pane_state_of(run, self._take_number(), defaults), after=after)
+            pane = await self.add_pane(pane_state_of(run, self._take_number(), defaults, self.settings.output_format),
+                                       after=after)
             if pane is None:
                 break
             after, opened = pane, opened + 1

@@ -77,7 +77,7 @@ def history_main(argv: list[str], out: TextIO | None = None, err: TextIO | None 
             return _vacuum(conn, err)
         if args.export is not None:
             return _export(conn, query, args.export, err)
-        rows = search(conn, query)
+        rows = search(conn, query, whole=args.json)
         if args.json:
             print(writable(json.dumps([row.record() for row in rows], ensure_ascii=False, indent=1), "history"),
                   file=out)

@@ -17,6 +17,7 @@ from typing import Any
 
 from tui import validate as V
 from tui.core.conversation import ASSISTANT, USER, Conversation, ForkOrigin, Message, Reply
+from tui.core.output_format import FREE_FORMAT, OutputFormat
 from tui.core.pane_state import PaneState
 from tui.core.records import figures_record, openai_messages, reply_from_record
 from tui.core.tokens import shown_length
@@ -217,10 +218,12 @@ def run_record(run: StoredRun) -> dict[str, Any]:
 
 
 # -- reopening --------------------------------------------------------------------------------------
-def pane_state_of(run: StoredRun, number: int, defaults: dict[str, Any] | None = None) -> PaneState:
+def pane_state_of(run: StoredRun, number: int, defaults: dict[str, Any] | None = None,
+                  default_format: OutputFormat | None = None) -> PaneState:
     """A pane that shows the run again: its conversation, then its answer with its figures and
-    tokens; its target; and as its own knobs the settings it ran with that differ from `defaults`
-    (the workbench's now), so that running it again asks the same."""
+    tokens; its target; and as its own knobs and output format the settings it ran with that
+    differ from `defaults` and `default_format` (the workbench's now), so that running it again
+    asks the same."""
     conversation = Conversation()
     parent = None
     for message in run.messages:
@@ -231,7 +234,21 @@ def pane_state_of(run: StoredRun, number: int, defaults: dict[str, Any] | None =
     reply = run.reply.copy()
     conversation.add(parent, ASSISTANT, run.answer, reply).set_reasoning(run.reasoning)
     return PaneState(number, conversation, overrides=overrides_of(reply.settings, defaults),
-                     target=reply.target, label=run.label)
+                     target=reply.target, label=run.label, output_format=format_of(reply.settings, default_format))
+
+
+def format_of(settings: dict[str, Any] | None, default: OutputFormat | None) -> OutputFormat | None:
+    """The output format a run was asked with, for a pane of its own when it differs from `default`
+    (None: the pane takes the defaults'). A run opened again from the history lost its regex, and
+    asked again for free text."""
+    if not settings or "format" not in settings:
+        return None  # not recorded: nothing to say
+    record = settings["format"]
+    try:
+        asked = FREE_FORMAT if record is None else OutputFormat.from_record(record, "format")
+    except V.FieldError:
+        return None
+    return None if default is not None and asked == default else asked
 
 
 def overrides_of(settings: dict[str, Any] | None, defaults: dict[str, Any] | None) -> dict[str, str]:

@@ -91,8 +91,8 @@ class RunRow:
     figures: Figures
     target_label: str
     model: str
-    prompt: str  # its start
-    answer: str  # its start
+    prompt: str  # its start (whole when searched `whole`)
+    answer: str  # its start (whole when searched `whole`)
     together: int  # runs in its comparison
 
     def when(self) -> str:
@@ -109,8 +109,10 @@ class RunRow:
 PREVIEW = 300  # characters of the prompt and the answer a row carries
 
 
-def search(conn: sqlite3.Connection, query: HistoryQuery) -> list[RunRow]:
-    """The runs that match, newest first, at most `query.limit`."""
+def search(conn: sqlite3.Connection, query: HistoryQuery, whole: bool = False) -> list[RunRow]:
+    """The runs that match, newest first, at most `query.limit`; their prompts and answers cut to
+    PREVIEW characters for a list, or `whole` (`history --json`: a script took the cut answer for
+    the answer)."""
     where, params = _conditions(query)
     match = query.fts()
     source = "runs r"
@@ -119,7 +121,7 @@ def search(conn: sqlite3.Connection, query: HistoryQuery) -> list[RunRow]:
         where.insert(0, "run_text MATCH ?")
         params.insert(0, match)
     sql = (f"SELECT r.id, r.comparison, r.kind, r.pane, r.label, r.ended_at, r.figures, r.target_label, r.model, "
-           f"substr(r.prompt, 1, {PREVIEW}), substr(r.answer, 1, {PREVIEW}), "
+           f"{'r.prompt, r.answer' if whole else f'substr(r.prompt, 1, {PREVIEW}), substr(r.answer, 1, {PREVIEW})'}, "
            f"(SELECT count(*) FROM runs c WHERE c.comparison = r.comparison) "
            f"FROM {source} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY r.id DESC LIMIT ?")
     rows = conn.execute(sql, (*params, max(0, query.limit))).fetchall()
