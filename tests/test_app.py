@@ -848,6 +848,30 @@ async def test_keys_typed_into_a_restored_pane_go_after_its_draft(tmp_path):
         assert pane.draft == "Tell me about wisdom"
 
 
+async def test_a_restart_puts_the_focus_back_where_the_person_typed(tmp_path):
+    """After a restart what a new user typed went into the first pane, not into the message box
+    or the second pane, where they had been typing."""
+    path = tmp_path / "s.db"
+    for where, keys in (("composer", "alt+a"), ("pane 2", "alt+right")):
+        app = make_app(session=session_of([saved_pane("one"), saved_pane("two")]), session_path=path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            app.workbench.panes()[0].editor.focus()
+            await pilot.press(keys, *"typed")
+            await pilot.press("ctrl+q")
+        assert app.return_code == 0
+        app = make_app(session=stored_session(store_path(path)), session_path=path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press(*" more")
+            bench = app.workbench
+            if where == "composer":
+                assert bench.composer.text == "typed more", where
+            else:
+                assert bench.panes()[1].draft == "twotyped more", where
+            await pilot.press("ctrl+q")
+        path.unlink()
+
+
 async def test_keys_typed_into_the_restored_message_box_go_after_its_text(tmp_path):
     """After a restart a new user pressed alt+a and typed: the text went in front of the message
     box's restored text, and ctrl+r sent both, run together, to every pane."""

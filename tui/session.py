@@ -27,7 +27,7 @@ from tui.text import one_line
 SESSION_VERSION = 2
 MAX_PANES = 32  # the workbench holds at most this many panes
 _KEYS = {"version", "defaults", "chat_template", "system_prompt", "panes", "default_target", "next_number",
-         "composer", "output_format", "arena"}
+         "composer", "output_format", "arena", "focus"}
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SessionRecord:
     composer: str = ""  # the message box's text, not sent yet
     output_format: OutputFormat = FREE_FORMAT  # the defaults' output format
     arena: ArenaState | None = None  # the blind arena, when on (a battle waiting for its vote too)
+    focus: int | None = None  # where the person typed: a pane's number, 0 the message box (None: the first pane)
     version: int = SESSION_VERSION
 
     def to_data(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class SessionRecord:
                 "next_number": self.next_number, "composer": self.composer,
                 "output_format": self.output_format.record(),
                 **({"arena": self.arena.record()} if self.arena is not None else {}),
+                **({"focus": self.focus} if self.focus is not None else {}),
                 "panes": [pane_record(state) for state in self.panes]}
 
     def to_json(self) -> str:
@@ -80,6 +82,7 @@ class SessionRecord:
                    composer=V.string(data.get("composer", ""), "composer"),
                    output_format=OutputFormat.from_record(data.get("output_format", {}), "output_format"),
                    arena=None if data.get("arena") is None else ArenaState.from_record(data["arena"], "arena"),
+                   focus=None if data.get("focus") is None else V.integer(data["focus"], "focus", low=0),
                    version=version)
 
 

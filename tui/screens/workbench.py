@@ -147,9 +147,18 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         self.control.backend.connect_servers()  # even when the engine was started before the UI
         self.resume_arena()
         self._fit_panes()
+        self._focus_where_typed(self._session.focus)
+
+    def _focus_where_typed(self, where: int | None) -> None:
+        """The focus where the person typed when the session was saved (a restart put it in the
+        first pane, and what they typed next went there instead of the message box)."""
+        if where == 0:
+            self.composer.editor.focus()
+            return
         panes = self.panes()
-        if panes:
-            panes[0].editor.focus()
+        chosen = next((pane for pane in panes if pane.number == where), panes[0] if panes else None)
+        if chosen is not None:
+            chosen.editor.focus()
 
     def on_resize(self) -> None:
         self._fit_panes()
@@ -617,7 +626,14 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                              system_prompt=bar.system_prompt, panes=[pane.sync() for pane in self.panes()],
                              default_target=self.default_target, next_number=self._next_number,
                              composer=self.composer.text, output_format=bar.output_format,
-                             arena=self.arena_state())
+                             arena=self.arena_state(), focus=self._typed_in())
+
+    def _typed_in(self) -> int | None:
+        """Where the person types, as the session keeps it: a pane's number, 0 the message box."""
+        if self.focused is self.composer.editor:
+            return 0
+        pane = self.focused_pane()
+        return pane.number if pane is not None else None
 
     # -- export -------------------------------------------------------------------------------------
     def comparison(self) -> list[ExportedPane]:
