@@ -872,6 +872,21 @@ async def test_a_restart_puts_the_focus_back_where_the_person_typed(tmp_path):
         path.unlink()
 
 
+async def test_the_message_box_brings_back_what_it_sent_before_a_restart(tmp_path):
+    """`up` in the message box brought back nothing after a restart (the panes' boxes did)."""
+    path = tmp_path / "s.db"
+    app = make_app(session=session_of([saved_pane("")]), session_path=path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("alt+a", *"To every pane", "ctrl+r")
+        await wait_until(lambda: app.workbench.composer.text == "" and app.workbench.panes()[0].figures.state == DONE)
+        await pilot.press("ctrl+q")
+    app = make_app(session=stored_session(store_path(path)), session_path=path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("alt+a", "up")
+        assert app.workbench.composer.text == "To every pane"
+        await pilot.press("ctrl+q")
+
+
 async def test_keys_typed_into_the_restored_message_box_go_after_its_text(tmp_path):
     """After a restart a new user pressed alt+a and typed: the text went in front of the message
     box's restored text, and ctrl+r sent both, run together, to every pane."""

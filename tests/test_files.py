@@ -348,6 +348,7 @@ M = "panes[0].conversation.messages"
      "arena.contestants[0].overrides[0]: must be one of"),
     (version_2_file, lambda d: d.update(arena={**arena_record(), "votes": -1}), "arena.votes: must be ≥ 0"),
     (version_2_file, lambda d: d.update(focus=-1), "focus: must be ≥ 0"),
+    (version_2_file, lambda d: d.update(composer_sent=["ok", 3]), "composer_sent[1]: must be a string"),
     (version_2_file, lambda d: reply_of(d).update(usage=[12]), f"{M}[1].reply.usage: must be a table (object)"),
     (version_2_file, lambda d: reply_of(d).update(usage={"pad": "x" * 9000}),
      f"{M}[1].reply.usage: is more than 8192 bytes of JSON"),

@@ -31,7 +31,7 @@ from tui.figures import CANCELLED, DONE, RUNNING_STATES
 from tui.screens.history import HistoryScreen
 from tui.session import save_session
 from tui.store.db import connect, integrity_problems
-from tui.store.search import PREVIEW, parse_query, search
+from tui.store.search import parse_query, search
 from tui.store.store import Store
 from tui.terminal import Terminal
 
@@ -554,7 +554,7 @@ def test_kill_9_mid_stream_loses_at_most_a_second_and_the_next_start_restores_th
                             env={**os.environ, **env}, cwd=ROOT, timeout=60)
     assert listed.returncode == 0, listed.stderr
     # A killed run never ended: the history has the ended ones only, whole.
-    assert sorted(row["answer"] for row in json.loads(listed.stdout)) == sorted(before[n][:PREVIEW] for n in ended)
+    assert sorted(row["answer"] for row in json.loads(listed.stdout)) == sorted(before[n] for n in ended)
 
 
 @pytest.mark.subprocess

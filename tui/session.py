@@ -27,7 +27,8 @@ from tui.text import one_line
 SESSION_VERSION = 2
 MAX_PANES = 32  # the workbench holds at most this many panes
 _KEYS = {"version", "defaults", "chat_template", "system_prompt", "panes", "default_target", "next_number",
-         "composer", "output_format", "arena", "focus"}
+         "composer", "output_format", "arena", "focus", "composer_sent"}
+COMPOSER_SENT_KEPT = 50  # the message box's messages `up` brings back after a restart
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SessionRecord:
     default_target: Target | None = None  # None: the backend's own model
     next_number: int = 1  # the next new pane's number (numbers are never given twice)
     composer: str = ""  # the message box's text, not sent yet
+    composer_sent: list[str] = field(default_factory=list)  # what it sent, oldest first (`up` brings them back)
     output_format: OutputFormat = FREE_FORMAT  # the defaults' output format
     arena: ArenaState | None = None  # the blind arena, when on (a battle waiting for its vote too)
     focus: int | None = None  # where the person typed: a pane's number, 0 the message box (None: the first pane)
@@ -49,6 +51,7 @@ class SessionRecord:
                 "system_prompt": self.system_prompt,
                 "default_target": None if self.default_target is None else self.default_target.record(),
                 "next_number": self.next_number, "composer": self.composer,
+                "composer_sent": self.composer_sent[-COMPOSER_SENT_KEPT:],
                 "output_format": self.output_format.record(),
                 **({"arena": self.arena.record()} if self.arena is not None else {}),
                 **({"focus": self.focus} if self.focus is not None else {}),
@@ -80,6 +83,8 @@ class SessionRecord:
                    default_target=target_from_record(data.get("default_target"), "default_target"),
                    next_number=V.integer(data.get("next_number", 1), "next_number", low=1),
                    composer=V.string(data.get("composer", ""), "composer"),
+                   composer_sent=V.list_of(data.get("composer_sent", []), "composer_sent", V.string,
+                                           limit=COMPOSER_SENT_KEPT),
                    output_format=OutputFormat.from_record(data.get("output_format", {}), "output_format"),
                    arena=None if data.get("arena") is None else ArenaState.from_record(data["arena"], "arena"),
                    focus=None if data.get("focus") is None else V.integer(data["focus"], "focus", low=0),

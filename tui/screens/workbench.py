@@ -133,7 +133,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 pane = self._make_pane(state)
                 pane.blind = self.resumed_side(state.number)  # a battle kept waiting for its vote
                 yield pane
-        yield Composer(self._session.composer)
+        yield Composer(self._session.composer, self._session.composer_sent)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -625,7 +625,8 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
         return SessionRecord(defaults=bar.raw_values(), chat_template=bar.chat_template,
                              system_prompt=bar.system_prompt, panes=[pane.sync() for pane in self.panes()],
                              default_target=self.default_target, next_number=self._next_number,
-                             composer=self.composer.text, output_format=bar.output_format,
+                             composer=self.composer.text, composer_sent=self.composer.sent_messages,
+                             output_format=bar.output_format,
                              arena=self.arena_state(), focus=self._typed_in())
 
     def _typed_in(self) -> int | None:

@@ -22,11 +22,11 @@ class Composer(Horizontal):
     Composer PromptEditor { height: 2; width: 1fr; padding: 0; }
     """
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", sent: list[str] | None = None) -> None:
         super().__init__()
         self._text = text
         self._to = "to all panes"
-        self._sent: list[str] = []  # this run's messages, oldest first (`up` brings them back)
+        self._sent: list[str] = list(sent or [])  # its messages, oldest first (`up` brings them back)
 
     def compose(self) -> ComposeResult:
         yield Label(self._to, id="composer-to", markup=False)
@@ -45,6 +45,11 @@ class Composer(Horizontal):
         self._text = ""
         if self.is_mounted:
             self.editor.text = ""
+
+    @property
+    def sent_messages(self) -> list[str]:
+        """What it sent, oldest first (the session keeps them)."""
+        return list(self._sent)
 
     def sent(self) -> None:
         """Its text was sent: kept for `up`, and the box emptied."""
