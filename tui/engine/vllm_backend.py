@@ -45,8 +45,9 @@ _scores = itertools.count(1)
 # After SIGTERM the workers stop within a second, but EngineCore's own interpreter teardown takes
 # seconds more; vLLM force-kills what is still alive after this long (by then it holds nothing).
 SHUTDOWN_TIMEOUT_S = 2.0
-# How long the killed Workers may take to be gone. Once they are, EngineCore holds nothing worth a
-# clean teardown (it would spend ~2 s collecting its heap): vLLM stops it without waiting.
+# How long the killed engine processes (EngineCore, its Workers) may take to be gone. They hold
+# nothing worth a clean teardown (EngineCore would spend ~2 s collecting its heap): vLLM then
+# cleans up without waiting for them.
 PROCESSES_GONE_S = 1.0
 # Quit while the engine was being built: how long its processes may take to appear and be stopped,
 # and the build to give up.

@@ -292,7 +292,7 @@ class ArenaActions(Screen):
         if all(started):
             self._turns_sent += 1
             self.session_dirty = True
-            self.composer.sent()
+            self.composer.clear_sent()
         else:  # both answer or neither: a vote compares two answers to one prompt
             for pane, ran in zip(self.battle_panes, started):
                 if ran:

@@ -426,7 +426,7 @@ class WorkbenchScreen(ThreadActions, TokenActions, TargetActions, FormatActions,
                 panes = self.addressed_panes()
                 started = [self.run_pane(pane, message) for pane in panes]
                 if any(started):
-                    self.composer.sent()
+                    self.composer.clear_sent()
                     self.forget_refusal()
             else:
                 started = [self.run_pane(pane) for pane in self.panes()]

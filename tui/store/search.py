@@ -120,8 +120,9 @@ def search(conn: sqlite3.Connection, query: HistoryQuery, whole: bool = False) -
         source = "run_text JOIN runs r ON r.id = run_text.rowid"
         where.insert(0, "run_text MATCH ?")
         params.insert(0, match)
+    texts = "r.prompt, r.answer" if whole else f"substr(r.prompt, 1, {PREVIEW}), substr(r.answer, 1, {PREVIEW})"
     sql = (f"SELECT r.id, r.comparison, r.kind, r.pane, r.label, r.ended_at, r.figures, r.target_label, r.model, "
-           f"{'r.prompt, r.answer' if whole else f'substr(r.prompt, 1, {PREVIEW}), substr(r.answer, 1, {PREVIEW})'}, "
+           f"{texts}, "
            f"(SELECT count(*) FROM runs c WHERE c.comparison = r.comparison) "
            f"FROM {source} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY r.id DESC LIMIT ?")
     rows = conn.execute(sql, (*params, max(0, query.limit))).fetchall()

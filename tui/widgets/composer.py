@@ -51,7 +51,7 @@ class Composer(Horizontal):
         """What it sent, oldest first (the session keeps them)."""
         return list(self._sent)
 
-    def sent(self) -> None:
+    def clear_sent(self) -> None:
         """Its text was sent: kept for `up`, and the box emptied."""
         if self.text.strip():
             self._sent.append(self.text)

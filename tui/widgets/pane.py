@@ -21,7 +21,7 @@ from textual.widgets import Static, TextArea
 from textual.worker import Worker
 
 from tui import render
-from tui.core.conversation import Message as ThreadMessage
+from tui.core.conversation import USER, Message as ThreadMessage
 from tui.core.output_format import Verdict
 from tui.core.pane_state import PaneState, effective_sampling, stale_reason
 from tui.core.run import Run
@@ -140,17 +140,17 @@ class PromptEditor(TextArea):
     BINDINGS = [Binding("pageup", "page_answer(-1)", show=False),
                 Binding("pagedown", "page_answer(1)", show=False)]
 
+    def __init__(self, *args, recall: Callable[[], list[str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.recall = recall or list  # the messages `up` brings back into an empty box, newest first
+        self._recalled: tuple[int, str] | None = None  # which one the box shows, and its text
+
     def on_mount(self) -> None:
         self.cursor_blink = False
         # A box restored with its text (a draft, the message box): what is typed next goes after
         # it, as in any editor reopened. At its start, a new user's next prompt went in front of
         # the restored one, and both were sent as one.
         self.move_cursor(self.document.end)
-
-    def __init__(self, *args, recall: Callable[[], list[str]] | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.recall = recall or list  # the messages `up` brings back into an empty box, newest first
-        self._recalled: tuple[int, str] | None = None  # which one the box shows, and its text
 
     async def on_key(self, event: events.Key) -> None:
         """The box's own editing keys act in the order they were typed. As bindings they ran once
@@ -395,7 +395,7 @@ class Pane(Vertical):
 
     def sent_messages(self) -> list[str]:
         """The questions of the thread shown, newest first (`up` in its empty box brings them back)."""
-        questions = [m.content for m in reversed(self.state.thread()) if m.role == "user" and m.content.strip()]
+        questions = [m.content for m in reversed(self.state.thread()) if m.role == USER and m.content.strip()]
         return list(dict.fromkeys(questions))
 
     @property
@@ -783,12 +783,12 @@ class Pane(Vertical):
             text = "".join(self._pending_thinking)
             self._pending_thinking.clear()
             if self._view_has_run:  # the answer's thinking, so far, is the end of the thread shown
-                self.jumped = self.output.append(text, THINKING) or self.jumped
+                self.jumped = output.append(text, THINKING) or self.jumped
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
             if self._view_has_run:  # the run's answer is the end of the thread shown
-                self.jumped = self.output.append(text) or self.jumped
+                self.jumped = output.append(text) or self.jumped
         if not running:
             output.settle()  # the end at the bottom, no blank page below it
         if self._run is not None:
